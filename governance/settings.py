@@ -1,0 +1,233 @@
+"""Settings for the governance portal, read from the environment (see .env.example).
+
+Development works with no variables at all when DJANGO_DEBUG is on. With DEBUG off
+(production) the secrets must be given explicitly and the process refuses to start
+without them.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from governance.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+PRODUCTION = not DEBUG
+
+SECRET_KEY = env_secret(
+    "DJANGO_SECRET_KEY", required=PRODUCTION, dev_default="dev-only-insecure-secret-key-not-for-production-use-0123456789"
+)
+# Keys are rotated by moving the old one here (comma-separated) for as long as links signed with it live.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
+AUDIT_HMAC_KEY = env_secret("AUDIT_HMAC_KEY", required=PRODUCTION, dev_default="dev-only-audit-hmac-key")
+PORTAL_FERNET_KEYS = env_list("PORTAL_FERNET_KEYS")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+PORTAL_BASE_URL = (env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [PORTAL_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "import_export",
+    "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "governance",
+    "accounts",
+    "policies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "governance.middleware.ClientIPMiddleware",
+]
+
+ROOT_URLCONF = "governance.urls"
+WSGI_APPLICATION = "governance.wsgi.application"
+ASGI_APPLICATION = "governance.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite by default (one host): WAL so readers never block the writer, IMMEDIATE transactions
+# so concurrent writers queue for the lock instead of failing with "database is locked"
+# (DJANGO-NOTES 1.3). DATABASE_URL switches to PostgreSQL for the scale-out profile.
+_default_sqlite = VAR_DIR / "portal.sqlite3"
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{_default_sqlite}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory: concurrency tests use threads and subprocesses (qcluster).
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_portal.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = env_bool("DATABASE_POOL", True)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_BEHIND_PGBOUNCER", False)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and task queue --------------------------------------------------------------------
+# The cache must be shared by web and task processes (django-q2 stats, throttles), so never
+# LocMemCache: Redis when REDIS_URL is given, otherwise a database table.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
+
+TASK_TIMEOUT = env_int("TASK_TIMEOUT", 1800, minimum=60)
+Q_CLUSTER = {
+    "name": "governance",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    # A task slower than `timeout` is killed; `retry` must be longer than timeout plus queue
+    # wait or the broker re-delivers a running task to a second worker (DJANGO-NOTES 1.1).
+    "timeout": TASK_TIMEOUT,
+    "retry": TASK_TIMEOUT + 300,
+    "max_attempts": 2,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 1000,
+    "recycle": 200,
+    "max_rss": 400_000,
+    "time_zone": "UTC",
+    "cache": "default",
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Auth and passwords ----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- i18n, static ----------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("PORTAL_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Email -----------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "governance-portal@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Security (production) -------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Number of trusted reverse proxies in front of the app: the client IP is taken that many
+# hops from the right of X-Forwarded-For. 0 = use REMOTE_ADDR (never trust the header).
+PORTAL_TRUSTED_PROXY_COUNT = env_int("PORTAL_TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# --- Atlassian and policies ------------------------------------------------------------------
+ATLASSIAN_ORG_ID = env_str("ATLASSIAN_ORG_ID", "")
+ATLASSIAN_ADMIN_API_KEY = env_str("ATLASSIAN_ADMIN_API_KEY", "")
+ATLASSIAN_API_BASE = (env_str("ATLASSIAN_API_BASE", "https://api.atlassian.com") or "").rstrip("/")
+ATLASSIAN_SITE_URL = (env_str("ATLASSIAN_SITE_URL", "") or "").rstrip("/")
+ATLASSIAN_EMAIL = env_str("ATLASSIAN_EMAIL", "")
+ATLASSIAN_API_TOKEN = env_str("ATLASSIAN_API_TOKEN", "")
+ATLASSIAN_SPECS_DIR = Path(env_str("ATLASSIAN_SPECS_DIR", str(BASE_DIR.parent / "shared" / "atlassian" / "specs")))
+
+POLICY_MAX_SYNC_AGE = env_float("POLICY_MAX_SYNC_AGE", 26.0, minimum=0.1)  # hours
+SYNC_SCHEDULE_CRON = env_str("SYNC_SCHEDULE_CRON", "17 * * * *")
+# A sync that would mark more than this share of the mirror removed, or blank the activity of
+# more than this share, stops and reports instead of writing (DESIGN.md section 5.2).
+SYNC_MAX_REMOVED_SHARE = env_float("SYNC_MAX_REMOVED_SHARE", 0.10, minimum=0.0)
+SYNC_MAX_BLANKED_SHARE = env_float("SYNC_MAX_BLANKED_SHARE", 0.10, minimum=0.0)
+ACCESS_LINK_MAX_AGE_DAYS = env_int("ACCESS_LINK_MAX_AGE_DAYS", 30, minimum=1)
+
+# --- Logging ---------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "governance.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
