@@ -18,7 +18,9 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 PRODUCTION = not DEBUG
 
 SECRET_KEY = env_secret(
-    "DJANGO_SECRET_KEY", required=PRODUCTION, dev_default="dev-only-insecure-secret-key-not-for-production-use-0123456789"
+    "DJANGO_SECRET_KEY",
+    required=PRODUCTION,
+    dev_default="dev-only-insecure-secret-key-not-for-production-use-0123456789",
 )
 # Keys are rotated by moving the old one here (comma-separated) for as long as links signed with it live.
 SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
@@ -190,7 +192,7 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,2 @@
+from governance.audit import admin as audit_admin  # noqa: F401  (registers AuditEvent)
+from governance.runs import admin as runs_admin  # noqa: F401  (registers TaskRun)

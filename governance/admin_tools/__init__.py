@@ -1,0 +1,1 @@
+"""Admin building blocks shared by every app: filters, paginators, mixins."""

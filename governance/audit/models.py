@@ -1,0 +1,126 @@
+from django.conf import settings
+from django.db import models
+
+from governance.audit.guards import AppendOnlyQuerySet, AppendOnlyViolation
+
+
+class ActorKind(models.TextChoices):
+    SYSTEM = "system", "System"
+    SCHEDULER = "scheduler", "Scheduler"
+    ADMIN = "admin", "Admin"
+    HELP_DESK = "help_desk", "Help desk"
+    REQUESTER = "requester", "Requester"
+    API = "api", "API"
+
+
+class AuditAction(models.TextChoices):
+    """Every kind of change the portal records. Dotted: ``<entity>.<what happened>``."""
+
+    ACCOUNT_SUSPENDED = "account.suspended", "Account suspended"
+    ACCOUNT_RESTORED = "account.restored", "Account restored (suspension lifted)"
+    ACCOUNT_DEACTIVATED = "account.deactivated", "Account deactivated"
+    ACCOUNT_ENABLED = "account.enabled", "Account re-enabled"
+    ACCOUNT_DELETION_SCHEDULED = "account.deletion_scheduled", "Account deletion scheduled"
+    ACCOUNT_DELETION_CANCELLED = "account.deletion_cancelled", "Account deletion cancelled"
+    ACCOUNT_REMOVED = "account.removed", "Account removed from the organization"
+    ACCOUNT_REAPPEARED = "account.reappeared", "Account reappeared"
+    ACCOUNT_STATUS_CHANGED = "account.status_changed", "Account status changed in Atlassian"
+    ACCOUNT_IMPORTED = "account.imported", "Account imported"
+    MEMBERSHIP_ADDED = "membership.added", "Added to group"
+    MEMBERSHIP_REMOVED = "membership.removed", "Removed from group"
+    ROLE_ASSIGNED = "role.assigned", "Product role assigned"
+    ROLE_REVOKED = "role.revoked", "Product role revoked"
+    ORGANIZATION_CREATED = "organization.created", "Organization created"
+    ORGANIZATION_UPDATED = "organization.updated", "Organization updated"
+    SYNC_STARTED = "sync.started", "Sync started"
+    SYNC_COMPLETED = "sync.completed", "Sync completed"
+    SYNC_FAILED = "sync.failed", "Sync failed"
+    SYNC_HALTED = "sync.halted", "Sync halted by a safety limit"
+    POLICY_CREATED = "policy.created", "Policy created"
+    POLICY_UPDATED = "policy.updated", "Policy updated"
+    POLICY_DELETED = "policy.deleted", "Policy deleted"
+    POLICY_RUN_STARTED = "policy.run_started", "Policy run started"
+    POLICY_RUN_COMPLETED = "policy.run_completed", "Policy run completed"
+    POLICY_RUN_REFUSED = "policy.run_refused", "Policy run refused"
+    POLICY_RUN_HALTED = "policy.run_halted", "Policy run halted by its cap"
+    POLICY_RUN_UNDONE = "policy.run_undone", "Policy run undone"
+    EXEMPTION_CREATED = "exemption.created", "Exemption created"
+    EXEMPTION_UPDATED = "exemption.updated", "Exemption updated"
+    EXEMPTION_EXPIRED = "exemption.expired", "Exemption expired"
+    ENFORCEMENT_WARNED = "enforcement.warned", "Warning sent"
+    ENFORCEMENT_EXECUTED = "enforcement.executed", "Enforcement executed"
+    ENFORCEMENT_FAILED = "enforcement.failed", "Enforcement failed"
+    ENFORCEMENT_CANCELLED = "enforcement.cancelled", "Enforcement cancelled"
+    ENFORCEMENT_APPROVED = "enforcement.approved", "Enforcement approved"
+    ENFORCEMENT_REJECTED = "enforcement.rejected", "Enforcement rejected"
+    REQUEST_CREATED = "request.created", "Access request created"
+    REQUEST_APPROVED = "request.approved", "Access request approved"
+    REQUEST_AUTO_APPROVED = "request.auto_approved", "Access request approved automatically"
+    REQUEST_REJECTED = "request.rejected", "Access request rejected"
+    REQUEST_FULFILLED = "request.fulfilled", "Access request fulfilled"
+    REQUEST_FAILED = "request.failed", "Access request failed"
+    REQUEST_EXPIRED = "request.expired", "Access request expired"
+    AUDIT_EXPORTED = "audit.exported", "Audit log downloaded"
+    AUDIT_ARCHIVED = "audit.archived", "Audit log archived and pruned"
+    EXPORT_DOWNLOADED = "export.downloaded", "Data exported"
+    IMPORT_APPLIED = "import.applied", "Import applied"
+    API_TOKEN_CREATED = "api_token.created", "API token created"
+    API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
+    SCHEDULES_APPLIED = "schedules.applied", "Schedules applied"
+
+
+class AuditEvent(models.Model):
+    """One recorded change. Append-only and hash-chained.
+
+    ``hash`` is HMAC-SHA256 (key ``AUDIT_HMAC_KEY``) over ``prev_hash`` and the canonical
+    form of this row, so a change to any row, a deleted, inserted or reordered row breaks
+    the chain at that point (``manage.py verify_audit_log``). Names and reprs are copied as
+    text so an event outlives the user or object it mentions.
+    """
+
+    seq = models.PositiveBigIntegerField("sequence", unique=True, editable=False)
+    created_at = models.DateTimeField(db_index=True, editable=False)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    # No database constraint and no cascade: deleting a portal user must not rewrite history.
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64, choices=AuditAction.choices, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True, db_index=True)
+    target_id = models.CharField(max_length=200, blank=True, db_index=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    organization = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["target_type", "target_id", "seq"], name="audit_target_seq")]
+        permissions = []
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.target_repr}".strip()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyViolation("Audit events cannot be changed.")
+        if not self.hash:
+            raise AppendOnlyViolation("Record audit events with governance.audit.record.record_event().")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyViolation("Audit events cannot be deleted.")

@@ -1,0 +1,57 @@
+"""The three portal roles and the model permissions each holds.
+
+Applied by a data migration for fresh installs and again after every ``migrate`` (a
+post_migrate receiver), so models added by later migrations get their permissions too.
+Auditors can view everything and change nothing.
+"""
+
+PORTAL_ADMINS = "Portal admins"
+HELP_DESK = "Help desk"
+AUDITORS = "Auditors"
+
+# Apps whose models the portal roles see.
+_PORTAL_APPS = ("governance", "accounts", "policies")
+_READ_ALSO = ("django_q", "auth")
+
+# Extra (non-CRUD) permission codenames, by role. Declared in the models' Meta.permissions.
+_HELP_DESK_EXTRA = {
+    "accounts": ["activate_account"],
+    "policies": ["view_accessrequest", "decide_accessrequest"],
+}
+_ADMIN_EXCLUDED = {
+    # Nobody edits mirrored Atlassian data by hand: it changes through services only.
+    "governance": {"add_", "change_", "delete_"},
+}
+
+
+def role_permissions(permissions) -> dict[str, set[int]]:
+    """Map each role to the ids of the permissions it should hold, from ``(id, app_label, codename)`` rows."""
+    roles: dict[str, set[int]] = {PORTAL_ADMINS: set(), HELP_DESK: set(), AUDITORS: set()}
+    for perm_id, app_label, codename in permissions:
+        is_view = codename.startswith("view_")
+        if is_view and app_label in _PORTAL_APPS + _READ_ALSO:
+            roles[AUDITORS].add(perm_id)
+            roles[PORTAL_ADMINS].add(perm_id)
+        if is_view and app_label in ("accounts", "policies"):
+            roles[HELP_DESK].add(perm_id)
+        if app_label in ("accounts", "policies") and not is_view:
+            roles[PORTAL_ADMINS].add(perm_id)
+        if app_label == "django_q" and codename.endswith("_schedule"):
+            roles[PORTAL_ADMINS].add(perm_id)
+        if codename in _HELP_DESK_EXTRA.get(app_label, []):
+            roles[HELP_DESK].add(perm_id)
+    return roles
+
+
+def ensure_portal_roles(group_model, permission_model) -> None:
+    """Create the role groups and set exactly their permissions (idempotent)."""
+    rows = permission_model.objects.values_list("id", "content_type__app_label", "codename")
+    for role, perm_ids in role_permissions(rows).items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        group.permissions.set(perm_ids)
+
+
+def sync_roles_after_migrate(sender, using="default", **kwargs):
+    from django.contrib.auth.models import Group, Permission
+
+    ensure_portal_roles(Group.objects.db_manager(using).model, Permission)

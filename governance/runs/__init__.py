@@ -1,0 +1,1 @@
+"""Background run records (``TaskRun``) and run locks that keep scheduled work from overlapping."""
