@@ -1,0 +1,427 @@
+"""The Atlassian endpoints the portal uses, as typed methods on :class:`AtlassianClient`.
+
+Three auth/base-URL families share one session:
+
+- Admin API (``{api_base}/admin/v1|v2/orgs/{orgId}/...``) and User management lifecycle
+  (``{api_base}/users/{accountId}/manage/lifecycle/...``): ``Authorization: Bearer <org API key>``.
+- Jira (``{site_url}/rest/api/3/...``, or the gateway ``{api_base}/ex/jira/{cloudId}`` that scoped
+  tokens need): HTTP Basic with the account email and API token.
+
+Reads stream page by page; writes are sent once (retried only on 429/503, when Atlassian refused
+before acting) and raise :class:`AtlassianError` on failure. Retries, pacing and error parsing
+live in :mod:`.transport`, page walking in :mod:`.paging`, JSON-to-record mapping in :mod:`.mappers`.
+"""
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+
+from governance.atlassian.errors import AtlassianError
+from governance.atlassian.records import (
+    ApplicationRole,
+    CallStats,
+    DirectoryGroup,
+    DirectoryUser,
+    GroupRoleAssignment,
+    JiraUser,
+    LastActiveDates,
+    ProductActivity,
+    UserRoleAssignment,
+)
+
+from . import mappers, paging
+from .bodies import ShapeError, json_body, shape_guard
+from .transport import BasicAuth, BearerAuth, Call, RetryPolicy, Secret, Transport, secrets_of
+from .urls import checked_base, join_segments, origin, segment
+
+log = logging.getLogger("governance.atlassian")
+
+DEFAULT_USER_AGENT = "atlassian-governance-portal/0.1 (python-requests)"
+ADMIN_PAGE_LIMIT = 100  # v2 `limit` is 1-100
+JIRA_GROUP_MEMBER_LIMIT = 50  # /group/member maxResults is 1-50
+
+# A 409 from "add to group" means either "already a member" (harmless: the goal is reached) or
+# "user limit exceeded for an app the group grants" (must surface). Atlassian documents both
+# under the same status with no body schema, so we look at what the body says: the licence
+# limit's codes end in 409-3 (ADMIN-409-3, ADMIN-UAM-409-3), and any mention of a limit, licence,
+# seat or quota wins over "already". Only a body that positively says "already" counts as success;
+# an empty or unrecognised 409 is raised, because guessing "already a member" could hide a
+# failed grant.
+_LIMIT_WORDS = ("limit", "licen", "seat", "quota", "exceed")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_already_member_conflict(error: AtlassianError) -> bool:
+    """True when a 409 from a membership add says the user is already in the group."""
+    if error.status != 409:
+        return False
+    code = (error.code or "").upper()
+    if code.endswith("409-3"):
+        return False
+    text = f"{error.code or ''} {error.message}".lower()
+    if any(word in text for word in _LIMIT_WORDS):
+        return False
+    return "already" in text
+
+
+class AtlassianClient:
+    """A thin, typed client for the Atlassian Admin, User management and Jira REST APIs.
+
+    Construct with keyword arguments only. ``sleep``, ``clock``, ``now`` and ``rng`` are seams for
+    tests: nothing in here reads the wall clock or sleeps except through them. Use as a context
+    manager, or call :meth:`close`, to release the session's connections.
+    """
+
+    def __init__(
+        self,
+        *,
+        org_id: str,
+        api_key: str,
+        api_base: str = "https://api.atlassian.com",
+        site_url: str | None = None,
+        jira_email: str | None = None,
+        jira_api_token: str | None = None,
+        cloud_id: str | None = None,
+        directory_id: str = "-",
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_attempts: int = 6,
+        max_total_wait: float = 300.0,
+        page_size: int = 100,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utcnow,
+        session: requests.Session | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        rng: random.Random | None = None,
+    ):
+        if not org_id or not api_key:
+            raise ValueError("org_id and api_key are required")
+        if page_size < 1 or max_attempts < 1 or max_total_wait < 0:
+            raise ValueError("page_size and max_attempts must be at least 1, max_total_wait not negative")
+        self.org_id = org_id
+        self.directory_id = directory_id
+        self.page_size = page_size
+        self.api_base = checked_base(api_base, "api_base")
+        self.jira_base = self._jira_base(site_url, cloud_id)
+        self._admin_auth = BearerAuth(Secret(api_key))
+        self._jira_auth = BasicAuth(jira_email, Secret(jira_api_token)) if jira_email and jira_api_token else None
+        self._owns_session = session is None
+        self._transport = Transport(
+            session=session if session is not None else requests.Session(),
+            timeout=timeout,
+            policy=RetryPolicy(max_attempts=max_attempts, max_total_wait=max_total_wait),
+            sleep=sleep,
+            clock=clock,
+            now=now,
+            user_agent=user_agent,
+            secrets=secrets_of([api_key, jira_api_token, self._jira_auth and self._jira_auth.encoded()]),
+            rng=rng or random.Random(),
+        )
+
+    def _jira_base(self, site_url: str | None, cloud_id: str | None) -> str | None:
+        if site_url:
+            return checked_base(site_url, "site_url")
+        if cloud_id:
+            return f"{self.api_base}/ex/jira/{segment(cloud_id)}"
+        return None
+
+    @property
+    def stats(self) -> CallStats:
+        """Counters for every HTTP request this client sent: requests, retries, waits, statuses."""
+        return self._transport.stats
+
+    def close(self) -> None:
+        """Release pooled connections (only when the client created its own session)."""
+        if self._owns_session:
+            self._transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AtlassianClient(org_id={self.org_id!r}, api_base={self.api_base!r})"
+
+    # -- Admin v2: users and groups ----------------------------------------------------------------
+
+    def iter_user_pages(self, *, expand: Iterable[str] = ("productAccess", "groups")) -> Iterator[list[DirectoryUser]]:
+        """Every directory user, one page at a time (v2 ``POST .../directories/{dir}/users/search``)."""
+        body: dict[str, Any] = {"limit": self._admin_limit}
+        if expand := list(expand):
+            body["expand"] = expand
+        url = self._directory_url(None, "users", "search")
+        yield from self._search_pages(url, body, mappers.directory_user_v2)
+
+    def iter_users(self, *, expand: Iterable[str] = ("productAccess", "groups")) -> Iterator[DirectoryUser]:
+        """Every directory user, flattened from :meth:`iter_user_pages`."""
+        for page in self.iter_user_pages(expand=expand):
+            yield from page
+
+    def iter_group_pages(self) -> Iterator[list[DirectoryGroup]]:
+        """Every group with its user count, one page at a time (v2 ``POST .../groups/search``)."""
+        body = {"limit": self._admin_limit, "expand": ["counts.users"]}
+        url = self._directory_url(None, "groups", "search")
+        yield from self._search_pages(url, body, mappers.directory_group)
+
+    def iter_groups(self) -> Iterator[DirectoryGroup]:
+        """Every group, flattened from :meth:`iter_group_pages`."""
+        for page in self.iter_group_pages():
+            yield from page
+
+    def group_role_assignments(self, group_id: str, *, directory_id: str | None = None) -> list[GroupRoleAssignment]:
+        """The product roles a group grants (v2 ``GET .../groups/{groupId}/role-assignments``)."""
+        url = self._directory_url(directory_id, "groups", group_id, "role-assignments")
+        return [item for page in self._get_cursor_pages(url, mappers.group_role_assignment) for item in page]
+
+    def user_role_assignments(self, account_id: str, *, directory_id: str | None = None) -> list[UserRoleAssignment]:
+        """The product roles a user holds and how (v2 ``GET .../users/{accountId}/role-assignments``)."""
+        url = self._directory_url(directory_id, "users", account_id, "role-assignments")
+        return [item for page in self._get_cursor_pages(url, mappers.user_role_assignment) for item in page]
+
+    # -- Admin v1: managed accounts and activity ---------------------------------------------------
+
+    def iter_managed_account_pages(self) -> Iterator[list[DirectoryUser]]:
+        """Managed accounts (verified domains only), one page at a time (v1 ``GET /orgs/{orgId}/users``)."""
+        url = self._admin_url("v1", "users")
+        with shape_guard("GET", urlsplit(url).path):
+            for body in self._next_link_pages(url):
+                yield [mappers.directory_user_v1(item) for item in paging.data_list(body)]
+
+    def iter_managed_accounts(self) -> Iterator[DirectoryUser]:
+        """Managed accounts, flattened from :meth:`iter_managed_account_pages`."""
+        for page in self.iter_managed_account_pages():
+            yield from page
+
+    def last_active_dates(self, account_id: str) -> LastActiveDates:
+        """Per-product last activity of one user (v1 ``GET .../directory/users/{id}/last-active-dates``).
+
+        All pages are merged; a product listed twice keeps its latest activity.
+        """
+        url = self._admin_url("v1", "directory", "users", account_id, "last-active-dates")
+        products: dict[tuple[str, str], ProductActivity] = {}
+        added: datetime | None = None
+        with shape_guard("GET", urlsplit(url).path):
+            for body in self._next_link_pages(url):
+                data = paging.require_mapping(body.get("data"), "data")
+                added = added or mappers.last_active_added(data)
+                for product in mappers.last_active_products(data):
+                    _keep_latest(products, product)
+        return mappers.last_active_dates(account_id, added, list(products.values()))
+
+    # -- Jira ------------------------------------------------------------------------------------
+
+    def application_roles(self) -> list[ApplicationRole]:
+        """Jira application roles (licences) with seats and licensed groups (``GET /applicationrole``)."""
+        call = Call("GET", self._jira_url("applicationrole"), self._jira())
+        body = self._json(call)
+        with shape_guard(call.method, call.path):
+            return [mappers.application_role(item) for item in paging.item_list(body, "response")]
+
+    def iter_jira_user_pages(self) -> Iterator[list[JiraUser]]:
+        """All Jira users, apps and customers included, one page at a time (``GET /users/search``)."""
+        url = self._jira_url("users", "search")
+
+        def fetch(start_at: int) -> Any:
+            params = {"startAt": start_at, "maxResults": self.page_size}
+            return self._json(Call("GET", url, self._jira(), params=params))
+
+        with shape_guard("GET", urlsplit(url).path):
+            for page in paging.start_at_array_pages(fetch):
+                yield [mappers.jira_user(item) for item in page]
+
+    def iter_jira_users(self) -> Iterator[JiraUser]:
+        """All Jira users, flattened from :meth:`iter_jira_user_pages`."""
+        for page in self.iter_jira_user_pages():
+            yield from page
+
+    def iter_jira_group_members(self, group_id: str, *, include_inactive: bool = False) -> Iterator[JiraUser]:
+        """Members of a Jira group by id (``GET /group/member``), page bean by page bean."""
+        url = self._jira_url("group", "member")
+        size = min(self.page_size, JIRA_GROUP_MEMBER_LIMIT)
+
+        def fetch(start_at: int) -> Any:
+            params = {
+                "groupId": group_id,
+                "includeInactiveUsers": "true" if include_inactive else "false",
+                "startAt": start_at,
+                "maxResults": size,
+            }
+            return self._json(Call("GET", url, self._jira(), params=params))
+
+        with shape_guard("GET", urlsplit(url).path):
+            for page in paging.start_at_bean_pages(fetch):
+                yield from (mappers.jira_user(item) for item in page)
+
+    # -- Admin v2 writes: directory users and group memberships ------------------------------------
+
+    def user_suspend(self, account_id: str, *, directory_id: str | None = None) -> None:
+        """Suspend a user's access in a directory; roles and groups are kept (v2 ``.../suspend``)."""
+        self._write("POST", self._directory_url(directory_id, "users", account_id, "suspend"))
+
+    def user_restore(self, account_id: str, *, directory_id: str | None = None) -> None:
+        """Restore a suspended user's access in a directory (v2 ``.../restore``)."""
+        self._write("POST", self._directory_url(directory_id, "users", account_id, "restore"))
+
+    def user_remove(self, account_id: str, *, directory_id: str | None = None) -> None:
+        """Remove a user from a directory; roles and groups are lost (v2 ``DELETE .../users/{id}``)."""
+        self._write("DELETE", self._directory_url(directory_id, "users", account_id))
+
+    def group_membership_add(self, group_id: str, account_id: str, *, directory_id: str | None = None) -> None:
+        """Add a user to a group. Already being a member counts as success; a licence-limit 409 raises."""
+        url = self._directory_url(directory_id, "groups", group_id, "memberships")
+        try:
+            self._write("POST", url, json={"accountId": account_id})
+        except AtlassianError as exc:
+            if not is_already_member_conflict(exc):
+                raise
+            log.info("POST %s: user already a member, nothing to do", exc.path)
+
+    def group_membership_remove(self, group_id: str, account_id: str, *, directory_id: str | None = None) -> None:
+        """Remove a user from a group. A 404 (not a member, or no such group) raises: the caller decides."""
+        self._write("DELETE", self._directory_url(directory_id, "groups", group_id, "memberships", account_id))
+
+    # -- Admin v1 writes: direct product roles -----------------------------------------------------
+
+    def user_role_assign(self, account_id: str, *, role: str, resource: str | None) -> None:
+        """Grant a product role on a resource ARI (v1 ``.../users/{id}/roles/assign``)."""
+        self._write("POST", self._admin_url("v1", "users", account_id, "roles", "assign"), json=_role(role, resource))
+
+    def user_role_revoke(self, account_id: str, *, role: str, resource: str | None) -> None:
+        """Revoke a directly assigned product role (v1 ``.../users/{id}/roles/revoke``)."""
+        self._write("POST", self._admin_url("v1", "users", account_id, "roles", "revoke"), json=_role(role, resource))
+
+    # -- User management lifecycle (managed accounts only) -----------------------------------------
+
+    def lifecycle_disable(self, account_id: str, *, message: str | None = None) -> None:
+        """Deactivate an Atlassian account everywhere (``.../manage/lifecycle/disable``)."""
+        # The spec marks the body as required even though the message is optional.
+        self._lifecycle(account_id, "disable", json={"message": message} if message else {})
+
+    def lifecycle_enable(self, account_id: str) -> None:
+        """Reactivate a deactivated account (``.../manage/lifecycle/enable``)."""
+        self._lifecycle(account_id, "enable")
+
+    def lifecycle_delete(self, account_id: str) -> str | None:
+        """Schedule an account for deletion after a 14-day grace period; returns Atlassian's message."""
+        return _message_of(self._lifecycle(account_id, "delete"))
+
+    def lifecycle_cancel_delete(self, account_id: str) -> str | None:
+        """Cancel a scheduled deletion (also reactivates the account); returns Atlassian's message."""
+        return _message_of(self._lifecycle(account_id, "cancel-delete"))
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    @property
+    def _admin_limit(self) -> int:
+        return min(self.page_size, ADMIN_PAGE_LIMIT)
+
+    def _admin_url(self, version: str, *segments: str) -> str:
+        return f"{self.api_base}/admin/{version}/orgs/{segment(self.org_id)}/" + join_segments(segments)
+
+    def _directory_url(self, directory_id: str | None, *segments: str) -> str:
+        return self._admin_url("v2", "directories", directory_id or self.directory_id, *segments)
+
+    def _jira_url(self, *segments: str) -> str:
+        if self.jira_base is None:
+            raise AtlassianError("Jira is not configured: give site_url or cloud_id", retryable=False)
+        return f"{self.jira_base}/rest/api/3/" + join_segments(segments)
+
+    def _jira(self) -> BasicAuth:
+        if self._jira_auth is None:
+            raise AtlassianError("Jira is not configured: give jira_email and jira_api_token", retryable=False)
+        return self._jira_auth
+
+    def _json(self, call: Call) -> Any:
+        response = self._transport.send(call)
+        with shape_guard(call.method, call.path, response.status_code):
+            return json_body(response)
+
+    def _write(self, method: str, url: str, *, json: Any = None) -> requests.Response:
+        return self._transport.send(Call(method, url, self._admin_auth, json=json, idempotent=False))
+
+    def _lifecycle(self, account_id: str, action: str, *, json: Any = None) -> requests.Response:
+        url = f"{self.api_base}/users/{segment(account_id)}/manage/lifecycle/{action}"
+        return self._write("POST", url, json=json)
+
+    def _search_pages(self, url: str, body: Mapping[str, Any], mapper: Callable[[Any], Any]) -> Iterator[list[Any]]:
+        """v2 ``/search`` POSTs: the cursor goes in the body. They are reads, so they may be retried."""
+
+        def fetch(cursor: str | None) -> Any:
+            payload = dict(body) if cursor is None else {**body, "cursor": cursor}
+            return self._json(Call("POST", url, self._admin_auth, json=payload, idempotent=True))
+
+        with shape_guard("POST", urlsplit(url).path):
+            for items in paging.cursor_pages(fetch):
+                yield [mapper(item) for item in items]
+
+    def _get_cursor_pages(self, url: str, mapper: Callable[[Any], Any]) -> Iterator[list[Any]]:
+        """v2 GET lists: ``?cursor=`` alone on later pages, since the server ignores other parameters then."""
+
+        def fetch(cursor: str | None) -> Any:
+            params = {"limit": self._admin_limit} if cursor is None else {"cursor": cursor}
+            return self._json(Call("GET", url, self._admin_auth, params=params))
+
+        with shape_guard("GET", urlsplit(url).path):
+            for items in paging.cursor_pages(fetch):
+                yield [mapper(item) for item in items]
+
+    def _next_link_pages(self, url: str) -> Iterator[dict[str, Any]]:
+        def fetch(link: str | None) -> Any:
+            target, params = self._resolve_v1_next(url, link)
+            return self._json(Call("GET", target, self._admin_auth, params=params))
+
+        return paging.next_link_pages(fetch)
+
+    def _resolve_v1_next(self, url: str, link: str | None) -> tuple[str, dict[str, str] | None]:
+        """v1 ``links.next`` is reported both as a full URL and as a bare cursor token: accept both.
+
+        A full URL is followed only on the API host: it will carry the org API key.
+        """
+        if link is None:
+            return url, None
+        if link.startswith(("https://", "http://")):
+            if origin(link) != origin(self.api_base):
+                raise ShapeError("links.next points to a different host")
+            return link, None
+        return url, {"cursor": link}
+
+
+def _role(role: str, resource: str | None) -> dict[str, str]:
+    # The resource may be left out only for the org-admin role.
+    return {"role": role} if resource is None else {"role": role, "resource": resource}
+
+
+def _message_of(response: requests.Response) -> str | None:
+    """The ``message`` of a lifecycle 200, if readable.
+
+    The status code already says the action happened; an unreadable body must not make the
+    caller believe it failed, so it is not treated as MalformedResponse here.
+    """
+    try:
+        body = json_body(response)
+    except ShapeError:
+        return None
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else None
+
+
+def _keep_latest(products: dict[tuple[str, str], ProductActivity], product: ProductActivity) -> None:
+    key = (product.key, product.resource_id)
+    known = products.get(key)
+    if known is None or _later(product.last_active, known.last_active):
+        products[key] = product
+
+
+def _later(candidate: datetime | None, current: datetime | None) -> bool:
+    return candidate is not None and (current is None or candidate > current)
