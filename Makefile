@@ -41,7 +41,8 @@ migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=governance.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_audit.py
+	$(BIN)/python bench/bench_sync.py
 
 clean:
 	rm -rf $(VENV) var

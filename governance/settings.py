@@ -5,6 +5,7 @@ Development works with no variables at all when DJANGO_DEBUG is on. With DEBUG o
 without them.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -92,8 +93,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not memory: concurrency tests use threads and subprocesses (qcluster).
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_portal.sqlite3")}
+    # A file, not memory: concurrency tests use threads and subprocesses (qcluster). One file
+    # per test run (PORTAL_TEST_RUN, inherited by subprocesses) so parallel runs cannot clash.
+    _test_run = os.environ.setdefault("PORTAL_TEST_RUN", str(os.getpid()))
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_portal_{_test_run}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = env_bool("DATABASE_POOL", True)

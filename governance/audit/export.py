@@ -1,5 +1,7 @@
 """The auditor's CSV of the audit log: streamed, formula-safe, ISO-8601 UTC."""
 
+from datetime import UTC, datetime
+
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -55,4 +57,16 @@ def audit_rows(queryset, *, chunk_size: int = 2000):
         .iterator(chunk_size=chunk_size)
     )
     for row in values:
-        yield (row[0], iso_utc(row[1]), *row[2:])
+        yield (row[0], _csv_time(row[1]), *row[2:])
+
+
+def _csv_time(value: datetime) -> str:
+    """``iso_utc(value)``, computed faster for what the database returns: aware UTC datetimes.
+
+    ``isoformat`` spells such a value ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` in half the time of
+    ``astimezone`` + ``strftime``. Any other zone, and years before 1000 (which ``strftime``
+    does not pad to four digits), take the reference path.
+    """
+    if value.tzinfo is UTC and value.year >= 1000:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    return iso_utc(value)

@@ -1,0 +1,19 @@
+"""The mirror of an Atlassian organization: who exists, what they can use, and when they last did."""
+
+from accounts.models.accounts import Account, AccountStatus, AccountType
+from accounts.models.groups import Group, GroupProductGrant, Membership
+from accounts.models.organizations import Organization
+from accounts.models.products import Product, ProductAccess, ProductGrant
+
+__all__ = [
+    "Account",
+    "AccountStatus",
+    "AccountType",
+    "Group",
+    "GroupProductGrant",
+    "Membership",
+    "Organization",
+    "Product",
+    "ProductAccess",
+    "ProductGrant",
+]

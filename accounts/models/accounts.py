@@ -1,0 +1,63 @@
+from django.db import models
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    DEACTIVATED = "deactivated", "Deactivated"
+    PENDING_DELETION = "pending_deletion", "Pending deletion"
+    NOT_IN_DIRECTORY = "not_in_directory", "Not in a directory"
+    REMOVED = "removed", "Removed"
+
+
+class AccountType(models.TextChoices):
+    ATLASSIAN = "atlassian", "Atlassian"
+    APP = "app", "App"
+    CUSTOMER = "customer", "Customer"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Account(models.Model):
+    """One Atlassian account in one organization. Never a portal login."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="accounts")
+    account_id = models.CharField(max_length=128)
+    email = models.CharField(max_length=254, null=True, blank=True, help_text="Empty when the person hides it.")
+    name = models.CharField(max_length=300, blank=True)
+    account_type = models.CharField(max_length=16, choices=AccountType.choices, default=AccountType.ATLASSIAN)
+    status = models.CharField(max_length=20, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    status_changed_at = models.DateTimeField(null=True, blank=True, help_text="When the mirror saw this status begin.")
+    managed = models.BooleanField(default=False, help_text="Claimed by the organization (verified domain).")
+    is_org_admin = models.BooleanField("org admin", default=False)
+    management_source = models.CharField(max_length=16, blank=True)
+    added_to_org = models.DateTimeField(null=True, blank=True)
+    last_active = models.DateTimeField(null=True, blank=True, help_text="Latest activity over all products.")
+    billable = models.BooleanField(default=False)
+    licence_group_count = models.PositiveIntegerField("licence groups", default=0)
+    restored_at = models.DateTimeField(null=True, blank=True, help_text="Last time the portal gave access back.")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "account_id"], name="account_unique_per_org"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "id"], name="account_org_status"),
+            models.Index(fields=["organization", "last_active", "id"], name="account_org_last_active"),
+            models.Index(fields=["last_active", "id"], name="account_last_active"),
+            models.Index(fields=["status", "id"], name="account_status"),
+            models.Index(fields=["managed", "id"], name="account_managed"),
+            models.Index(fields=["account_type", "id"], name="account_type"),
+            models.Index(fields=["email"], name="account_email"),
+            models.Index(fields=["name", "id"], name="account_name"),
+        ]
+        permissions = [
+            ("activate_account", "Can restore or re-enable an account"),
+            ("suspend_account", "Can suspend or deactivate an account"),
+            ("change_membership", "Can add or remove group memberships"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.account_id

@@ -1,0 +1,51 @@
+from django.conf import settings
+from django.db import models
+
+from governance import crypto
+
+
+class Organization(models.Model):
+    """An Atlassian organization the portal mirrors.
+
+    Credentials come from the ``ATLASSIAN_*`` environment by default. An admin may instead
+    store a key here: it is encrypted with PORTAL_FERNET_KEYS and never shown or exported.
+    """
+
+    org_id = models.CharField("Atlassian org id", max_length=200, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    api_base = models.URLField("API base URL", default="https://api.atlassian.com")
+    site_url = models.URLField("Jira site URL", blank=True, help_text="e.g. https://acme.atlassian.net")
+    cloud_id = models.CharField(max_length=100, blank=True)
+    directory_id = models.CharField(
+        max_length=200, default="-", help_text="Directory for suspend/restore; '-' means all directories."
+    )
+    jira_email = models.EmailField(blank=True)
+    credentials_from_env = models.BooleanField(
+        default=True, help_text="Read the API key and Jira token from ATLASSIAN_* environment variables."
+    )
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    jira_token_encrypted = models.TextField(blank=True, editable=False)
+    last_complete_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "org_id"]
+
+    def __str__(self) -> str:
+        return self.name or self.org_id
+
+    def api_key(self) -> str:
+        if self.credentials_from_env:
+            return settings.ATLASSIAN_ADMIN_API_KEY or ""
+        return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    def jira_api_token(self) -> str:
+        if self.credentials_from_env:
+            return settings.ATLASSIAN_API_TOKEN or ""
+        return crypto.decrypt(self.jira_token_encrypted) if self.jira_token_encrypted else ""
+
+    def set_api_key(self, value: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(value) if value else ""
+
+    def set_jira_api_token(self, value: str) -> None:
+        self.jira_token_encrypted = crypto.encrypt(value) if value else ""

@@ -1,0 +1,34 @@
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from accounts.models import Organization
+from governance.audit.record import Actor
+
+
+class SyncDataError(Exception):
+    """Atlassian sent something the mirror cannot represent (an unknown status, say)."""
+
+
+@dataclass
+class SyncContext:
+    """What one sync run knows while it streams: lookups, counters and deferred destructive changes."""
+
+    organization: Organization
+    now: datetime
+    correlation_id: str
+    actor: Actor
+    group_pks: dict[str, int] = field(default_factory=dict)  # Atlassian group id -> Group pk
+    licence_group_pks: set[int] = field(default_factory=set)
+    product_pks: dict[str, int] = field(default_factory=dict)  # resource ARI -> Product pk
+    product_keys: dict[int, str] = field(default_factory=dict)
+    grants_by_group: dict[int, set[int]] = field(default_factory=dict)  # Group pk -> Product pks
+    seen_accounts: set[str] = field(default_factory=set)
+    seen_groups: set[str] = field(default_factory=set)
+    # Destructive changes wait for the end of a complete sync and the safety check.
+    blanked_accounts: list[int] = field(default_factory=list)
+    blanked_access: list[int] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def audit_fields(self) -> dict:
+        return {"organization": self.organization.org_id, "correlation_id": self.correlation_id}

@@ -1,0 +1,110 @@
+"""The end of a complete sync: safety checks, then removals and deferred blanks; seats."""
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
+from accounts.sync.context import SyncContext
+from governance.atlassian.records import ApplicationRole
+from governance.audit.models import AuditAction
+from governance.audit.record import record_events
+
+# Jira's application-role keys differ in places from the Admin API's product keys (API.md §6).
+_JIRA_ROLE_TO_PRODUCT = {"jira-servicedesk": ("jira-servicedesk", "jira-service-desk")}
+
+
+class SyncHalted(Exception):
+    """A complete sync would change too much of the mirror at once; nothing destructive was written."""
+
+
+def missing_accounts(ctx: SyncContext) -> list[tuple[int, str, str]]:
+    rows = Account.objects.filter(organization=ctx.organization).exclude(status=AccountStatus.REMOVED)
+    return [row for row in rows.values_list("pk", "account_id", "name") if row[1] not in ctx.seen_accounts]
+
+
+def check_limits(ctx: SyncContext, missing: list, *, max_removed_share: float, max_blanked_share: float) -> None:
+    mirrored = Account.objects.filter(organization=ctx.organization).exclude(status=AccountStatus.REMOVED).count()
+    if not mirrored:
+        return
+    problems = []
+    if len(missing) > max_removed_share * mirrored:
+        problems.append(
+            f"{len(missing)} of {mirrored} accounts were not in Atlassian's answer "
+            f"(limit {max_removed_share:.0%}); none was marked removed"
+        )
+    blanked = len(set(ctx.blanked_accounts))
+    if blanked > max_blanked_share * mirrored:
+        problems.append(
+            f"{blanked} of {mirrored} accounts would lose all activity data (limit {max_blanked_share:.0%}); kept as is"
+        )
+    if problems:
+        raise SyncHalted("; ".join(problems) + ". Check the Atlassian data, or raise the limit and sync again.")
+
+
+def apply_removals_and_blanks(ctx: SyncContext, missing: list) -> None:
+    with transaction.atomic():
+        if missing:
+            pks = [pk for pk, _, _ in missing]
+            for start in range(0, len(pks), 500):
+                chunk = pks[start : start + 500]
+                Membership.objects.filter(account_id__in=chunk).delete()
+                ProductAccess.objects.filter(account_id__in=chunk).delete()
+                Account.objects.filter(pk__in=chunk).update(
+                    status=AccountStatus.REMOVED,
+                    status_changed_at=ctx.now,
+                    billable=False,
+                    licence_group_count=0,
+                    last_synced_at=ctx.now,
+                )
+            record_events(
+                [
+                    dict(
+                        actor=ctx.actor,
+                        action=AuditAction.ACCOUNT_REMOVED,
+                        target_type="accounts.account",
+                        target_id=str(pk),
+                        target_repr=name or account_id,
+                        reason="no longer in the organization according to a complete sync",
+                        **ctx.audit_fields(),
+                    )
+                    for pk, account_id, name in missing
+                ]
+            )
+            ctx.counts["accounts_removed"] += len(missing)
+            ctx.counts["audit_events"] += len(missing)
+        if ctx.blanked_accounts:
+            ctx.counts["activity_blanked"] += Account.objects.filter(pk__in=ctx.blanked_accounts).update(
+                last_active=None
+            )
+        if ctx.blanked_access:
+            ProductAccess.objects.filter(pk__in=ctx.blanked_access).update(last_active=None)
+        live_groups = Group.objects.filter(organization=ctx.organization, removed_at__isnull=True)
+        gone = [pk for pk, gid in live_groups.values_list("pk", "group_id") if gid not in ctx.seen_groups]
+        if gone:
+            ctx.counts["groups_removed"] += Group.objects.filter(pk__in=gone).update(removed_at=ctx.now, member_count=0)
+
+
+def update_seats(ctx: SyncContext, roles: list[ApplicationRole] | None) -> None:
+    """Seat counts: Jira's own figures where it has them, otherwise active accounts with access."""
+    products = list(Product.objects.filter(organization=ctx.organization))
+    by_key = {}
+    for role in roles or []:
+        for key in _JIRA_ROLE_TO_PRODUCT.get(role.key, (role.key,)):
+            by_key[key] = role
+    used = dict(
+        ProductAccess.objects.filter(product__organization=ctx.organization)
+        .values("product")
+        .annotate(n=Count("account", filter=Q(account__status=AccountStatus.ACTIVE)))
+        .values_list("product", "n")
+    )
+    changed = []
+    for product in products:
+        role = by_key.get(product.key)
+        total = None if role is None or role.unlimited else role.number_of_seats
+        in_use = role.user_count if role is not None and role.user_count is not None else used.get(product.pk, 0)
+        if (product.seats_total, product.seats_used) != (total, in_use):
+            product.seats_total, product.seats_used, product.seats_synced_at = total, in_use, ctx.now
+            changed.append(product)
+    if changed:
+        Product.objects.bulk_update(changed, ["seats_total", "seats_used", "seats_synced_at"])
+        ctx.counts["products_written"] += len(changed)

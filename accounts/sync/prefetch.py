@@ -1,0 +1,51 @@
+"""Fetch the next pages over HTTP while the current one is written to the database."""
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def prefetch(pages: Iterable, *, depth: int = 3) -> Iterator:
+    """Yield from ``pages`` while a background thread keeps up to ``depth`` pages ready.
+
+    The thread only does HTTP (it never touches the database); an exception it meets is
+    re-raised in the consumer at the point the failed page would have arrived. Memory stays
+    bounded by ``depth`` pages.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                buffer.put(page)
+            buffer.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            buffer.put(_Failure(exc))
+
+    worker = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)

@@ -1,0 +1,161 @@
+"""One full sync of one organization, as a run with a record, a lease and audit events."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, AccountType, Organization
+from accounts.sync.context import SyncContext, SyncDataError
+from accounts.sync.finish import SyncHalted, apply_removals_and_blanks, check_limits, missing_accounts, update_seats
+from accounts.sync.groups import load_products, sync_groups
+from accounts.sync.prefetch import prefetch
+from accounts.sync.users import apply_user_page
+from governance.atlassian.errors import AtlassianError
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, new_correlation_id, record_event
+from governance.runs import locks
+from governance.runs.models import RunStatus, RunTrigger, TaskRun
+from governance.runs.services import task_run_finish, task_run_progress, task_run_start
+
+log = logging.getLogger(__name__)
+
+# platformRoles tells org admins apart; productAccess and groups carry activity and memberships.
+USER_EXPAND = ("productAccess", "groups", "platformRoles")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    run: TaskRun
+    status: str
+    counts: dict
+    error: str = ""
+    http_requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.SUCCEEDED
+
+    def summary(self) -> str:
+        c = self.counts
+        if not self.ok:
+            return f"Sync {self.status}: {self.error}"
+        return (
+            f"Sync succeeded: {c.get('users_seen', 0)} users, {c.get('accounts_created', 0)} new, "
+            f"{c.get('accounts_updated', 0)} changed, {c.get('accounts_removed', 0)} removed, "
+            f"+{c.get('memberships_added', 0)}/-{c.get('memberships_removed', 0)} memberships, "
+            f"{self.http_requests} HTTP requests."
+        )
+
+
+def organization_sync(
+    *,
+    organization: Organization,
+    client,
+    trigger: str = RunTrigger.MANUAL,
+    actor: Actor | None = None,
+    progress: Callable[[int], None] | None = None,
+    max_removed_share: float | None = None,
+    max_blanked_share: float | None = None,
+) -> SyncResult:
+    """Mirror ``organization`` from Atlassian through ``client``.
+
+    Writes happen page by page and only for what changed. Destructive changes (marking
+    accounts removed, blanking activity) wait for the end of a complete sync and stop the run
+    when they exceed their share of the mirror (DESIGN.md 5.2). A failure part-way leaves
+    every account as it was apart from the non-destructive updates already written.
+    """
+    actor = actor or Actor.scheduler("sync")
+    lease_name = f"sync:{organization.org_id}"
+    holder = locks.acquire(lease_name, ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    correlation_id = new_correlation_id()
+    run = task_run_start(
+        name="sync",
+        trigger=trigger,
+        organization=organization.org_id,
+        correlation_id=correlation_id,
+        started_by=actor.name,
+    )
+    if holder is None:
+        task_run_finish(run=run, status=RunStatus.REFUSED, error="Another sync of this organization is running.")
+        return SyncResult(run, RunStatus.REFUSED, {}, run.error)
+    ctx = SyncContext(organization=organization, now=timezone.now(), correlation_id=correlation_id, actor=actor)
+    try:
+        return _run(ctx, run, client, progress, max_removed_share, max_blanked_share)
+    finally:
+        locks.release(lease_name, holder)
+
+
+def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> SyncResult:
+    removed_share = settings.SYNC_MAX_REMOVED_SHARE if max_removed_share is None else max_removed_share
+    blanked_share = settings.SYNC_MAX_BLANKED_SHARE if max_blanked_share is None else max_blanked_share
+    try:
+        load_products(ctx)
+        groups = list(client.iter_groups())
+        roles = {g.id: client.group_role_assignments(g.id, directory_id=g.directory_id or None) for g in groups}
+        sync_groups(ctx, groups, roles)
+        for pages, page in enumerate(prefetch(client.iter_user_pages(expand=USER_EXPAND)), start=1):
+            apply_user_page(ctx, page)
+            if progress:
+                progress(len(ctx.seen_accounts))
+            if pages % 20 == 0:
+                task_run_progress(run=run, done=len(ctx.seen_accounts))
+        _sync_account_types(ctx, client)
+        missing = missing_accounts(ctx)
+        check_limits(ctx, missing, max_removed_share=removed_share, max_blanked_share=blanked_share)
+        apply_removals_and_blanks(ctx, missing)
+        update_seats(ctx, client.application_roles() if _has_jira(ctx.organization) else None)
+    except SyncHalted as exc:
+        return _close(ctx, run, client, RunStatus.HALTED, str(exc), AuditAction.SYNC_HALTED)
+    except (AtlassianError, SyncDataError) as exc:
+        return _close(ctx, run, client, RunStatus.FAILED, str(exc), AuditAction.SYNC_FAILED)
+    except Exception as exc:
+        log.exception("Sync of %s failed unexpectedly", ctx.organization.org_id)
+        return _close(ctx, run, client, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", AuditAction.SYNC_FAILED)
+    Organization.objects.filter(pk=ctx.organization.pk).update(last_complete_sync_at=ctx.now)
+    return _close(ctx, run, client, RunStatus.SUCCEEDED, "", AuditAction.SYNC_COMPLETED)
+
+
+def _has_jira(organization: Organization) -> bool:
+    return bool(
+        (organization.site_url or organization.cloud_id) and organization.jira_email and organization.jira_api_token()
+    )
+
+
+def _sync_account_types(ctx: SyncContext, client) -> None:
+    """Jira knows which accounts are apps or portal customers; the v2 directory API does not."""
+    if not _has_jira(ctx.organization):
+        return
+    kinds: dict[str, list[str]] = {AccountType.APP: [], AccountType.CUSTOMER: []}
+    for user in client.iter_jira_users():
+        if user.account_type in kinds and user.account_id in ctx.seen_accounts:
+            kinds[user.account_type].append(user.account_id)
+    accounts = Account.objects.filter(organization=ctx.organization)
+    for kind, ids in kinds.items():
+        for start in range(0, len(ids), 500):
+            updated = accounts.filter(account_id__in=ids[start : start + 500]).exclude(account_type=kind)
+            ctx.counts["accounts_updated"] += updated.update(account_type=kind, billable=False)
+
+
+def _close(ctx, run, client, status, error, action) -> SyncResult:
+    stats = client.stats
+    counts = {**dict(ctx.counts), "http_requests": stats.requests, "http_retries": stats.retries}
+    wrote = any(v for k, v in ctx.counts.items() if k not in ("users_seen", "duplicates_skipped"))
+    task_run_finish(run=run, status=status, counts=counts, error=error)
+    if status != RunStatus.SUCCEEDED or wrote:
+        with transaction.atomic():
+            record_event(
+                actor=ctx.actor,
+                action=action,
+                target_type="accounts.organization",
+                target_id=str(ctx.organization.pk),
+                target_repr=str(ctx.organization),
+                after=counts,
+                reason=error,
+                **ctx.audit_fields(),
+            )
+    return SyncResult(run, status, counts, run.error, stats.requests)

@@ -1,0 +1,265 @@
+"""One page of users: accounts, product access and memberships, diffed against the mirror."""
+
+from django.db import transaction
+
+from accounts.models import Account, AccountStatus, AccountType, Group, Membership, ProductAccess, ProductGrant
+from accounts.sync.context import SyncContext, SyncDataError
+from accounts.sync.groups import ensure_products
+from governance.atlassian.records import DirectoryUser
+from governance.audit.models import AuditAction
+from governance.audit.record import record_events
+
+STATUS_FROM_REMOTE = {
+    "active": AccountStatus.ACTIVE,
+    "suspended": AccountStatus.SUSPENDED,
+    "deactivated": AccountStatus.DEACTIVATED,
+    "for_deletion": AccountStatus.PENDING_DELETION,
+    "not_invited": AccountStatus.NOT_IN_DIRECTORY,
+}
+STATUS_EVENTS = {
+    AccountStatus.SUSPENDED: AuditAction.ACCOUNT_SUSPENDED,
+    AccountStatus.DEACTIVATED: AuditAction.ACCOUNT_DEACTIVATED,
+    AccountStatus.PENDING_DELETION: AuditAction.ACCOUNT_DELETION_SCHEDULED,
+}
+ACCOUNT_FIELDS = (
+    "email",
+    "name",
+    "account_type",
+    "status",
+    "managed",
+    "is_org_admin",
+    "management_source",
+    "added_to_org",
+    "last_active",
+    "billable",
+    "licence_group_count",
+)
+_BILLABLE_STATUSES = {AccountStatus.ACTIVE}
+
+
+def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
+    """Write what changed for one page, with its audit events, in one transaction."""
+    users = _first_sightings(ctx, users)
+    if not users:
+        return
+    _ensure_page_references(ctx, users)
+    with transaction.atomic():
+        existing = {
+            a.account_id: a
+            for a in Account.objects.filter(organization=ctx.organization, account_id__in=[u.account_id for u in users])
+        }
+        wanted = {u.account_id: _wanted_account(ctx, u, existing.get(u.account_id)) for u in users}
+        events: list[dict] = []
+        pks = _write_accounts(ctx, users, wanted, existing, events)
+        _write_product_access(ctx, users, pks)
+        _write_memberships(ctx, users, pks, existing, events)
+        if events:
+            record_events(events)
+            ctx.counts["audit_events"] += len(events)
+
+
+def _first_sightings(ctx: SyncContext, users: list[DirectoryUser]) -> list[DirectoryUser]:
+    """Drop users already seen in this run (a cursor that repeats must not double-count)."""
+    fresh = []
+    for user in users:
+        if user.account_id in ctx.seen_accounts:
+            ctx.counts["duplicates_skipped"] += 1
+            continue
+        ctx.seen_accounts.add(user.account_id)
+        fresh.append(user)
+    ctx.counts["users_seen"] += len(fresh)
+    return fresh
+
+
+def _ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None:
+    """Products and groups a user mentions that the group phase did not list (created minimal)."""
+    ensure_products(ctx, {p.resource_id: p.key for u in users for p in u.product_access})
+    unknown = {g.id: g.name for u in users for g in u.groups if g.id not in ctx.group_pks}
+    if unknown:
+        org = ctx.organization
+        Group.objects.bulk_create(
+            [Group(organization=org, group_id=gid, name=name) for gid, name in unknown.items()], ignore_conflicts=True
+        )
+        ctx.group_pks.update(
+            Group.objects.filter(organization=org, group_id__in=list(unknown)).values_list("group_id", "pk")
+        )
+        ctx.counts["groups_written"] += len(unknown)
+
+
+def _wanted_account(ctx: SyncContext, user: DirectoryUser, current: Account | None) -> dict:
+    status = STATUS_FROM_REMOTE.get(user.status)
+    if status is None:
+        raise SyncDataError(f"Atlassian sent an unknown status {user.status!r} for account {user.account_id}.")
+    activity = [p.last_active for p in user.product_access if p.last_active]
+    account_type = user.account_type if user.account_type in AccountType.values else AccountType.UNKNOWN
+    if (
+        current
+        and account_type == AccountType.ATLASSIAN
+        and current.account_type in (AccountType.APP, AccountType.CUSTOMER)
+    ):
+        account_type = current.account_type  # v2 only knows "atlassian"; Jira told us more
+    group_pks = {ctx.group_pks[g.id] for g in user.groups}
+    return {
+        "email": user.email or None,
+        "name": user.name or "",
+        "account_type": account_type,
+        "status": status,
+        "managed": user.claim_status == "managed",
+        "is_org_admin": user.is_org_admin,
+        "management_source": user.management_source or "",
+        "added_to_org": user.added_to_org,
+        "last_active": max(activity) if activity else None,
+        "billable": status in _BILLABLE_STATUSES
+        and bool(user.product_access)
+        and account_type == AccountType.ATLASSIAN,
+        "licence_group_count": len(group_pks & ctx.licence_group_pks),
+    }
+
+
+def _write_accounts(ctx, users, wanted, existing, events) -> dict[str, int]:
+    rows = []
+    for user in users:
+        fields, current = wanted[user.account_id], existing.get(user.account_id)
+        if current is None:
+            rows.append(
+                Account(
+                    organization=ctx.organization,
+                    account_id=user.account_id,
+                    status_changed_at=ctx.now,
+                    last_synced_at=ctx.now,
+                    **fields,
+                )
+            )
+            ctx.counts["accounts_created"] += 1
+            continue
+        if current.last_active and fields["last_active"] is None:
+            fields["last_active"] = current.last_active  # blanking waits for the end-of-sync check
+            ctx.blanked_accounts.append(current.pk)
+        if all(getattr(current, f) == v for f, v in fields.items()):
+            continue
+        changed_at = ctx.now if current.status != fields["status"] else current.status_changed_at
+        rows.append(
+            Account(
+                organization=ctx.organization,
+                account_id=user.account_id,
+                status_changed_at=changed_at,
+                last_synced_at=ctx.now,
+                **fields,
+            )
+        )
+        ctx.counts["accounts_updated"] += 1
+        if current.status != fields["status"]:
+            events.append(_status_event(ctx, current, fields["status"]))
+    if rows:
+        Account.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["organization", "account_id"],
+            update_fields=[*ACCOUNT_FIELDS, "status_changed_at", "last_synced_at"],
+            batch_size=500,
+        )
+    pks = {a.account_id: a.pk for a in existing.values()}
+    pks.update({row.account_id: row.pk for row in rows})
+    return pks
+
+
+def _status_event(ctx: SyncContext, current: Account, new_status: str) -> dict:
+    if current.status == AccountStatus.REMOVED:
+        action = AuditAction.ACCOUNT_REAPPEARED
+    elif new_status == AccountStatus.ACTIVE and current.status == AccountStatus.SUSPENDED:
+        action = AuditAction.ACCOUNT_RESTORED
+    elif new_status == AccountStatus.ACTIVE and current.status in (
+        AccountStatus.DEACTIVATED,
+        AccountStatus.PENDING_DELETION,
+    ):
+        action = AuditAction.ACCOUNT_ENABLED
+    else:
+        action = STATUS_EVENTS.get(new_status, AuditAction.ACCOUNT_STATUS_CHANGED)
+    return dict(
+        actor=ctx.actor,
+        action=action,
+        target=current,
+        before={"status": current.status},
+        after={"status": new_status},
+        reason="seen in Atlassian by the sync",
+        **ctx.audit_fields(),
+    )
+
+
+def _write_product_access(ctx: SyncContext, users: list[DirectoryUser], pks: dict[str, int]) -> None:
+    wanted: dict[tuple[int, int], tuple] = {}
+    for user in users:
+        account_pk = pks[user.account_id]
+        granted_by_groups = set().union(*(ctx.grants_by_group.get(ctx.group_pks[g.id], set()) for g in user.groups))
+        for product in user.product_access:
+            product_pk = ctx.product_pks[product.resource_id]
+            grant = ProductGrant.GROUP if product_pk in granted_by_groups else ProductGrant.DIRECT
+            wanted[(account_pk, product_pk)] = (product.last_active, grant)
+    current = {
+        (a, p): (pk, last, grant)
+        for pk, a, p, last, grant in ProductAccess.objects.filter(account_id__in=list(pks.values())).values_list(
+            "pk", "account_id", "product_id", "last_active", "granted"
+        )
+    }
+    upserts = []
+    for key, (last_active, grant) in wanted.items():
+        existing = current.get(key)
+        if existing and existing[1] and last_active is None:
+            last_active = existing[1]
+            ctx.blanked_access.append(existing[0])
+        if existing and (existing[1], existing[2]) == (last_active, grant):
+            continue
+        upserts.append(ProductAccess(account_id=key[0], product_id=key[1], last_active=last_active, granted=grant))
+    gone = [pk for key, (pk, _, _) in current.items() if key not in wanted]
+    if upserts:
+        ProductAccess.objects.bulk_create(
+            upserts,
+            update_conflicts=True,
+            unique_fields=["account", "product"],
+            update_fields=["last_active", "granted"],
+            batch_size=500,
+        )
+    if gone:
+        ProductAccess.objects.filter(pk__in=gone).delete()
+    ctx.counts["product_access_written"] += len(upserts) + len(gone)
+
+
+def _write_memberships(ctx, users, pks, existing, events) -> None:
+    wanted = {(pks[u.account_id], ctx.group_pks[g.id]) for u in users for g in u.groups}
+    current = {
+        (a, g): pk
+        for pk, a, g in Membership.objects.filter(account_id__in=list(pks.values())).values_list(
+            "pk", "account_id", "group_id"
+        )
+    }
+    added = wanted - current.keys()
+    removed = current.keys() - wanted
+    if added:
+        Membership.objects.bulk_create([Membership(account_id=a, group_id=g) for a, g in added], batch_size=1000)
+    if removed:
+        Membership.objects.filter(pk__in=[current[k] for k in removed]).delete()
+    ctx.counts["memberships_added"] += len(added)
+    ctx.counts["memberships_removed"] += len(removed)
+    # Joining and leaving are audited for accounts the mirror already knew; a first sighting
+    # is summarised in sync.completed instead of a million "joined" events.
+    known = {existing[aid].pk: existing[aid] for aid in existing}
+    if known:
+        names = dict(
+            Group.objects.filter(pk__in={g for a, g in added | removed if a in known}).values_list("pk", "name")
+        )
+        for (account_pk, group_pk), action in [(k, AuditAction.MEMBERSHIP_ADDED) for k in added] + [
+            (k, AuditAction.MEMBERSHIP_REMOVED) for k in removed
+        ]:
+            if account_pk in known:
+                account = known[account_pk]
+                events.append(
+                    dict(
+                        actor=ctx.actor,
+                        action=action,
+                        target_type="accounts.membership",
+                        target_id=f"{account.account_id}:{group_pk}",
+                        target_repr=f"{account} in {names.get(group_pk, group_pk)}",
+                        reason="seen in Atlassian by the sync",
+                        **ctx.audit_fields(),
+                    )
+                )

@@ -1,0 +1,52 @@
+"""Settings of one simulator instance (sizes, identity, credentials, faults)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Everything that shapes a simulated organization and the server in front of it.
+
+    ``users`` counts the people in the organization's directories (v2 search, ``users/count``);
+    app and customer accounts come on top (about 1% and 3% of ``users``) and exist in Jira only.
+    ``now`` fixes the simulator's clock (activity is generated relative to it and the clock stays
+    frozen until ``state.advance_time``); ``None`` means real time.
+    """
+
+    users: int = 200
+    groups: int = 30
+    seed: int = 1
+    org_id: str = "demo-org"
+    api_key: str = "demo-key"
+    jira_email: str = "admin@example.com"
+    host: str = "127.0.0.1"
+    port: int = 0
+    now: datetime | None = None
+    org_name: str | None = None
+    # Random faults (0 = off).
+    error_rate: float = 0.0
+    latency_ms: int = 0
+    rate_limit_per_minute: int = 0
+    malformed_rate: float = 0.0
+    drop_rate: float = 0.0
+    # Documented per-endpoint limit: last-active-dates, per organization.
+    last_active_limit_per_minute: int = 200
+    # Page size of the v1 managed-accounts list (Atlassian does not document one).
+    v1_page_size: int = 100
+    # Deletion grace period of the user management API, in days.
+    deletion_grace_days: int = 14
+
+    def __post_init__(self) -> None:
+        if self.users < 1:
+            raise ValueError("users must be at least 1")
+        if self.groups < 1:
+            raise ValueError("groups must be at least 1")
+        for name in ("error_rate", "malformed_rate", "drop_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.latency_ms < 0 or self.rate_limit_per_minute < 0:
+            raise ValueError("latency_ms and rate_limit_per_minute must not be negative")
+        if self.now is not None and self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
