@@ -1,0 +1,149 @@
+"""Account lifecycle in Atlassian: suspend/restore, deactivate/enable, delete/cancel-delete.
+
+All keyword-only; ``client`` is an AtlassianClient (tests pass one bound to the simulator).
+Org admins are refused unless ``allow_org_admin`` is passed: taking an org admin out by
+mistake can lock the organization out of its own administration.
+"""
+
+from django.utils import timezone
+
+from accounts.models import Account, AccountStatus
+from accounts.services.errors import ServiceRefused
+from accounts.services.remote import perform
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor
+
+
+def _refuse_org_admin(account: Account, allow_org_admin: bool, what: str) -> None:
+    if account.is_org_admin and not allow_org_admin:
+        raise ServiceRefused(f"{account} is an organization admin; the portal does not {what} org admins.")
+
+
+def _refuse_unmanaged(account: Account, what: str) -> None:
+    if not account.managed:
+        raise ServiceRefused(
+            f"{account} is not a managed account (its domain is not claimed by the organization); "
+            f"Atlassian only lets an organization {what} managed accounts. Suspend it instead."
+        )
+
+
+def _status_change(new_status: str, *, restored: bool = False):
+    def apply(account: Account) -> dict:
+        now = timezone.now()
+        changed = {}
+        if account.status != new_status:
+            changed.update(status=new_status, status_changed_at=now)
+        changed["billable"] = account.billable if new_status == AccountStatus.ACTIVE else False
+        if restored:
+            changed["restored_at"] = now
+        return changed
+
+    return apply
+
+
+def account_suspend(
+    *, account: Account, client, actor: Actor, reason: str, correlation_id: str = "", allow_org_admin: bool = False
+) -> Account:
+    """Suspend access in the organization's directory: frees the seat, keeps groups and roles."""
+    _refuse_org_admin(account, allow_org_admin, "suspend")
+    return perform(
+        account=account,
+        actor=actor,
+        action=AuditAction.ACCOUNT_SUSPENDED,
+        reason=reason,
+        correlation_id=correlation_id,
+        before={"status": account.status},
+        remote=lambda: client.user_suspend(account.account_id),
+        mirror=_status_change(AccountStatus.SUSPENDED),
+    )
+
+
+def account_restore(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+    """Lift a suspension: access, groups and roles come back as they were."""
+    return perform(
+        account=account,
+        actor=actor,
+        action=AuditAction.ACCOUNT_RESTORED,
+        reason=reason,
+        correlation_id=correlation_id,
+        before={"status": account.status},
+        remote=lambda: client.user_restore(account.account_id),
+        mirror=_status_change(AccountStatus.ACTIVE, restored=True),
+    )
+
+
+def account_deactivate(
+    *, account: Account, client, actor: Actor, reason: str, correlation_id: str = "", allow_org_admin: bool = False
+) -> Account:
+    """Deactivate the Atlassian account (managed accounts only): no login to any product."""
+    _refuse_org_admin(account, allow_org_admin, "deactivate")
+    _refuse_unmanaged(account, "deactivate")
+    return perform(
+        account=account,
+        actor=actor,
+        action=AuditAction.ACCOUNT_DEACTIVATED,
+        reason=reason,
+        correlation_id=correlation_id,
+        before={"status": account.status},
+        remote=lambda: client.lifecycle_disable(account.account_id, message=reason[:200] or None),
+        mirror=_status_change(AccountStatus.DEACTIVATED),
+    )
+
+
+def account_enable(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+    """Re-enable a deactivated managed account."""
+    return perform(
+        account=account,
+        actor=actor,
+        action=AuditAction.ACCOUNT_ENABLED,
+        reason=reason,
+        correlation_id=correlation_id,
+        before={"status": account.status},
+        remote=lambda: client.lifecycle_enable(account.account_id),
+        mirror=_status_change(AccountStatus.ACTIVE, restored=True),
+    )
+
+
+def account_delete(
+    *, account: Account, client, actor: Actor, reason: str, correlation_id: str = "", allow_org_admin: bool = False
+) -> Account:
+    """Schedule deletion of a managed account; Atlassian keeps a 14-day grace to cancel it."""
+    _refuse_org_admin(account, allow_org_admin, "delete")
+    _refuse_unmanaged(account, "delete")
+    return perform(
+        account=account,
+        actor=actor,
+        action=AuditAction.ACCOUNT_DELETION_SCHEDULED,
+        reason=reason,
+        correlation_id=correlation_id,
+        before={"status": account.status},
+        remote=lambda: client.lifecycle_delete(account.account_id),
+        mirror=_status_change(AccountStatus.PENDING_DELETION),
+    )
+
+
+def account_cancel_delete(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+    """Cancel a scheduled deletion inside the grace period; the account is active again."""
+    return perform(
+        account=account,
+        actor=actor,
+        action=AuditAction.ACCOUNT_DELETION_CANCELLED,
+        reason=reason,
+        correlation_id=correlation_id,
+        before={"status": account.status},
+        remote=lambda: client.lifecycle_cancel_delete(account.account_id),
+        mirror=_status_change(AccountStatus.ACTIVE, restored=True),
+    )
+
+
+def account_activate(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+    """Whatever brings this account back: restore a suspension, enable a deactivation, cancel a deletion."""
+    by_status = {
+        AccountStatus.SUSPENDED: account_restore,
+        AccountStatus.DEACTIVATED: account_enable,
+        AccountStatus.PENDING_DELETION: account_cancel_delete,
+    }
+    service = by_status.get(account.status)
+    if service is None:
+        raise ServiceRefused(f"{account} is {account.get_status_display().lower()}; there is nothing to activate.")
+    return service(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
