@@ -6,6 +6,7 @@ Functions are named by dotted path so this bottom layer imports nothing from the
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 
 @dataclass(frozen=True)
@@ -14,9 +15,19 @@ class Job:
     func: str
     cron: str
     help: str
+    args: tuple = ()
 
 
 def declared_jobs() -> list[Job]:
+    """The bottom layer's own jobs plus those of the apps above, found through
+    ``PORTAL_SCHEDULE_PROVIDERS`` (dotted paths), so this module imports no upper layer."""
+    jobs = _own_jobs()
+    for provider in settings.PORTAL_SCHEDULE_PROVIDERS:
+        jobs += import_string(provider)()
+    return jobs
+
+
+def _own_jobs() -> list[Job]:
     return [
         Job(
             name="portal:sync-atlassian",

@@ -220,6 +220,8 @@ SYNC_SCHEDULE_CRON = env_str("SYNC_SCHEDULE_CRON", "17 * * * *")
 SYNC_MAX_REMOVED_SHARE = env_float("SYNC_MAX_REMOVED_SHARE", 0.10, minimum=0.0)
 SYNC_MAX_BLANKED_SHARE = env_float("SYNC_MAX_BLANKED_SHARE", 0.10, minimum=0.0)
 ACCESS_LINK_MAX_AGE_DAYS = env_int("ACCESS_LINK_MAX_AGE_DAYS", 30, minimum=1)
+# Upper layers contribute scheduled jobs by dotted path (governance.schedules).
+PORTAL_SCHEDULE_PROVIDERS = ["policies.schedules.fixed_jobs", "policies.schedules.policy_jobs"]
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {

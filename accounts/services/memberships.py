@@ -91,22 +91,10 @@ def membership_remove(
     )
 
 
-def product_access_remove(
-    *,
-    account: Account,
-    products: list[Product],
-    client,
-    actor: Actor,
-    reason: str,
-    correlation_id: str = "",
-    allow_org_admin: bool = False,
-) -> dict:
-    """Take ``products`` away: leave every editable licence group granting them, revoke direct roles.
-
-    Returns exactly what was removed, ``{"groups": [group_id, ...], "roles": [{"role", "resource"}]}``,
-    so it can be given back. Refuses (before any change) when an IdP-synced group grants a product:
-    the access could not really be removed.
-    """
+def product_access_plan(*, account: Account, products: list[Product], allow_org_admin: bool = False) -> dict:
+    """What taking ``products`` away means: the editable licence groups granting them to this
+    account and its direct roles on them. Refuses when an IdP-synced group grants one (the access
+    could not really be removed) or the account is an org admin."""
     if account.is_org_admin and not allow_org_admin:
         raise ServiceRefused(f"{account} is an organization admin; the portal does not take org admins' access.")
     product_pks = {p.pk for p in products}
@@ -118,23 +106,43 @@ def product_access_remove(
         raise ServiceRefused(
             f"{account} gets this access from identity-provider groups ({', '.join(synced)}); remove them there."
         )
-    removed: dict = {"groups": [], "roles": []}
-    for group in granting:
-        membership_remove(
-            account=account,
-            group=group,
-            client=client,
-            actor=actor,
-            reason=reason,
-            correlation_id=correlation_id,
-            allow_org_admin=allow_org_admin,
-        )
-        removed["groups"].append(group.group_id)
-    direct = ProductAccess.objects.filter(account=account, product__in=product_pks, granted="direct").select_related(
-        "product"
-    )
-    for access in direct:
-        role = {"role": "atlassian/user", "resource": access.product.resource_id}
+    direct = ProductAccess.objects.filter(account=account, product__in=product_pks, granted="direct")
+    return {
+        "products": sorted(p.key for p in products),
+        "groups": [g.group_id for g in granting],
+        "roles": [
+            {"role": "atlassian/user", "resource": rid} for rid in direct.values_list("product__resource_id", flat=True)
+        ],
+    }
+
+
+def product_access_remove(
+    *,
+    account: Account,
+    plan: dict,
+    client,
+    actor: Actor,
+    reason: str,
+    correlation_id: str = "",
+    allow_org_admin: bool = False,
+) -> dict:
+    """Carry out a :func:`product_access_plan`. Idempotent: groups the account already left (in the
+    mirror) are skipped, so a run interrupted half-way can be completed by running it again.
+    Returns the plan, which is exactly what was removed and what a restore gives back."""
+    groups = Group.objects.filter(organization=account.organization, group_id__in=plan.get("groups", []))
+    still_member = set(Membership.objects.filter(account=account, group__in=groups).values_list("group_id", flat=True))
+    for group in groups:
+        if group.pk in still_member:
+            membership_remove(
+                account=account,
+                group=group,
+                client=client,
+                actor=actor,
+                reason=reason,
+                correlation_id=correlation_id,
+                allow_org_admin=allow_org_admin,
+            )
+    for role in plan.get("roles", []):
         perform(
             account=account,
             actor=actor,
@@ -144,10 +152,11 @@ def product_access_remove(
             after=role,
             remote=lambda r=role: client.user_role_revoke(account.account_id, role=r["role"], resource=r["resource"]),
         )
-        removed["roles"].append(role)
     with transaction.atomic():
-        ProductAccess.objects.filter(account=account, product__in=product_pks).delete()
-    return removed
+        ProductAccess.objects.filter(
+            account=account, product__key__in=plan.get("products", []), product__organization=account.organization
+        ).delete()
+    return plan
 
 
 def product_access_restore(

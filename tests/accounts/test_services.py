@@ -11,6 +11,7 @@ from accounts.services.lifecycle import (
 from accounts.services.memberships import (
     membership_add,
     membership_remove,
+    product_access_plan,
     product_access_remove,
     product_access_restore,
 )
@@ -120,7 +121,8 @@ class TestProductAccess:
         account = Account.objects.get(pk=account.pk)
         if Group.objects.filter(memberships__account=account, grants__product=jira, external_synced=True).exists():
             pytest.skip("seeded account gets Jira from an IdP group")
-        removed = product_access_remove(account=account, products=[jira], client=atlassian, actor=ACTOR, reason="x")
+        plan = product_access_plan(account=account, products=[jira])
+        removed = product_access_remove(account=account, plan=plan, client=atlassian, actor=ACTOR, reason="x")
         assert removed["groups"]
         assert "jira-software" not in simulator.state.user(account.account_id).products
         assert not account.product_access.filter(product=jira).exists()

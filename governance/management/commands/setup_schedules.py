@@ -17,6 +17,11 @@ def _next_run(cron: str, now: datetime) -> datetime:
     return croniter(cron, now).get_next(datetime)
 
 
+def _args(job) -> str | None:
+    """django-q2 stores positional arguments as the repr of a tuple (read back with literal_eval)."""
+    return repr(tuple(job.args)) if job.args else None
+
+
 def apply_schedules(*, jobs=None, now: datetime | None = None) -> dict[str, str]:
     """Create, update or remove django-q2 schedules so they match the declared list. Idempotent.
 
@@ -35,18 +40,24 @@ def apply_schedules(*, jobs=None, now: datetime | None = None) -> dict[str, str]
             schedule = rows[0] if rows else None
             if schedule is None:
                 schedule = Schedule.objects.create(
-                    name=job.name, func=job.func, schedule_type=Schedule.CRON, cron=job.cron, repeats=-1
+                    name=job.name,
+                    func=job.func,
+                    args=_args(job),
+                    schedule_type=Schedule.CRON,
+                    cron=job.cron,
+                    repeats=-1,
                 )
                 # save() computes next_run from the wall clock for new rows; pin it to `now`.
                 Schedule.objects.filter(pk=schedule.pk).update(next_run=_next_run(job.cron, now))
                 outcome[job.name] = "created"
-            elif (schedule.func, schedule.cron, schedule.schedule_type) != (job.func, job.cron, Schedule.CRON):
-                schedule.func, schedule.cron, schedule.schedule_type, schedule.repeats = (
-                    job.func,
-                    job.cron,
-                    Schedule.CRON,
-                    -1,
-                )
+            elif (schedule.func, schedule.args or None, schedule.cron, schedule.schedule_type) != (
+                job.func,
+                _args(job),
+                job.cron,
+                Schedule.CRON,
+            ):
+                schedule.func, schedule.args, schedule.cron = job.func, _args(job), job.cron
+                schedule.schedule_type, schedule.repeats = Schedule.CRON, -1
                 schedule.save()
                 Schedule.objects.filter(pk=schedule.pk).update(next_run=_next_run(job.cron, now))
                 outcome[job.name] = "updated"

@@ -1,0 +1,1 @@
+"""Writes and runs for policies: policy and exemption changes, runs, execution, notifications."""

@@ -1,0 +1,122 @@
+"""Executing one enforcement: claim it, make the change through the accounts services, record it.
+
+The claim is a conditional UPDATE from an executable status to ``executing``; only the process
+whose UPDATE changed the row goes on to call Atlassian. Two clusters, a re-run or a manual run
+racing the schedule therefore never act twice on the same decision (DESIGN.md 5.5). A worker
+killed after its claim leaves the row ``executing``; once the claim is older than the lease it is
+taken over and the (idempotent) action is completed, so no action is lost either.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.services.errors import ServiceRefused
+from accounts.services.lifecycle import account_deactivate, account_delete, account_suspend
+from accounts.services.memberships import product_access_remove
+from governance.atlassian.errors import AtlassianError
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, record_event
+from policies.models import Enforcement, EnforcementStatus, PolicyAction
+from policies.models.enforcement import new_nonce
+
+EXECUTABLE = (EnforcementStatus.WARNED, EnforcementStatus.DUE, EnforcementStatus.APPROVED)
+MAX_ATTEMPTS = 3
+
+
+def claim_timeout() -> timedelta:
+    return timedelta(seconds=settings.TASK_TIMEOUT)
+
+
+def claim(enforcement: Enforcement, *, claimant: str, now) -> bool:
+    stale = now - claim_timeout()
+    claimable = Q(status__in=EXECUTABLE) | Q(status=EnforcementStatus.EXECUTING, claimed_at__lt=stale)
+    won = Enforcement.objects.filter(claimable, pk=enforcement.pk).update(
+        status=EnforcementStatus.EXECUTING, claimed_by=claimant, claimed_at=now
+    )
+    return won == 1
+
+
+def _take_action(enforcement: Enforcement, *, client, actor: Actor, reason: str, correlation_id: str) -> dict:
+    policy, account = enforcement.policy, enforcement.account
+    common = dict(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
+    if policy.action == PolicyAction.NOTIFY:
+        return {}
+    if policy.action == PolicyAction.SUSPEND:
+        account_suspend(**common, allow_org_admin=policy.include_org_admins)
+        return {"status": "suspended"}
+    if policy.action == PolicyAction.DEACTIVATE:
+        before = account.status
+        account_deactivate(**common, allow_org_admin=policy.include_org_admins)
+        return {"status": "deactivated", "previous_status": before}
+    if policy.action == PolicyAction.DELETE:
+        account_delete(**common, allow_org_admin=policy.include_org_admins)
+        return {"status": "pending_deletion"}
+    if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS:
+        products = list(policy.products.all()) or [
+            pa.product for pa in account.product_access.select_related("product")
+        ]
+        removed = product_access_remove(**common, products=products, allow_org_admin=policy.include_org_admins)
+        return {"products": [p.key for p in products], **removed}
+    raise ServiceRefused(f"Unknown policy action {policy.action!r}.")
+
+
+def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=None) -> str:
+    """Claim and execute; returns the resulting status (``done``, ``failed``, ``due`` to retry, or
+    ``skipped`` when another process holds the claim)."""
+    now = now or timezone.now()
+    claimant = run.correlation_id if run else f"manual-{now.timestamp()}"
+    if not claim(enforcement, claimant=claimant, now=now):
+        return "skipped"
+    enforcement.refresh_from_db()
+    correlation_id = run.correlation_id if run else ""
+    try:
+        removed = _take_action(
+            enforcement, client=client, actor=actor, reason=enforcement.reason, correlation_id=correlation_id
+        )
+    except (AtlassianError, ServiceRefused) as exc:
+        return _failed(enforcement, exc, actor=actor, run=run, now=now)
+    with transaction.atomic():
+        Enforcement.objects.filter(pk=enforcement.pk, claimed_by=claimant).update(
+            status=EnforcementStatus.DONE,
+            executed_at=now,
+            removed=removed,
+            executed_run=run,
+            notice_pending="action",
+            error="",
+            attempts=enforcement.attempts + 1,
+            nonce=new_nonce(),
+        )
+        record_event(
+            actor=actor,
+            action=AuditAction.ENFORCEMENT_EXECUTED,
+            target=enforcement,
+            after={"action": enforcement.policy.action, "removed": removed},
+            reason=enforcement.reason,
+            correlation_id=correlation_id,
+            organization=enforcement.policy.organization.org_id,
+        )
+    return EnforcementStatus.DONE
+
+
+def _failed(enforcement: Enforcement, exc: Exception, *, actor, run, now) -> str:
+    attempts = enforcement.attempts + 1
+    retry = isinstance(exc, AtlassianError) and exc.retryable and attempts < MAX_ATTEMPTS
+    status = EnforcementStatus.DUE if retry else EnforcementStatus.FAILED
+    with transaction.atomic():
+        Enforcement.objects.filter(pk=enforcement.pk).update(
+            status=status, error=str(exc)[:2000], attempts=attempts, claimed_by="", claimed_at=None
+        )
+        record_event(
+            actor=actor,
+            action=AuditAction.ENFORCEMENT_FAILED,
+            target=enforcement,
+            after={"error": str(exc)[:500], "will_retry": retry, "attempts": attempts},
+            reason=enforcement.reason,
+            correlation_id=run.correlation_id if run else "",
+            organization=enforcement.policy.organization.org_id,
+        )
+    return status

@@ -1,0 +1,138 @@
+"""Warning and action emails from the policy's templates, and the run digest to portal admins.
+
+Sending never blocks a run: a failed email is recorded on the enforcement and retried by the
+next run or the notification sweep.
+"""
+
+import logging
+from string import Formatter
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives, send_mail
+from django.db import transaction
+from django.utils.html import escape, linebreaks
+
+from governance.logging import redact
+from governance.roles import PORTAL_ADMINS
+from policies.links import restore_link
+from policies.models import Enforcement
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDERS = ("name", "days_inactive", "product", "action", "action_date", "restore_link")
+_ACTION_PHRASES = {
+    "notify": "reviewed",
+    "remove_product_access": "removed",
+    "suspend": "suspended",
+    "deactivate": "deactivated",
+    "delete": "deleted",
+}
+
+
+class TemplateProblem(ValueError):
+    pass
+
+
+def check_template(text: str) -> None:
+    """Only the fixed placeholders may appear; anything else is a clear error for the editor."""
+    try:
+        names = {name for _, name, _, _ in Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise TemplateProblem(f"Unbalanced braces: {exc}") from None
+    unknown = names - set(PLACEHOLDERS)
+    if unknown:
+        raise TemplateProblem(
+            f"Unknown placeholder(s) {', '.join('{' + n + '}' for n in sorted(unknown))}; "
+            f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}."
+        )
+
+
+def context_for(enforcement: Enforcement) -> dict:
+    account, policy = enforcement.account, enforcement.policy
+    product = ", ".join(p.name or p.key for p in policy.products.all()) or "Atlassian products"
+    days = (enforcement.due_at - enforcement.inactive_since).days if enforcement.inactive_since else ""
+    return {
+        "name": account.name or account.email or "there",
+        "days_inactive": days,
+        "product": product,
+        "action": _ACTION_PHRASES.get(policy.action, policy.action),
+        "action_date": enforcement.due_at.strftime("%d %B %Y"),
+        "restore_link": restore_link(enforcement),
+    }
+
+
+def render(enforcement: Enforcement, kind: str) -> tuple[str, str, str]:
+    """Subject, plain text and HTML for a ``warning`` or ``action`` email."""
+    policy = enforcement.policy
+    subject_t, body_t = (
+        (policy.warning_subject, policy.warning_body)
+        if kind == "warning"
+        else (policy.action_subject, policy.action_body)
+    )
+    values = context_for(enforcement)
+    subject = subject_t.format(**values).replace("\n", " ")
+    text = body_t.format(**values)
+    html_values = {k: escape(str(v)) for k, v in values.items()}
+    html_values["restore_link"] = f'<a href="{escape(values["restore_link"])}">{escape(values["restore_link"])}</a>'
+    # The template is escaped first, then the (escaped) values are put in: no HTML injection
+    # through a name or a template, and no second round of formatting.
+    html = _refill(linebreaks(escape(body_t)), html_values)
+    return subject, text, html
+
+
+def _refill(escaped_template: str, values: dict) -> str:
+    for name, value in values.items():
+        escaped_template = escaped_template.replace("{" + name + "}", str(value))
+    return escaped_template
+
+
+def send_pending(*, enforcements) -> dict:
+    """Send every pending notice among ``enforcements``; returns counts of sent and failed."""
+    counts = {"sent": 0, "failed": 0}
+    for enforcement in enforcements.filter(notice_pending__in=["warning", "action"]).select_related(
+        "account", "policy"
+    ):
+        email = enforcement.account.email
+        if not email:
+            _mark(enforcement, error="The account has no visible email address.")
+            counts["failed"] += 1
+            continue
+        try:
+            subject, text, html = render(enforcement, enforcement.notice_pending)
+            message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email])
+            message.attach_alternative(html, "text/html")
+            message.send()
+        except Exception as exc:  # any mail failure is recorded and retried, never raised into the run
+            log.warning("Notice for enforcement %s failed: %s", enforcement.pk, redact(str(exc)))
+            _mark(enforcement, error=redact(f"{type(exc).__name__}: {exc}"))
+            counts["failed"] += 1
+            continue
+        _mark(enforcement, error="", sent=True)
+        counts["sent"] += 1
+    return counts
+
+
+def _mark(enforcement: Enforcement, *, error: str, sent: bool = False) -> None:
+    with transaction.atomic():
+        if sent:
+            Enforcement.objects.filter(pk=enforcement.pk).update(notice_pending="", notice_error="")
+        else:
+            Enforcement.objects.filter(pk=enforcement.pk).update(
+                notice_error=error[:1000], notice_failures=enforcement.notice_failures + 1
+            )
+
+
+def portal_admin_emails() -> list[str]:
+    users = get_user_model().objects.filter(groups__name=PORTAL_ADMINS, is_active=True).exclude(email="")
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def send_digest(*, subject: str, lines: list[str]) -> None:
+    recipients = portal_admin_emails()
+    if not recipients:
+        return
+    try:
+        send_mail(f"[Governance portal] {subject}", "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
+    except Exception as exc:
+        log.warning("Digest email failed: %s", redact(str(exc)))

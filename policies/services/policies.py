@@ -1,0 +1,100 @@
+"""Policy and exemption changes: validated, saved and audited in one transaction."""
+
+from django.db import transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, record_event
+from policies.models import Exemption, InactivityPolicy, PolicyMode
+from policies.services.notifications import check_template
+
+_M2M = ("products", "include_groups", "exclude_groups")
+
+
+def _snapshot(policy: InactivityPolicy) -> dict:
+    data = model_to_dict(policy, exclude=["id", *_M2M])
+    data["organization"] = policy.organization.org_id if policy.organization_id else None
+    if policy.pk:
+        for name in _M2M:
+            data[name] = sorted(getattr(policy, name).values_list("pk", flat=True))
+    return data
+
+
+def validate_templates(policy: InactivityPolicy) -> None:
+    from django.core.exceptions import ValidationError
+
+    errors = {}
+    for name in ("warning_subject", "warning_body", "action_subject", "action_body"):
+        try:
+            check_template(getattr(policy, name))
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+
+
+def policy_save(
+    *, policy: InactivityPolicy, actor: Actor, m2m: dict | None = None, reason: str = ""
+) -> InactivityPolicy:
+    """Create or update a policy. A new policy always starts in preview (DESIGN.md 5.4)."""
+    creating = policy.pk is None
+    if creating:
+        policy.mode = PolicyMode.PREVIEW
+    policy.full_clean()
+    validate_templates(policy)
+    with transaction.atomic():
+        before = None if creating else _snapshot(InactivityPolicy.objects.get(pk=policy.pk))
+        policy.save()
+        for name, values in (m2m or {}).items():
+            getattr(policy, name).set(values)
+        after = _snapshot(policy)
+        changed = after if creating else {k: v for k, v in after.items() if before.get(k) != v}
+        if creating or changed:
+            record_event(
+                actor=actor,
+                action=AuditAction.POLICY_CREATED if creating else AuditAction.POLICY_UPDATED,
+                target=policy,
+                before=None if creating else {k: before.get(k) for k in changed},
+                after=changed,
+                reason=reason,
+                organization=policy.organization.org_id,
+            )
+    return policy
+
+
+def exemption_create(*, exemption: Exemption, actor: Actor) -> Exemption:
+    exemption.full_clean()
+    with transaction.atomic():
+        exemption.save()
+        record_event(
+            actor=actor,
+            action=AuditAction.EXEMPTION_CREATED,
+            target=exemption,
+            reason=exemption.reason,
+            after={
+                "kind": exemption.kind,
+                "subject": str(exemption),
+                "expires_at": exemption.expires_at.isoformat() if exemption.expires_at else None,
+            },
+            organization=exemption.organization.org_id,
+        )
+    return exemption
+
+
+def exemption_expire(*, exemption: Exemption, actor: Actor, reason: str, now=None) -> Exemption:
+    now = now or timezone.now()
+    with transaction.atomic():
+        before = exemption.expires_at
+        exemption.expires_at = now
+        exemption.save(update_fields=["expires_at"])
+        record_event(
+            actor=actor,
+            action=AuditAction.EXEMPTION_EXPIRED,
+            target=exemption,
+            reason=reason,
+            before={"expires_at": before.isoformat() if before else None},
+            after={"expires_at": now.isoformat()},
+            organization=exemption.organization.org_id,
+        )
+    return exemption

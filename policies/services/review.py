@@ -1,0 +1,143 @@
+"""Approving or rejecting enforcements a review-mode policy queued, and undoing a run."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.clients import client_for
+from accounts.models import Account
+from accounts.services.lifecycle import account_activate
+from accounts.services.memberships import product_access_restore
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, record_event
+from policies.engine import Verdict
+from policies.models import Enforcement, EnforcementStatus, PolicyAction
+from policies.models.enforcement import new_nonce
+
+
+class ReviewRefused(Exception):
+    pass
+
+
+def enforcement_approve(*, enforcement: Enforcement, actor: Actor, reason: str, client=None) -> str:
+    """Approve one queued action and carry it out now, if the person is still inactive."""
+    from policies.services.execute import execute
+    from policies.services.runs import evaluate, sync_is_fresh
+
+    if not reason.strip():
+        raise ReviewRefused("A reason is required.")
+    now = timezone.now()
+    fresh, why = sync_is_fresh(enforcement.policy, now)
+    if not fresh:
+        raise ReviewRefused(f"Not now: {why}.")
+    decision = next(iter(evaluate(enforcement.policy, now, account_pks=[enforcement.account_id]).decisions), None)
+    approved = Enforcement.objects.filter(pk=enforcement.pk, status=EnforcementStatus.AWAITING_REVIEW)
+    with transaction.atomic():
+        if decision is None or decision.verdict != Verdict.ACT:
+            won = approved.update(status=EnforcementStatus.CANCELLED, decision_note=reason, nonce=new_nonce())
+            if won:
+                record_event(
+                    actor=actor,
+                    action=AuditAction.ENFORCEMENT_CANCELLED,
+                    target=enforcement,
+                    reason=f"approved, but no longer due: {decision.reason if decision else 'not in scope'}",
+                    organization=enforcement.policy.organization.org_id,
+                )
+            return EnforcementStatus.CANCELLED
+        if not approved.update(status=EnforcementStatus.APPROVED, decision_note=reason, decided_by=actor.user):
+            raise ReviewRefused(f"{enforcement} is no longer awaiting review.")
+        record_event(
+            actor=actor,
+            action=AuditAction.ENFORCEMENT_APPROVED,
+            target=enforcement,
+            reason=reason,
+            organization=enforcement.policy.organization.org_id,
+        )
+    enforcement.refresh_from_db()
+    owned = client is None
+    client = client or client_for(enforcement.policy.organization)
+    try:
+        return execute(enforcement, client=client, actor=actor, now=now)
+    finally:
+        if owned:
+            client.close()
+
+
+def enforcement_reject(*, enforcement: Enforcement, actor: Actor, reason: str) -> None:
+    if not reason.strip():
+        raise ReviewRefused("A reason is required.")
+    with transaction.atomic():
+        won = Enforcement.objects.filter(pk=enforcement.pk, status=EnforcementStatus.AWAITING_REVIEW).update(
+            status=EnforcementStatus.REJECTED, decision_note=reason, decided_by=actor.user, nonce=new_nonce()
+        )
+        if not won:
+            raise ReviewRefused(f"{enforcement} is no longer awaiting review.")
+        record_event(
+            actor=actor,
+            action=AuditAction.ENFORCEMENT_REJECTED,
+            target=enforcement,
+            reason=reason,
+            organization=enforcement.policy.organization.org_id,
+        )
+
+
+def enforcement_reverse(
+    *, enforcement: Enforcement, client, actor: Actor, reason: str, correlation_id: str = ""
+) -> None:
+    """Give back what one executed enforcement removed (used by undo and by access requests)."""
+    account, action = enforcement.account, enforcement.policy.action
+    if action == PolicyAction.REMOVE_PRODUCT_ACCESS:
+        product_access_restore(
+            account=account,
+            removed=enforcement.removed,
+            client=client,
+            actor=actor,
+            reason=reason,
+            correlation_id=correlation_id,
+        )
+        # Policies wait for new activity after a restore (DESIGN.md section 2).
+        Account.objects.filter(pk=account.pk).update(restored_at=timezone.now())
+    elif action in (PolicyAction.SUSPEND, PolicyAction.DEACTIVATE, PolicyAction.DELETE):
+        account.refresh_from_db()
+        account_activate(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
+    with transaction.atomic():
+        Enforcement.objects.filter(pk=enforcement.pk, status=EnforcementStatus.DONE).update(
+            status=EnforcementStatus.REVERSED, nonce=new_nonce()
+        )
+
+
+def run_undo(*, run, actor: Actor, reason: str, client=None) -> dict:
+    """Give back everything a policy run took away, through the same services, audited."""
+    counts = {"reversed": 0, "failed": 0}
+    done = Enforcement.objects.filter(executed_run=run, status=EnforcementStatus.DONE).select_related(
+        "account", "policy__organization"
+    )
+    clients = {}
+    try:
+        for enforcement in done:
+            org = enforcement.policy.organization
+            org_client = client or clients.setdefault(org.pk, client_for(org))
+            try:
+                enforcement_reverse(
+                    enforcement=enforcement,
+                    client=org_client,
+                    actor=actor,
+                    reason=reason,
+                    correlation_id=run.correlation_id,
+                )
+                counts["reversed"] += 1
+            except Exception:  # reported in the counts; each failure has its own audit event
+                counts["failed"] += 1
+    finally:
+        for c in clients.values():
+            c.close()
+    with transaction.atomic():
+        record_event(
+            actor=actor,
+            action=AuditAction.POLICY_RUN_UNDONE,
+            target=run,
+            after=counts,
+            reason=reason,
+            correlation_id=run.correlation_id,
+            organization=run.organization,
+        )
+    return counts

@@ -1,0 +1,326 @@
+"""A policy run: refuse on stale data, decide for everyone at once, check the cap, then warn,
+queue or act, and report.
+
+Modes: ``preview`` reports only; ``review`` warns and queues actions for approval; ``enforce``
+warns and acts. A dry run reports like a preview whatever the policy's mode.
+"""
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.clients import client_for
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, new_correlation_id, record_event, record_events
+from governance.runs import locks
+from governance.runs.models import RunStatus, RunTrigger, TaskRun
+from governance.runs.services import task_run_finish, task_run_start
+from policies.engine import Decision, Verdict, decide, in_scope
+from policies.models import OPEN_STATUSES, Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
+from policies.selection import active_exemptions, load_snapshots, open_cases, policy_spec
+from policies.services import notifications
+from policies.services.execute import EXECUTABLE, execute
+
+
+@dataclass
+class Evaluation:
+    """Every decision of a policy at one moment, and the size of its scope (for the cap)."""
+
+    decisions: list[Decision]
+    scope_size: int
+    open: dict = field(default_factory=dict)
+
+    def by_verdict(self, verdict: Verdict) -> list[Decision]:
+        return [d for d in self.decisions if d.verdict == verdict]
+
+
+@dataclass(frozen=True)
+class PolicyRunResult:
+    run: TaskRun
+    status: str
+    counts: dict
+    message: str = ""
+    evaluation: Evaluation | None = None
+
+
+def evaluate(policy: InactivityPolicy, now, *, account_pks=None) -> Evaluation:
+    """Decisions for every account the policy could concern: a handful of queries in total."""
+    spec = policy_spec(policy)
+    exemptions = active_exemptions(policy.organization, now)
+    snapshots = load_snapshots(policy, spec, exemptions, account_pks=account_pks)
+    cases = open_cases(policy)
+    decisions = [decide(spec, s, exemptions, now, cases.get(s.pk, (None, None))[1]) for s in snapshots]
+    scope = sum(1 for s in snapshots if in_scope(spec, s))
+    # Open cases for accounts that left the candidate set entirely (removed, say) are cancelled too.
+    seen = {s.pk for s in snapshots}
+    if account_pks is None:
+        decisions += [Decision(pk, Verdict.CANCEL, "no longer in the policy's scope") for pk in cases if pk not in seen]
+    return Evaluation(decisions=[d for d in decisions if d.verdict != Verdict.NONE], scope_size=scope, open=cases)
+
+
+def sync_is_fresh(policy: InactivityPolicy, now) -> tuple[bool, str]:
+    synced = policy.organization.last_complete_sync_at
+    limit = timedelta(hours=settings.POLICY_MAX_SYNC_AGE)
+    if synced is None:
+        return False, "the organization has never been synced completely"
+    if now - synced > limit:
+        hours = (now - synced).total_seconds() / 3600
+        return False, f"the last complete sync is {hours:.1f} hours old (limit {settings.POLICY_MAX_SYNC_AGE:g} h)"
+    return True, ""
+
+
+def cap_for(policy: InactivityPolicy, scope_size: int) -> int:
+    return min(policy.cap_absolute, math.floor(policy.cap_percent / 100 * scope_size))
+
+
+def policy_run(
+    *,
+    policy: InactivityPolicy,
+    now=None,
+    trigger: str = RunTrigger.MANUAL,
+    actor: Actor | None = None,
+    dry_run: bool = False,
+    client=None,
+) -> PolicyRunResult:
+    now = now or timezone.now()
+    actor = actor or Actor.scheduler(f"policy {policy.name}")
+    holder = locks.acquire(f"policy:{policy.pk}", ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    run = task_run_start(
+        name="policy",
+        subject=f"policy:{policy.pk} {policy.name}",
+        trigger=trigger,
+        organization=policy.organization.org_id,
+        correlation_id=new_correlation_id(),
+        started_by=actor.name,
+        now=now,
+    )
+    if holder is None:
+        return _finish(policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.")
+    try:
+        return _run(policy, run, actor, now, dry_run, client)
+    finally:
+        locks.release(f"policy:{policy.pk}", holder)
+
+
+def _run(policy, run, actor, now, dry_run, client) -> PolicyRunResult:
+    fresh, why = sync_is_fresh(policy, now)
+    if not fresh:
+        return _finish(policy, run, actor, RunStatus.REFUSED, {}, f"Refused: {why}. Sync, then run again.")
+    evaluation = evaluate(policy, now)
+    to_act = evaluation.by_verdict(Verdict.ACT)
+    cap = cap_for(policy, evaluation.scope_size)
+    counts = {
+        "in_scope": evaluation.scope_size,
+        "to_warn": len(evaluation.by_verdict(Verdict.WARN)),
+        "to_act": len(to_act),
+        "to_cancel": len(evaluation.by_verdict(Verdict.CANCEL)),
+        "cap": cap,
+    }
+    mode = PolicyMode.PREVIEW if dry_run else policy.mode
+    if mode == PolicyMode.ENFORCE and len(to_act) > cap:
+        message = (
+            f"Halted before acting: {len(to_act)} accounts are due, more than this run's cap of {cap} "
+            f"({policy.cap_absolute} accounts or {policy.cap_percent:g}% of {evaluation.scope_size} in scope). "
+            "Nothing was changed. Check the policy and the sync, then raise the cap or run again."
+        )
+        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation)
+    if mode == PolicyMode.PREVIEW:
+        return _finish(
+            policy, run, actor, RunStatus.SUCCEEDED, counts, "Preview: nothing was changed.", evaluation=evaluation
+        )
+    outcome = apply_decisions(policy, evaluation, mode=mode, run=run, actor=actor, now=now, client=client)
+    counts.update(outcome)
+    return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, "", evaluation=evaluation)
+
+
+def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None) -> dict:
+    outcome: Counter = Counter()
+    _cancel(policy, evaluation, run=run, actor=actor, outcome=outcome)
+    _warn(policy, evaluation, run=run, actor=actor, now=now, outcome=outcome)
+    due = _mark_due(policy, evaluation, mode=mode, run=run, actor=actor, now=now, outcome=outcome)
+    if due:
+        owned = client is None
+        client = client or client_for(policy.organization)
+        try:
+            for enforcement in due:
+                outcome[f"executed_{execute(enforcement, client=client, actor=actor, run=run, now=now)}"] += 1
+        finally:
+            if owned:
+                client.close()
+    sent = notifications.send_pending(enforcements=Enforcement.objects.filter(policy=policy))
+    outcome["emails_sent"], outcome["emails_failed"] = sent["sent"], sent["failed"]
+    return dict(outcome)
+
+
+def _cancel(policy, evaluation, *, run, actor, outcome) -> None:
+    ids = {d.account_pk: d.reason for d in evaluation.by_verdict(Verdict.CANCEL)}
+    if not ids:
+        return
+    with transaction.atomic():
+        rows = list(
+            Enforcement.objects.filter(
+                # An executing row is never cancelled: its action may already have happened.
+                policy=policy,
+                account_id__in=list(ids),
+                status__in=[*EXECUTABLE, EnforcementStatus.AWAITING_REVIEW],
+            ).select_related("account")
+        )
+        Enforcement.objects.filter(pk__in=[e.pk for e in rows]).update(
+            status=EnforcementStatus.CANCELLED, notice_pending="", decision_note="cancelled by the policy run"
+        )
+        record_events(
+            [
+                dict(
+                    actor=actor,
+                    action=AuditAction.ENFORCEMENT_CANCELLED,
+                    target=e,
+                    reason=ids[e.account_id],
+                    correlation_id=run.correlation_id,
+                    organization=policy.organization.org_id,
+                )
+                for e in rows
+            ]
+        )
+    outcome["cancelled"] += len(rows)
+
+
+def _offsets_due(policy, due_at, now, sent: list) -> list[int]:
+    return [o for o in policy.warning_offsets if now >= due_at - timedelta(days=o) and o not in sent]
+
+
+def _warn(policy, evaluation, *, run, actor, now, outcome) -> None:
+    warn = evaluation.by_verdict(Verdict.WARN)
+    if not warn:
+        return
+    existing = {
+        e.account_id: e
+        for e in Enforcement.objects.filter(
+            policy=policy, account_id__in=[d.account_pk for d in warn], status=EnforcementStatus.WARNED
+        )
+    }
+    events = []
+    with transaction.atomic():
+        for decision in warn:
+            enforcement = existing.get(decision.account_pk)
+            if enforcement is None:
+                enforcement = _open(policy, decision, status=EnforcementStatus.WARNED, run=run, now=now)
+                if enforcement is None:
+                    continue  # another open case exists (awaiting review, executing ...): leave it
+                events.append(
+                    dict(
+                        actor=actor,
+                        action=AuditAction.ENFORCEMENT_WARNED,
+                        target=enforcement,
+                        reason=decision.reason,
+                        correlation_id=run.correlation_id,
+                        organization=policy.organization.org_id,
+                    )
+                )
+                outcome["warned"] += 1
+            offsets = _offsets_due(policy, enforcement.due_at, now, enforcement.warnings_sent)
+            if offsets:
+                Enforcement.objects.filter(pk=enforcement.pk).update(
+                    warnings_sent=sorted(set(enforcement.warnings_sent) | set(offsets), reverse=True),
+                    notice_pending="warning",
+                    reason=decision.reason,
+                )
+                outcome["warnings_queued"] += 1
+        record_events(events)
+
+
+def _open(policy, decision, *, status, run, now) -> Enforcement | None:
+    """Create the one open enforcement for this policy and account; None if one exists already."""
+    try:
+        with transaction.atomic():
+            return Enforcement.objects.create(
+                policy=policy,
+                account_id=decision.account_pk,
+                status=status,
+                action=policy.action,
+                reason=decision.reason,
+                inactive_since=decision.inactive_since,
+                due_at=decision.due_at,
+                warned_at=now if status == EnforcementStatus.WARNED else None,
+                run=run,
+            )
+    except IntegrityError:
+        return None  # the unique open-enforcement constraint: someone else opened it first
+
+
+def _mark_due(policy, evaluation, *, mode, run, actor, now, outcome) -> list[Enforcement]:
+    """Turn ACT decisions into executable enforcements (enforce) or review items (review)."""
+    act = evaluation.by_verdict(Verdict.ACT)
+    to_execute = []
+    review_events = []
+    for decision in act:
+        enforcement = Enforcement.objects.filter(
+            policy=policy,
+            account_id=decision.account_pk,
+            status__in=OPEN_STATUSES,
+        ).first() or _open(policy, decision, status=EnforcementStatus.DUE, run=run, now=now)
+        if enforcement is None:
+            continue
+        if mode == PolicyMode.REVIEW and enforcement.status in (EnforcementStatus.WARNED, EnforcementStatus.DUE):
+            Enforcement.objects.filter(pk=enforcement.pk).update(
+                status=EnforcementStatus.AWAITING_REVIEW, reason=decision.reason
+            )
+            review_events.append(
+                dict(
+                    actor=actor,
+                    action=AuditAction.ENFORCEMENT_WARNED,
+                    target=enforcement,
+                    reason=f"queued for review: {decision.reason}",
+                    correlation_id=run.correlation_id,
+                    organization=policy.organization.org_id,
+                )
+            )
+            outcome["queued_for_review"] += 1
+            continue
+        # Items waiting for a person stay waiting; the rest are executed in enforce mode.
+        if enforcement.status in EXECUTABLE and (mode == PolicyMode.ENFORCE or enforcement.status == "approved"):
+            Enforcement.objects.filter(pk=enforcement.pk).update(reason=decision.reason)
+            enforcement.reason = decision.reason
+            to_execute.append(enforcement)
+    if review_events:
+        with transaction.atomic():
+            record_events(review_events)
+    # Approved items are executed by the next run even if they were approved after the last one,
+    # and claims left behind by a killed worker are completed (execute() only takes stale ones).
+    leftovers = Enforcement.objects.filter(
+        policy=policy, status__in=[EnforcementStatus.APPROVED, EnforcementStatus.EXECUTING]
+    ).exclude(pk__in=[e.pk for e in to_execute])
+    return to_execute + list(leftovers)
+
+
+def _finish(policy, run, actor, status, counts, message, *, evaluation=None) -> PolicyRunResult:
+    task_run_finish(run=run, status=status, counts=counts, error=message if status != RunStatus.SUCCEEDED else "")
+    action = {
+        RunStatus.SUCCEEDED: AuditAction.POLICY_RUN_COMPLETED,
+        RunStatus.REFUSED: AuditAction.POLICY_RUN_REFUSED,
+        RunStatus.HALTED: AuditAction.POLICY_RUN_HALTED,
+    }.get(status, AuditAction.POLICY_RUN_COMPLETED)
+    with transaction.atomic():
+        record_event(
+            actor=actor,
+            action=action,
+            target=policy,
+            after=counts,
+            reason=message,
+            correlation_id=run.correlation_id,
+            organization=policy.organization.org_id,
+        )
+    if (
+        status in (RunStatus.HALTED, RunStatus.REFUSED)
+        or counts.get("executed_failed")
+        or counts.get("executed_done")
+        or counts.get("warned")
+    ):
+        lines = [f"Policy: {policy.name} ({policy.get_mode_display()})", f"Run status: {status}", message, ""]
+        lines += [f"{k}: {v}" for k, v in sorted(counts.items())]
+        notifications.send_digest(subject=f"{policy.name}: {status}", lines=lines)
+    return PolicyRunResult(run=run, status=status, counts=counts, message=message, evaluation=evaluation)
