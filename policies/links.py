@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
 
 _SALT = "policies.restore-link"
 
@@ -24,4 +23,5 @@ def read_token(token: str, *, max_age: timedelta | None = None) -> dict:
 
 
 def restore_link(enforcement) -> str:
-    return settings.PORTAL_BASE_URL + reverse("access:restore", args=[make_token(enforcement)])
+    # The path is a stable interface (DESIGN.md section 6): emails already sent must keep working.
+    return f"{settings.PORTAL_BASE_URL}/access/restore/{make_token(enforcement)}/"

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_deactivate, account_delete, account_suspend
-from accounts.services.memberships import product_access_remove
+from accounts.services.memberships import product_access_plan, product_access_remove
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
@@ -56,11 +56,19 @@ def _take_action(enforcement: Enforcement, *, client, actor: Actor, reason: str,
         account_delete(**common, allow_org_admin=policy.include_org_admins)
         return {"status": "pending_deletion"}
     if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS:
-        products = list(policy.products.all()) or [
-            pa.product for pa in account.product_access.select_related("product")
-        ]
-        removed = product_access_remove(**common, products=products, allow_org_admin=policy.include_org_admins)
-        return {"products": [p.key for p in products], **removed}
+        plan = enforcement.removed if enforcement.removed.get("planned") else None
+        if plan is None:
+            # Recorded before the first remote call: a run killed half-way is completed from the
+            # same plan, and a restore gives everything back even if the run died.
+            products = list(policy.products.all()) or [
+                pa.product for pa in account.product_access.select_related("product")
+            ]
+            plan = {
+                "planned": True,
+                **product_access_plan(account=account, products=products, allow_org_admin=policy.include_org_admins),
+            }
+            Enforcement.objects.filter(pk=enforcement.pk).update(removed=plan)
+        return product_access_remove(**common, plan=plan, allow_org_admin=policy.include_org_admins)
     raise ServiceRefused(f"Unknown policy action {policy.action!r}.")
 
 

@@ -89,14 +89,17 @@ def _refill(escaped_template: str, values: dict) -> str:
 
 def send_pending(*, enforcements) -> dict:
     """Send every pending notice among ``enforcements``; returns counts of sent and failed."""
-    counts = {"sent": 0, "failed": 0}
+    counts = {"sent": 0, "failed": 0, "unreachable": 0}
     for enforcement in enforcements.filter(notice_pending__in=["warning", "action"]).select_related(
         "account", "policy"
     ):
         email = enforcement.account.email
         if not email:
-            _mark(enforcement, error="The account has no visible email address.")
-            counts["failed"] += 1
+            # Nothing to retry: the person hides their address. Recorded, and the case goes on.
+            Enforcement.objects.filter(pk=enforcement.pk).update(
+                notice_pending="", notice_error="Not notified: the account has no visible email address."
+            )
+            counts["unreachable"] += 1
             continue
         try:
             subject, text, html = render(enforcement, enforcement.notice_pending)
