@@ -240,7 +240,8 @@ class TestWarnings:
         assert not Enforcement.objects.filter(status=EnforcementStatus.DONE).exists()
         message = next(m for m in mail.outbox if "will be suspended" in m.subject)
         assert "https://portal.example.com/access/restore/" in message.body
-        assert message.alternatives and "<a href=" in message.alternatives[0][0]
+        assert message.alternatives
+        assert "<a href=" in message.alternatives[0][0]
         later = _run(policy, now=RUN_AT + timedelta(days=14, minutes=1))
         assert later.counts.get("executed_done", 0) >= len(due)
 
@@ -315,7 +316,8 @@ class TestReviewAndUndo:
         done = Enforcement.objects.filter(status=EnforcementStatus.DONE).select_related("account").first()
         if done is None:
             pytest.skip("every due account gets Jira through an IdP group in this seed")
-        assert done.removed["groups"] and done.removed["products"] == ["jira-software"]
+        assert done.removed["groups"]
+        assert done.removed["products"] == ["jira-software"]
         assert "jira-software" not in simulator.state.user(done.account.account_id).products
         run_undo(run=result.run, actor=Actor.system("undo"), reason="oops", client=atlassian)
         assert "jira-software" in simulator.state.user(done.account.account_id).products
