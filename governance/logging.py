@@ -41,3 +41,120 @@ class RedactSecretsFilter(logging.Filter):
             exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_text = redact(exc_text)
         return True
+
+
+# --- Personal restore links (/access/restore/<token>/) -----------------------------------------
+# The token in the path is a credential: whoever holds it can ask for the account's access back.
+# Django logs the path of every 4xx/5xx response ("Gone: /access/restore/..."), CSRF failures and,
+# under runserver, every request line; error reports show the URL, META and frame variables.
+import copy  # noqa: E402  (kept with the code that uses it)
+
+from django.http import HttpRequest  # noqa: E402
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter  # noqa: E402
+
+_ACCESS_TOKEN_PATH = re.compile(r"(/access/restore/)[^/\s?#\"'<>]+")
+_MASKED_META = ("PATH_INFO", "REQUEST_URI", "RAW_URI", "SCRIPT_URL", "HTTP_REFERER")
+
+
+def mask_access_tokens(text: str) -> str:
+    """``/access/restore/<token>/`` becomes ``/access/restore/[token]/``."""
+    return _ACCESS_TOKEN_PATH.sub(r"\1[token]", text) if "/access/restore/" in text else text
+
+
+def _access_token_of(request) -> str:
+    """The raw token of a restore-link request ('' for any other request)."""
+    token = getattr(request, "_access_token", "")
+    if token:
+        return token
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.url_name == "restore" and "token" in match.kwargs:
+        return str(match.kwargs["token"])
+    found = _ACCESS_TOKEN_PATH.search(getattr(request, "path", "") or "")
+    return found.group(0).rsplit("/", 1)[-1] if found else ""
+
+
+def _masked_request(request):
+    """A shallow copy of ``request`` whose path and path-bearing META entries are masked."""
+    masked = copy.copy(request)
+    masked._access_token = _access_token_of(request)
+    masked.path = mask_access_tokens(request.path)
+    masked.path_info = mask_access_tokens(request.path_info)
+    masked.META = {
+        key: mask_access_tokens(value) if key in _MASKED_META and isinstance(value, str) else value
+        for key, value in request.META.items()
+    }
+    return masked
+
+
+class MaskAccessTokensFilter(logging.Filter):
+    """Masks restore-link tokens in the message, the traceback and the attached request.
+
+    Attach it to the loggers that write request paths (``django.request``,
+    ``django.security.csrf``, ``django.server``) so every handler, the admin error email
+    included, sees the masked record, and to the console handler for anything else.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not this filter's business
+            return True
+        masked = mask_access_tokens(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = mask_access_tokens(logging.Formatter().formatException(record.exc_info))
+        request = getattr(record, "request", None)
+        if request is not None and "/access/restore/" in (getattr(request, "path", "") or ""):
+            record.request = _masked_request(request)
+        return True
+
+
+class AccessTokenReporterFilter(SafeExceptionReporterFilter):
+    """Error reports (DEFAULT_EXCEPTION_REPORTER_FILTER) without restore-link tokens.
+
+    Masks the path-bearing META entries and, in frame variables, any request object (its repr
+    shows the path) and any string containing a token path. The restore views themselves are
+    wrapped in ``sensitive_variables()``, which hides every local of theirs and of their callees.
+    """
+
+    def get_safe_request_meta(self, request):
+        meta = super().get_safe_request_meta(request)
+        return {k: mask_access_tokens(v) if isinstance(v, str) else v for k, v in meta.items()}
+
+    def get_traceback_frame_variables(self, request, tb_frame):
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        token = _access_token_of(request) if request is not None else ""
+        if len(token) < 16:  # no token, or too short to be one (and to replace safely)
+            return variables
+        # Frames above the view (the URL resolver's kwargs, the handler's locals) hold the raw token.
+        masked = []
+        for name, value in variables:
+            try:
+                text = value if isinstance(value, str) else repr(value)
+            except Exception:  # an object whose repr fails is shown as Django would show it
+                masked.append((name, value))
+                continue
+            masked.append((name, text.replace(token, "[token]") if token in text else value))
+        return masked
+
+    def cleanse_special_types(self, request, value):
+        if isinstance(value, HttpRequest):
+            return f"<{type(value).__name__}: {value.method} {mask_access_tokens(value.get_full_path())!r}>"
+        if isinstance(value, str):
+            return mask_access_tokens(value)
+        return super().cleanse_special_types(request, value)
+
+
+class AccessTokenExceptionReporter(ExceptionReporter):
+    """Error reports (DEFAULT_EXCEPTION_REPORTER) whose exception text and URL carry no restore token."""
+
+    def get_traceback_data(self):
+        data = super().get_traceback_data()
+        token = _access_token_of(self.request) if self.request is not None else ""
+        for name in ("exception_value", "request_insecure_uri"):
+            value = data.get(name)
+            if isinstance(value, str):
+                value = mask_access_tokens(value)
+                data[name] = value.replace(token, "[token]") if len(token) >= 16 else value
+        return data

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django_filters",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "governance",
     "accounts",
     "policies",
@@ -220,8 +221,13 @@ SYNC_SCHEDULE_CRON = env_str("SYNC_SCHEDULE_CRON", "17 * * * *")
 SYNC_MAX_REMOVED_SHARE = env_float("SYNC_MAX_REMOVED_SHARE", 0.10, minimum=0.0)
 SYNC_MAX_BLANKED_SHARE = env_float("SYNC_MAX_BLANKED_SHARE", 0.10, minimum=0.0)
 ACCESS_LINK_MAX_AGE_DAYS = env_int("ACCESS_LINK_MAX_AGE_DAYS", 30, minimum=1)
+BULK_ACTION_INLINE_LIMIT = env_int("BULK_ACTION_INLINE_LIMIT", 200, minimum=0)  # more accounts: a background task
 # Upper layers contribute scheduled jobs by dotted path (governance.schedules).
-PORTAL_SCHEDULE_PROVIDERS = ["policies.schedules.fixed_jobs", "policies.schedules.policy_jobs"]
+PORTAL_SCHEDULE_PROVIDERS = [
+    "policies.schedules.fixed_jobs",
+    "policies.schedules.policy_jobs",
+    "policies.access.schedules.access_jobs",
+]
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {
@@ -236,5 +242,119 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+    },
+}
+
+# --- Account import and export (accounts/importexport) -------------------------------------------
+# django-import-export keeps an upload between preview and confirm in this storage. The cache is
+# shared by every web process (database table or Redis, never LocMem), so a confirm that lands on
+# another host or worker still finds the file; entries expire after 24 hours. MediaStorage also
+# works when MEDIA_ROOT is shared storage. Never TempFolderStorage (one host's /tmp only).
+IMPORT_EXPORT_TMP_STORAGE_CLASS = env_str("IMPORT_EXPORT_TMP_STORAGE_CLASS", "import_export.tmp_storages.CacheStorage")
+# Import needs change_<model> (for accounts: portal admins; AccountImportExportMixin also requires
+# accounts.change_membership); export needs view_<model> (admins, help desk, auditors). Unset, the
+# library lets any staff user who reaches a changelist import and export.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+# Largest upload accepted (bytes) and most data rows in one import file.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 100_000, minimum=1)
+
+# --- Self-service access restoration (/access/) -----------------------------------------------
+# A request waiting for a help-desk decision expires after this many days.
+ACCESS_REQUEST_EXPIRY_DAYS = env_int("ACCESS_REQUEST_EXPIRY_DAYS", 14, minimum=1)
+# Attempts at giving access back when Atlassian answers with a transient error (429, 5xx, timeout).
+ACCESS_FULFIL_MAX_ATTEMPTS = env_int("ACCESS_FULFIL_MAX_ATTEMPTS", 3, minimum=1)
+# Rate limits of the public pages: requests per fixed window, counted in the database
+# (governance.ratelimit) so every web process shares them, on SQLite and PostgreSQL.
+ACCESS_RATE_LIMIT_WINDOW_SECONDS = env_int("ACCESS_RATE_LIMIT_WINDOW_SECONDS", 3600, minimum=1)
+ACCESS_RATE_LIMIT_PER_IP = env_int("ACCESS_RATE_LIMIT_PER_IP", 30, minimum=1)
+ACCESS_RATE_LIMIT_PER_EMAIL = env_int("ACCESS_RATE_LIMIT_PER_EMAIL", 5, minimum=1)
+ACCESS_RATE_LIMIT_PER_TOKEN = env_int("ACCESS_RATE_LIMIT_PER_TOKEN", 10, minimum=1)
+# Restore links are credentials: mask them in log lines and error reports (governance.logging).
+DEFAULT_EXCEPTION_REPORTER = "governance.logging.AccessTokenExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "governance.logging.AccessTokenReporterFilter"
+LOGGING["filters"]["mask_access_tokens"] = {"()": "governance.logging.MaskAccessTokensFilter"}
+LOGGING["handlers"]["console"]["filters"].append("mask_access_tokens")
+LOGGING["loggers"]["django.request"] = {"filters": ["mask_access_tokens"]}
+LOGGING["loggers"]["django.security.csrf"] = {"filters": ["mask_access_tokens"]}
+# Same handler as Django's default for runserver's request lines, with the mask added.
+LOGGING["formatters"]["django.server"] = {
+    "()": "django.utils.log.ServerFormatter",
+    "format": "[{server_time}] {message}",
+    "style": "{",
+}
+LOGGING["handlers"]["django.server"] = {
+    "level": "INFO",
+    "class": "logging.StreamHandler",
+    "formatter": "django.server",
+    "filters": ["mask_access_tokens"],
+}
+LOGGING["loggers"]["django.server"] = {"handlers": ["django.server"], "level": "INFO", "propagate": False}
+
+
+# --- REST API (/api/, governance/api_urls.py) -------------------------------------------------
+# Scripts send `Authorization: Token <secret>` (API tokens are created in the admin); the browser
+# uses its admin session. Reading needs the model's view permission, writing the admin action's own
+# permission (governance.api.permissions). Throttles count per token in the shared cache (database
+# table or Redis), so the limits hold across processes and hosts. Production speaks JSON only: the
+# browsable API would render filter forms, and is for development.
+def _api_rate(name: str, default: str) -> str:
+    """``<requests>/<second|minute|hour|day>``; anything else stops the process at start-up."""
+    import re
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    value = env_str(name, default) or default
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 300/hour, not {value!r}.")
+    return value
+
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "governance.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["governance.api.permissions.ModelPermissions"],
+    "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.KeysetPagination",
+    "DEFAULT_FILTER_BACKENDS": ["governance.api.filters.FilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "governance.api.throttling.ApiRateThrottle",
+        "governance.api.throttling.ApiWriteRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api": _api_rate("API_RATE_LIMIT", "3000/hour"),
+        "api_write": _api_rate("API_WRITE_RATE_LIMIT", "300/hour"),
+    },
+    "NUM_PROXIES": PORTAL_TRUSTED_PROXY_COUNT,
+    "EXCEPTION_HANDLER": "governance.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Atlassian governance portal API",
+    "DESCRIPTION": "Accounts, groups, policies, exemptions, enforcements, access requests, runs and the "
+    "audit trail of the governance portal. Authenticate with `Authorization: Token <secret>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Status fields of several models share a name; each keeps its own enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.AccountStatus",
+        "AccessRequestStatusEnum": "policies.models.access_requests.AccessRequestStatus",
+        "EnforcementStatusEnum": "policies.models.EnforcementStatus",
+        "RunStatusEnum": "governance.runs.models.RunStatus",
+        "PolicyActionEnum": "policies.models.PolicyAction",
+        "PolicyTriggerEnum": "policies.models.Trigger",
+        "RunTriggerEnum": "governance.runs.models.RunTrigger",
     },
 }

@@ -7,6 +7,7 @@ activity data lags up to 24 hours, so a just-restored person must not be acted o
 """
 
 import fnmatch
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -153,36 +154,46 @@ def exemption_reason(
 
 
 def _anchor(policy: PolicySpec, account: AccountSnapshot) -> tuple[datetime | None, str, str]:
-    """The moment inactivity is counted from, what it is, and the product it concerns."""
+    """The moment inactivity is counted from, what it is, and the product it concerns.
+
+    Runs for every account in scope, so it builds no list and composes only the label it returns.
+    Of equal moments the first listed wins: last activity (or the state), then joining, then restoring.
+    """
     if policy.trigger == "in_state":
-        candidates = [(account.status_changed_at, f"{account.status} since"), (account.restored_at, "restored on")]
-        product = ""
-    else:
-        if policy.product_pks:
-            used = {pk: when for pk, when in account.product_activity.items() if when}
-            last_pk = max(used, key=used.get) if used else None
-            last = used.get(last_pk) if last_pk else None
-            product = (
-                policy.product_names.get(last_pk)
-                if last_pk
-                else ", ".join(
-                    sorted(policy.product_names[pk] for pk in account.product_activity if pk in policy.product_names)
-                )
-            )
-        else:
-            last, product = account.last_active, "any product"
-        if policy.trigger == "never_active" and last is not None:
+        when, label, product = account.status_changed_at, None, ""  # None: f"{account.status} since"
+        restored = account.restored_at
+        if restored is not None and (when is None or restored > when):
+            when, label = restored, "restored on"
+        if when is None:
             return None, "", product
-        candidates = [
-            (last, f"last active in {product} on"),
-            (account.added_to_org, "joined on"),
-            (account.restored_at, "access restored on"),
-        ]
-    known = [(when, label) for when, label in candidates if when is not None]
-    if not known:
+        return when, label or f"{account.status} since", product
+    if policy.product_pks:
+        last_pk = last = None
+        for pk, used in account.product_activity.items():  # the latest use, the first of equal ones
+            if used and (last is None or used > last):
+                last_pk, last = pk, used
+        if not last_pk:
+            last = None
+        product = (
+            policy.product_names.get(last_pk)
+            if last_pk
+            else ", ".join(
+                sorted(policy.product_names[pk] for pk in account.product_activity if pk in policy.product_names)
+            )
+        )
+    else:
+        last, product = account.last_active, "any product"
+    if policy.trigger == "never_active" and last is not None:
         return None, "", product
-    when, label = max(known, key=lambda item: item[0])
-    return when, label, product
+    when, label = last, None  # None: f"last active in {product} on"
+    added, restored = account.added_to_org, account.restored_at
+    if added is not None and (when is None or added > when):
+        when, label = added, "joined on"
+    if restored is not None and (when is None or restored > when):
+        when, label = restored, "access restored on"
+    if when is None:
+        return None, "", product
+    return when, label or f"last active in {product} on", product
 
 
 def decide(
@@ -193,26 +204,66 @@ def decide(
     open_case: OpenCase | None = None,
 ) -> Decision:
     """What to do about ``account`` under ``policy`` at ``now``."""
+    return _decide(policy, account, exemptions, now, open_case, quiet=False)
 
-    def cancel_or_none(reason: str) -> Decision:
-        verdict = Verdict.CANCEL if open_case else Verdict.NONE
-        return Decision(account.pk, verdict, reason)
 
+def decide_many(
+    policy: PolicySpec,
+    accounts: Iterable[AccountSnapshot],
+    exemptions: list[ExemptionSpec],
+    now: datetime,
+    open_cases: Mapping[int, OpenCase],
+) -> list[Decision]:
+    """``decide`` for every account (``open_cases`` by account pk), keeping only the decisions that
+    are not NONE, in the accounts' order.
+
+    The same decisions as calling ``decide`` and dropping the NONE ones, but an account with
+    nothing to do and nothing open costs no reason sentence and no Decision object: most accounts
+    of an organization, and at 100,000 accounts most of the time spent deciding.
+    """
+    decisions = []
+    for account in accounts:
+        decision = _decide(policy, account, exemptions, now, open_cases.get(account.pk), quiet=True)
+        if decision is not None and decision.verdict != Verdict.NONE:
+            decisions.append(decision)
+    return decisions
+
+
+def _none_or_cancel(account: AccountSnapshot, open_case: OpenCase | None, reason: str) -> Decision:
+    return Decision(account.pk, Verdict.CANCEL if open_case else Verdict.NONE, reason)
+
+
+def _decide(
+    policy: PolicySpec,
+    account: AccountSnapshot,
+    exemptions: list[ExemptionSpec],
+    now: datetime,
+    open_case: OpenCase | None,
+    *,
+    quiet: bool,
+) -> Decision | None:
+    """``decide``; with ``quiet``, None instead of a NONE decision (its reason is never composed)."""
+    silent = quiet and open_case is None  # the verdict can only be NONE: its reason is not wanted
     if not in_scope(policy, account):
-        return cancel_or_none("no longer in the policy's scope")
+        return None if silent else _none_or_cancel(account, open_case, "no longer in the policy's scope")
     exempt = exemption_reason(policy, account, exemptions, now)
     if exempt:
-        return cancel_or_none(exempt)
+        return None if silent else _none_or_cancel(account, open_case, exempt)
     anchor, label, product = _anchor(policy, account)
     if anchor is None:
+        if silent:
+            return None
         if policy.trigger == "never_active":
-            return cancel_or_none(f"has used {product}")
-        return cancel_or_none("no activity, join or restore date known: not judged")
+            return _none_or_cancel(account, open_case, f"has used {product}")
+        return _none_or_cancel(account, open_case, "no activity, join or restore date known: not judged")
     due = anchor + timedelta(days=policy.trigger_days)
     days = max(0, (now - anchor).days)
     lead = timedelta(days=policy.warning_offsets[0]) if policy.warning_offsets else timedelta(0)
     if now < due - lead:
-        return cancel_or_none(f"{label} {_day(anchor)}, within the {policy.trigger_days}-day threshold")
+        if silent:
+            return None
+        reason = f"{label} {_day(anchor)}, within the {policy.trigger_days}-day threshold"
+        return _none_or_cancel(account, open_case, reason)
     # People are warned before any action: a first warning moves the action out to a full lead time.
     if lead and (open_case is None or open_case.warned_at is None):
         due = max(due, now + lead)

@@ -2,8 +2,12 @@
 
 from collections import defaultdict
 from datetime import datetime
+from itertools import chain
 
+from django.conf import settings
+from django.db import connections
 from django.db.models import Q
+from django.db.models.sql.constants import MULTI
 
 from accounts.models import Account, AccountStatus, Membership, ProductAccess
 from policies.engine import AccountSnapshot, ExemptionSpec, OpenCase, PolicySpec
@@ -72,6 +76,36 @@ def candidate_accounts(policy: InactivityPolicy, spec: PolicySpec):
     return accounts
 
 
+def _raw_rows(queryset):
+    """The rows of a ``values_list`` queryset as the database driver returns them.
+
+    Skips Django's per-value converters (a few Python calls per value: at 100,000 accounts, more
+    than half the time spent reading the accounts). On the portal's two databases the driver
+    already gives the ORM's values (SQLite's are decoded by the converters Django registers with
+    the sqlite3 module) except SQLite's datetimes, which come naive: see :func:`_aware_datetimes`.
+    """
+    return chain.from_iterable(queryset.query.get_compiler(using=queryset.db).execute_sql(MULTI))
+
+
+def _aware_datetimes(queryset):
+    """``value -> aware value`` for a queryset's datetime columns, exactly as the ORM converts them."""
+    connection = connections[queryset.db]
+    if not settings.USE_TZ or connection.features.supports_timezones:
+        return lambda value: value  # PostgreSQL: the driver returns aware datetimes already
+    tz = connection.timezone  # SQLite: naive, in the connection's time zone (UTC)
+
+    def aware(value: datetime | None) -> datetime | None:
+        # make_aware(value, tz) is value.replace(tzinfo=tz); the constructor is three times faster.
+        # (fold is always 0 here: these come from fromisoformat.)
+        if value is None:
+            return None
+        return datetime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tz
+        )
+
+    return aware
+
+
 def load_snapshots(
     policy: InactivityPolicy, spec: PolicySpec, exemptions: list[ExemptionSpec], *, account_pks=None
 ) -> list[AccountSnapshot]:
@@ -79,12 +113,13 @@ def load_snapshots(
     accounts = candidate_accounts(policy, spec)
     if account_pks is not None:
         accounts = accounts.filter(pk__in=account_pks)
-    rows = list(accounts.values_list(*_ACCOUNT_FIELDS))
+    rows = list(_raw_rows(accounts.values_list(*_ACCOUNT_FIELDS)))
+    aware = _aware_datetimes(accounts)
     activity: dict[int, dict[int, datetime | None]] = defaultdict(dict)
     if spec.product_pks:
         access = ProductAccess.objects.filter(account__in=accounts, product_id__in=spec.product_pks)
-        for account_pk, product_pk, last in access.values_list("account_id", "product_id", "last_active"):
-            activity[account_pk][product_pk] = last
+        for account_pk, product_pk, last in _raw_rows(access.values_list("account_id", "product_id", "last_active")):
+            activity[account_pk][product_pk] = aware(last)
     groups = set(spec.include_group_pks | spec.exclude_group_pks) | {e.group_pk for e in exemptions if e.group_pk}
     members: dict[int, set[int]] = defaultdict(set)
     if groups:
@@ -93,11 +128,33 @@ def load_snapshots(
             members[account_pk].add(group_pk)
     return [
         AccountSnapshot(
-            *row,
-            product_activity=activity.get(row[0], {}),
-            group_pks=frozenset(members.get(row[0], ())),
+            pk,
+            name,
+            email,
+            status,
+            account_type,
+            managed,
+            is_org_admin,
+            aware(added_to_org),
+            aware(last_active),
+            aware(restored_at),
+            aware(status_changed_at),
+            product_activity=activity.get(pk, {}),
+            group_pks=frozenset(members.get(pk, ())),
         )
-        for row in rows
+        for (
+            pk,
+            name,
+            email,
+            status,
+            account_type,
+            managed,
+            is_org_admin,
+            added_to_org,
+            last_active,
+            restored_at,
+            status_changed_at,
+        ) in rows
     ]
 
 

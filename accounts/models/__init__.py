@@ -4,11 +4,13 @@ from accounts.models.accounts import Account, AccountStatus, AccountType
 from accounts.models.groups import Group, GroupProductGrant, Membership
 from accounts.models.organizations import Organization
 from accounts.models.products import Product, ProductAccess, ProductGrant
+from accounts.models.snapshots import ActivitySnapshot
 
 __all__ = [
     "Account",
     "AccountStatus",
     "AccountType",
+    "ActivitySnapshot",
     "Group",
     "GroupProductGrant",
     "Membership",

@@ -12,6 +12,35 @@ class _Failure:
         self.exc = exc
 
 
+def batched(pages: Iterable[list], *, size: int) -> Iterator[list]:
+    """The items of ``pages`` regrouped into lists of at least ``size`` (the last may be shorter).
+
+    Pages are joined whole, in order, so a batch holds at most ``size`` + one page - 1 items.
+    When reading a page fails, the pages read before it still come out (as a last, shorter batch)
+    before the error is raised: they would have been written one by one. When every page is
+    empty, one empty batch is still yielded, as the first page would have been.
+    """
+    batch: list = []
+    pages_read = batches_out = 0
+    iterator = iter(pages)
+    while True:
+        try:
+            page = next(iterator)
+        except StopIteration:
+            break
+        except Exception:
+            if batch:
+                yield batch
+            raise
+        pages_read += 1
+        batch.extend(page)
+        if len(batch) >= size:
+            yield batch
+            batch, batches_out = [], batches_out + 1
+    if batch or (pages_read and not batches_out):
+        yield batch
+
+
 def prefetch(pages: Iterable, *, depth: int = 3) -> Iterator:
     """Yield from ``pages`` while a background thread keeps up to ``depth`` pages ready.
 

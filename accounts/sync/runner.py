@@ -10,10 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, AccountType, Organization
+from accounts.snapshots import activity_snapshot_record
 from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.finish import SyncHalted, apply_removals_and_blanks, check_limits, missing_accounts, update_seats
 from accounts.sync.groups import load_products, sync_groups
-from accounts.sync.prefetch import prefetch
+from accounts.sync.prefetch import batched, prefetch
 from accounts.sync.users import apply_user_page
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 # platformRoles tells org admins apart; productAccess and groups carry activity and memberships.
 USER_EXPAND = ("productAccess", "groups", "platformRoles")
+# Users written per transaction (with their audit events): ten API pages. SQLite rewrites every
+# index leaf a transaction touches; with ~1,000 memberships spread over thousands of groups per
+# 100-user page, one transaction per API page wrote most of the group index again and again.
+USER_BATCH = 1000
+PROGRESS_EVERY = 2000  # users between two progress updates of the run record
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,14 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
         groups = list(client.iter_groups())
         roles = {g.id: client.group_role_assignments(g.id, directory_id=g.directory_id or None) for g in groups}
         sync_groups(ctx, groups, roles)
-        for pages, page in enumerate(prefetch(client.iter_user_pages(expand=USER_EXPAND)), start=1):
-            apply_user_page(ctx, page)
+        reported = 0
+        for batch in prefetch(batched(client.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH)):
+            apply_user_page(ctx, batch)
             if progress:
                 progress(len(ctx.seen_accounts))
-            if pages % 20 == 0:
-                task_run_progress(run=run, done=len(ctx.seen_accounts))
+            if len(ctx.seen_accounts) - reported >= PROGRESS_EVERY:
+                reported = len(ctx.seen_accounts)
+                task_run_progress(run=run, done=reported)
         _sync_account_types(ctx, client)
         missing = missing_accounts(ctx)
         check_limits(ctx, missing, max_removed_share=removed_share, max_blanked_share=blanked_share)
@@ -116,6 +124,7 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
     except Exception as exc:
         log.exception("Sync of %s failed unexpectedly", ctx.organization.org_id)
         return _close(ctx, run, client, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", AuditAction.SYNC_FAILED)
+    activity_snapshot_record(organization=ctx.organization, now=ctx.now)
     Organization.objects.filter(pk=ctx.organization.pk).update(last_complete_sync_at=ctx.now)
     return _close(ctx, run, client, RunStatus.SUCCEEDED, "", AuditAction.SYNC_COMPLETED)
 

@@ -1,10 +1,14 @@
 """One page of users: accounts, product access and memberships, diffed against the mirror."""
 
+from operator import itemgetter
+
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Account, AccountStatus, AccountType, Group, Membership, ProductAccess, ProductGrant
 from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.groups import ensure_products
+from accounts.sync.sql import datetime_adapter, db_datetime, in_chunks, insert_rows
 from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
 from governance.audit.record import record_events
@@ -35,6 +39,15 @@ ACCOUNT_FIELDS = (
     "licence_group_count",
 )
 _BILLABLE_STATUSES = {AccountStatus.ACTIVE}
+# Looked up once: enum members and choices are slow attributes to read per user.
+_ACCOUNT_TYPES = frozenset(AccountType.values)
+_ATLASSIAN, _UNKNOWN = AccountType.ATLASSIAN, AccountType.UNKNOWN
+_JIRA_ONLY_TYPES = (AccountType.APP, AccountType.CUSTOMER)
+_GROUP, _DIRECT = ProductGrant.GROUP, ProductGrant.DIRECT
+# Every column of an account row as written (bulk_create's INSERT); the upsert updates these:
+_ACCOUNT_UPDATE = (*ACCOUNT_FIELDS, "status_changed_at", "last_synced_at")
+_ACCOUNT_INSERT = ("organization", "account_id", *_ACCOUNT_UPDATE, "restored_at", "first_seen_at")
+_ADDED, _LAST_ACTIVE = ACCOUNT_FIELDS.index("added_to_org"), ACCOUNT_FIELDS.index("last_active")
 
 
 def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
@@ -44,15 +57,19 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
         return
     _ensure_page_references(ctx, users)
     with transaction.atomic():
+        accounts = Account.objects.filter(organization=ctx.organization)
         existing = {
             a.account_id: a
-            for a in Account.objects.filter(organization=ctx.organization, account_id__in=[u.account_id for u in users])
+            for ids in in_chunks([u.account_id for u in users])
+            for a in accounts.filter(account_id__in=ids)
         }
         wanted = {u.account_id: _wanted_account(ctx, u, existing.get(u.account_id)) for u in users}
         events: list[dict] = []
         pks = _write_accounts(ctx, users, wanted, existing, events)
-        _write_product_access(ctx, users, pks)
-        _write_memberships(ctx, users, pks, existing, events)
+        # Accounts created just now have no access or memberships yet: only known ones are read.
+        known_pks = [a.pk for a in existing.values()]
+        _write_product_access(ctx, users, pks, known_pks)
+        _write_memberships(ctx, users, pks, existing, known_pks, events)
         if events:
             record_events(events)
             ctx.counts["audit_events"] += len(events)
@@ -91,12 +108,8 @@ def _wanted_account(ctx: SyncContext, user: DirectoryUser, current: Account | No
     if status is None:
         raise SyncDataError(f"Atlassian sent an unknown status {user.status!r} for account {user.account_id}.")
     activity = [p.last_active for p in user.product_access if p.last_active]
-    account_type = user.account_type if user.account_type in AccountType.values else AccountType.UNKNOWN
-    if (
-        current
-        and account_type == AccountType.ATLASSIAN
-        and current.account_type in (AccountType.APP, AccountType.CUSTOMER)
-    ):
+    account_type = user.account_type if user.account_type in _ACCOUNT_TYPES else _UNKNOWN
+    if current and account_type == _ATLASSIAN and current.account_type in _JIRA_ONLY_TYPES:
         account_type = current.account_type  # v2 only knows "atlassian"; Jira told us more
     group_pks = {ctx.group_pks[g.id] for g in user.groups}
     return {
@@ -109,28 +122,29 @@ def _wanted_account(ctx: SyncContext, user: DirectoryUser, current: Account | No
         "management_source": user.management_source or "",
         "added_to_org": user.added_to_org,
         "last_active": max(activity) if activity else None,
-        "billable": status in _BILLABLE_STATUSES
-        and bool(user.product_access)
-        and account_type == AccountType.ATLASSIAN,
+        "billable": status in _BILLABLE_STATUSES and bool(user.product_access) and account_type == _ATLASSIAN,
         "licence_group_count": len(group_pks & ctx.licence_group_pks),
     }
 
 
 def _write_accounts(ctx, users, wanted, existing, events) -> dict[str, int]:
-    rows = []
+    rows: list[tuple] = []
+    created: list[str] = []
+    adapt = datetime_adapter()
+    org_pk, now = ctx.organization.pk, adapt(ctx.now)
+    first_seen = adapt(timezone.now())  # first_seen_at is auto_now_add: kept on conflict
+    values_of = itemgetter(*ACCOUNT_FIELDS)
+
+    def row(account_id: str, fields: dict, status_changed_at) -> tuple:
+        values = list(values_of(fields))
+        values[_ADDED], values[_LAST_ACTIVE] = adapt(values[_ADDED]), adapt(values[_LAST_ACTIVE])
+        return (org_pk, account_id, *values, status_changed_at, now, None, first_seen)
+
     for user in users:
         fields, current = wanted[user.account_id], existing.get(user.account_id)
         if current is None:
-            rows.append(
-                Account(
-                    organization=ctx.organization,
-                    account_id=user.account_id,
-                    status_changed_at=ctx.now,
-                    last_synced_at=ctx.now,
-                    **fields,
-                )
-            )
-            ctx.counts["accounts_created"] += 1
+            rows.append(row(user.account_id, fields, now))
+            created.append(user.account_id)
             continue
         if current.last_active and fields["last_active"] is None:
             fields["last_active"] = current.last_active  # blanking waits for the end-of-sync check
@@ -138,28 +152,19 @@ def _write_accounts(ctx, users, wanted, existing, events) -> dict[str, int]:
         if all(getattr(current, f) == v for f, v in fields.items()):
             continue
         changed_at = ctx.now if current.status != fields["status"] else current.status_changed_at
-        rows.append(
-            Account(
-                organization=ctx.organization,
-                account_id=user.account_id,
-                status_changed_at=changed_at,
-                last_synced_at=ctx.now,
-                **fields,
-            )
-        )
+        rows.append(row(user.account_id, fields, adapt(changed_at)))
         ctx.counts["accounts_updated"] += 1
         if current.status != fields["status"]:
             events.append(_status_event(ctx, current, fields["status"]))
-    if rows:
-        Account.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["organization", "account_id"],
-            update_fields=[*ACCOUNT_FIELDS, "status_changed_at", "last_synced_at"],
-            batch_size=500,
-        )
+    if created:
+        ctx.counts["accounts_created"] += len(created)
+    insert_rows(
+        Account, _ACCOUNT_INSERT, rows, unique_fields=["organization", "account_id"], update_fields=_ACCOUNT_UPDATE
+    )
     pks = {a.account_id: a.pk for a in existing.values()}
-    pks.update({row.account_id: row.pk for row in rows})
+    accounts = Account.objects.filter(organization=ctx.organization)
+    for ids in in_chunks(created):
+        pks.update(accounts.filter(account_id__in=ids).values_list("account_id", "pk"))
     return pks
 
 
@@ -186,22 +191,29 @@ def _status_event(ctx: SyncContext, current: Account, new_status: str) -> dict:
     )
 
 
-def _write_product_access(ctx: SyncContext, users: list[DirectoryUser], pks: dict[str, int]) -> None:
+def _write_product_access(ctx: SyncContext, users: list[DirectoryUser], pks: dict[str, int], known_pks) -> None:
+    # Products each licence group grants, by Atlassian group id (most groups grant nothing).
+    grants = {gid: ctx.grants_by_group[pk] for gid, pk in ctx.group_pks.items() if pk in ctx.grants_by_group}
     wanted: dict[tuple[int, int], tuple] = {}
     for user in users:
         account_pk = pks[user.account_id]
-        granted_by_groups = set().union(*(ctx.grants_by_group.get(ctx.group_pks[g.id], set()) for g in user.groups))
+        granted_by_groups: set[int] = set()
+        for group in user.groups:
+            if group.id in grants:
+                granted_by_groups |= grants[group.id]
         for product in user.product_access:
             product_pk = ctx.product_pks[product.resource_id]
-            grant = ProductGrant.GROUP if product_pk in granted_by_groups else ProductGrant.DIRECT
+            grant = _GROUP if product_pk in granted_by_groups else _DIRECT
             wanted[(account_pk, product_pk)] = (product.last_active, grant)
     current = {
         (a, p): (pk, last, grant)
-        for pk, a, p, last, grant in ProductAccess.objects.filter(account_id__in=list(pks.values())).values_list(
+        for chunk in in_chunks(known_pks)
+        for pk, a, p, last, grant in ProductAccess.objects.filter(account_id__in=chunk).values_list(
             "pk", "account_id", "product_id", "last_active", "granted"
         )
     }
     upserts = []
+    adapt = datetime_adapter()
     for key, (last_active, grant) in wanted.items():
         existing = current.get(key)
         if existing and existing[1] and last_active is None:
@@ -209,35 +221,35 @@ def _write_product_access(ctx: SyncContext, users: list[DirectoryUser], pks: dic
             ctx.blanked_access.append(existing[0])
         if existing and (existing[1], existing[2]) == (last_active, grant):
             continue
-        upserts.append(ProductAccess(account_id=key[0], product_id=key[1], last_active=last_active, granted=grant))
+        upserts.append((key[0], key[1], adapt(last_active), grant))
     gone = [pk for key, (pk, _, _) in current.items() if key not in wanted]
-    if upserts:
-        ProductAccess.objects.bulk_create(
-            upserts,
-            update_conflicts=True,
-            unique_fields=["account", "product"],
-            update_fields=["last_active", "granted"],
-            batch_size=500,
-        )
-    if gone:
-        ProductAccess.objects.filter(pk__in=gone).delete()
+    insert_rows(
+        ProductAccess,
+        ("account", "product", "last_active", "granted"),
+        upserts,
+        unique_fields=["account", "product"],
+        update_fields=["last_active", "granted"],
+    )
+    for chunk in in_chunks(gone):
+        ProductAccess.objects.filter(pk__in=chunk).delete()
     ctx.counts["product_access_written"] += len(upserts) + len(gone)
 
 
-def _write_memberships(ctx, users, pks, existing, events) -> None:
-    wanted = {(pks[u.account_id], ctx.group_pks[g.id]) for u in users for g in u.groups}
+def _write_memberships(ctx, users, pks, existing, known_pks, events) -> None:
+    group_pks = ctx.group_pks
+    wanted = {(pks[u.account_id], group_pks[g.id]) for u in users for g in u.groups}
     current = {
         (a, g): pk
-        for pk, a, g in Membership.objects.filter(account_id__in=list(pks.values())).values_list(
-            "pk", "account_id", "group_id"
-        )
+        for chunk in in_chunks(known_pks)
+        for pk, a, g in Membership.objects.filter(account_id__in=chunk).values_list("pk", "account_id", "group_id")
     }
     added = wanted - current.keys()
     removed = current.keys() - wanted
-    if added:
-        Membership.objects.bulk_create([Membership(account_id=a, group_id=g) for a, g in added], batch_size=1000)
-    if removed:
-        Membership.objects.filter(pk__in=[current[k] for k in removed]).delete()
+    if added:  # first_seen_at is auto_now_add; in key order, so the unique index is appended to
+        first_seen = db_datetime(timezone.now())
+        insert_rows(Membership, ("account", "group", "first_seen_at"), [(a, g, first_seen) for a, g in sorted(added)])
+    for chunk in in_chunks([current[k] for k in removed]):
+        Membership.objects.filter(pk__in=chunk).delete()
     ctx.counts["memberships_added"] += len(added)
     ctx.counts["memberships_removed"] += len(removed)
     # Joining and leaving are audited for accounts the mirror already knew; a first sighting

@@ -5,8 +5,10 @@ Modes: ``preview`` reports only; ``review`` warns and queues actions for approva
 warns and acts. A dry run reports like a preview whatever the policy's mode.
 """
 
+import gc
 import math
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -20,7 +22,7 @@ from governance.audit.record import Actor, new_correlation_id, record_event, rec
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
-from policies.engine import Decision, Verdict, decide, in_scope
+from policies.engine import Decision, Verdict, decide_many, in_scope
 from policies.models import OPEN_STATUSES, Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
 from policies.selection import active_exemptions, load_snapshots, open_cases, policy_spec
 from policies.services import notifications
@@ -48,19 +50,43 @@ class PolicyRunResult:
     evaluation: Evaluation | None = None
 
 
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while an evaluation builds its objects.
+
+    An evaluation allocates a few objects per account (snapshot, sets, decision) and keeps them
+    until it returns, so the collections their allocations trigger find next to nothing to free:
+    at 100,000 accounts they took a fifth of the time. Reference counting frees memory as usual,
+    and collections resume afterwards.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def evaluate(policy: InactivityPolicy, now, *, account_pks=None) -> Evaluation:
     """Decisions for every account the policy could concern: a handful of queries in total."""
+    with _collector_paused():
+        return _evaluate(policy, now, account_pks=account_pks)
+
+
+def _evaluate(policy: InactivityPolicy, now, *, account_pks=None) -> Evaluation:
     spec = policy_spec(policy)
     exemptions = active_exemptions(policy.organization, now)
     snapshots = load_snapshots(policy, spec, exemptions, account_pks=account_pks)
     cases = open_cases(policy)
-    decisions = [decide(spec, s, exemptions, now, cases.get(s.pk, (None, None))[1]) for s in snapshots]
+    decisions = decide_many(spec, snapshots, exemptions, now, {pk: case for pk, (_, case) in cases.items()})
     scope = sum(1 for s in snapshots if in_scope(spec, s))
     # Open cases for accounts that left the candidate set entirely (removed, say) are cancelled too.
     seen = {s.pk for s in snapshots}
     if account_pks is None:
         decisions += [Decision(pk, Verdict.CANCEL, "no longer in the policy's scope") for pk in cases if pk not in seen]
-    return Evaluation(decisions=[d for d in decisions if d.verdict != Verdict.NONE], scope_size=scope, open=cases)
+    return Evaluation(decisions=decisions, scope_size=scope, open=cases)
 
 
 def sync_is_fresh(policy: InactivityPolicy, now) -> tuple[bool, str]:

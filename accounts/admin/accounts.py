@@ -1,0 +1,148 @@
+"""The account list and page: read-only (the mirror changes through services only), built to
+stay fast at 100,000 accounts (DJANGO-NOTES 3), with bulk actions that call the services."""
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Prefetch
+from django.urls import path, reverse
+from django.utils import timezone
+
+from accounts.admin import filters
+from accounts.admin.account_page import account_details
+from accounts.admin.bulk_views import bulk_run_view, run_bulk_action
+from accounts.admin.paginators import CappedCountPaginator
+from accounts.bulk import BULK_ACTIONS
+from accounts.filtersets import AccountFilterSet
+from accounts.importexport.admin import AccountImportExportMixin
+from accounts.models import Account, ProductAccess
+
+
+def _bulk_admin_action(name: str):
+    """An admin action for ``BULK_ACTIONS[name]``, shown only to users holding its permission."""
+    spec = BULK_ACTIONS[name]
+
+    def action(modeladmin, request, queryset):
+        return run_bulk_action(modeladmin, request, queryset, name)
+
+    action.__name__ = f"bulk_{name}"
+    # "activate_account" → ModelAdmin.has_activate_account_permission(request)
+    return admin.action(description=f"{spec.label}…", permissions=[spec.permission.split(".", 1)[1]])(action)
+
+
+class AccountChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        # Products of this page only: one query for the whole page, never one per row.
+        access = ProductAccess.objects.select_related("product").order_by("product__key")
+        self.result_list = self.result_list.prefetch_related(Prefetch("product_access", queryset=access))
+
+
+@admin.register(Account)
+class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
+    """Accounts: filters from AccountFilterSet, services-backed bulk actions, CSV import/export (mixin)."""
+
+    list_display = (
+        "name",
+        "email",
+        "status",
+        "managed_or_external",
+        "account_type",
+        "last_active_display",
+        "products",
+        "licence_group_count",
+        "billable",
+    )
+    list_filter = (
+        filters.StatusFilter,
+        filters.InactivityFilter,
+        filters.ProductFilter,
+        filters.GroupFilter,
+        filters.ManagedFilter,
+        filters.AccountTypeFilter,
+        filters.OrgAdminFilter,
+        filters.BillableFilter,
+    )
+    search_fields = ("name", "email", "=account_id")
+    search_help_text = "Name or email contains each word, or the exact Atlassian account id."
+    # Nothing in list_display follows a foreign key; products come from a per-page prefetch.
+    list_select_related = ()
+    ordering = ("name", "id")
+    list_per_page = 100
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = [_bulk_admin_action(name) for name in BULK_ACTIONS]
+    change_form_template = "admin/accounts/account/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("name", "email", "account_id", "organization", "account_type")}),
+        ("Status", {"fields": ("status", "status_changed_at", "billable", "licence_group_count", "restored_at")}),
+        ("Management", {"fields": ("managed", "management_source", "is_org_admin")}),
+        ("Activity", {"fields": ("last_active", "added_to_org", "first_seen_at", "last_synced_at")}),
+    )
+
+    # -- read-only: the mirror changes through services, never through a form ------------------
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # Permissions named by the bulk actions (admin.action(permissions=[...])).
+    def has_activate_account_permission(self, request):
+        return request.user.has_perm("accounts.activate_account")
+
+    def has_suspend_account_permission(self, request):
+        return request.user.has_perm("accounts.suspend_account")
+
+    def has_change_membership_permission(self, request):
+        return request.user.has_perm("accounts.change_membership")
+
+    # -- list -------------------------------------------------------------------------------------
+    def get_changelist(self, request, **kwargs):
+        return AccountChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        return AccountFilterSet.search(queryset, search_term), False
+
+    @admin.display(description="managed or external", ordering="managed")
+    def managed_or_external(self, obj):
+        return "Managed" if obj.managed else "External"
+
+    @admin.display(description="last active", ordering="last_active")
+    def last_active_display(self, obj):
+        if obj.last_active is None:
+            return "never"
+        days = (timezone.now() - obj.last_active).days
+        ago = "today" if days <= 0 else ("1 day ago" if days == 1 else f"{days} days ago")
+        return f"{timezone.localdate(obj.last_active):%Y-%m-%d} ({ago})"
+
+    @admin.display(description="products")
+    def products(self, obj):
+        return ", ".join(str(access.product) for access in obj.product_access.all()) or "—"
+
+    # -- account page -----------------------------------------------------------------------------
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            # The audit trail follows the audit log's own permission (help desk does not read it).
+            can_view_audit = request.user.has_perm("governance.view_auditevent")
+            context.update(account_details(obj, with_audit_trail=can_view_audit))
+            context["can_view_audit"] = can_view_audit
+            context["audit_log_url"] = (
+                reverse("admin:governance_auditevent_changelist") + f"?target_type=accounts.account&q={obj.pk}"
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        status = self.admin_site.admin_view(self.bulk_run)
+        return [path("bulk/<int:run_id>/", status, name="accounts_account_bulk_run"), *super().get_urls()]
+
+    def bulk_run(self, request, run_id: int):
+        return bulk_run_view(self, request, run_id)

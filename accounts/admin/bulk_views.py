@@ -1,0 +1,188 @@
+"""Bulk actions in the account list: confirmation page, then a result page (small selections)
+or a background task with a status page (above ``BULK_ACTION_INLINE_LIMIT`` accounts).
+
+The confirmation form posts back to the changelist URL (filters in its query string), like
+Django's own "delete selected", so "all N matching this filter" is re-evaluated by the same
+changelist code at confirmation, and the action's permission is checked again on that POST.
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django_q.tasks import async_task
+
+from accounts.admin.filters import group_autocomplete_url
+from accounts.bulk import BULK_ACTIONS, BulkActionError, accounts_bulk_apply, bulk_options
+from accounts.bulk_tasks import actor_spec
+from accounts.clients import client_for
+from accounts.models import Group, Product
+from governance.audit.record import Actor, new_correlation_id
+from governance.runs.models import RunStatus, RunTrigger, TaskRun
+from governance.runs.services import task_run_finish, task_run_progress, task_run_start
+
+SAMPLE_SIZE = 10
+CONFIRM_FIELD = "bulk_confirm"
+
+
+class BulkActionForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        error_messages={"required": "Give a reason: it is recorded in the audit trail of every account."},
+    )
+
+    def __init__(self, *args, action_name: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action_name = action_name
+        self.needs = needs = BULK_ACTIONS[action_name].needs
+        if needs == "group":
+            # An id from the autocomplete box; never a <select> of every group.
+            self.fields["group"] = forms.IntegerField(
+                widget=forms.HiddenInput, error_messages={"required": "Choose a group."}
+            )
+        elif needs == "product":
+            self.fields["product"] = forms.ModelChoiceField(
+                queryset=Product.objects.order_by("name", "key"), error_messages={"required": "Choose a product."}
+            )
+
+    def params(self) -> dict:
+        params = {"reason": self.cleaned_data["reason"]}
+        if self.needs == "group":
+            params["group"] = self.cleaned_data["group"]
+        if self.needs == "product":
+            params["product"] = self.cleaned_data["product"].pk
+        return params
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            try:  # the service's own checks (unknown group, IdP-synced group ...), before anything runs
+                bulk_options(action=self.action_name, params=self.params())
+            except BulkActionError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
+
+
+def run_bulk_action(modeladmin, request, queryset, action_name: str):
+    """Entry point of every bulk admin action: confirm, then run inline or in the background."""
+    spec = BULK_ACTIONS[action_name]
+    if not request.user.has_perm(spec.permission):
+        raise PermissionDenied
+    confirming = CONFIRM_FIELD in request.POST
+    form = BulkActionForm(request.POST if confirming else None, action_name=action_name)
+    if confirming and form.is_valid():
+        account_ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+        if not account_ids:
+            modeladmin.message_user(request, "No accounts match any more; nothing was done.", messages.WARNING)
+            return None
+        actor = Actor.from_request(request)
+        if len(account_ids) > settings.BULK_ACTION_INLINE_LIMIT:
+            return _start_in_background(request, spec, action_name, account_ids, form.params(), actor)
+        outcome = accounts_bulk_apply(
+            action=action_name, account_ids=account_ids, params=form.params(), actor=actor, client_factory=client_for
+        )
+        return _render(
+            modeladmin,
+            request,
+            "bulk_result.html",
+            {"spec": spec, "outcome": outcome, "audit_url": _audit_url(outcome.correlation_id)},
+        )
+    return _render(modeladmin, request, "bulk_confirm.html", _confirm_context(request, queryset, spec, form))
+
+
+def _confirm_context(request, queryset, spec, form) -> dict:
+    group_id = form.data.get("group", "") if spec.needs == "group" else ""
+    count = queryset.count()
+    sample = list(queryset[:SAMPLE_SIZE])
+    return {
+        "spec": spec,
+        "form": form,
+        "count": count,
+        "sample": sample,
+        "more": count - len(sample),
+        "back_url": request.get_full_path(),
+        "action_name": request.POST.get("action", ""),
+        "select_across": request.POST.get("select_across", "0"),
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "confirm_field": CONFIRM_FIELD,
+        "autocomplete_url": group_autocomplete_url(),
+        "chosen_group": Group.objects.filter(pk=group_id).first() if group_id.isdigit() else None,
+        "inline_limit": settings.BULK_ACTION_INLINE_LIMIT,
+    }
+
+
+def _start_in_background(request, spec, action_name, account_ids, params, actor):
+    run = task_run_start(
+        name="bulk_action",
+        trigger=RunTrigger.MANUAL,
+        subject=f"{spec.label}: {len(account_ids):,} accounts",
+        correlation_id=new_correlation_id(),
+        started_by=actor.name,
+    )
+    task_run_progress(run=run, done=0, total=len(account_ids))
+    try:
+        async_task(
+            "accounts.bulk_tasks.run_bulk_action",
+            run.pk,
+            action_name,
+            account_ids,
+            params,
+            actor_spec(actor),
+            task_name=f"bulk_action:{run.pk}",
+            group="bulk_action",
+        )
+    except Exception as exc:
+        # A run row that never gets a worker must not show "running" forever.
+        task_run_finish(run=run, status=RunStatus.FAILED, error=f"Could not queue the task: {exc}")
+        raise
+    messages.info(request, f"{spec.label} for {len(account_ids):,} accounts runs in the background.")
+    return HttpResponseRedirect(reverse("admin:accounts_account_bulk_run", args=[run.pk]))
+
+
+def bulk_run_view(modeladmin, request, run_id: int):
+    """Progress of a background bulk action; the page refreshes itself until the run ends."""
+    if not modeladmin.has_view_permission(request):
+        raise PermissionDenied
+    run = get_object_or_404(TaskRun, pk=run_id, name="bulk_action")
+    progress = run.progress or {}
+    total = progress.get("total") or 0
+    context = {
+        "run": run,
+        "running": run.status == RunStatus.RUNNING,
+        "done": progress.get("done") or 0,
+        "total": total,
+        "percent": int(100 * (progress.get("done") or 0) / total) if total else 0,
+        "counts": run.counts or {},
+        "audit_url": _audit_url(run.correlation_id),
+        "run_url": reverse("admin:governance_taskrun_change", args=[run.pk]),
+        "can_view_runs": request.user.has_perm("governance.view_taskrun"),
+    }
+    return _render(modeladmin, request, "bulk_run.html", context, title=f"Bulk action: {run.subject}")
+
+
+def _audit_url(correlation_id: str) -> str:
+    return reverse("admin:governance_auditevent_changelist") + f"?q={correlation_id}"
+
+
+def _render(modeladmin, request, template: str, context: dict, *, title: str = ""):
+    opts = modeladmin.model._meta
+    spec = context.get("spec")
+    return TemplateResponse(
+        request,
+        f"admin/accounts/account/{template}",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "opts": opts,
+            "title": title or (spec.label if spec else "Bulk action"),
+            "changelist_url": reverse("admin:accounts_account_changelist"),
+            "can_view_audit": request.user.has_perm("governance.view_auditevent"),
+            **context,
+        },
+    )

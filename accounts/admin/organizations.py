@@ -1,0 +1,159 @@
+"""Organizations: connection settings, with the API key and Jira token write-only.
+
+A secret typed here is encrypted at once (PORTAL_FERNET_KEYS) and is never rendered back, put in
+the audit trail or exported: the form only ever says whether one is stored.
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.db import models, transaction
+
+from accounts.models import Organization
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, record_event
+
+EDITABLE_FIELDS = (
+    "org_id",
+    "name",
+    "api_base",
+    "site_url",
+    "cloud_id",
+    "directory_id",
+    "jira_email",
+    "credentials_from_env",
+)
+# Form field → (setter, encrypted column). Named apart from Organization.api_key(): a read-only
+# admin field with a model method's name would call it and print the decrypted key.
+SECRET_FIELDS = {
+    "new_api_key": ("set_api_key", "api_key_encrypted"),
+    "new_jira_api_token": ("set_jira_api_token", "jira_token_encrypted"),
+}
+FORM_ONLY_FIELDS = (*SECRET_FIELDS, "forget_secrets")
+
+
+def _secret_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=True,
+        # render_value=False: a stored or just-typed secret never goes back to the browser.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave empty to keep what is stored; it is never shown again.",
+    )
+
+
+def _formfield(db_field, **kwargs):
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")  # Atlassian is only ever reached over https
+    return db_field.formfield(**kwargs)
+
+
+class OrganizationForm(forms.ModelForm):
+    new_api_key = _secret_field("Admin API key")
+    new_jira_api_token = _secret_field("Jira API token")
+    forget_secrets = forms.BooleanField(
+        label="Forget the stored key and token", required=False, help_text="Then read them from the environment."
+    )
+
+    class Meta:
+        model = Organization
+        fields = EDITABLE_FIELDS
+        formfield_callback = _formfield
+
+    def clean(self):
+        cleaned = super().clean()
+        typed = [name for name in SECRET_FIELDS if cleaned.get(name)]
+        if typed and not settings.PORTAL_FERNET_KEYS:
+            raise forms.ValidationError("PORTAL_FERNET_KEYS must be set before a key can be stored in the portal.")
+        if typed and cleaned.get("forget_secrets"):
+            raise forms.ValidationError("Either type a new key or forget the stored one, not both.")
+        keeps_key = bool(self.instance.api_key_encrypted) and not cleaned.get("forget_secrets")
+        if not cleaned.get("credentials_from_env") and not (cleaned.get("new_api_key") or keeps_key):
+            self.add_error("new_api_key", "Without credentials from the environment, an Admin API key is needed.")
+        return cleaned
+
+
+def organization_save(*, form: OrganizationForm, actor: Actor, created: bool) -> Organization:
+    """Save the form's organization and its secrets, with one audit event naming what changed.
+
+    The event lists changed settings with their old and new values, and only the names of the
+    secrets that were replaced or forgotten.
+    """
+    organization = form.instance
+    changed = [name for name in form.changed_data if name in EDITABLE_FIELDS]
+    secrets = []
+    for name, (setter, column) in SECRET_FIELDS.items():
+        label = name.removeprefix("new_")
+        if form.cleaned_data.get(name):
+            getattr(organization, setter)(form.cleaned_data[name])
+            secrets.append(f"{label} replaced")
+        elif form.cleaned_data.get("forget_secrets") and getattr(organization, column):
+            getattr(organization, setter)("")
+            secrets.append(f"{label} forgotten")
+    if not created and not changed and not secrets:
+        return organization
+    before = None if created else {name: form.initial.get(name) for name in changed}
+    after = {name: form.cleaned_data.get(name) for name in (EDITABLE_FIELDS if created else changed)}
+    if secrets:
+        after["secrets"] = secrets
+    with transaction.atomic():
+        organization.full_clean()
+        organization.save()
+        record_event(
+            actor=actor,
+            action=AuditAction.ORGANIZATION_CREATED if created else AuditAction.ORGANIZATION_UPDATED,
+            target=organization,
+            organization=organization.org_id,
+            before=before,
+            after=after,
+        )
+    return organization
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ("__str__", "org_id", "api_base", "site_url", "credentials_from_env", "last_complete_sync_at")
+    search_fields = ("name", "org_id")
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+    fieldsets = (
+        (None, {"fields": ("org_id", "name")}),
+        ("Atlassian", {"fields": ("api_base", "site_url", "cloud_id", "directory_id", "jira_email")}),
+        (
+            "Credentials",
+            {"fields": ("credentials_from_env", "stored_credentials", *FORM_ONLY_FIELDS)},
+        ),
+        ("Sync", {"fields": ("last_complete_sync_at", "created_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The org id keys the whole mirror: changing it would orphan every account.
+        fixed = ("org_id",) if obj is not None else ()
+        return (*fixed, "stored_credentials", "last_complete_sync_at", "created_at")
+
+    def get_fieldsets(self, request, obj=None):
+        editable = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        if editable:
+            return self.fieldsets
+        # View-only (auditors): no secret inputs at all.
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f not in FORM_ONLY_FIELDS]})
+            for name, opts in self.fieldsets
+        ]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting an organization would cascade over its whole mirror
+
+    @admin.display(description="stored in the portal")
+    def stored_credentials(self, obj):
+        if obj is None or obj.pk is None:
+            return "nothing yet"
+        pairs = (("API key", obj.api_key_encrypted), ("Jira token", obj.jira_token_encrypted))
+        stored = [label for label, value in pairs if value]
+        return ", ".join(stored) + " (encrypted)" if stored else "nothing"
+
+    def save_model(self, request, obj, form, change):
+        organization_save(form=form, actor=Actor.from_request(request), created=not change)

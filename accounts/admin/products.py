@@ -1,0 +1,32 @@
+from django.contrib import admin
+
+from accounts.models import Product
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    """Products and their seats, as the last sync saw them. Read-only."""
+
+    list_display = ("__str__", "key", "organization", "seats_used", "seats_total", "seats_free", "seats_synced_at")
+    list_filter = ("key",)
+    list_select_related = ("organization",)
+    search_fields = ("name", "key")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+    readonly_fields = [f.name for f in Product._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="seats free")
+    def seats_free(self, obj):
+        if obj.seats_total is None or obj.seats_used is None:
+            return None
+        return max(obj.seats_total - obj.seats_used, 0)

@@ -1,0 +1,2 @@
+"""The REST API of the mirror (``/api/accounts/``, ``/api/groups/`` ...): views call the same filter
+sets and services as the admin."""

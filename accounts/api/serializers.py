@@ -1,0 +1,256 @@
+"""Serializers of the mirror's API. Reads only, apart from the bulk action request."""
+
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from accounts.bulk import BULK_ACTIONS, BulkActionError, bulk_options
+from accounts.filtersets import AccountFilterSet
+from accounts.models import Account, Group, GroupProductGrant, Membership, Organization, Product, ProductAccess
+from governance.api.filters import MAX_ID
+from governance.runs.models import TaskRun
+
+# Most account ids one request may name; larger selections go by ``filters``.
+BULK_MAX_IDS = 100_000
+
+
+class ProductAccessSerializer(serializers.ModelSerializer):
+    product_key = serializers.CharField(source="product.key", read_only=True)
+    product_name = serializers.CharField(source="product.name", read_only=True)
+
+    class Meta:
+        model = ProductAccess
+        fields = ("product", "product_key", "product_name", "last_active", "granted")
+        read_only_fields = fields
+
+
+class AccountGroupSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="group.id", read_only=True)
+    group_id = serializers.CharField(source="group.group_id", read_only=True)
+    name = serializers.CharField(source="group.name", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ("id", "group_id", "name")
+        read_only_fields = fields
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    """An account with its product access and groups (prefetched per page: no query per row)."""
+
+    products = ProductAccessSerializer(source="product_access", many=True, read_only=True)
+    groups = AccountGroupSerializer(source="memberships", many=True, read_only=True)
+
+    class Meta:
+        model = Account
+        fields = (
+            "id",
+            "organization",
+            "account_id",
+            "email",
+            "name",
+            "account_type",
+            "status",
+            "status_changed_at",
+            "managed",
+            "is_org_admin",
+            "management_source",
+            "added_to_org",
+            "last_active",
+            "billable",
+            "licence_group_count",
+            "restored_at",
+            "first_seen_at",
+            "last_synced_at",
+            "products",
+            "groups",
+        )
+        read_only_fields = fields
+
+
+class GroupGrantSerializer(serializers.ModelSerializer):
+    product_key = serializers.CharField(source="product.key", read_only=True)
+
+    class Meta:
+        model = GroupProductGrant
+        fields = ("product", "product_key", "roles")
+        read_only_fields = fields
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    grants = GroupGrantSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Group
+        fields = (
+            "id",
+            "organization",
+            "group_id",
+            "name",
+            "description",
+            "directory_id",
+            "external_synced",
+            "managed_by",
+            "member_count",
+            "is_licence_group",
+            "removed_at",
+            "grants",
+        )
+        read_only_fields = fields
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Membership
+        fields = ("id", "account", "group", "first_seen_at")
+        read_only_fields = fields
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ("id", "organization", "key", "resource_id", "name", "seats_total", "seats_used", "seats_synced_at")
+        read_only_fields = fields
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    """Never the stored credentials: not even whether one is set beyond ``credentials_from_env``."""
+
+    class Meta:
+        model = Organization
+        fields = (
+            "id",
+            "org_id",
+            "name",
+            "api_base",
+            "site_url",
+            "cloud_id",
+            "directory_id",
+            "credentials_from_env",
+            "last_complete_sync_at",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+# --- bulk actions --------------------------------------------------------------------------------------
+class FilterValueField(serializers.CharField):
+    """A query-string value: text, a number, or a JSON boolean (``true`` means ``"true"``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return "true" if data else "false"
+        return super().to_internal_value(data)
+
+
+class BulkActionRequestSerializer(serializers.Serializer):
+    """Which accounts (``account_ids``, or ``filters``: the account list's query parameters, as the
+    admin's "select all N matching"), which action, and why."""
+
+    action = serializers.ChoiceField(choices=[(name, spec.label) for name, spec in BULK_ACTIONS.items()])
+    reason = serializers.CharField(max_length=1000, help_text="Recorded in the audit trail of every account.")
+    account_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        min_length=1,
+        max_length=BULK_MAX_IDS,
+        help_text="Accounts by their portal id (`id`). Give this or `filters`.",
+    )
+    filters = serializers.DictField(
+        child=FilterValueField(allow_blank=True, max_length=300),
+        required=False,
+        help_text="The accounts matching these filters of GET /api/accounts/ (e.g. "
+        '`{"inactivity": "gt180", "managed": "true"}`), evaluated now. Give this or `account_ids`.',
+    )
+    group = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="For add_to_group and remove_from_group."
+    )
+    product = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="For remove_product_access."
+    )
+
+    def __init__(self, *args, now=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now
+
+    def validate_filters(self, value):
+        if not any(str(v).strip() for v in value.values()):
+            raise serializers.ValidationError("Give at least one filter; to act on every account, say so by filter.")
+        filterset = AccountFilterSet(value, queryset=Account.objects.all(), now=self.now)
+        if not filterset.is_valid():
+            raise serializers.ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
+        unknown = sorted(set(value) - set(filterset.filters))
+        if unknown:
+            raise serializers.ValidationError({name: ["Not a filter of the account list."] for name in unknown})
+        self.filterset = filterset
+        return value
+
+    def validate(self, attrs):
+        if ("account_ids" in attrs) == ("filters" in attrs):
+            raise serializers.ValidationError({"account_ids": ["Give either account_ids or filters (not both)."]})
+        spec = BULK_ACTIONS[attrs["action"]]
+        if spec.needs and attrs.get(spec.needs) is None:
+            raise serializers.ValidationError({spec.needs: [f"Required by {attrs['action']}."]})
+        try:  # the service's own checks (unknown or IdP-synced group ...), before anything runs
+            bulk_options(action=attrs["action"], params=self.params(attrs))
+        except BulkActionError as exc:
+            raise serializers.ValidationError({spec.needs or "non_field_errors": [str(exc)]}) from None
+        return attrs
+
+    @staticmethod
+    def params(attrs) -> dict:
+        params = {"reason": attrs["reason"]}
+        for name in ("group", "product"):
+            if attrs.get(name) is not None:
+                params[name] = attrs[name]
+        return params
+
+    def selected_account_ids(self) -> list[int]:
+        """The selected accounts, in id order (what the admin's action hands the service)."""
+        if "filters" in self.validated_data:
+            return list(self.filterset.qs.order_by("pk").values_list("pk", flat=True))
+        return list(dict.fromkeys(self.validated_data["account_ids"]))
+
+
+class BulkResultSerializer(serializers.Serializer):
+    account = serializers.IntegerField(source="account_pk", help_text="The account's portal id.")
+    account_repr = serializers.CharField(source="account")
+    outcome = serializers.ChoiceField(choices=["done", "skipped", "refused", "failed"])
+    message = serializers.CharField()
+
+
+class BulkOutcomeSerializer(serializers.Serializer):
+    """A bulk action carried out during the request: one result per account."""
+
+    action = serializers.CharField()
+    total = serializers.IntegerField()
+    correlation_id = serializers.CharField(help_text="Find its audit events with ?correlation_id=.")
+    counts = serializers.DictField(child=serializers.IntegerField(), source="count_dict")
+    results = BulkResultSerializer(many=True)
+
+
+class BulkRunSerializer(serializers.ModelSerializer):
+    """A bulk action running (or run) in the background: poll until ``status`` is not running."""
+
+    url = serializers.SerializerMethodField(help_text="This status, to poll.")
+
+    class Meta:
+        model = TaskRun
+        fields = (
+            "id",
+            "status",
+            "subject",
+            "trigger",
+            "started_at",
+            "finished_at",
+            "progress",
+            "counts",
+            "error",
+            "log_excerpt",
+            "correlation_id",
+            "started_by",
+            "url",
+        )
+        read_only_fields = fields
+
+    def get_url(self, obj) -> str:
+        return reverse("api:account-bulk-detail", args=[obj.pk], request=self.context.get("request"))

@@ -1,0 +1,343 @@
+"""Applying one account service to many accounts: what the admin's bulk actions and their task run.
+
+Each account goes through the ordinary service (remote call, mirror update, one audit event), so
+a bulk action is exactly N single actions sharing a correlation id. One account's refusal or
+Atlassian error is recorded and the run goes on; anything else stops the run.
+"""
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
+from accounts.services.errors import ServiceRefused
+from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
+from accounts.services.memberships import (
+    membership_add,
+    membership_remove,
+    product_access_plan,
+    product_access_remove,
+)
+from governance.atlassian.errors import AtlassianError
+from governance.audit.record import Actor, new_correlation_id
+from governance.runs.models import RunStatus, TaskRun
+from governance.runs.services import task_run_finish, task_run_progress
+
+CHUNK = 200
+PROGRESS_EVERY = 25
+LOG_LINES = 200
+
+
+class BulkActionError(ValueError):
+    """The request itself is wrong (unknown action, no reason, unknown group ...): nothing was done."""
+
+
+class Outcome:
+    DONE = "done"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    account_pk: int
+    account: str
+    outcome: str
+    message: str = ""
+
+
+@dataclass
+class BulkOutcome:
+    action: str
+    total: int
+    correlation_id: str
+    results: list[BulkResult] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, result: BulkResult) -> None:
+        self.results.append(result)
+        self.counts[result.outcome] += 1
+
+    @property
+    def processed(self) -> int:
+        return len(self.results)
+
+    def count_dict(self) -> dict:
+        return {name: self.counts[name] for name in (Outcome.DONE, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED)}
+
+
+@dataclass(frozen=True)
+class Options:
+    reason: str
+    group: Group | None = None
+    product: Product | None = None
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """One bulk action: the permission it needs, what it asks for, and how to apply it to one account."""
+
+    label: str
+    permission: str
+    apply: Callable[..., object]
+    needs: str | None = None  # "group" or "product"
+    skip: Callable[[Account, Options, set], str | None] = lambda account, options, members: None
+    members_of: Callable[[list[Account], Options], set] = lambda accounts, options: set()
+
+
+def _suspend_skip(account, options, members):
+    return "already suspended" if account.status == AccountStatus.SUSPENDED else None
+
+
+def _deactivate_skip(account, options, members):
+    if account.status in (AccountStatus.DEACTIVATED, AccountStatus.PENDING_DELETION):
+        return f"already {account.get_status_display().lower()}"
+    return None
+
+
+def _activate_skip(account, options, members):
+    return "already active" if account.status == AccountStatus.ACTIVE else None
+
+
+def _group_members(accounts, options) -> set:
+    return set(
+        Membership.objects.filter(group=options.group, account__in=[a.pk for a in accounts]).values_list(
+            "account_id", flat=True
+        )
+    )
+
+
+def _product_holders(accounts, options) -> set:
+    return set(
+        ProductAccess.objects.filter(product=options.product, account__in=[a.pk for a in accounts]).values_list(
+            "account_id", flat=True
+        )
+    )
+
+
+def _in_group_skip(account, options, members):
+    return f"already a member of {options.group}" if account.pk in members else None
+
+
+def _not_in_group_skip(account, options, members):
+    return None if account.pk in members else f"not a member of {options.group}"
+
+
+def _no_product_skip(account, options, members):
+    return None if account.pk in members else f"has no access to {options.product}"
+
+
+def _remove_product(account, product, **kwargs):
+    plan = product_access_plan(account=account, products=[product])  # refuses org admins, IdP-granted access
+    return product_access_remove(account=account, plan=plan, **kwargs)
+
+
+BULK_ACTIONS: dict[str, BulkAction] = {
+    "activate": BulkAction(
+        label="Activate (restore, re-enable or cancel deletion)",
+        permission="accounts.activate_account",
+        apply=lambda account, options, **kw: account_activate(account=account, **kw),
+        skip=_activate_skip,
+    ),
+    "suspend": BulkAction(
+        label="Suspend",
+        permission="accounts.suspend_account",
+        apply=lambda account, options, **kw: account_suspend(account=account, **kw),
+        skip=_suspend_skip,
+    ),
+    "deactivate": BulkAction(
+        label="Deactivate",
+        permission="accounts.suspend_account",
+        apply=lambda account, options, **kw: account_deactivate(account=account, **kw),
+        skip=_deactivate_skip,
+    ),
+    "add_to_group": BulkAction(
+        label="Add to group",
+        permission="accounts.change_membership",
+        needs="group",
+        apply=lambda account, options, **kw: membership_add(account=account, group=options.group, **kw),
+        skip=_in_group_skip,
+        members_of=_group_members,
+    ),
+    "remove_from_group": BulkAction(
+        label="Remove from group",
+        permission="accounts.change_membership",
+        needs="group",
+        apply=lambda account, options, **kw: membership_remove(account=account, group=options.group, **kw),
+        skip=_not_in_group_skip,
+        members_of=_group_members,
+    ),
+    "remove_product_access": BulkAction(
+        label="Remove product access",
+        permission="accounts.change_membership",
+        needs="product",
+        apply=lambda account, options, **kw: _remove_product(account, options.product, **kw),
+        skip=_no_product_skip,
+        members_of=_product_holders,
+    ),
+}
+
+
+def bulk_action(name: str) -> BulkAction:
+    try:
+        return BULK_ACTIONS[name]
+    except KeyError:
+        raise BulkActionError(f"There is no bulk action called {name!r}.") from None
+
+
+def bulk_options(*, action: str, params: dict) -> Options:
+    """Check ``params`` (``reason``, and ``group``/``product`` ids where the action needs one)."""
+    spec = bulk_action(action)
+    reason = (params.get("reason") or "").strip()
+    if not reason:
+        raise BulkActionError("Give a reason: it is recorded in the audit trail of every account.")
+    group = product = None
+    if spec.needs == "group":
+        group = Group.objects.filter(pk=_int(params.get("group"))).first()
+        if group is None:
+            raise BulkActionError(f"There is no group with id {params.get('group')!r}.")
+        if group.external_synced:
+            # The service would refuse every account one by one; say it once instead.
+            raise BulkActionError(f"{group} is synced from an identity provider; change its members there.")
+    if spec.needs == "product":
+        product = Product.objects.filter(pk=_int(params.get("product"))).first()
+        if product is None:
+            raise BulkActionError(f"There is no product with id {params.get('product')!r}.")
+    return Options(reason=reason, group=group, product=product)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def accounts_bulk_apply(
+    *,
+    action: str,
+    account_ids: Iterable[int],
+    params: dict,
+    actor: Actor,
+    client_factory: Callable,
+    run: TaskRun | None = None,
+) -> BulkOutcome:
+    """Apply ``action`` to each account in ``account_ids`` (mirror primary keys), one service call each.
+
+    ``params``: ``reason`` (required), ``group`` or ``product`` (primary keys) for the actions that
+    need one. ``client_factory(organization)`` gives an Atlassian client. With ``run``, progress,
+    counts and a log of what was not done are written to that TaskRun, which is closed at the end.
+    Raises :class:`BulkActionError`, before any change, when the request is wrong.
+    """
+    try:
+        spec = bulk_action(action)
+        options = bulk_options(action=action, params=params)
+    except BulkActionError as exc:
+        if run:  # e.g. the group vanished between the confirmation and the task
+            task_run_finish(run=run, status=RunStatus.REFUSED, error=str(exc))
+        raise
+    ids = list(dict.fromkeys(account_ids))
+    correlation_id = (run.correlation_id if run else "") or new_correlation_id()
+    outcome = BulkOutcome(action=action, total=len(ids), correlation_id=correlation_id)
+    clients = _Clients(client_factory)
+
+    def progress() -> None:
+        if run and (outcome.processed % PROGRESS_EVERY == 0 or outcome.processed == outcome.total):
+            _report(run, outcome)
+
+    try:
+        for start in range(0, len(ids), CHUNK):
+            _apply_chunk(spec, options, ids[start : start + CHUNK], outcome, clients, actor, progress)
+    except Exception as exc:
+        if run:
+            task_run_finish(run=run, status=RunStatus.FAILED, counts=outcome.count_dict(), error=f"{exc}")
+        raise
+    finally:
+        clients.close()
+    if run:
+        _finish(run, outcome)
+    return outcome
+
+
+def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress) -> None:
+    accounts = Account.objects.select_related("organization").in_bulk(chunk)
+    members = spec.members_of(list(accounts.values()), options)
+    for pk in chunk:
+        account = accounts.get(pk)
+        if account is None:
+            outcome.add(BulkResult(pk, f"#{pk}", Outcome.SKIPPED, "no longer in the mirror"))
+        else:
+            outcome.add(_apply_one(spec, options, account, members, clients, actor, outcome.correlation_id))
+        progress()
+
+
+class _NoClient(Exception):
+    """No Atlassian client could be built for the account's organization (missing credentials ...)."""
+
+
+def _apply_one(spec, options, account, members, clients, actor, correlation_id) -> BulkResult:
+    def result(kind: str, message: str = "") -> BulkResult:
+        return BulkResult(account.pk, str(account), kind, message)
+
+    if account.status == AccountStatus.REMOVED:
+        return result(Outcome.SKIPPED, "no longer in the organization")
+    target = options.group or options.product
+    if target is not None and target.organization_id != account.organization_id:
+        return result(Outcome.REFUSED, f"{target} belongs to another organization")
+    why_not = spec.skip(account, options, members)
+    if why_not:
+        return result(Outcome.SKIPPED, why_not)
+    try:
+        client = clients.get(account.organization)
+        spec.apply(account, options, client=client, actor=actor, reason=options.reason, correlation_id=correlation_id)
+    except ServiceRefused as exc:
+        return result(Outcome.REFUSED, str(exc))
+    except (AtlassianError, _NoClient) as exc:
+        return result(Outcome.FAILED, str(exc))
+    return result(Outcome.DONE)
+
+
+class _Clients:
+    """One client per organization for the whole run, closed at the end."""
+
+    def __init__(self, factory: Callable):
+        self.factory = factory
+        self.clients: dict[int, object] = {}
+        self.errors: dict[int, str] = {}
+
+    def get(self, organization):
+        if organization.pk in self.errors:
+            raise _NoClient(self.errors[organization.pk])
+        if organization.pk not in self.clients:
+            try:
+                self.clients[organization.pk] = self.factory(organization)
+            except Exception as exc:  # missing or undecryptable credentials: every account of the org fails alike
+                self.errors[organization.pk] = f"No Atlassian client for {organization}: {exc}"
+                raise _NoClient(self.errors[organization.pk]) from exc
+        return self.clients[organization.pk]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            close = getattr(client, "close", None)
+            if close:
+                close()
+
+
+def _report(run: TaskRun, outcome: BulkOutcome) -> None:
+    task_run_progress(run=run, done=outcome.processed, total=outcome.total)
+    # Counts while running, so the status page can say "3 failed so far".
+    TaskRun.objects.filter(pk=run.pk).update(counts=outcome.count_dict())
+
+
+def _finish(run: TaskRun, outcome: BulkOutcome) -> None:
+    not_done = [r for r in outcome.results if r.outcome != Outcome.DONE]
+    lines = [f"{r.outcome}: {r.account} — {r.message}" for r in not_done[:LOG_LINES]]
+    failed = outcome.counts[Outcome.FAILED]
+    task_run_finish(
+        run=run,
+        status=RunStatus.FAILED if failed else RunStatus.SUCCEEDED,
+        counts=outcome.count_dict(),
+        error=f"{failed} of {outcome.total} accounts failed." if failed else "",
+        log_lines=lines,
+    )

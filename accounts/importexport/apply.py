@@ -1,0 +1,459 @@
+"""The portal's accounts CSV: desired group memberships and statuses, applied in Atlassian.
+
+One row per account (``account_id``, or ``email`` alone), a ``groups`` cell listing the groups the
+account should be in (names separated by ``;``, as the export writes them; an empty cell means no
+groups) and/or a ``status`` cell (``active``, ``suspended``, ``deactivated``; empty = leave as is).
+The other columns of the portal's export are accepted and ignored, so an export can be edited and
+imported back.
+
+:func:`plan_changes` validates every row against the mirror and the rules the services enforce,
+and lists what each row would change; nothing is sent anywhere. :func:`apply_changes` runs a plan
+without errors through the services (``membership_add``/``membership_remove``,
+``account_activate``/``account_suspend``/``account_deactivate``), which call Atlassian first and
+then update the mirror with one audit event each. Atlassian cannot roll back, so the first row
+that fails stops the import: earlier rows stay applied, later rows are not attempted, and the
+report (and the ``import.applied`` audit event) says so. Importing the same file again is safe:
+rows already applied plan no change.
+"""
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models.functions import Lower
+
+from accounts.importexport.formats import RowError, Table
+from accounts.importexport.variants import check_email, normalise
+from accounts.models import Account, AccountStatus, Group, Membership
+from accounts.services.errors import ServiceRefused
+from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
+from accounts.services.memberships import membership_add, membership_remove
+from governance.atlassian.errors import AtlassianError
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, new_correlation_id, record_event
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 2000
+GROUP_SEPARATOR = ";"
+ID_COLUMNS = ("account_id", "email")
+CHANGE_COLUMNS = ("groups", "status")
+READ_ONLY_COLUMNS = ("name", "account_type", "managed", "org_admin", "billable", "added_to_org", "last_active")
+SETTABLE_STATUSES = (AccountStatus.ACTIVE, AccountStatus.SUSPENDED, AccountStatus.DEACTIVATED)
+_STATUS_WORDS = {s.value: s for s in AccountStatus} | {s.label.casefold(): s for s in AccountStatus}
+_ACTIVATABLE = (AccountStatus.SUSPENDED, AccountStatus.DEACTIVATED, AccountStatus.PENDING_DELETION)
+# The export prefixes a quote to cells a spreadsheet would run as a formula (safe_cell); an edited
+# export comes back with those quotes, which are not part of the value.
+_ESCAPED = frozenset(("'=", "'+", "'-", "'@", "'\t", "'\r"))
+
+
+def unescape(cell: str) -> str:
+    return cell[1:] if cell[:2] in _ESCAPED else cell
+
+
+@dataclass
+class RowPlan:
+    """What one row changes. Groups are (Group pk, name)."""
+
+    row: int
+    account_pk: int
+    account_id: str
+    label: str
+    add: list[tuple[int, str]] = field(default_factory=list)
+    remove: list[tuple[int, str]] = field(default_factory=list)
+    status_from: str = ""
+    status_to: str = ""
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.add or self.remove or self.status_to)
+
+    def describe(self) -> list[str]:
+        lines = []
+        if self.status_to == AccountStatus.ACTIVE:
+            lines.append(f"status {self.status_from} → {self.status_to}")
+        lines += [f"add to {name}" for _, name in self.add]
+        lines += [f"remove from {name}" for _, name in self.remove]
+        if self.status_to and self.status_to != AccountStatus.ACTIVE:
+            lines.append(f"status {self.status_from} → {self.status_to}")
+        return lines
+
+
+@dataclass
+class ChangePlan:
+    organization_id: int
+    org_id: str
+    file_name: str
+    rows: int
+    plans: list[RowPlan]
+    unchanged: int
+    columns: list[str]
+    ignored: list[str]
+    errors: list[RowError]
+
+    def counts(self) -> dict:
+        return {
+            "rows": self.rows,
+            "rows_changing": len(self.plans),
+            "rows_unchanged": self.unchanged,
+            "memberships_added": sum(len(p.add) for p in self.plans),
+            "memberships_removed": sum(len(p.remove) for p in self.plans),
+            "status_changes": sum(1 for p in self.plans if p.status_to),
+        }
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for p in self.plans:
+            digest.update(json.dumps([p.row, p.account_pk, p.add, p.remove, p.status_to]).encode())
+        return digest.hexdigest()
+
+
+# --- Planning ------------------------------------------------------------------------------
+
+
+def check_headers(headers: list[str]) -> tuple[dict[str, int], list[str], list[RowError]]:
+    """Column name -> index for the columns that matter, the ignored ones, and header errors."""
+    index: dict[str, int] = {}
+    ignored: list[str] = []
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for i, header in enumerate(headers):
+        name = normalise(header)
+        if name in seen:
+            errors.append(RowError(1, f"the column “{header}” appears twice"))
+        seen.add(name)
+        if name in ID_COLUMNS or name in CHANGE_COLUMNS:
+            index[name] = i
+        elif name in READ_ONLY_COLUMNS or name.startswith("last_active:"):
+            ignored.append(header)
+        else:
+            errors.append(
+                RowError(
+                    1,
+                    f"unknown column “{header}”. Expected {', '.join(ID_COLUMNS + CHANGE_COLUMNS)} "
+                    f"(and, ignored, the other columns of the portal's export)",
+                )
+            )
+    if not index.keys() & set(ID_COLUMNS):
+        errors.append(RowError(1, "there is no “account_id” or “email” column to find the accounts by"))
+    if not index.keys() & set(CHANGE_COLUMNS):
+        errors.append(RowError(1, "there is no “groups” or “status” column: the file asks for no change"))
+    return index, ignored, errors
+
+
+def plan_changes(*, organization, table: Table, user=None, file_name: str = "") -> ChangePlan:
+    """Validate every row and work out its changes; nothing is written or sent."""
+    index, ignored, errors = check_headers(table.headers)
+    plan = ChangePlan(
+        organization_id=organization.pk,
+        org_id=organization.org_id,
+        file_name=file_name,
+        rows=len(table.rows),
+        plans=[],
+        unchanged=0,
+        columns=[h for h in table.headers if normalise(h) in index],
+        ignored=ignored,
+        errors=[*table.errors, *errors],
+    )
+    if errors:
+        return plan
+    groups = _Groups(organization)
+    seen: dict[int, int] = {}
+    for start in range(0, len(table.rows), CHUNK):
+        chunk = [(number, [unescape(c) for c in cells]) for number, cells in table.rows[start : start + CHUNK]]
+        accounts = _accounts_for(organization, chunk, index)
+        members = _memberships(a.pk for a in accounts.values() if a is not None)
+        for number, cells in chunk:
+            row_errors: list[RowError] = []
+            row_plan = _plan_row(number, cells, index, accounts, members, groups, user, row_errors, seen)
+            plan.errors += row_errors
+            if row_errors or row_plan is None:
+                continue
+            if row_plan.changes:
+                plan.plans.append(row_plan)
+            else:
+                plan.unchanged += 1
+    plan.errors.sort(key=lambda e: e.row or 0)
+    return plan
+
+
+class _Groups:
+    """The organization's live groups by name (exact first, then case-insensitive)."""
+
+    def __init__(self, organization):
+        self.by_pk: dict[int, Group] = {
+            g.pk: g for g in Group.objects.filter(organization=organization, removed_at__isnull=True)
+        }
+        self.exact: dict[str, list[Group]] = defaultdict(list)
+        self.folded: dict[str, list[Group]] = defaultdict(list)
+        for group in self.by_pk.values():
+            self.exact[group.name].append(group)
+            self.folded[group.name.casefold()].append(group)
+
+    def find(self, name: str) -> list[Group]:
+        return self.exact.get(name) or self.folded.get(name.casefold(), [])
+
+
+def _accounts_for(organization, chunk, index) -> dict[tuple[str, str], Account | None]:
+    """Accounts of a chunk of rows, by ("id", account id) and ("email", folded email)."""
+    ids, emails = set(), set()
+    for _, cells in chunk:
+        account_id = cells[index["account_id"]].strip() if "account_id" in index else ""
+        if account_id:
+            ids.add(account_id)
+        elif "email" in index and cells[index["email"]].strip():
+            emails.add(cells[index["email"]].strip().casefold())
+    found: dict[tuple[str, str], Account | None] = {}
+    accounts = Account.objects.filter(organization=organization)
+    for account in accounts.filter(account_id__in=ids):
+        found[("id", account.account_id)] = account
+    if emails:
+        by_email: dict[str, list[Account]] = defaultdict(list)
+        for account in accounts.annotate(email_folded=Lower("email")).filter(email_folded__in=emails):
+            by_email[account.email_folded].append(account)
+        for email, matches in by_email.items():
+            found[("email", email)] = matches[0] if len(matches) == 1 else None  # None: ambiguous
+    return found
+
+
+def _memberships(account_pks) -> dict[int, set[int]]:
+    members: dict[int, set[int]] = defaultdict(set)
+    pks = list(account_pks)
+    rows = Membership.objects.filter(account_id__in=pks, group__removed_at__isnull=True).values_list(
+        "account_id", "group_id"
+    )
+    for account_pk, group_pk in rows:
+        members[account_pk].add(group_pk)
+    return members
+
+
+def _plan_row(number, cells, index, accounts, members, groups: _Groups, user, errors, seen) -> RowPlan | None:
+    account = _find_account(number, cells, index, accounts, errors)
+    if account is None:
+        return None
+    if account.pk in seen:
+        errors.append(RowError(number, f"account {account.account_id} is already on row {seen[account.pk]}"))
+        return None
+    seen[account.pk] = number
+    plan = RowPlan(number, account.pk, account.account_id, str(account), status_from=account.status)
+    if "groups" in index:
+        _plan_groups(plan, account, cells[index["groups"]], members.get(account.pk, set()), groups, errors)
+    if "status" in index:
+        _plan_status(plan, account, cells[index["status"]], user, errors)
+    if plan.changes and account.status == AccountStatus.REMOVED and not errors:
+        errors.append(RowError(number, f"{account} was removed from the organization; nothing can change it"))
+    may_change_groups = user is None or user.has_perm("accounts.change_membership")
+    if (plan.add or plan.remove) and not may_change_groups:
+        errors.append(RowError(number, "you may not change group memberships", "groups"))
+    return plan
+
+
+def _find_account(number, cells, index, accounts, errors) -> Account | None:
+    account_id = cells[index["account_id"]].strip() if "account_id" in index else ""
+    email_text = cells[index["email"]] if "email" in index else ""
+    try:
+        email = check_email(email_text)
+    except ValueError as exc:
+        errors.append(RowError(number, str(exc), "email"))
+        return None
+    if account_id:
+        account = accounts.get(("id", account_id))
+        if account is None:
+            errors.append(RowError(number, f"unknown account “{account_id}” (not in the mirror)", "account_id"))
+        elif email and account.email and account.email.casefold() != email.casefold():
+            errors.append(RowError(number, f"“{email}” is not the email of {account_id} ({account.email})", "email"))
+            return None
+        return account
+    if not email:
+        errors.append(RowError(number, "no account_id and no email: which account is this?"))
+        return None
+    key = ("email", email.casefold())
+    if key not in accounts:
+        errors.append(RowError(number, f"no account has the email “{email}”", "email"))
+    elif accounts[key] is None:
+        errors.append(RowError(number, f"several accounts have the email “{email}”: give the account_id", "email"))
+    return accounts.get(key)
+
+
+def _plan_groups(plan: RowPlan, account: Account, cell: str, current: set[int], groups: _Groups, errors) -> None:
+    wanted: dict[int, Group] = {}
+    for name in dict.fromkeys(n.strip() for n in cell.split(GROUP_SEPARATOR) if n.strip()):
+        matches = groups.find(name)
+        if not matches:
+            errors.append(RowError(plan.row, f"unknown group “{name}”", "groups"))
+        elif len(matches) > 1:
+            problem = f"“{name}” names {len(matches)} groups; rename one in Atlassian"
+            errors.append(RowError(plan.row, problem, "groups"))
+        else:
+            wanted[matches[0].pk] = matches[0]
+    if any(e.row == plan.row for e in errors):
+        return
+    add = [g for pk, g in wanted.items() if pk not in current]
+    remove = [groups.by_pk[pk] for pk in current if pk not in wanted and pk in groups.by_pk]
+    for group in add + remove:
+        if group.external_synced:
+            errors.append(
+                RowError(plan.row, f"“{group}” is synced from an identity provider; change it there", "groups")
+            )
+    for group in remove:
+        if group.is_licence_group and account.is_org_admin:
+            errors.append(
+                RowError(plan.row, f"{account} is an org admin; the portal does not take their licence “{group}”")
+            )
+    plan.add = sorted(((g.pk, g.name) for g in add), key=lambda g: g[1])
+    plan.remove = sorted(((g.pk, g.name) for g in remove), key=lambda g: g[1])
+
+
+def _plan_status(plan: RowPlan, account: Account, cell: str, user, errors) -> None:
+    text = " ".join(cell.split()).casefold()
+    if not text:
+        return
+    wanted = _STATUS_WORDS.get(text.replace(" ", "_")) or _STATUS_WORDS.get(text)
+    if wanted is None:
+        allowed = ", ".join(s.value for s in SETTABLE_STATUSES)
+        errors.append(RowError(plan.row, f"“{cell.strip()}” is not a status ({allowed})", "status"))
+        return
+    current = account.status
+    if wanted == current:
+        return
+    problem = _transition_problem(account, wanted)
+    if problem:
+        errors.append(RowError(plan.row, problem, "status"))
+        return
+    needed = "accounts.activate_account" if wanted == AccountStatus.ACTIVE else "accounts.suspend_account"
+    if user is not None and not user.has_perm(needed):
+        errors.append(RowError(plan.row, f"you may not make accounts {wanted}", "status"))
+        return
+    plan.status_to = wanted
+
+
+def _transition_problem(account: Account, wanted: str) -> str:
+    current = account.get_status_display().lower()
+    if wanted not in SETTABLE_STATUSES:
+        return f"an import cannot make an account {AccountStatus(wanted).label.lower()}"
+    if wanted == AccountStatus.ACTIVE:
+        return "" if account.status in _ACTIVATABLE else f"{account} is {current}; it cannot be activated"
+    if account.is_org_admin:
+        verb = "suspend" if wanted == AccountStatus.SUSPENDED else "deactivate"
+        return f"{account} is an organization admin; the portal does not {verb} org admins"
+    if wanted == AccountStatus.SUSPENDED and account.status != AccountStatus.ACTIVE:
+        return f"{account} is {current}; only active accounts can be suspended"
+    if wanted == AccountStatus.DEACTIVATED:
+        if account.status not in (AccountStatus.ACTIVE, AccountStatus.SUSPENDED):
+            return f"{account} is {current}; only active or suspended accounts can be deactivated"
+        if not account.managed:
+            return f"{account} is not a managed account; Atlassian only deactivates managed accounts"
+    return ""
+
+
+# --- Applying ------------------------------------------------------------------------------
+
+
+@dataclass
+class RowOutcome:
+    row: int
+    label: str
+    state: str  # applied | failed | not_attempted
+    done: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class ApplyReport:
+    correlation_id: str
+    outcomes: list[RowOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.state == "applied" for o in self.outcomes)
+
+    @property
+    def failed(self) -> RowOutcome | None:
+        return next((o for o in self.outcomes if o.state == "failed"), None)
+
+    def counts(self) -> dict:
+        states = defaultdict(int)
+        for outcome in self.outcomes:
+            states[outcome.state] += 1
+        return {"applied": states["applied"], "failed": states["failed"], "not_attempted": states["not_attempted"]}
+
+
+def apply_changes(*, plan: ChangePlan, client, actor: Actor, correlation_id: str = "") -> ApplyReport:
+    """Run a validated plan through the services, row by row; stop at the first failure."""
+    if plan.errors:
+        raise ValueError("a plan with errors cannot be applied")
+    report = ApplyReport(correlation_id=correlation_id or new_correlation_id(), outcomes=[])
+    accounts = _load_accounts([p.account_pk for p in plan.plans])
+    groups = {g.pk: g for g in Group.objects.filter(pk__in={pk for p in plan.plans for pk, _ in p.add + p.remove})}
+    stopped = False
+    for row_plan in plan.plans:
+        outcome = RowOutcome(row_plan.row, row_plan.label, "not_attempted", planned=row_plan.describe())
+        report.outcomes.append(outcome)
+        if stopped:
+            continue
+        reason = f"import{f' “{plan.file_name}”' if plan.file_name else ''}, row {row_plan.row}"
+        steps = _steps(row_plan, accounts[row_plan.account_pk], groups, client, actor, reason, report.correlation_id)
+        try:
+            for description, step in steps:
+                step()
+                outcome.done.append(description)
+            outcome.state = "applied"
+        except (AtlassianError, ServiceRefused) as exc:
+            outcome.state, outcome.error, stopped = "failed", str(exc), True
+        except Exception as exc:  # a bug must still leave a report and an audit trail
+            logger.exception("import row %s failed unexpectedly", row_plan.row)
+            outcome.state, outcome.error, stopped = "failed", f"unexpected error: {exc!r}", True
+    _record_summary(plan, report, actor)
+    return report
+
+
+def _load_accounts(pks: list[int]) -> dict[int, Account]:
+    accounts: dict[int, Account] = {}
+    for start in range(0, len(pks), CHUNK):
+        batch = Account.objects.select_related("organization").filter(pk__in=pks[start : start + CHUNK])
+        accounts.update((a.pk, a) for a in batch)
+    return accounts
+
+
+def _steps(row_plan: RowPlan, account: Account, groups, client, actor, reason, correlation_id):
+    """The service calls for one row, in a safe order: access comes back first and goes last."""
+    common = dict(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
+    steps = []
+    if row_plan.status_to == AccountStatus.ACTIVE:
+        steps.append((f"status → {row_plan.status_to}", lambda: account_activate(**common)))
+    for pk, name in row_plan.add:
+        steps.append((f"added to {name}", lambda g=groups[pk]: membership_add(group=g, **common)))
+    for pk, name in row_plan.remove:
+        steps.append((f"removed from {name}", lambda g=groups[pk]: membership_remove(group=g, **common)))
+    if row_plan.status_to == AccountStatus.SUSPENDED:
+        steps.append((f"status → {row_plan.status_to}", lambda: account_suspend(**common)))
+    elif row_plan.status_to == AccountStatus.DEACTIVATED:
+        steps.append((f"status → {row_plan.status_to}", lambda: account_deactivate(**common)))
+    return steps
+
+
+def _record_summary(plan: ChangePlan, report: ApplyReport, actor: Actor) -> None:
+    failed = report.failed
+    record_event(
+        actor=actor,
+        action=AuditAction.IMPORT_APPLIED,
+        target_type="accounts.organization",
+        target_id=str(plan.organization_id),
+        target_repr=plan.org_id,
+        organization=plan.org_id,
+        correlation_id=report.correlation_id,
+        after={
+            "kind": "changes",
+            "file": plan.file_name,
+            "outcome": "completed" if report.ok else "failed",
+            **plan.counts(),
+            **report.counts(),
+            **({"failed_row": failed.row, "error": failed.error} if failed else {}),
+        },
+        reason="accounts CSV applied in Atlassian through the services"
+        if report.ok
+        else f"accounts CSV import stopped at row {failed.row if failed else '?'}",
+    )

@@ -1,0 +1,156 @@
+"""Reading uploads and writing export files: size and row limits, encodings, CSV dialect, XLSX.
+
+Uploads are read here once, strictly: UTF-8 with or without a byte-order mark, anything else
+refused with a message that says what to do. Problems with the file as a whole raise
+:class:`UploadRefused`; problems with single rows become :class:`RowError` entries so that the
+importer can list every one of them before applying anything.
+"""
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_ROWS = 100_000
+_DELIMITERS = (",", ";", "\t")
+# Characters openpyxl refuses in a cell (XML 1.0 forbids them); replaced, never written.
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class UploadRefused(Exception):
+    """The file as a whole cannot be imported (size, encoding, no header ...). Message for the uploader."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem with one row (``row`` as a spreadsheet numbers it: the header is row 1)."""
+
+    row: int | None
+    message: str
+    column: str = ""
+
+    def __str__(self) -> str:
+        where = f"Row {self.row}" if self.row else "Header"
+        return f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+
+
+@dataclass
+class Table:
+    """A parsed upload: stripped header cells, and data rows with their spreadsheet row numbers."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def max_bytes() -> int:
+    return int(getattr(settings, "IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def max_rows() -> int:
+    return int(getattr(settings, "IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS))
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+def check_size(size: int, *, limit: int | None = None) -> None:
+    limit = max_bytes() if limit is None else limit
+    if size > limit:
+        raise UploadRefused(
+            f"The file is {megabytes(size)}; imports are limited to {megabytes(limit)} (IMPORT_MAX_BYTES). "
+            "Split it into smaller files, or ask an operator to raise the limit."
+        )
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 text of an upload; a UTF-8 byte-order mark is dropped, every other encoding refused."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UploadRefused(
+            "The file is encoded as UTF-16 (Excel's “Unicode Text”). Save it as “CSV UTF-8 (comma delimited)” "
+            "and upload it again."
+        )
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UploadRefused(
+            f"The file is not UTF-8: byte 0x{data[exc.start]:02x} on line {line} is not valid UTF-8 "
+            "(the file was probably saved as Windows-1252 or Latin-1). Save it as “CSV UTF-8” and upload it again."
+        ) from None
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_csv(data: bytes, *, limit_bytes: int | None = None, limit_rows: int | None = None) -> Table:
+    """Parse an uploaded CSV. Raises :class:`UploadRefused`; per-row problems go to ``Table.errors``."""
+    check_size(len(data), limit=limit_bytes)
+    limit_rows = max_rows() if limit_rows is None else limit_rows
+    text = decode(data)
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise UploadRefused(f"The file holds a NUL character on line {line}: it is not a text CSV file.")
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, delimiter=_delimiter(text.split("\n", 1)[0]))
+    try:
+        header = next(reader, None)
+        if not header or not any(cell.strip() for cell in header):
+            raise UploadRefused("The file is empty: the first line must be a header naming the columns.")
+        headers = [cell.strip() for cell in header]
+        while headers and not headers[-1]:
+            headers.pop()
+        table = Table(headers=headers)
+        width = len(headers)
+        for number, cells in enumerate(reader, start=2):
+            if not cells or not any(cells):
+                continue
+            if len(table.rows) >= limit_rows:
+                raise UploadRefused(
+                    f"The file has more than {limit_rows:,} rows (IMPORT_MAX_ROWS). Split it into smaller files."
+                )
+            if len(cells) > width:
+                if any(c.strip() for c in cells[width:]):
+                    table.errors.append(
+                        RowError(number, f"it has {len(cells)} cells but the header names {width} columns")
+                    )
+                    continue
+                cells = cells[:width]
+            elif len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            table.rows.append((number, cells))
+    except csv.Error as exc:
+        raise UploadRefused(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
+    if not table.rows and not table.errors:
+        raise UploadRefused("The file has a header but no rows.")
+    return table
+
+
+def xlsx_bytes(header: Iterable[str], rows: Iterable[Iterable[str]], *, title: str = "Accounts") -> bytes:
+    """An XLSX workbook of string cells, written row by row (openpyxl's write-only mode).
+
+    Write-only mode keeps a few rows in memory instead of a Cell object per value, which is what
+    makes an XLSX of 100,000 accounts possible in a web process at all.
+    """
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sub = _XLSX_ILLEGAL.sub
+    sheet.append([sub("\ufffd", cell) for cell in header])
+    for row in rows:
+        sheet.append([sub("\ufffd", cell) for cell in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

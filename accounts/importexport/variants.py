@@ -1,0 +1,487 @@
+"""Which file is this? The portal's own accounts CSV, or one of the CSVs admin.atlassian.com exports.
+
+The variant is recognised from the header row alone (``shared/atlassian/API.md`` section 10), with
+headers compared case-insensitively and with spaces trimmed, because Atlassian's exact spellings
+are not documented and have changed over time:
+
+- **users export** (Directory → Users → Export): ``User id``, ``User name``, ``email``,
+  ``User status``, ``Added to org``, ``Org role``, groups as one comma-separated cell (``Group
+  name``, ``Group id``) or pivoted into ``Group 1``, ``Group 2`` ..., one ``<Product> - <site>``
+  access column and one ``Last seen in <Product>[ - <site>]`` activity column per product;
+- **managed accounts export** (Settings → Domains → Export accounts): ``Atlassian ID``,
+  ``Name``, ``Email``, ``Status``, ``Last active date [UTC]``, ``Claimed``, ``Billable`` and one
+  column per product listing the sites the person can use;
+- **legacy site export** (original user management): ``group_name, username, full_name,
+  email, active, last_login, last_session`` and a Yes/No column per product, one row per group;
+- **portal accounts CSV**: this portal's own export (``account_id``, ``email``, ``groups``,
+  ``status`` ...), whose rows ask for changes made in Atlassian through the services.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import models
+
+from accounts.importexport.formats import RowError, Table, UploadRefused
+from accounts.models import AccountStatus
+from governance.atlassian.timeparse import parse_timestamp
+
+
+class Variant(models.TextChoices):
+    PORTAL = "portal", "Portal accounts CSV (account_id, groups, status)"
+    USERS = "users", "Atlassian users export (admin.atlassian.com, Directory → Users → Export users)"
+    MANAGED = "managed", "Atlassian managed accounts export (admin.atlassian.com, Settings → Domains)"
+    LEGACY = "legacy", "Atlassian legacy site export (original user management)"
+
+
+# Atlassian's product names (normalised) -> (display name, the mirror's product keys, best first).
+PRODUCTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "jira": ("Jira", ("jira-software", "jira-core")),
+    "jira software": ("Jira Software", ("jira-software",)),
+    "jira work management": ("Jira Work Management", ("jira-core",)),
+    "jira core": ("Jira Work Management", ("jira-core",)),
+    "jira service management": ("Jira Service Management", ("jira-servicedesk", "jira-service-desk")),
+    "jira service desk": ("Jira Service Management", ("jira-servicedesk", "jira-service-desk")),
+    "jira product discovery": ("Jira Product Discovery", ("jira-product-discovery",)),
+    "confluence": ("Confluence", ("confluence",)),
+    "bitbucket": ("Bitbucket", ("bitbucket",)),
+    "opsgenie": ("Opsgenie", ("opsgenie",)),
+    "statuspage": ("Statuspage", ("statuspage",)),
+    "trello": ("Trello", ("trello",)),
+    "loom": ("Loom", ("loom",)),
+    "compass": ("Compass", ("compass",)),
+}
+for _key in ("jira-software", "jira-core", "jira-servicedesk", "jira-service-desk", "jira-product-discovery"):
+    PRODUCTS.setdefault(_key, (_key, (_key,)))
+
+STATUSES = {
+    "active": AccountStatus.ACTIVE,
+    "suspended": AccountStatus.SUSPENDED,
+    "access suspended": AccountStatus.SUSPENDED,
+    "suspended access": AccountStatus.SUSPENDED,
+    "deactivated": AccountStatus.DEACTIVATED,
+    "deactivated account": AccountStatus.DEACTIVATED,
+    "pending deletion": AccountStatus.PENDING_DELETION,
+    "scheduled for deletion": AccountStatus.PENDING_DELETION,
+}
+_TRUE = {"yes", "y", "true", "1", "active", "claimed", "managed"}
+_FALSE = {"no", "n", "false", "0", "inactive", "unclaimed", "not claimed", "external", ""}
+_NEVER = {"never accessed", "never logged in", "never", "-"}
+_MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+_DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})[\s-]+([A-Za-z]{3,9})\.?[\s-]+(\d{4})$")
+_MONTH_DAY_YEAR = re.compile(r"^([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})$")
+_PIVOT_GROUP = re.compile(r"^group \d+$")
+# Django's EmailValidator costs ~35 µs a call (lazy regexes, IDNA); an import checks 100,000 of them.
+# This catches what a file gets wrong (no @, no domain, a space, a missing top-level domain).
+_EMAIL = re.compile(r"^[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]{2,}$")
+
+
+def normalise(header: str) -> str:
+    """How headers are compared: trimmed, inner spaces collapsed, case-folded."""
+    return " ".join(header.split()).casefold()
+
+
+def normalise_site(site: str) -> str:
+    site = site.strip().casefold().removeprefix("https://").removeprefix("http://").rstrip("/")
+    return site.removesuffix(".atlassian.net")
+
+
+def detect(headers: list[str]) -> Variant:
+    """The variant named by a header row, or :class:`UploadRefused` saying what was expected."""
+    names = {normalise(h) for h in headers}
+    if "user id" in names:
+        return Variant.USERS
+    if "atlassian id" in names:
+        return Variant.MANAGED
+    if "username" in names and names & {"full_name", "group_name", "last_login", "active"}:
+        return Variant.LEGACY
+    if "account_id" in names or ("email" in names and names & {"groups", "status"}):
+        return Variant.PORTAL
+    shown = ", ".join(f"“{h}”" for h in headers[:12]) + (" …" if len(headers) > 12 else "")
+    raise UploadRefused(
+        "This file is not one the portal can import. Expected the portal's accounts CSV (an "
+        "“account_id” or “email” column with “groups” and/or “status”), or an Atlassian export: the users "
+        "export (“User id”), the managed accounts export (“Atlassian ID”) or the legacy site export "
+        f"(“username”). Its columns are: {shown}."
+    )
+
+
+# --- Cell values -------------------------------------------------------------------------
+
+
+_DAY_CACHE: dict[str, datetime | None] = {}
+
+
+def parse_day(text: str) -> datetime | None:
+    """``14 Dec 2025`` (and ISO forms) as midnight UTC; ``Never accessed`` and blanks as None."""
+    try:
+        return _DAY_CACHE[text]
+    except KeyError:
+        pass
+    value = _parse_day(text)
+    if len(_DAY_CACHE) < 50_000:
+        _DAY_CACHE[text] = value
+    return value
+
+
+def _parse_day(text: str) -> datetime | None:
+    cleaned = " ".join(text.split())
+    if not cleaned or cleaned.casefold() in _NEVER:
+        return None
+    for pattern, order in ((_DAY_MONTH_YEAR, (0, 1, 2)), (_MONTH_DAY_YEAR, (1, 0, 2))):
+        match = pattern.match(cleaned)
+        if match:
+            parts = match.groups()
+            day, month, year = (parts[i] for i in order)
+            month_number = _MONTHS.get(month[:3].casefold())
+            if month_number is None:
+                break
+            try:
+                return datetime(int(year), month_number, int(day), tzinfo=UTC)
+            except ValueError:
+                break
+    try:
+        return parse_timestamp(cleaned)
+    except ValueError:
+        raise ValueError(f"“{cleaned}” is not a date (expected e.g. “14 Dec 2025” or “2025-12-14”)") from None
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().casefold()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"“{text}” is not yes or no")
+
+
+def parse_status(text: str, *, legacy: bool = False) -> str:
+    value = " ".join(text.split()).casefold()
+    if legacy:  # "active" is Yes/No there; "No" meant site access revoked, today's suspension
+        return AccountStatus.ACTIVE if parse_bool(value) else AccountStatus.SUSPENDED
+    if value in STATUSES:
+        return STATUSES[value]
+    raise ValueError(f"“{text}” is not a status the portal knows ({', '.join(sorted(set(STATUSES)))})")
+
+
+def is_org_admin(text: str) -> bool:
+    return "admin" in text.casefold()
+
+
+def split_list(text: str) -> list[str]:
+    """A comma- (or semicolon-) separated cell as trimmed, non-empty items in order, without repeats."""
+    return list(dict.fromkeys(item.strip() for item in re.split(r"[,;]", text) if item.strip()))
+
+
+def check_email(text: str) -> str | None:
+    value = text.strip()
+    if not value:
+        return None
+    if not _EMAIL.match(value):
+        raise ValueError(f"“{value}” is not a valid email address")
+    return value
+
+
+# --- Columns -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """What one header means: ``role`` plus, for product columns, the product and site."""
+
+    index: int
+    header: str
+    role: str
+    product: str = ""  # a key of PRODUCTS
+    site: str = ""
+
+    def describe(self) -> str:
+        what = _ROLE_TEXT[self.role]
+        if self.product:
+            what += f" {PRODUCTS[self.product][0]}" + (f" on {self.site}" if self.site else "")
+        return what
+
+
+_ROLE_TEXT = {
+    "account_id": "account id",
+    "name": "name",
+    "email": "email",
+    "status": "status",
+    "added_to_org": "added to org",
+    "last_active": "last active (all products)",
+    "org_role": "org admin (from the role)",
+    "managed": "managed (claimed)",
+    "billable": "billable",
+    "group_names": "group memberships",
+    "group_ids": "group ids (paired with the group names)",
+    "group_pivot": "group membership (pivoted column)",
+    "group_row": "group membership (one row per group)",
+    "last_seen": "last active in",
+    "access_role": "access to",
+    "access_sites": "access (sites listed) to",
+    "access_yesno": "access (Yes/No) to",
+}
+_PLAIN_COLUMNS = {
+    Variant.USERS: {
+        "user id": "account_id",
+        "user name": "name",
+        "name": "name",
+        "full name": "name",
+        "display name": "name",
+        "email": "email",
+        "email address": "email",
+        "user status": "status",
+        "status": "status",
+        "added to org": "added_to_org",
+        "last active": "last_active",
+        "org role": "org_role",
+        "group name": "group_names",
+        "group names": "group_names",
+        "groups": "group_names",
+        "group id": "group_ids",
+        "group ids": "group_ids",
+    },
+    Variant.MANAGED: {
+        "atlassian id": "account_id",
+        "name": "name",
+        "email": "email",
+        "status": "status",
+        "last active date [utc]": "last_active",
+        "last active date": "last_active",
+        "last active": "last_active",
+        "claimed": "managed",
+        "billable": "billable",
+    },
+    Variant.LEGACY: {
+        "username": "account_id",
+        "full_name": "name",
+        "email": "email",
+        "active": "status",
+        "last_login": "last_active",
+        "last_session": "last_active",
+        "group_name": "group_row",
+    },
+}
+
+
+def _product_and_site(text: str) -> tuple[str, str] | None:
+    name, sep, site = text.rpartition(" - ")
+    if sep and name in PRODUCTS and site.strip():
+        return name, normalise_site(site)
+    if text in PRODUCTS:
+        return text, ""
+    return None
+
+
+def classify(headers: list[str], variant: Variant) -> tuple[list[Column], list[str], list[RowError]]:
+    """Map each header to a column role. Returns (mapped columns, ignored headers, header errors)."""
+    plain = _PLAIN_COLUMNS[variant]
+    mapped: list[Column] = []
+    ignored: list[str] = []
+    errors: list[RowError] = []
+    seen: dict[str, str] = {}
+    for index, header in enumerate(headers):
+        name = normalise(header)
+        if name in seen:
+            errors.append(RowError(1, f"the column “{header}” appears twice (also as “{seen[name]}”)"))
+            continue
+        seen[name] = header
+        column = _column(index, header, name, variant, plain)
+        if column:
+            mapped.append(column)
+        else:
+            ignored.append(header)
+    if not any(c.role == "account_id" for c in mapped):  # detect() guarantees it; kept for direct callers
+        errors.append(RowError(1, "no account id column"))
+    return mapped, ignored, errors
+
+
+def _column(index: int, header: str, name: str, variant: Variant, plain: dict) -> Column | None:
+    if name in plain:
+        return Column(index, header, plain[name])
+    if variant == Variant.USERS:
+        if _PIVOT_GROUP.match(name):
+            return Column(index, header, "group_pivot")
+        if name.startswith("last seen in "):
+            found = _product_and_site(name.removeprefix("last seen in "))
+            return Column(index, header, "last_seen", *found) if found else None
+        found = _product_and_site(name)
+        if found and found[1]:
+            return Column(index, header, "access_role", *found)
+        return None
+    if name in PRODUCTS:
+        return Column(index, header, "access_sites" if variant == Variant.MANAGED else "access_yesno", name)
+    return None
+
+
+# --- Records for seeding the mirror --------------------------------------------------------
+
+
+@dataclass
+class ProductCell:
+    """What the file says about one person and one product (on one site)."""
+
+    access: bool | None = None  # None: the file does not say
+    has_last_seen: bool = False
+    last_active: datetime | None = None
+
+
+@dataclass
+class SeedRecord:
+    """One person of an Atlassian export, merged over the rows that mention them."""
+
+    row: int
+    account_id: str
+    fields: dict = field(default_factory=dict)  # Account field -> value, only what the file gives
+    groups: dict[str, str] | None = None  # name -> Atlassian group id ('' if not given); None: no group data
+    products: dict[tuple[str, str], ProductCell] = field(default_factory=dict)
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Parsed:
+    variant: Variant
+    records: list[SeedRecord]
+    columns: list[Column]
+    ignored: list[str]
+    errors: list[RowError]
+
+
+def seed_records(table: Table, variant: Variant) -> Parsed:
+    """Turn an Atlassian export into one :class:`SeedRecord` per person, with row-numbered errors."""
+    columns, ignored, errors = classify(table.headers, variant)
+    errors = [*table.errors, *errors]
+    sites = _listed_sites(table, columns)
+    by_id: dict[str, SeedRecord] = {}
+    for number, cells in table.rows:
+        try:
+            record = _record(number, cells, columns, variant, sites)
+        except _CellError as exc:
+            errors.append(RowError(number, exc.message, exc.column))
+            continue
+        if not record.account_id:
+            errors.append(RowError(number, "the account id is empty", _header(columns, "account_id")))
+            continue
+        known = by_id.get(record.account_id)
+        if known is None:
+            by_id[record.account_id] = record
+        else:
+            problem = _merge(known, record)
+            if problem:
+                errors.append(RowError(number, problem))
+    errors.sort(key=lambda e: e.row or 0)
+    return Parsed(variant, list(by_id.values()), columns, ignored, errors)
+
+
+class _CellError(Exception):
+    def __init__(self, column: str, message: str):
+        super().__init__(message)
+        self.column, self.message = column, message
+
+
+def _header(columns: list[Column], role: str) -> str:
+    return next((c.header for c in columns if c.role == role), role)
+
+
+def _listed_sites(table: Table, columns: list[Column]) -> dict[int, list[str]]:
+    """For managed-accounts product columns: every site any row lists (a person not listed has no access)."""
+    sites: dict[int, list[str]] = {}
+    for column in columns:
+        if column.role == "access_sites":
+            found = {normalise_site(s) for _, cells in table.rows for s in split_list(cells[column.index])}
+            sites[column.index] = sorted(found)
+    return sites
+
+
+def _record(number: int, cells: list[str], columns: list[Column], variant: Variant, sites) -> SeedRecord:
+    record = SeedRecord(row=number, account_id="", rows=[number])
+    group_names: list[str] = []
+    group_ids: list[str] = []
+    has_groups = False
+    last_active: list[datetime | None] = []
+    for column in columns:
+        raw = cells[column.index]
+        text = raw.strip()
+        role = column.role
+        try:
+            if role == "account_id":
+                record.account_id = text
+            elif role == "name":
+                record.fields["name"] = text
+            elif role == "email":
+                record.fields["email"] = check_email(text)
+            elif role == "status":
+                if text:
+                    record.fields["status"] = parse_status(text, legacy=variant == Variant.LEGACY)
+            elif role == "added_to_org":
+                record.fields["added_to_org"] = parse_day(text)
+            elif role == "last_active":
+                last_active.append(parse_day(text))
+            elif role == "org_role":
+                record.fields["is_org_admin"] = is_org_admin(text)
+            elif role in ("managed", "billable"):
+                record.fields[role] = parse_bool(text)
+            elif role in ("group_names", "group_pivot", "group_row"):
+                has_groups = True
+                group_names.extend(split_list(text) if role == "group_names" else [text] if text else [])
+            elif role == "group_ids":
+                group_ids = split_list(text)
+            else:
+                _product_cell(record, column, text, sites)
+        except ValueError as exc:
+            raise _CellError(column.header, str(exc)) from None
+    if last_active:
+        dated = [d for d in last_active if d]
+        record.fields["last_active"] = max(dated) if dated else None
+    if has_groups:
+        if group_ids and len(group_ids) != len(group_names):
+            raise _CellError("", f"{len(group_ids)} group ids for {len(group_names)} group names")
+        ids = group_ids or [""] * len(group_names)
+        record.groups = dict(zip(group_names, ids, strict=True))
+    return record
+
+
+def _product_cell(record: SeedRecord, column: Column, text: str, sites: dict[int, list[str]]) -> None:
+    if column.role == "access_sites":
+        listed = {normalise_site(s) for s in split_list(text)}
+        for site in sites[column.index]:
+            record.products.setdefault((column.product, site), ProductCell()).access = site in listed
+        return
+    cell = record.products.setdefault((column.product, column.site), ProductCell())
+    if column.role == "last_seen":
+        cell.has_last_seen, cell.last_active = True, parse_day(text)
+    elif column.role == "access_role":
+        cell.access = bool(text)
+    elif column.role == "access_yesno":
+        cell.access = parse_bool(text)
+
+
+def _merge(known: SeedRecord, other: SeedRecord) -> str | None:
+    """Fold a repeated row (one per group) into the first; a contradiction is an error."""
+    for name, value in other.fields.items():
+        if name in known.fields and known.fields[name] != value:
+            return (
+                f"account {other.account_id} is also on row {known.row} with a different {name.replace('_', ' ')} "
+                f"(“{_show(known.fields[name])}” there, “{_show(value)}” here)"
+            )
+        known.fields[name] = value
+    if other.groups is not None:
+        known.groups = {**(known.groups or {}), **other.groups}
+    for ref, cell in other.products.items():
+        mine = known.products.setdefault(ref, ProductCell())
+        if cell.access is not None:
+            mine.access = cell.access if mine.access is None else (mine.access or cell.access)
+        if cell.has_last_seen:
+            mine.has_last_seen = True
+            mine.last_active = max(filter(None, (mine.last_active, cell.last_active)), default=None)
+    known.rows.append(other.row)
+    return None
+
+
+def _show(value) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return "" if value is None else str(value)

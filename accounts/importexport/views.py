@@ -1,0 +1,134 @@
+"""From an uploaded file to a preview: read, recognise, plan, and describe the plan for people.
+
+Used by both steps of the admin's import (the preview after upload, and again at confirm, where
+the plan is recomputed against the mirror as it is then); see :mod:`accounts.importexport.admin`.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from accounts.importexport.apply import ChangePlan, plan_changes
+from accounts.importexport.formats import RowError, UploadRefused, read_csv
+from accounts.importexport.seed import AccountChange, SeedPlan, plan_seed
+from accounts.importexport.variants import Variant, detect, seed_records
+
+CHANGES = "changes"
+SEED = "seed"
+SHOWN_ROWS = 500
+SHOWN_ERRORS = 1000
+
+
+@dataclass
+class Preview:
+    """What the preview page shows, and the plan behind it (None when the file was refused)."""
+
+    kind: str
+    file_name: str
+    refused: str = ""
+    variant: Variant | None = None
+    plan: ChangePlan | SeedPlan | None = None
+    mapping: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[RowError]:
+        return self.plan.errors if self.plan else []
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and self.plan is not None and not self.plan.errors
+
+    @property
+    def changes(self) -> int:
+        if self.plan is None:
+            return 0
+        return len(self.plan.plans) if isinstance(self.plan, ChangePlan) else len(self.plan.changes)
+
+    def shown_errors(self) -> list[str]:
+        return [str(e) for e in self.errors[:SHOWN_ERRORS]]
+
+    def more_errors(self) -> int:
+        return max(0, len(self.errors) - SHOWN_ERRORS)
+
+    def counts(self) -> list[tuple[str, int]]:
+        if self.plan is None:
+            return []
+        return [(name.replace("_", " "), value) for name, value in self.plan.counts().items()]
+
+    def rows(self) -> list[tuple[int, str, list[str]]]:
+        """(row, account, what changes) for the first rows that change something."""
+        if isinstance(self.plan, ChangePlan):
+            return [(p.row, p.label, p.describe()) for p in self.plan.plans[:SHOWN_ROWS]]
+        if isinstance(self.plan, SeedPlan):
+            return [(c.row, c.label, describe_seed_change(self.plan, c)) for c in self.plan.changes[:SHOWN_ROWS]]
+        return []
+
+    def more_rows(self) -> int:
+        return max(0, self.changes - SHOWN_ROWS)
+
+    def fingerprint(self) -> str:
+        return self.plan.fingerprint() if self.plan else ""
+
+
+def build_preview(*, data: bytes, file_name: str, kind: str, organization, user) -> Preview:
+    """Read ``data`` and plan it for ``organization``; every problem ends up in the Preview."""
+    preview = Preview(kind=kind, file_name=file_name)
+    try:
+        table = read_csv(data)
+        preview.variant = detect(table.headers)
+        _check_kind(kind, preview.variant)
+        if kind == CHANGES and not organization.api_key():
+            raise UploadRefused(
+                f"{organization} has no Admin API key, so the portal cannot make changes in Atlassian. "
+                "To load an Atlassian export into the mirror instead, choose “Atlassian admin CSV export”."
+            )
+    except UploadRefused as exc:
+        preview.refused = str(exc)
+        return preview
+    if kind == CHANGES:
+        preview.plan = plan_changes(organization=organization, table=table, user=user, file_name=file_name)
+        preview.mapping = [(h, "applied in Atlassian") for h in preview.plan.columns]
+        preview.ignored = preview.plan.ignored
+    else:
+        parsed = seed_records(table, preview.variant)
+        preview.plan = plan_seed(organization=organization, parsed=parsed, file_name=file_name)
+        preview.mapping = [(c.header, c.describe()) for c in parsed.columns]
+        preview.ignored = parsed.ignored
+    return preview
+
+
+def _check_kind(kind: str, variant: Variant) -> None:
+    if kind == CHANGES and variant != Variant.PORTAL:
+        raise UploadRefused(
+            f"This file is an {variant.label}. Changes are imported from the portal's accounts CSV; to load "
+            "this export into the mirror, choose “Atlassian admin CSV export” as what the file is."
+        )
+    if kind == SEED and variant == Variant.PORTAL:
+        raise UploadRefused(
+            "This file is the portal's accounts CSV, not an Atlassian export. To change memberships and "
+            "statuses in Atlassian, choose “Account changes” as what the file is."
+        )
+
+
+def describe_seed_change(plan: SeedPlan, change: AccountChange) -> list[str]:
+    lines = ["new account"] if change.pk is None else []
+    for name, value in change.after.items():
+        label = name.replace("_", " ")
+        if change.pk is None:
+            lines.append(f"{label}: {_show(value)}")
+        else:
+            lines.append(f"{label}: {_show(change.before.get(name))} → {_show(value)}")
+    lines += [f"add to {plan.group_names.get(gid, gid)}" for gid in change.groups_added]
+    lines += [f"remove from {name}" for _, _, name in change.memberships_removed]
+    for rid, last in change.access_upserts.items():
+        lines.append(f"{plan.product_names.get(rid, rid)}: last active {_show(last) if last else 'never'}")
+    lines += [f"no longer has {plan.product_names.get(rid, rid)}" for _, rid in change.access_deleted]
+    return lines
+
+
+def _show(value) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.hour == value.minute == value.second == 0 else value.isoformat()
+    if value is None or value == "":
+        return "—"
+    return str(value)

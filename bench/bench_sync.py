@@ -1,0 +1,515 @@
+"""Atlassian sync benchmark: a simulated organization, the client alone, a full sync, a re-sync.
+
+    .venv/bin/python bench/bench_sync.py                               # 100,000 users, 2,000 groups
+    .venv/bin/python bench/bench_sync.py --users 10000 --groups 200    # quicker
+
+1. A fresh SQLite database ``var/bench/sync.sqlite3`` (deleted, then migrated) and one
+   organization pointing at the simulator (Admin API only: no Jira site, so the sync makes
+   exactly the Admin calls measured in step 3).
+2. The simulator (``manage.py atlassian_simulator``) in its own process, so that its CPU does
+   not share the GIL with what is measured.
+3. Three measurements, each in a fresh child process:
+   a. the client alone: groups, every group's role assignments, every user page with
+      ``expand=productAccess,groups,platformRoles`` (the sync's calls), nothing written;
+   b. a full sync into the empty mirror (``organization_sync``);
+   c. a re-sync with no remote change, whose writes to ``accounts_*`` tables are counted
+      statement by statement (``connection.execute_wrapper``), not taken from the run's counts.
+4. A results table, PASS/FAIL per target, and ``bench/results/sync.json``.
+"""
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` and the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+DB_NAME = "sync"
+ORG_ID = "bench-org"
+API_KEY = "bench-sync-key-5c1e9f"
+DJANGO_ENV = {
+    # Production settings (DEBUG off), as the scheduled sync runs: no SQL kept in connection.queries.
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
+    "AUDIT_HMAC_KEY": "bench-key",
+    "ATLASSIAN_ADMIN_API_KEY": API_KEY,
+    "LOG_LEVEL": "WARNING",
+}
+TARGET_FULL_SYNC_S = 90.0
+TARGET_PEAK_RSS_MB = 300.0
+TARGET_RATIO = 1.5
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# The table a write statement changes ("?" when unrecognised: counted as a mirror write, to be safe).
+WRITE_TARGET = re.compile(r'^(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+"(\w+)"', re.I)
+# Writes a successful sync always makes whatever changed, reported apart from mirror rows (the
+# sync tests do not count them either): the organization's last complete sync time, which
+# policies check, and the dashboard's daily activity snapshot (one upsert per organization a day).
+BOOKKEEPING = {
+    "accounts_organization.last_complete_sync_at": re.compile(
+        r'^UPDATE "accounts_organization" SET "last_complete_sync_at" = %s WHERE "accounts_organization"\."id" = %s$'
+    ),
+    "accounts_activitysnapshot": re.compile(r'^INSERT INTO "accounts_activitysnapshot" '),
+}
+
+
+# --- The simulator, in its own process -----------------------------------------------------
+
+
+class SimulatorProcess:
+    """``manage.py atlassian_simulator --port 0 ...``; the base URL is read from its output."""
+
+    def __init__(self, *, users: int, groups: int, seed: int):
+        args = [
+            sys.executable,
+            "manage.py",
+            "atlassian_simulator",
+            *("--port", "0", "--users", str(users), "--groups", str(groups), "--seed", str(seed)),
+            *("--org-id", ORG_ID, "--api-key", API_KEY),
+        ]
+        self.proc = subprocess.Popen(
+            args, cwd=common.ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.header: list[str] = []
+        self.base_url = ""
+        for line in self.proc.stdout:
+            line = line.strip()
+            self.header.append(line)
+            if line.startswith("http://"):
+                self.base_url = line
+                break
+        if not self.base_url:
+            self.proc.wait(timeout=10)
+            raise SystemExit(f"the simulator did not start (exit {self.proc.returncode}): {self.header}")
+        match = re.search(r"generated in ([\d.]+)s", " ".join(self.header))
+        self.generation_seconds = float(match.group(1)) if match else None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the simulator so far (Linux /proc), or 0.0."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float | None:
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return None
+
+    def stop(self) -> int | None:
+        """SIGTERM, then the number of requests it says it served."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        match = re.search(r"after (\d+) requests", out or "")
+        return int(match.group(1)) if match else None
+
+
+# --- Children: each measurement in its own process -----------------------------------------
+
+
+class WriteCounter:
+    """``connection.execute_wrapper``: INSERT/UPDATE/DELETE statements and rows per accounts_* table.
+
+    Rows are SQLite's own count: the growth of the connection's ``total_changes`` from the start
+    of a write statement to the start of the next statement (or :meth:`finish`). Reading it right
+    after ``execute`` would miss Django's ``INSERT ... RETURNING`` bulk inserts, whose changes
+    SQLite counts only once their returned rows have been fetched; nothing else runs in between.
+    Writes matching :data:`BOOKKEEPING` are kept apart from the mirror's.
+    """
+
+    def __init__(self):
+        self.statements: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
+        self.bookkeeping: dict[str, dict[str, int]] = {}
+        self.samples: list[str] = []
+        self._pending: tuple[dict, str, int] | None = None  # (where to add, key, total_changes before)
+        self._sqlite = None
+
+    def __call__(self, execute, sql, params, many, context):
+        self._sqlite = context["connection"].connection  # the sqlite3.Connection
+        self._settle()
+        text = sql.lstrip()
+        if text[:7].upper().startswith(WRITE_VERBS):
+            target = WRITE_TARGET.match(text)
+            table = target.group(1) if target else "?"
+            if table.startswith("accounts_") or table == "?":
+                kind = next((k for k, pattern in BOOKKEEPING.items() if pattern.match(text)), None)
+                if kind is None:
+                    self.statements[table] = self.statements.get(table, 0) + 1
+                    self._pending = (self.rows, table, self._sqlite.total_changes)
+                    if len(self.samples) < 5:
+                        self.samples.append(text[:200])
+                else:
+                    entry = self.bookkeeping.setdefault(kind, {"statements": 0, "rows": 0})
+                    entry["statements"] += 1
+                    self._pending = (entry, "rows", self._sqlite.total_changes)
+        return execute(sql, params, many, context)
+
+    def _settle(self) -> None:
+        if self._pending is not None:
+            where, key, before = self._pending
+            self._pending = None
+            where[key] = where.get(key, 0) + self._sqlite.total_changes - before
+
+    def finish(self) -> None:
+        """Count the last statement's rows (call before the connection is closed)."""
+        self._settle()
+
+    def summary(self) -> dict:
+        return {
+            "statements": sum(self.statements.values()),
+            "rows": sum(self.rows.values()),
+            "statements_by_table": dict(sorted(self.statements.items())),
+            "rows_by_table": dict(sorted(self.rows.items())),
+            "bookkeeping": self.bookkeeping,
+            "samples": self.samples,
+        }
+
+
+def _profile_text(profiler: cProfile.Profile) -> dict:
+    texts = {}
+    for key, n in (("tottime", 25), ("cumulative", 40)):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(n)
+        texts[key] = out.getvalue()
+    return texts
+
+
+def client_child(result: dict) -> None:
+    """The sync's HTTP calls alone, in the sync's order, parsed into records and dropped."""
+    from accounts.clients import client_for
+    from accounts.models import Organization
+    from accounts.sync.runner import USER_EXPAND
+
+    organization = Organization.objects.get(org_id=ORG_ID)
+    with client_for(organization) as client:
+        start = time.perf_counter()
+        groups = list(client.iter_groups())
+        after_groups = time.perf_counter()
+        assignments = 0
+        for group in groups:
+            assignments += len(client.group_role_assignments(group.id, directory_id=group.directory_id or None))
+        after_roles = time.perf_counter()
+        users = memberships = product_access = pages = 0
+        for page in client.iter_user_pages(expand=USER_EXPAND):
+            pages += 1
+            users += len(page)
+            memberships += sum(len(u.groups) for u in page)
+            product_access += sum(len(u.product_access) for u in page)
+        end = time.perf_counter()
+        result.update(
+            seconds=end - start,
+            groups_seconds=after_groups - start,
+            role_assignments_seconds=after_roles - after_groups,
+            users_seconds=end - after_roles,
+            http_requests=client.stats.requests,
+            http_retries=client.stats.retries,
+            groups=len(groups),
+            role_assignments=assignments,
+            user_pages=pages,
+            users=users,
+            memberships=memberships,
+            product_access=product_access,
+        )
+
+
+def sync_child(result: dict) -> None:
+    from django.db import connection
+
+    from accounts.clients import client_for
+    from accounts.models import Organization
+    from accounts.sync.runner import organization_sync
+
+    organization = Organization.objects.get(org_id=ORG_ID)
+    counter = WriteCounter()
+    with client_for(organization) as client, connection.execute_wrapper(counter):
+        start = time.perf_counter()
+        outcome = organization_sync(organization=organization, client=client)
+        seconds = time.perf_counter() - start
+        counter.finish()
+    counts = dict(outcome.counts)
+    written_keys = [k for k in counts if k not in ("users_seen", "duplicates_skipped", "http_requests", "http_retries")]
+    result.update(
+        seconds=seconds,
+        status=outcome.status,
+        error=outcome.error,
+        http_requests=outcome.http_requests,
+        counts=counts,
+        rows_written_by_counts=sum(counts[k] for k in written_keys if k != "audit_events"),
+        writes=counter.summary(),
+    )
+
+
+def run_child(kind: str, result_file: Path, *, profile: bool) -> None:
+    common.setup_django()
+    result: dict = {"kind": kind, "pid": os.getpid()}
+    result["rss_before_mb"] = common.rss_mb()
+    result["startup_peak_mb"] = common.peak_rss_mb()
+    cpu_start, main_start = time.process_time(), time.thread_time()
+    # Main thread's CPU time: the prefetch thread's HTTP and parsing stay out of the profile.
+    profiler = cProfile.Profile(time.thread_time) if profile else None
+    if profiler:
+        profiler.enable()
+    (client_child if kind == "client" else sync_child)(result)
+    if profiler:
+        profiler.disable()
+        result["profile"] = _profile_text(profiler)
+    result["cpu_seconds"] = time.process_time() - cpu_start
+    result["main_thread_cpu_seconds"] = time.thread_time() - main_start
+    result["peak_rss_mb"] = common.peak_rss_mb()  # VmHWM over the child's whole life
+    result["rss_after_mb"] = common.rss_mb()
+    result_file.write_text(json.dumps(result, default=str))
+
+
+def measure(kind: str, simulator: SimulatorProcess, *, profile: bool) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / f"{kind}.json"
+        args = ["-m", "bench.bench_sync", "--child", kind, "--result-file", str(result_file)]
+        sim_cpu = simulator.cpu_seconds()
+        with common.stopwatch() as wall:
+            proc = common.run_python([*args, "--profile"] if profile else args)
+        if proc.returncode != 0 or not result_file.exists():
+            raise SystemExit(f"the {kind} process failed (exit {proc.returncode})")
+        result = json.loads(result_file.read_text())
+    result["process_wall_seconds"] = wall.seconds
+    result["simulator_cpu_seconds"] = simulator.cpu_seconds() - sim_cpu
+    return result
+
+
+# --- Main ----------------------------------------------------------------------------------
+
+
+def setup_organization(base_url: str) -> None:
+    from accounts.models import Organization
+
+    # Admin API only: without a Jira site the sync skips Jira's users/search and application roles,
+    # so the client-only measurement makes exactly the same calls.
+    Organization.objects.create(org_id=ORG_ID, name="Bench org", api_base=base_url, credentials_from_env=True)
+
+
+def mirror_totals() -> dict:
+    from accounts.models import Account, Group, GroupProductGrant, Membership, Product, ProductAccess
+    from governance.audit.models import AuditEvent
+
+    return {
+        "accounts": Account.objects.count(),
+        "groups": Group.objects.count(),
+        "memberships": Membership.objects.count(),
+        "product_access": ProductAccess.objects.count(),
+        "products": Product.objects.count(),
+        "group_grants": GroupProductGrant.objects.count(),
+        "audit_events": AuditEvent.objects.count(),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=100_000, help="directory users (default 100,000)")
+    parser.add_argument("--groups", type=int, default=2000, help="groups (default 2,000)")
+    parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run every child under cProfile, main thread CPU time (figures are then not comparable)",
+    )
+    parser.add_argument("--child", choices=("client", "sync"), help=argparse.SUPPRESS)
+    parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        run_child(args.child, args.result_file, profile=args.profile)
+        return 0
+
+    with common.stopwatch() as mig:
+        db = common.fresh_database(DB_NAME, env=DJANGO_ENV)
+    print(f"fresh database {db} migrated in {mig.seconds:.1f}s", flush=True)
+    from django.db import connections
+
+    print(f"starting the simulator: {args.users:,} users, {args.groups:,} groups, seed {args.seed}", flush=True)
+    simulator = SimulatorProcess(users=args.users, groups=args.groups, seed=args.seed)
+    served = None
+    try:
+        print(f"  {simulator.base_url} (generated in {simulator.generation_seconds}s)", flush=True)
+        setup_organization(simulator.base_url)
+        connections.close_all()
+
+        print("1/3 client alone: groups, role assignments, user pages (nothing written)", flush=True)
+        client = measure("client", simulator, profile=args.profile)
+        print(f"    {client['seconds']:.1f} s, {client['http_requests']:,} requests", flush=True)
+
+        print("2/3 full sync into the empty mirror", flush=True)
+        full = measure("sync", simulator, profile=args.profile)
+        print(f"    {full['seconds']:.1f} s, {full['status']}, {full['http_requests']:,} requests", flush=True)
+        after_full = mirror_totals()
+        connections.close_all()
+
+        print("3/3 re-sync, no remote change", flush=True)
+        resync = measure("sync", simulator, profile=args.profile)
+        print(f"    {resync['seconds']:.1f} s, {resync['status']}, {resync['http_requests']:,} requests", flush=True)
+        after_resync = mirror_totals()
+        connections.close_all()
+        sim_peak = simulator.peak_rss_mb()
+    finally:
+        served = simulator.stop()
+
+    ratio = full["seconds"] / client["seconds"] if client["seconds"] else float("inf")
+    checks = {
+        "full_sync_succeeded": full["status"] == "succeeded",
+        "resync_succeeded": resync["status"] == "succeeded",
+        "accounts_mirrored": after_full["accounts"] == client["users"],
+        "memberships_mirrored": after_full["memberships"] == client["memberships"],
+        "product_access_mirrored": after_full["product_access"] == client["product_access"],
+        "groups_mirrored": after_full["groups"] == client["groups"],
+        "same_requests_as_client": full["http_requests"] == client["http_requests"] == resync["http_requests"],
+        "resync_counts_no_write": resync["rows_written_by_counts"] == 0,
+        "resync_no_audit_event": after_resync["audit_events"] == after_full["audit_events"],
+        "resync_mirror_unchanged": {k: v for k, v in after_resync.items() if k != "audit_events"}
+        == {k: v for k, v in after_full.items() if k != "audit_events"},
+    }
+    checks["all"] = all(checks.values())
+    targets = [
+        common.check_target("full sync wall (s)", full["seconds"], below=TARGET_FULL_SYNC_S),
+        common.check_target("full sync peak RSS (MB)", full["peak_rss_mb"], below=TARGET_PEAK_RSS_MB),
+        {
+            "target": "full sync / client-only time",
+            "value": ratio,
+            "rule": f"<= {TARGET_RATIO:g}",
+            "pass": ratio <= TARGET_RATIO,
+        },
+        {
+            "target": "re-sync mirror rows written (accounts_* statements)",
+            "value": resync["writes"]["rows"],
+            "rule": "== 0 (and 0 statements)",
+            "pass": resync["writes"]["rows"] == 0 and resync["writes"]["statements"] == 0,
+        },
+    ]
+
+    fc, rc = full["counts"], resync["counts"]
+    rows = [
+        ("simulator: users / groups / seed", f"{args.users:,} / {args.groups:,} / {args.seed}"),
+        ("simulator: generation", f"{simulator.generation_seconds} s"),
+        ("simulator: peak RSS", f"{sim_peak:.0f} MB" if sim_peak else "n/a"),
+        ("data: users / memberships", f"{client['users']:,} / {client['memberships']:,}"),
+        ("data: product access / role assignments", f"{client['product_access']:,} / {client['role_assignments']:,}"),
+        ("client: wall", f"{client['seconds']:.1f} s"),
+        (
+            "client: groups / roles / users",
+            f"{client['groups_seconds']:.1f} / {client['role_assignments_seconds']:.1f} / "
+            f"{client['users_seconds']:.1f} s",
+        ),
+        ("client: HTTP requests", f"{client['http_requests']:,}"),
+        ("client: CPU (client / simulator)", f"{client['cpu_seconds']:.1f} / {client['simulator_cpu_seconds']:.1f} s"),
+        ("client: peak RSS", f"{client['peak_rss_mb']:.0f} MB"),
+        ("full sync: wall", f"{full['seconds']:.1f} s"),
+        ("full sync: HTTP requests", f"{full['http_requests']:,}"),
+        ("full sync: rows written (run counts)", f"{full['rows_written_by_counts']:,}"),
+        ("full sync: rows written (SQLite changes)", f"{full['writes']['rows']:,}"),
+        ("full sync: write statements", f"{full['writes']['statements']:,}"),
+        (
+            "full sync: accounts / memberships / access",
+            f"{fc.get('accounts_created', 0):,} / {fc.get('memberships_added', 0):,} / "
+            f"{fc.get('product_access_written', 0):,}",
+        ),
+        (
+            "full sync: CPU (sync process / main thread / sim)",
+            f"{full['cpu_seconds']:.1f} / {full['main_thread_cpu_seconds']:.1f} / "
+            f"{full['simulator_cpu_seconds']:.1f} s",
+        ),
+        ("full sync: RSS after Django setup", f"{full['rss_before_mb']:.0f} MB"),
+        ("full sync: peak RSS", f"{full['peak_rss_mb']:.0f} MB"),
+        ("full sync / client-only", f"{ratio:.2f}"),
+        ("re-sync: wall", f"{resync['seconds']:.1f} s"),
+        ("re-sync: HTTP requests", f"{resync['http_requests']:,}"),
+        ("re-sync: rows written (run counts)", f"{resync['rows_written_by_counts']:,}"),
+        (
+            "re-sync: mirror write statements / rows",
+            f"{resync['writes']['statements']} / {resync['writes']['rows']}",
+        ),
+        *(
+            (f"re-sync: bookkeeping {kind}", f"{n['statements']} statement(s), {n['rows']} row(s)")
+            for kind, n in resync["writes"]["bookkeeping"].items()
+        ),
+        (
+            "re-sync: CPU (sync process / main thread / sim)",
+            f"{resync['cpu_seconds']:.1f} / {resync['main_thread_cpu_seconds']:.1f} / "
+            f"{resync['simulator_cpu_seconds']:.1f} s",
+        ),
+        ("re-sync: peak RSS", f"{resync['peak_rss_mb']:.0f} MB"),
+        ("database size", f"{common.file_size_mb(db):,.0f} MB"),
+        ("simulator: requests served", f"{served:,}" if served is not None else "n/a"),
+    ]
+    print()
+    common.print_table(rows, header=("figure", "value"))
+    print()
+    for name, ok in checks.items():
+        if name != "all":
+            print(f"check {name:<26} {'ok' if ok else 'FAILED'}")
+    if rc and resync["rows_written_by_counts"]:
+        print(f"re-sync counts: {rc}")
+    if resync["writes"]["samples"]:
+        print("re-sync write statements, first ones:", *resync["writes"]["samples"], sep="\n  ")
+    for t in targets:
+        value = t["value"]
+        shown = f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']} {t['rule']}  (measured {shown})")
+    if args.profile:
+        print("\nProfiles (cProfile): full sync, top by own time")
+        print(full["profile"]["tottime"])
+        print("full sync, top by cumulative time")
+        print(full["profile"]["cumulative"])
+
+    def strip(result: dict) -> dict:
+        return {k: v for k, v in result.items() if k != "profile"}
+
+    path = common.write_results(
+        "sync",
+        {
+            "machine": common.machine_info(),
+            "command": " ".join([".venv/bin/python", "bench/bench_sync.py", *(argv or sys.argv[1:])]),
+            "profiled": args.profile,
+            "scenario": {"users": args.users, "groups": args.groups, "seed": args.seed},
+            "database": str(db),
+            "database_size_mb": common.file_size_mb(db),
+            "simulator": {
+                "generation_seconds": simulator.generation_seconds,
+                "peak_rss_mb": sim_peak,
+                "requests_served": served,
+            },
+            "client_only": strip(client),
+            "full_sync": strip(full),
+            "resync": strip(resync),
+            "ratio_full_sync_to_client": ratio,
+            "mirror_after_full_sync": after_full,
+            "mirror_after_resync": after_resync,
+            "checks": checks,
+            "targets": targets,
+            "profile": {"full_sync": full.get("profile"), "resync": resync.get("profile")} if args.profile else None,
+        },
+    )
+    print(f"results: {path.relative_to(common.ROOT)}")
+    return 0 if checks["all"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""``/api/``: the root, the OpenAPI schema, its Swagger UI, and each app's endpoints.
+
+The upper layers' URL confs are named by dotted path only (DESIGN.md section 3).
+"""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from governance.api import views
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("runs", views.TaskRunViewSet, basename="run")
+router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+
+urlpatterns = [
+    path("", views.ApiRootView.as_view(), name="root"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include("accounts.api.urls")),
+    path("", include("policies.api.urls")),
+    *router.urls,
+]

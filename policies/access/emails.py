@@ -1,0 +1,72 @@
+"""Emails of the access pages: the restore link, and each request's outcome.
+
+Sending never breaks a decision or a fulfilment: a failure is logged (without the link) and the
+request keeps its state; the person can always ask again at /access/.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from governance.logging import mask_access_tokens, redact
+from policies.links import restore_link
+from policies.models import AccessRequest, Enforcement
+
+log = logging.getLogger(__name__)
+
+_SUBJECTS = {
+    "link": "Your link to ask for your Atlassian access back",
+    "fulfilled": "Your Atlassian access is back",
+    "rejected": "Your request for Atlassian access was declined",
+    "failed": "We could not give your Atlassian access back yet",
+    "expired": "Your request for Atlassian access expired",
+}
+
+
+def _send(name: str, *, to: str, context: dict, html: bool = False) -> bool:
+    context = {"portal_url": settings.PORTAL_BASE_URL, "access_url": f"{settings.PORTAL_BASE_URL}/access/", **context}
+    try:
+        text = render_to_string(f"emails/access/{name}.txt", context)
+        message = EmailMultiAlternatives(_SUBJECTS[name], text, settings.DEFAULT_FROM_EMAIL, [to])
+        if html:
+            message.attach_alternative(render_to_string(f"emails/access/{name}.html", context), "text/html")
+        message.send()
+    except Exception as exc:  # a mail failure is logged, never raised into the request's workflow
+        log.warning("Access email %r failed: %s", name, mask_access_tokens(redact(f"{type(exc).__name__}: {exc}")))
+        return False
+    return True
+
+
+def send_link(enforcement: Enforcement) -> bool:
+    account = enforcement.account
+    return _send(
+        "link",
+        to=account.email,
+        html=True,
+        context={
+            "name": account.name or account.email,
+            "organization": account.organization.name or account.organization.org_id,
+            "policy": enforcement.policy.name,
+            "restore_link": restore_link(enforcement),
+            "max_age_days": settings.ACCESS_LINK_MAX_AGE_DAYS,
+        },
+    )
+
+
+def send_outcome(access_request: AccessRequest, outcome: str) -> bool:
+    """``fulfilled``, ``rejected``, ``failed`` or ``expired``, to the mirrored account's address."""
+    if not access_request.email:
+        return False
+    account = access_request.account
+    return _send(
+        outcome,
+        to=access_request.email,
+        context={
+            "name": account.name or access_request.email,
+            "request": access_request,
+            "restores": access_request.restores or {},
+            "reason": access_request.decision_reason,
+        },
+    )

@@ -1,0 +1,20 @@
+"""Recurring jobs of the access pages (read by governance.schedules via PORTAL_SCHEDULE_PROVIDERS)."""
+
+from governance.schedules import Job
+
+
+def access_jobs() -> list[Job]:
+    return [
+        Job(
+            name="portal:access-expire-requests",
+            func="policies.access.tasks.expire_pending_requests",
+            cron="25 * * * *",
+            help="Expire access requests that waited ACCESS_REQUEST_EXPIRY_DAYS without a decision.",
+        ),
+        Job(
+            name="portal:access-purge-rate-limits",
+            func="policies.access.tasks.purge_rate_limit_counters",
+            cron="51 4 * * *",
+            help="Delete rate-limit counters of windows that ended more than a day ago.",
+        ),
+    ]

@@ -1,0 +1,226 @@
+"""Forms of the policies admin, and the reason-required confirmation step its actions share."""
+
+import re
+
+from croniter import croniter
+from django import forms
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from accounts.models import Organization
+from policies.models import Exemption, InactivityPolicy
+from policies.services.notifications import PLACEHOLDERS, TemplateProblem, check_template
+
+TEMPLATE_FIELDS = ("warning_subject", "warning_body", "action_subject", "action_body")
+PLACEHOLDER_HELP = "Placeholders: " + ", ".join("{" + name + "}" for name in PLACEHOLDERS) + "."
+
+
+def single_organization() -> dict:
+    """``{"organization": pk}`` when the portal mirrors exactly one organization (the usual case)."""
+    pks = list(Organization.objects.values_list("pk", flat=True)[:2])
+    return {"organization": pks[0]} if len(pks) == 1 else {}
+
+
+class WarningDaysField(forms.CharField):
+    """``14, 3`` in the form, ``[14, 3]`` in the model (the model's ``clean`` checks the range)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        text = (super().to_python(value) or "").strip().strip("[]")
+        if not text:
+            return []
+        try:
+            return [int(part) for part in re.split(r"[,\s]+", text) if part]
+        except ValueError:
+            raise forms.ValidationError("Whole numbers separated by commas, e.g. 14, 3.") from None
+
+    def has_changed(self, initial, data):
+        try:
+            return sorted(self.to_python(data)) != sorted(initial or [])
+        except forms.ValidationError:
+            return True
+
+
+class InactivityPolicyForm(forms.ModelForm):
+    warning_days = WarningDaysField(
+        required=False,
+        help_text="Days before the action to send a warning, largest first, e.g. 14, 3. Empty: no warning.",
+    )
+    change_reason = forms.CharField(
+        label="Reason for this change",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Recorded in the audit trail with the change.",
+    )
+
+    class Meta:
+        model = InactivityPolicy
+        fields = (
+            "name",
+            "description",
+            "organization",
+            "enabled",
+            "mode",
+            "products",
+            "include_groups",
+            "exclude_groups",
+            "claim_scope",
+            "include_org_admins",
+            "include_app_accounts",
+            "trigger",
+            "trigger_days",
+            "trigger_state",
+            "action",
+            "warning_days",
+            "cap_absolute",
+            "cap_percent",
+            "schedule_cron",
+            "self_service_restore",
+            "justification_required",
+            *TEMPLATE_FIELDS,
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("warning_body", "action_body"):
+            if name in self.fields:
+                self.fields[name].strip = False  # a body's final newline is part of the email
+
+    def _clean_template(self, name: str) -> str:
+        # Browsers send textareas with CRLF; the templates are stored with LF, so an untouched
+        # template is not recorded as changed.
+        value = (self.cleaned_data.get(name) or "").replace("\r\n", "\n")
+        try:
+            check_template(value)
+        except TemplateProblem as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
+
+    def clean_warning_subject(self):
+        return self._clean_template("warning_subject")
+
+    def clean_warning_body(self):
+        return self._clean_template("warning_body")
+
+    def clean_action_subject(self):
+        return self._clean_template("action_subject")
+
+    def clean_action_body(self):
+        return self._clean_template("action_body")
+
+    def clean_schedule_cron(self):
+        value = (self.cleaned_data.get("schedule_cron") or "").strip()
+        if not croniter.is_valid(value):
+            raise forms.ValidationError("Not a cron expression; for example 30 6 * * * (06:30 every day).")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = cleaned.get("organization") or getattr(self.instance, "organization", None)
+        if organization is None:
+            return cleaned
+        for name in ("products", "include_groups", "exclude_groups"):
+            strangers = [str(obj) for obj in cleaned.get(name) or [] if obj.organization_id != organization.pk]
+            if strangers:
+                self.add_error(name, f"Not in organization {organization}: {', '.join(strangers)}.")
+        return cleaned
+
+    def m2m_values(self) -> dict:
+        """The many-to-many values for ``policy_save(m2m=...)``: the form never writes them itself."""
+        return {name: list(self.cleaned_data[name]) for name in ("products", "include_groups", "exclude_groups")}
+
+
+class ExemptionForm(forms.ModelForm):
+    class Meta:
+        model = Exemption
+        fields = ("organization", "kind", "policy", "account", "group", "email_pattern", "reason", "expires_at")
+        widgets = {"reason": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= timezone.now():
+            raise forms.ValidationError("Give a moment in the future, or leave it empty for no expiry.")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = cleaned.get("organization")
+        if organization is None:
+            return cleaned
+        for name in ("policy", "account", "group"):
+            value = cleaned.get(name)
+            if value is not None and value.organization_id != organization.pk:
+                self.add_error(name, f"Not in organization {organization}.")
+        return cleaned
+
+
+def names(items: list, limit: int = 20) -> str:
+    """``a, b, c and 7 more``: the items an action touched, for its result message."""
+    shown = ", ".join(str(item) for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        strip=True,
+        error_messages={"required": "Give a reason: it is recorded in the audit trail."},
+    )
+
+
+CONFIRM_FIELD = "_confirm"
+
+
+def confirm_with_reason(modeladmin, request, queryset, *, title: str, button: str, intro: str = ""):
+    """The confirmation step of an admin action that needs a reason.
+
+    Returns ``(reason, None)`` once the user confirmed with a reason, else ``(None, response)``:
+    the confirmation page, posted back to the changelist (filters in its query string), so the
+    action, its permission and "all N matching" are checked again when confirmed.
+    """
+    form = ReasonForm(request.POST if CONFIRM_FIELD in request.POST else None)
+    if CONFIRM_FIELD in request.POST and form.is_valid():
+        return form.cleaned_data["reason"], None
+    select_across = request.POST.get("select_across") == "1"
+    shown = list(queryset[:100])
+    total = queryset.count()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "button": button,
+        "opts": modeladmin.model._meta,
+        "form": form,
+        "objects": shown,
+        "total": total,
+        "more": max(total - len(shown), 0),
+        "action": request.POST.get("action", ""),
+        "select_across": "1" if select_across else "0",
+        # With "all N" selected the action re-reads the filter; otherwise the exact rows.
+        "selected": [obj.pk for obj in shown] if select_across else request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "confirm_field": CONFIRM_FIELD,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return None, TemplateResponse(request, "admin/policies/confirm_action.html", context)
+
+
+class GuardedActionsMixin:
+    """A POST naming one of this admin's actions that the user may not run is a 403, not a quiet
+    "no action selected" message: an auditor's attempt is refused as clearly as any other write."""
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "POST" and "action" in request.POST:
+            known = {getattr(action, "__name__", action) for action in self.actions or ()}
+            allowed = self.get_actions(request)
+            if any(name in known and name not in allowed for name in request.POST.getlist("action")):
+                raise PermissionDenied
+        return super().changelist_view(request, extra_context)

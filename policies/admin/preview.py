@@ -1,0 +1,347 @@
+"""What a policy would do, for its preview page, its CSV and its email preview.
+
+Today's decisions are exactly what a run now would decide (``evaluate``). The next 30 days are a
+projection: the same engine, fed the same snapshots at later moments, assuming a run every day,
+no new activity and no new exemptions. Only accounts whose warning window opens by the end of the
+horizon are stepped through, and they jump from one event to the next, so the page costs a fixed
+handful of queries and about two engine passes over the organization, whatever its size.
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import F
+
+from accounts.models import Account, Product
+from policies.dashboard import products_held
+from policies.engine import Decision, OpenCase, Verdict, decide, exemption_reason, in_scope
+from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
+from policies.selection import active_exemptions, candidate_accounts, load_snapshots, policy_spec
+from policies.services.notifications import TemplateProblem, check_template, render
+from policies.services.runs import cap_for, evaluate, sync_is_fresh
+
+HORIZON_DAYS = 30
+DAY = timedelta(days=1)
+_CHUNK = 500
+_RANK = {Verdict.ACT: 0, Verdict.WARN: 1, Verdict.CANCEL: 2, "": 3}
+
+# ?show= on the preview page and its CSV: which rows.
+SHOW_CHOICES = (
+    ("all", "Everyone"),
+    ("today", "Today"),
+    ("act", "Acted on within 30 days"),
+    ("warn", "Warned within 30 days"),
+    ("cancel", "Cancelled today"),
+)
+CSV_HEADER = (
+    "atlassian_account_id",
+    "name",
+    "email",
+    "managed",
+    "today",
+    "already_warned_on",
+    "warning_on",
+    "action_on",
+    "due_at",
+    "products",
+    "reason",
+)
+
+
+@dataclass
+class PreviewRow:
+    account_pk: int
+    today: str = ""  # act | warn | cancel | "" (nothing today)
+    warned_at: datetime | None = None  # an earlier warning, from the open enforcement
+    warn_on: datetime | None = None  # the first warning within the horizon
+    act_on: datetime | None = None  # the action, when it falls within the horizon
+    due_at: datetime | None = None
+    reason: str = ""
+    account_id: str = ""
+    name: str = ""
+    email: str = ""
+    managed: bool = False
+    products: list[str] = field(default_factory=list)  # scoped products held (all products if none scoped)
+    product_pks: list[int] = field(default_factory=list)
+
+    @property
+    def first_day(self) -> datetime | None:
+        return min((d for d in (self.warn_on, self.act_on) if d is not None), default=None)
+
+    def shown_for(self, show: str) -> bool:
+        return {
+            "today": bool(self.today),
+            "act": self.act_on is not None,
+            "warn": self.warn_on is not None,
+            "cancel": self.today == Verdict.CANCEL,
+        }.get(show, True)
+
+    def csv_cells(self) -> tuple:
+        def day(value):
+            return value.date().isoformat() if value else ""
+
+        return (
+            self.account_id,
+            self.name,
+            self.email,
+            "managed" if self.managed else "external",
+            self.today,
+            day(self.warned_at),
+            day(self.warn_on),
+            day(self.act_on),
+            day(self.due_at),
+            "; ".join(self.products),
+            self.reason,
+        )
+
+
+@dataclass
+class SeatRow:
+    product: str
+    today: int
+    horizon: int
+    seats_used: int | None
+    seats_total: int | None
+
+
+@dataclass
+class PolicyPreview:
+    policy: InactivityPolicy
+    now: datetime
+    horizon_days: int
+    fresh: bool
+    stale_reason: str
+    scope_size: int
+    cap: int
+    rows: list[PreviewRow]
+    seats: list[SeatRow]
+    today_counts: dict
+    horizon_counts: dict
+
+    @property
+    def enforcing(self) -> bool:
+        return self.policy.mode == PolicyMode.ENFORCE
+
+    @property
+    def over_cap(self) -> bool:
+        """More accounts due today than one run may act on: an enforcing run halts before acting."""
+        return self.today_counts["act"] > self.cap
+
+    @property
+    def frees_seats(self) -> bool:
+        return self.policy.action != PolicyAction.NOTIFY
+
+    def shown(self, show: str) -> list[PreviewRow]:
+        return [row for row in self.rows if row.shown_for(show)]
+
+
+def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int = HORIZON_DAYS) -> PolicyPreview:
+    fresh, stale_reason = sync_is_fresh(policy, now)
+    evaluation = evaluate(policy, now)
+    today = {d.account_pk: d for d in evaluation.decisions}
+    cases = {pk: case for pk, (_, case) in evaluation.open.items()}
+
+    spec = policy_spec(policy)
+    exemptions = active_exemptions(policy.organization, now)
+    snapshots = {s.pk: s for s in load_snapshots(policy, spec, exemptions)}
+    end = now + horizon_days * DAY
+    # Inactivity only grows and exemptions only expire: whoever is not in the warning window at the
+    # end of the horizon is not in it before, so one pass at the end finds everyone to step through.
+    candidates = {pk for pk, d in today.items() if d.verdict in (Verdict.WARN, Verdict.ACT)}
+    candidates |= {
+        s.pk
+        for s in snapshots.values()
+        if decide(spec, s, exemptions, end, cases.get(s.pk)).verdict in (Verdict.WARN, Verdict.ACT)
+    }
+
+    rows: dict[int, PreviewRow] = {}
+    for pk, decision in today.items():
+        case = cases.get(pk)
+        rows[pk] = PreviewRow(
+            account_pk=pk,
+            today=decision.verdict.value,
+            warned_at=case.warned_at if case else None,
+            due_at=decision.due_at,
+            reason=decision.reason,
+        )
+    for pk in candidates & snapshots.keys():
+        warn_day, act_day, last = _project(spec, snapshots[pk], exemptions, now, horizon_days, cases.get(pk), today)
+        if last is None:
+            continue
+        row = rows.setdefault(pk, PreviewRow(account_pk=pk))
+        row.warn_on = now + warn_day * DAY if warn_day is not None else None
+        row.act_on = now + act_day * DAY if act_day is not None else None
+        if not row.today:  # today's rows keep today's reason: what a run now would record
+            row.due_at, row.reason = last.due_at, last.reason
+
+    products = {p.pk: p for p in Product.objects.filter(organization=policy.organization)}
+    _describe(rows, products, spec.product_pks)
+    ordered = sorted(
+        rows.values(),
+        # Today's rows first (act, warn, cancel), then the rest in date order.
+        key=lambda r: (0 if r.today else 1, _RANK[r.today], r.first_day or now, r.name.lower(), r.account_pk),
+    )
+    return PolicyPreview(
+        policy=policy,
+        now=now,
+        horizon_days=horizon_days,
+        fresh=fresh,
+        stale_reason=stale_reason,
+        scope_size=evaluation.scope_size,
+        cap=cap_for(policy, evaluation.scope_size),
+        rows=ordered,
+        seats=_seats(ordered, products) if policy.action != PolicyAction.NOTIFY else [],
+        today_counts={v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
+        horizon_counts={
+            "act": sum(1 for r in ordered if r.act_on is not None),
+            "warn": sum(1 for r in ordered if r.warn_on is not None),
+        },
+    )
+
+
+def _project(
+    spec, snapshot, exemptions, now, horizon_days, case, today
+) -> tuple[int | None, int | None, Decision | None]:
+    """Days (from now) of the first warning and of the action within the horizon, and the last
+    decision reached; a warning sent on the way is remembered as the open case a run would create."""
+    warn_day = None
+    last = None
+    day = 0
+    decision = today.get(snapshot.pk) or decide(spec, snapshot, exemptions, now, case)
+    while True:
+        if decision.verdict == Verdict.ACT:
+            return warn_day, day, decision
+        if decision.verdict == Verdict.WARN:
+            last = decision
+            if case is None or case.warned_at is None:
+                warn_day = day if warn_day is None else warn_day
+                case = OpenCase(status=EnforcementStatus.WARNED, warned_at=now + day * DAY, due_at=decision.due_at)
+            # Nothing changes until the action is due: jump there.
+            day = max(day + 1, math.ceil((decision.due_at - now) / DAY))
+        else:
+            day += 1
+        if day > horizon_days:
+            return warn_day, None, last
+        decision = decide(spec, snapshot, exemptions, now + day * DAY, case)
+
+
+def _describe(rows: dict[int, PreviewRow], products: dict, scoped_pks) -> None:
+    """Names, emails and the products each row's account holds (the policy's products, or all)."""
+    pks = sorted(rows)
+    for start in range(0, len(pks), _CHUNK):
+        chunk = pks[start : start + _CHUNK]
+        for pk, account_id, name, email, managed in Account.objects.filter(pk__in=chunk).values_list(
+            "pk", "account_id", "name", "email", "managed"
+        ):
+            row = rows[pk]
+            row.account_id, row.name, row.email, row.managed = account_id, name or "", email or "", managed
+    for account_pk, product_pk in products_held(pks, scoped_pks):
+        product = products.get(product_pk)
+        if product is not None:
+            rows[account_pk].products.append(product.name or product.key)
+            rows[account_pk].product_pks.append(product_pk)
+    for row in rows.values():
+        row.products.sort()
+
+
+def _seats(rows: list[PreviewRow], products: dict) -> list[SeatRow]:
+    """Per product: accounts acted on today, and within the horizon, that hold it."""
+    today: dict[int, int] = {}
+    horizon: dict[int, int] = {}
+    for row in rows:
+        if row.act_on is None:
+            continue
+        for pk in row.product_pks:
+            horizon[pk] = horizon.get(pk, 0) + 1
+            if row.today == Verdict.ACT:
+                today[pk] = today.get(pk, 0) + 1
+    return sorted(
+        (
+            SeatRow(
+                product=products[pk].name or products[pk].key,
+                today=today.get(pk, 0),
+                horizon=count,
+                seats_used=products[pk].seats_used,
+                seats_total=products[pk].seats_total,
+            )
+            for pk, count in horizon.items()
+        ),
+        key=lambda seat: (-seat.horizon, seat.product),
+    )
+
+
+# -- email preview ---------------------------------------------------------------------------------
+
+SAMPLE_POOL = 25
+EMAIL_KINDS = (
+    ("warning", "Warning email", "warning_subject", "warning_body"),
+    ("action", "Action email", "action_subject", "action_body"),
+)
+
+
+@dataclass
+class EmailPreview:
+    kind: str
+    label: str
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def sample_enforcement(policy: InactivityPolicy, now: datetime) -> tuple[Enforcement, bool]:
+    """An unsaved enforcement for an account in the policy's scope (the longest inactive of a few),
+    or for a made-up person when there is none. The flag says whether the account is real."""
+    spec = policy_spec(policy)
+    exemptions = active_exemptions(policy.organization, now)
+    pool = list(
+        candidate_accounts(policy, spec)
+        .order_by(F("last_active").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[:SAMPLE_POOL]
+    )
+    snapshots = sorted(load_snapshots(policy, spec, exemptions, account_pks=pool), key=lambda s: pool.index(s.pk))
+    eligible = [s for s in snapshots if in_scope(spec, s) and not exemption_reason(spec, s, exemptions, now)]
+    decisions = [(s, decide(spec, s, exemptions, now)) for s in eligible]
+    # Someone the policy would warn or act on today reads best; anyone in scope will do.
+    sample, decision = next(
+        ((s, d) for s, d in decisions if d.verdict in (Verdict.WARN, Verdict.ACT)),
+        decisions[0] if decisions else (None, None),
+    )
+    lead = policy.warning_offsets[0] * DAY if policy.warning_offsets else timedelta(0)
+    inactive_since, due_at = now - policy.trigger_days * DAY, now + lead
+    if sample is None:
+        account = Account(organization=policy.organization, name="Sam Sample", email="sam.sample@example.com")
+    else:
+        account = Account.objects.get(pk=sample.pk)
+        if decision.verdict in (Verdict.WARN, Verdict.ACT):
+            inactive_since, due_at = decision.inactive_since, max(decision.due_at, now)
+    enforcement = Enforcement(
+        policy=policy,
+        account=account,
+        status=EnforcementStatus.WARNED,
+        action=policy.action,
+        inactive_since=inactive_since,
+        due_at=due_at,
+    )
+    return enforcement, sample is not None
+
+
+def email_previews(enforcement: Enforcement) -> list[EmailPreview]:
+    """The warning and action emails as they would go out, or what is wrong with their templates."""
+    policy = enforcement.policy
+    previews = []
+    for kind, label, subject_field, body_field in EMAIL_KINDS:
+        preview = EmailPreview(kind=kind, label=label)
+        for name in (subject_field, body_field):
+            try:
+                check_template(getattr(policy, name))
+            except TemplateProblem as exc:
+                preview.errors.append(f"{policy._meta.get_field(name).verbose_name.capitalize()}: {exc}")
+        if not preview.errors:
+            try:
+                preview.subject, preview.text, preview.html = render(enforcement, kind)
+            except (KeyError, IndexError, ValueError, AttributeError) as exc:
+                preview.errors.append(f"{label}: the template cannot be filled in ({type(exc).__name__}: {exc}).")
+        previews.append(preview)
+    return previews

@@ -1,0 +1,245 @@
+"""Run history of policies: read-only rows with their counts, a CSV of the accounts each run
+touched, and "Undo this run", which gives back what it removed through the same services."""
+
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from accounts.clients import MissingCredentials, client_for
+from accounts.models import Organization
+from governance.admin_tools.filters import DateRangeFilter
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, record_event
+from governance.csvexport import streaming_csv_response
+from governance.runs.models import TaskRun
+from policies.admin.forms import ReasonForm
+from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyRun
+from policies.services.review import run_undo
+
+RUN_PERMISSION = "policies.run_policy"
+AFFECTED_HEADER = (
+    "enforcement",
+    "atlassian_account_id",
+    "name",
+    "email",
+    "policy",
+    "action",
+    "status",
+    "opened_by_this_run",
+    "executed_by_this_run",
+    "due_at",
+    "executed_at",
+    "reason",
+    "removed",
+)
+UNDO_SHOWN = 100
+
+
+def policy_pk(run) -> int | None:
+    """Policy runs are named ``policy:<pk> <name>`` (policies.services.runs)."""
+    head = (run.subject or "").split(" ", 1)[0]
+    _, _, pk = head.partition("policy:")
+    return int(pk) if pk.isdigit() else None
+
+
+class PolicyFilter(admin.SimpleListFilter):
+    title = "policy"
+    parameter_name = "policy"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in InactivityPolicy.objects.order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(subject__startswith=f"policy:{self.value()} ")
+        return queryset
+
+
+@admin.register(PolicyRun)
+class PolicyRunAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "policy", "trigger", "status", "summary", "message", "started_by")
+    list_filter = ("status", "trigger", PolicyFilter, ("started_at", DateRangeFilter))
+    search_fields = ("=correlation_id", "subject")
+    ordering = ("-started_at", "-id")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+    change_form_template = "admin/policies/policyrun/change_form.html"
+    fields = (
+        "subject",
+        "organization",
+        "trigger",
+        "status",
+        "started_at",
+        "finished_at",
+        "started_by",
+        "error",
+        "correlation_id",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(name="policy")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_undo_permission(self, request) -> bool:
+        return request.user.has_perm(RUN_PERMISSION)
+
+    # -- list ---------------------------------------------------------------------------------------
+    @admin.display(description="policy", ordering="subject")
+    def policy(self, obj):
+        pk = policy_pk(obj)
+        name = (obj.subject or "").partition(" ")[2] or obj.subject
+        if pk is None:
+            return name
+        return format_html('<a href="{}">{}</a>', reverse("admin:policies_inactivitypolicy_change", args=[pk]), name)
+
+    @admin.display(description="counts")
+    def summary(self, obj):
+        counts = obj.counts or {}
+        keys = ("in_scope", "to_warn", "to_act", "warned", "queued_for_review", "executed_done", "executed_failed")
+        return ", ".join(f"{key.replace('_', ' ')} {counts[key]}" for key in keys if key in counts) or "—"
+
+    @admin.display(description="message")
+    def message(self, obj):
+        return Truncator(obj.error).chars(160)
+
+    # -- run page -----------------------------------------------------------------------------------
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            affected = _affected(obj)
+            context.update(
+                counts=sorted((obj.counts or {}).items()),
+                by_status=list(affected.values("status").annotate(n=Count("pk")).order_by("status")),
+                undoable=_undoable(obj).count(),
+                can_undo=self.has_undo_permission(request),
+                csv_url=reverse("admin:policies_policyrun_affected_csv", args=[obj.pk]),
+                undo_url=reverse("admin:policies_policyrun_undo", args=[obj.pk]),
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/affected.csv", view(self.affected_csv), name="policies_policyrun_affected_csv"),
+            path("<path:object_id>/undo/", view(self.undo_view), name="policies_policyrun_undo"),
+            *super().get_urls(),
+        ]
+
+    def _run(self, request, object_id) -> PolicyRun:
+        run = self.get_object(request, object_id)
+        if run is None:
+            raise Http404("No such policy run.")
+        return run
+
+    def affected_csv(self, request, object_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = self._run(request, object_id)
+        record_event(
+            actor=Actor.from_request(request),
+            action=AuditAction.EXPORT_DOWNLOADED,
+            # The run's own row, as run_undo names it (not the proxy's label).
+            target_type=TaskRun._meta.label_lower,
+            target_id=run.pk,
+            target_repr=str(run),
+            after={"export": "accounts affected by a policy run"},
+            correlation_id=run.correlation_id,
+            organization=run.organization,
+        )
+        rows = (
+            (
+                e.pk,
+                e.account.account_id,
+                e.account.name,
+                e.account.email,
+                e.policy.name,
+                e.action,
+                e.status,
+                "yes" if e.run_id == run.pk else "no",
+                "yes" if e.executed_run_id == run.pk else "no",
+                e.due_at.isoformat() if e.due_at else "",
+                e.executed_at.isoformat() if e.executed_at else "",
+                e.reason,
+                _removed(e.removed),
+            )
+            for e in _affected(run).select_related("account", "policy").order_by("pk").iterator(chunk_size=2000)
+        )
+        return streaming_csv_response(f"policy-run-{run.pk}-accounts.csv", AFFECTED_HEADER, rows)
+
+    def undo_view(self, request, object_id):
+        """GET: what would be given back, and a reason box. POST: give it back (``run_undo``)."""
+        if not self.has_undo_permission(request):
+            raise PermissionDenied
+        run = self._run(request, object_id)
+        run_url = reverse("admin:policies_policyrun_change", args=[run.pk])
+        undoable = _undoable(run).select_related("account")
+        form = ReasonForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            if not undoable.exists():
+                messages.warning(request, "Nothing to undo: this run has no completed actions left to give back.")
+                return HttpResponseRedirect(run_url)
+            try:
+                counts = _undo(run, actor=Actor.from_request(request), reason=form.cleaned_data["reason"])
+            except MissingCredentials as exc:
+                messages.error(request, f"Not undone: {exc}")
+                return HttpResponseRedirect(run_url)
+            level = messages.SUCCESS if not counts["failed"] else messages.WARNING
+            messages.add_message(
+                request,
+                level,
+                f"Undo of run #{run.pk}: {counts['reversed']} given back, {counts['failed']} failed"
+                + (" (see the audit log for each failure)." if counts["failed"] else "."),
+            )
+            return HttpResponseRedirect(run_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Undo policy run #{run.pk}",
+            "opts": self.opts,
+            "original": run,
+            "run_url": run_url,
+            "form": form,
+            "total": undoable.count(),
+            "shown": list(undoable.order_by("pk")[:UNDO_SHOWN]),
+            "now": timezone.now(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/policies/policyrun/undo_confirm.html", context)
+
+
+def _affected(run):
+    return Enforcement.objects.filter(Q(run_id=run.pk) | Q(executed_run_id=run.pk))
+
+
+def _undoable(run):
+    return Enforcement.objects.filter(executed_run_id=run.pk, status=EnforcementStatus.DONE)
+
+
+def _undo(run, *, actor, reason: str) -> dict:
+    """One client for the run's organization, opened and closed here."""
+    task_run = TaskRun.objects.get(pk=run.pk)  # audit events name the run as governance.taskrun
+    organization = Organization.objects.filter(org_id=run.organization).first()
+    if organization is None:
+        return run_undo(run=task_run, actor=actor, reason=reason)
+    with client_for(organization) as client:
+        return run_undo(run=task_run, actor=actor, reason=reason, client=client)
+
+
+def _removed(removed) -> str:
+    return json.dumps(removed, sort_keys=True) if removed else ""

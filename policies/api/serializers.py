@@ -1,0 +1,237 @@
+"""Serializers of the policies API."""
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import Account, Group, Organization
+from policies.admin.forms import ExemptionForm
+from policies.admin.preview import SHOW_CHOICES
+from policies.models import AccessRequest, Enforcement, Exemption, InactivityPolicy
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InactivityPolicy
+        fields = (
+            "id",
+            "organization",
+            "name",
+            "description",
+            "enabled",
+            "mode",
+            "products",
+            "include_groups",
+            "exclude_groups",
+            "claim_scope",
+            "include_org_admins",
+            "include_app_accounts",
+            "trigger",
+            "trigger_days",
+            "trigger_state",
+            "action",
+            "warning_days",
+            "cap_absolute",
+            "cap_percent",
+            "schedule_cron",
+            "self_service_restore",
+            "justification_required",
+            "warning_subject",
+            "warning_body",
+            "action_subject",
+            "action_body",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class ExemptionSerializer(serializers.ModelSerializer):
+    """Exactly one of ``account``, ``group``, ``email_pattern``; ``policy`` empty means every policy."""
+
+    organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
+    policy = serializers.PrimaryKeyRelatedField(
+        queryset=InactivityPolicy.objects.all(), allow_null=True, required=False
+    )
+    account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all(), allow_null=True, required=False)
+    group = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), allow_null=True, required=False)
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Exemption
+        fields = (
+            "id",
+            "organization",
+            "kind",
+            "policy",
+            "account",
+            "group",
+            "email_pattern",
+            "reason",
+            "expires_at",
+            "state",
+            "created_by",
+            "created_at",
+        )
+        read_only_fields = ("id", "state", "created_by", "created_at")
+
+    def get_state(self, obj) -> str:
+        return "active" if obj.expires_at is None or obj.expires_at > timezone.now() else "expired"
+
+    def validate(self, attrs):
+        """The admin's own form checks (a future expiry, everything in the one organization)."""
+        given = Exemption(**attrs)  # with the model's defaults for what was left out
+        data = {}
+        for name in ExemptionForm._meta.fields:
+            value = getattr(given, Exemption._meta.get_field(name).attname)
+            if value is not None:
+                data[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        form = ExemptionForm(data=data)
+        if not form.is_valid():
+            raise serializers.ValidationError(
+                {
+                    ("non_field_errors" if name == "__all__" else name): list(errors)
+                    for name, errors in form.errors.items()
+                }
+            )
+        self.form = form
+        return attrs
+
+    def unsaved(self) -> Exemption:
+        """The exemption the admin form would save, for ``exemption_create``."""
+        return self.form.save(commit=False)
+
+
+class EnforcementSerializer(serializers.ModelSerializer):
+    """A policy's decision about one account. The restore-link nonce is never shown."""
+
+    class Meta:
+        model = Enforcement
+        fields = (
+            "id",
+            "policy",
+            "account",
+            "status",
+            "action",
+            "reason",
+            "inactive_since",
+            "due_at",
+            "warned_at",
+            "warnings_sent",
+            "executed_at",
+            "removed",
+            "error",
+            "attempts",
+            "run",
+            "executed_run",
+            "decided_by",
+            "decision_note",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class AccessRequestSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessRequest
+        fields = (
+            "id",
+            "account",
+            "enforcement",
+            "kind",
+            "email",
+            "justification",
+            "restores",
+            "status",
+            "decision_reason",
+            "decided_by",
+            "decided_at",
+            "expires_at",
+            "fulfilled_at",
+            "attempts",
+            "error",
+            "correlation_id",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text="Recorded in the audit trail.")
+
+
+class PolicyRunRequestSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=False, help_text="Report what would happen, change nothing.")
+
+
+class PolicyRunResultSerializer(serializers.Serializer):
+    run = serializers.IntegerField(source="run.pk", help_text="The run's id (GET /api/runs/{id}/).")
+    status = serializers.CharField(help_text="succeeded, refused (stale sync, run in progress) or halted (cap).")
+    counts = serializers.DictField(child=serializers.IntegerField())
+    message = serializers.CharField()
+    correlation_id = serializers.CharField(source="run.correlation_id")
+
+
+class DecisionOutcomeSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="What became of the item.")
+
+
+class EnforcementDecisionSerializer(DecisionOutcomeSerializer):
+    enforcement = EnforcementSerializer()
+
+
+class AccessRequestDecisionSerializer(serializers.Serializer):
+    access_request = AccessRequestSerializer()
+
+
+# --- preview ---------------------------------------------------------------------------------------
+class PreviewQuerySerializer(serializers.Serializer):
+    show = serializers.ChoiceField(choices=SHOW_CHOICES, default="all", required=False)
+    offset = serializers.IntegerField(min_value=0, max_value=10_000_000, default=0, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100, required=False)
+
+
+class PreviewRowSerializer(serializers.Serializer):
+    account = serializers.IntegerField(source="account_pk")
+    account_id = serializers.CharField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    managed = serializers.BooleanField()
+    today = serializers.CharField(help_text="act, warn, cancel, or empty: nothing today.")
+    warned_at = serializers.DateTimeField(allow_null=True, help_text="An earlier warning (open enforcement).")
+    warn_on = serializers.DateTimeField(allow_null=True, help_text="First warning within the horizon.")
+    act_on = serializers.DateTimeField(allow_null=True, help_text="The action, if within the horizon.")
+    due_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+    products = serializers.ListField(child=serializers.CharField())
+
+
+class SeatSerializer(serializers.Serializer):
+    product = serializers.CharField()
+    today = serializers.IntegerField()
+    horizon = serializers.IntegerField()
+    seats_used = serializers.IntegerField(allow_null=True)
+    seats_total = serializers.IntegerField(allow_null=True)
+
+
+class PreviewSerializer(serializers.Serializer):
+    """What the policy would decide now, and over the next days (the admin's preview page)."""
+
+    policy = serializers.IntegerField(source="policy.pk")
+    mode = serializers.CharField(source="policy.mode")
+    now = serializers.DateTimeField()
+    horizon_days = serializers.IntegerField()
+    fresh = serializers.BooleanField(help_text="Whether the last complete sync is recent enough to act on.")
+    stale_reason = serializers.CharField()
+    scope_size = serializers.IntegerField()
+    cap = serializers.IntegerField()
+    over_cap = serializers.BooleanField(help_text="An enforcing run now would halt before acting.")
+    today_counts = serializers.DictField(child=serializers.IntegerField())
+    horizon_counts = serializers.DictField(child=serializers.IntegerField())
+    seats = SeatSerializer(many=True)
+    show = serializers.CharField()
+    count = serializers.IntegerField(help_text="Decisions shown for `show`, over all pages.")
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    decisions = PreviewRowSerializer(many=True)

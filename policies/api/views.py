@@ -1,0 +1,209 @@
+"""The policies API: policies (preview, run now), exemptions (create, expire), enforcements
+(approve, reject) and access requests (approve, reject), each write through the admin's service."""
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.clients import MissingCredentials
+from governance.api.actors import api_actor
+from governance.api.exceptions import Conflict
+from governance.api.views import ReadViewSet
+from governance.runs.models import RunTrigger
+from policies.access.services import AccessRefused, access_request_decide
+from policies.admin.preview import policy_preview
+from policies.api.filters import AccessRequestFilterSet, EnforcementFilterSet, ExemptionFilterSet, PolicyFilterSet
+from policies.api.serializers import (
+    AccessRequestDecisionSerializer,
+    AccessRequestSerializer,
+    EnforcementDecisionSerializer,
+    EnforcementSerializer,
+    ExemptionSerializer,
+    PolicyRunRequestSerializer,
+    PolicyRunResultSerializer,
+    PolicySerializer,
+    PreviewQuerySerializer,
+    PreviewSerializer,
+    ReasonSerializer,
+)
+from policies.models import AccessRequest, Enforcement, EnforcementStatus, Exemption, InactivityPolicy
+from policies.services.policies import exemption_create, exemption_expire
+from policies.services.review import ReviewRefused, enforcement_approve, enforcement_reject
+from policies.services.runs import policy_run
+
+_CONFLICT = OpenApiResponse(description="The service refused: the message says why.")
+_BAD_INPUT = OpenApiResponse(description="Bad input: field errors.")
+
+
+def _reason(request) -> str:
+    serializer = ReasonSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["reason"]
+
+
+class PolicyViewSet(ReadViewSet):
+    queryset = InactivityPolicy.objects.prefetch_related("products", "include_groups", "exclude_groups")
+    serializer_class = PolicySerializer
+    filterset_class = PolicyFilterSet
+    ordering = ("name",)
+    ordering_fields = ("id", "name", "created_at", "updated_at")
+    action_permissions = {"preview": ["policies.view_inactivitypolicy"], "run": ["policies.run_policy"]}
+
+    @extend_schema(
+        summary="What the policy would do: today's decisions and the next 30 days",
+        parameters=[PreviewQuerySerializer],
+        responses={200: PreviewSerializer, 400: _BAD_INPUT},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def preview(self, request, pk=None):
+        policy = self.get_object()
+        query = PreviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        show, offset, limit = (query.validated_data[k] for k in ("show", "offset", "limit"))
+        preview = policy_preview(policy, timezone.now())
+        rows = preview.shown(show)
+        preview.show, preview.count, preview.offset, preview.limit = show, len(rows), offset, limit
+        preview.decisions = rows[offset : offset + limit]
+        return Response(PreviewSerializer(preview).data)
+
+    @extend_schema(
+        summary="Run the policy now (or a dry run)",
+        description="As the admin's Run now: refused on a stale sync, halted above the cap; the run is recorded "
+        "(trigger api) and audited with the API as the channel.",
+        request=PolicyRunRequestSerializer,
+        responses={200: PolicyRunResultSerializer, 400: _BAD_INPUT, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def run(self, request, pk=None):
+        policy = self.get_object()
+        body = PolicyRunRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            result = policy_run(
+                policy=policy, trigger=RunTrigger.API, actor=api_actor(request), dry_run=body.validated_data["dry_run"]
+            )
+        except MissingCredentials as exc:
+            raise Conflict(f"Not run: {exc}") from None
+        return Response(PolicyRunResultSerializer(result).data)
+
+
+class ExemptionViewSet(mixins.CreateModelMixin, ReadViewSet):
+    queryset = Exemption.objects.all()
+    serializer_class = ExemptionSerializer
+    filterset_class = ExemptionFilterSet
+    ordering_fields = ("id", "created_at", "expires_at")
+    action_permissions = {"expire": ["policies.change_exemption"]}
+
+    @extend_schema(responses={201: ExemptionSerializer, 400: _BAD_INPUT})
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        exemption = serializer.unsaved()
+        exemption.created_by = self.request.user
+        serializer.instance = exemption_create(exemption=exemption, actor=api_actor(self.request))
+
+    @extend_schema(
+        summary="End the exemption now",
+        request=ReasonSerializer,
+        responses={200: ExemptionSerializer, 400: _BAD_INPUT, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def expire(self, request, pk=None):
+        exemption = self.get_object()
+        reason = _reason(request)
+        now = timezone.now()
+        if exemption.expires_at is not None and exemption.expires_at <= now:
+            raise Conflict(f"{exemption} has already expired.")
+        exemption_expire(exemption=exemption, actor=api_actor(request), reason=reason, now=now)
+        return Response(self.get_serializer(exemption).data)
+
+
+class EnforcementViewSet(ReadViewSet):
+    queryset = Enforcement.objects.all()
+    serializer_class = EnforcementSerializer
+    filterset_class = EnforcementFilterSet
+    ordering_fields = ("id", "created_at", "due_at", "executed_at")
+    action_permissions = {"approve": ["policies.review_enforcement"], "reject": ["policies.review_enforcement"]}
+
+    def _awaiting_review(self) -> Enforcement:
+        enforcement = self.get_object()
+        if enforcement.status != EnforcementStatus.AWAITING_REVIEW:
+            raise Conflict(f"{enforcement} is not awaiting review.")
+        return enforcement
+
+    @extend_schema(
+        summary="Approve a queued action and carry it out now",
+        description="If the person became active again, the item is cancelled instead (status cancelled).",
+        request=ReasonSerializer,
+        responses={200: EnforcementDecisionSerializer, 400: _BAD_INPUT, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def approve(self, request, pk=None):
+        enforcement = self._awaiting_review()
+        reason = _reason(request)
+        try:
+            outcome = enforcement_approve(enforcement=enforcement, actor=api_actor(request), reason=reason)
+        except (ReviewRefused, MissingCredentials) as exc:
+            raise Conflict(str(exc)) from None
+        enforcement.refresh_from_db()
+        return Response({"status": outcome, "enforcement": self.get_serializer(enforcement).data})
+
+    @extend_schema(
+        summary="Reject a queued action: nothing is done to the account",
+        request=ReasonSerializer,
+        responses={200: EnforcementDecisionSerializer, 400: _BAD_INPUT, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def reject(self, request, pk=None):
+        enforcement = self._awaiting_review()
+        reason = _reason(request)
+        try:
+            enforcement_reject(enforcement=enforcement, actor=api_actor(request), reason=reason)
+        except ReviewRefused as exc:
+            raise Conflict(str(exc)) from None
+        enforcement.refresh_from_db()
+        return Response({"status": enforcement.status, "enforcement": self.get_serializer(enforcement).data})
+
+
+class AccessRequestViewSet(ReadViewSet):
+    queryset = AccessRequest.objects.all()
+    serializer_class = AccessRequestSerializer
+    filterset_class = AccessRequestFilterSet
+    ordering_fields = ("id", "created_at", "expires_at")
+    action_permissions = {
+        "approve": ["policies.decide_accessrequest"],
+        "reject": ["policies.decide_accessrequest"],
+    }
+
+    def _decide(self, request, *, approve: bool):
+        access_request = self.get_object()
+        reason = _reason(request)
+        try:
+            access_request = access_request_decide(
+                access_request=access_request, approve=approve, actor=api_actor(request), reason=reason
+            )
+        except AccessRefused as exc:
+            raise Conflict(str(exc)) from None
+        return Response({"access_request": self.get_serializer(access_request).data}, status=status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Approve a pending (or failed) request: giving access back is queued",
+        request=ReasonSerializer,
+        responses={200: AccessRequestDecisionSerializer, 400: _BAD_INPUT, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def approve(self, request, pk=None):
+        return self._decide(request, approve=True)
+
+    @extend_schema(
+        summary="Reject a pending request (the person is told why)",
+        request=ReasonSerializer,
+        responses={200: AccessRequestDecisionSerializer, 400: _BAD_INPUT, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def reject(self, request, pk=None):
+        return self._decide(request, approve=False)

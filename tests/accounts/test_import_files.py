@@ -1,0 +1,133 @@
+"""Reading uploads: encodings, limits, CSV quirks, and recognising which file it is."""
+
+import codecs
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from accounts.importexport.formats import UploadRefused, read_csv
+from accounts.importexport.variants import Variant, classify, detect, parse_day
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class TestEncodings:
+    def test_utf8_with_and_without_a_byte_order_mark_read_the_same(self):
+        text = "account_id,groups\r\nabc,Équipe Zürich\r\n"
+        plain, bom = read_csv(text.encode()), read_csv(codecs.BOM_UTF8 + text.encode())
+        assert plain.headers == bom.headers == ["account_id", "groups"]
+        assert plain.rows == bom.rows == [(2, ["abc", "Équipe Zürich"])]
+
+    def test_latin1_is_refused_with_the_line_and_what_to_do(self):
+        data = "account_id,groups\nabc,team\nxyz,Équipe\n".encode("latin-1")
+        with pytest.raises(UploadRefused, match=r"not UTF-8: byte 0xc9 on line 3 .* Save it as “CSV UTF-8”"):
+            read_csv(data)
+
+    def test_utf16_is_refused_by_name(self):
+        data = "account_id,groups\r\nabc,team\r\n".encode("utf-16")
+        with pytest.raises(UploadRefused, match="UTF-16"):
+            read_csv(data)
+
+    def test_binary_files_are_refused(self):
+        with pytest.raises(UploadRefused, match="NUL character on line 1"):
+            read_csv(b"PK\x03\x04\x00\x00account_id")
+
+
+class TestLimits:
+    def test_a_file_over_the_byte_limit_is_refused_with_both_sizes(self, settings):
+        settings.IMPORT_MAX_BYTES = 1024
+        with pytest.raises(UploadRefused, match=r"The file is 0\.0 MB; imports are limited to 0\.0 MB"):
+            read_csv(b"account_id,groups\n" + b"x,y\n" * 400)
+
+    def test_the_default_byte_limit_is_five_megabytes(self):
+        from django.conf import settings
+
+        assert settings.IMPORT_MAX_BYTES == 5 * 1024 * 1024
+
+    def test_a_file_over_the_row_limit_is_refused(self, settings):
+        settings.IMPORT_MAX_ROWS = 3
+        with pytest.raises(UploadRefused, match=r"more than 3 rows \(IMPORT_MAX_ROWS\)"):
+            read_csv(b"account_id,groups\n" + b"x,y\n" * 4)
+        assert len(read_csv(b"account_id,groups\n" + b"x,y\n" * 3).rows) == 3
+
+
+class TestCsvShape:
+    def test_rows_are_numbered_as_a_spreadsheet_shows_them_and_blank_lines_skipped(self):
+        table = read_csv(b'account_id,groups\r\na,"x;\r\ny"\r\n\r\nb,z\r\n')
+        assert [number for number, _ in table.rows] == [2, 4]
+
+    def test_short_rows_are_padded_and_long_rows_are_errors(self):
+        table = read_csv(b"account_id,groups,status\na\nb,g,active,extra\nc,g,active,\n")
+        assert table.rows[0] == (2, ["a", "", ""])
+        assert [str(e) for e in table.errors] == ["Row 3: it has 4 cells but the header names 3 columns"]
+        assert table.rows[1] == (4, ["c", "g", "active"])
+
+    def test_semicolon_separated_files_are_read(self):
+        assert read_csv(b"account_id;status\na;active\n").rows == [(2, ["a", "active"])]
+
+    @pytest.mark.parametrize("data", [b"", b"\n\n", b"account_id,groups\n"])
+    def test_empty_files_are_refused(self, data):
+        with pytest.raises(UploadRefused):
+            read_csv(data)
+
+
+class TestVariants:
+    @pytest.mark.parametrize(
+        ("name", "variant"),
+        [
+            ("atlassian_users_export.csv", Variant.USERS),
+            ("atlassian_users_export_pivot.csv", Variant.USERS),
+            ("atlassian_users_export_rows_per_group.csv", Variant.USERS),
+            ("atlassian_managed_accounts_export.csv", Variant.MANAGED),
+            ("atlassian_legacy_site_export.csv", Variant.LEGACY),
+        ],
+    )
+    def test_each_atlassian_export_is_recognised_from_its_header(self, name, variant):
+        assert detect(read_csv((FIXTURES / name).read_bytes()).headers) == variant
+
+    def test_the_portal_csv_is_recognised(self):
+        assert detect(["Account_ID ", "groups"]) == Variant.PORTAL
+        assert detect(["email", "status"]) == Variant.PORTAL
+
+    def test_an_unknown_file_is_refused_naming_what_was_expected_and_what_was_found(self):
+        headers = read_csv((FIXTURES / "not_an_atlassian_export.csv").read_bytes()).headers
+        with pytest.raises(UploadRefused) as refused:
+            detect(headers)
+        message = str(refused.value)
+        assert "“User id”" in message
+        assert "“Atlassian ID”" in message
+        assert "“username”" in message
+        assert "“Employee number”, “First name”, “Last name”, “Department”" in message
+
+    def test_ignored_columns_are_listed_and_product_columns_understood(self):
+        headers = read_csv((FIXTURES / "atlassian_users_export.csv").read_bytes()).headers
+        columns, ignored, errors = classify(headers, Variant.USERS)
+        assert ignored == ["Two-step verification"]
+        assert errors == []
+        described = {c.header: c.describe() for c in columns}
+        assert (
+            described["Last seen in Jira Service Management - acme"] == "last active in Jira Service Management on acme"
+        )
+        assert described["Confluence - acme"] == "access to Confluence on acme"
+
+    def test_a_column_named_twice_is_an_error(self):
+        _, _, errors = classify(["User id", "email", "Email "], Variant.USERS)
+        assert [str(e) for e in errors] == ["Row 1: the column “Email ” appears twice (also as “email”)"]
+
+
+class TestDates:
+    @pytest.mark.parametrize(
+        "text", ["14 Dec 2025", "14 December 2025", " 14  dec 2025 ", "Dec 14, 2025", "2025-12-14", "14-Dec-2025"]
+    )
+    def test_atlassian_date_spellings(self, text):
+        assert parse_day(text) == datetime(2025, 12, 14, tzinfo=UTC)
+
+    @pytest.mark.parametrize("text", ["Never accessed", "Never Accessed", "Never logged in", "", "  "])
+    def test_never_is_none(self, text):
+        assert parse_day(text) is None
+
+    @pytest.mark.parametrize("text", ["31 Feb 2025", "14 Dez 2025", "yesterday", "14/12/2025"])
+    def test_anything_else_is_an_error(self, text):
+        with pytest.raises(ValueError, match="is not a date"):
+            parse_day(text)

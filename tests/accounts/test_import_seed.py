@@ -1,0 +1,219 @@
+"""Seeding and refreshing the mirror from the CSVs admin.atlassian.com exports (no API key)."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from accounts.importexport.formats import read_csv
+from accounts.importexport.seed import apply_seed, plan_seed
+from accounts.importexport.variants import Variant, detect, seed_records
+from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
+from governance.audit.models import AuditAction, AuditEvent
+from governance.audit.record import Actor
+from governance.audit.verify import verify_chain
+from tests.factories import AccountFactory, GroupFactory, MembershipFactory, OrganizationFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+FIXTURES = Path(__file__).parent / "fixtures"
+ACTOR = Actor.system("test")
+ANN = "5b10ac8d82e05b22cc7d4ef5"
+CARLA = "6a1b2c3d4e5f60718293a4b5"
+
+
+def day(year, month, d):
+    return datetime(year, month, d, tzinfo=UTC)
+
+
+def _plan(organization, name: str | None = None, *, data: bytes | None = None):
+    table = read_csv(data if data is not None else (FIXTURES / name).read_bytes())
+    parsed = seed_records(table, detect(table.headers))
+    return plan_seed(organization=organization, parsed=parsed, file_name=name or "upload.csv")
+
+
+def _seed(organization, name: str | None = None, *, data: bytes | None = None):
+    plan = _plan(organization, name, data=data)
+    assert not plan.errors, [str(e) for e in plan.errors]
+    return plan, apply_seed(plan=plan, actor=ACTOR)
+
+
+def _groups(account_id: str) -> set[str]:
+    return set(Membership.objects.filter(account__account_id=account_id).values_list("group__name", flat=True))
+
+
+def _activity(account_id: str) -> dict[str, datetime | None]:
+    rows = ProductAccess.objects.filter(account__account_id=account_id).values_list("product__key", "last_active")
+    return dict(rows)
+
+
+@pytest.fixture
+def org():
+    return OrganizationFactory()
+
+
+class TestUsersExport:
+    def test_an_empty_mirror_is_seeded_with_accounts_groups_and_activity(self, org):
+        plan, outcome = _seed(org, "atlassian_users_export.csv")
+        assert plan.variant == Variant.USERS
+        assert outcome.counts["created"] == 4
+        ann = Account.objects.get(account_id=ANN)
+        assert (ann.name, ann.email, ann.status) == ("Ann Smith", "ann.smith@acme.example", AccountStatus.ACTIVE)
+        assert ann.added_to_org == day(2023, 12, 14)
+        assert ann.last_active == day(2025, 12, 14), "the latest over the products"
+        assert ann.billable is True
+        assert _groups(ANN) == {"jira-software-users", "confluence-users"}
+        assert _activity(ANN) == {"jira-software": day(2025, 12, 14), "confluence": day(2025, 11, 2)}
+        bob = Account.objects.get(name="Bob Müller")
+        assert (bob.status, bob.is_org_admin, bob.billable) == (AccountStatus.SUSPENDED, True, False)
+        assert Account.objects.get(account_id=CARLA).status == AccountStatus.DEACTIVATED
+        assert Group.objects.get(name="jira-software-users").group_id == "g-1001"
+        assert Group.objects.get(name="jira-software-users").member_count == 2
+
+    def test_never_accessed_means_access_without_activity(self, org):
+        _seed(org, "atlassian_users_export.csv")
+        assert _activity("5c2d9e7f1a3b4c5d6e7f8091") == {"confluence": None}
+        assert Account.objects.get(account_id="5c2d9e7f1a3b4c5d6e7f8091").last_active is None
+
+    def test_existing_products_are_reused_and_missing_ones_created(self, org):
+        jira = ProductFactory(organization=org, key="jira-software", resource_id="ari:cloud:jira-software::site/x")
+        _seed(org, "atlassian_users_export.csv")
+        assert ProductAccess.objects.filter(product=jira).count() == 2
+        jsm = Product.objects.get(organization=org, key="jira-servicedesk")
+        assert jsm.resource_id == "csv:jira-servicedesk:acme"
+        assert jsm.name == "Jira Service Management (acme)"
+
+    def test_every_created_account_gets_an_audit_event_and_one_summary(self, org):
+        _, outcome = _seed(org, "atlassian_users_export.csv")
+        imported = AuditEvent.objects.filter(action=AuditAction.ACCOUNT_IMPORTED)
+        assert imported.count() == 4
+        ann = imported.get(target_repr="Ann Smith")
+        assert ann.after["groups_added"] == ["jira-software-users", "confluence-users"]
+        assert ann.after["status"] == "active"
+        assert ann.correlation_id == outcome.correlation_id
+        summary = AuditEvent.objects.get(action=AuditAction.IMPORT_APPLIED)
+        assert summary.after["variant"] == "users"
+        assert summary.after["created"] == 4
+        assert summary.correlation_id == outcome.correlation_id
+        assert verify_chain().ok
+
+    def test_a_second_import_of_the_same_file_changes_nothing(self, org):
+        _seed(org, "atlassian_users_export.csv")
+        events = AuditEvent.objects.count()
+        plan = _plan(org, "atlassian_users_export.csv")
+        assert plan.changes == []
+        assert plan.unchanged == 4
+        apply_seed(plan=plan, actor=ACTOR)
+        assert AuditEvent.objects.count() == events + 1, "only the summary"
+
+    def test_a_refresh_writes_only_what_changed_with_before_and_after(self, org):
+        _seed(org, "atlassian_users_export.csv")
+        newer = (FIXTURES / "atlassian_users_export.csv").read_text().replace("Ann Smith,", "Ann Smith-Jones,")
+        newer = newer.replace('"g-1001, g-1002","jira-software-users, confluence-users"', "g-1002,confluence-users")
+        plan, _ = _seed(org, data=newer.encode())
+        assert [c.account_id for c in plan.changes] == [ANN]
+        event = AuditEvent.objects.filter(action=AuditAction.ACCOUNT_IMPORTED).order_by("-seq").first()
+        assert event.before == {"name": "Ann Smith"}
+        assert event.after["name"] == "Ann Smith-Jones"
+        assert event.after["groups_removed"] == ["jira-software-users"]
+        assert _groups(ANN) == {"confluence-users"}
+        assert Group.objects.get(name="jira-software-users").member_count == 1
+
+    def test_accounts_missing_from_the_file_are_left_alone(self, org):
+        other = AccountFactory(organization=org, status=AccountStatus.ACTIVE)
+        MembershipFactory(account=other, group=GroupFactory(organization=org, name="jira-software-users"))
+        _seed(org, "atlassian_users_export.csv")
+        other.refresh_from_db()
+        assert other.status == AccountStatus.ACTIVE
+        assert _groups(other.account_id) == {"jira-software-users"}
+
+    def test_groups_already_in_the_mirror_are_matched_by_name(self, org):
+        synced = GroupFactory(organization=org, name="confluence-users", group_id="ari:cloud:identity::group/real")
+        pivot = _seed(org, "atlassian_users_export_pivot.csv")[0]
+        assert Membership.objects.filter(group=synced).count() == 1
+        assert "ari:cloud:identity::group/real" not in pivot.new_groups
+
+    def test_pivoted_group_columns_and_site_less_activity_headers_in_any_case(self, org):
+        plan, _ = _seed(org, "atlassian_users_export_pivot.csv")
+        assert plan.variant == Variant.USERS
+        assert _groups(ANN) == {"jira-software-users", "confluence-users", "engineering"}
+        assert _groups(CARLA) == {"engineering"}
+        assert Account.objects.get(account_id=ANN).added_to_org == day(2023, 12, 14)
+        assert _activity(ANN) == {"jira-software": day(2025, 12, 14)}
+        assert _activity(CARLA) == {"confluence": day(2025, 9, 30)}
+
+    def test_rows_repeated_per_group_are_merged_by_user_id(self, org):
+        plan, _ = _seed(org, "atlassian_users_export_rows_per_group.csv")
+        assert plan.people == 2
+        assert _groups(ANN) == {"jira-software-users", "confluence-users", "engineering"}
+        assert AuditEvent.objects.filter(action=AuditAction.ACCOUNT_IMPORTED).count() == 2
+
+    def test_repeated_rows_that_disagree_are_errors(self, org):
+        text = (FIXTURES / "atlassian_users_export_rows_per_group.csv").read_text()
+        text = text.replace("Active,14 Dec 2023,confluence-users", "Suspended,14 Dec 2023,confluence-users")
+        plan = _plan(org, data=text.encode())
+        assert [str(e) for e in plan.errors] == [
+            f"Row 3: account {ANN} is also on row 2 with a different status (“active” there, “suspended” here)"
+        ]
+
+
+class TestOtherVariants:
+    def test_the_managed_accounts_export(self, org):
+        plan, _ = _seed(org, "atlassian_managed_accounts_export.csv")
+        assert plan.variant == Variant.MANAGED
+        ann = Account.objects.get(account_id=ANN)
+        assert (ann.managed, ann.billable, ann.last_active) == (True, True, day(2025, 12, 14))
+        dan = Account.objects.get(name="Dan Okafor")
+        assert (dan.status, dan.billable, dan.last_active) == (AccountStatus.DEACTIVATED, False, None)
+        sites = set(ProductAccess.objects.filter(account=ann).values_list("product__resource_id", flat=True))
+        assert sites == {"csv:jira-software:acme", "csv:jira-software:acme-labs", "csv:confluence:acme"}
+        assert set(_activity("5d6e7f8091a2b3c4d5e6f708")) == {"jira-software", "jira-servicedesk"}
+        assert not Membership.objects.exists(), "this export has no groups"
+
+    def test_the_legacy_site_export_merges_rows_per_group_and_maps_yes_no(self, org):
+        plan, _ = _seed(org, "atlassian_legacy_site_export.csv")
+        assert plan.variant == Variant.LEGACY
+        ann = Account.objects.get(account_id=ANN)
+        assert ann.last_active == datetime(2025, 12, 14, 10, tzinfo=UTC), "the later of last login and last session"
+        assert _groups(ANN) == {"jira-software-users", "confluence-users"}
+        frank = Account.objects.get(account_id="fsmith")
+        assert frank.status == AccountStatus.SUSPENDED, "active=No was revoked site access"
+        assert set(_activity("fsmith")) == {"confluence"}
+
+    def test_legacy_usernames_match_existing_accounts_by_email(self, org):
+        known = AccountFactory(organization=org, account_id="557058:real-id", email="Frank.Smith@acme.example")
+        _seed(org, "atlassian_legacy_site_export.csv")
+        assert not Account.objects.filter(account_id="fsmith").exists()
+        assert _groups(known.account_id) == {"site-admins"}
+
+
+class TestAllOrNothing:
+    def test_row_errors_are_numbered_and_nothing_is_written(self, org):
+        text = (FIXTURES / "atlassian_users_export.csv").read_text()
+        text = text.replace("ann.smith@acme.example", "ann.smith@").replace("3 Jan 2022", "yesterday")
+        plan = _plan(org, data=text.encode())
+        assert [str(e) for e in plan.errors] == [
+            "Row 2, email: “ann.smith@” is not a valid email address",
+            "Row 3, Added to org: “yesterday” is not a date (expected e.g. “14 Dec 2025” or “2025-12-14”)",
+        ]
+        with pytest.raises(ValueError, match="errors"):
+            apply_seed(plan=plan, actor=ACTOR)
+        assert not Account.objects.exists()
+
+    def test_an_unknown_status_is_an_error_listing_the_known_ones(self, org):
+        text = (FIXTURES / "atlassian_users_export.csv").read_text().replace("Deactivated", "Frozen")
+        plan = _plan(org, data=text.encode())
+        assert len(plan.errors) == 1
+        assert "“Frozen” is not a status the portal knows" in str(plan.errors[0])
+        assert str(plan.errors[0]).startswith("Row 5, User status:")
+
+    def test_a_failure_while_writing_rolls_everything_back(self, org, monkeypatch):
+        plan = _plan(org, "atlassian_users_export.csv")
+
+        def broken(events):
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr("accounts.importexport.seed.record_events", broken)
+        with pytest.raises(RuntimeError):
+            apply_seed(plan=plan, actor=ACTOR)
+        assert not Account.objects.exists()
+        assert not Group.objects.exists()

@@ -1,0 +1,136 @@
+"""The sync's write path: API pages regrouped into batches, and the batched INSERT helper."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.clients import client_for
+from accounts.models import Account, Membership, Organization, ProductAccess
+from accounts.sync import runner
+from accounts.sync.prefetch import batched
+from accounts.sync.runner import organization_sync
+from accounts.sync.sql import datetime_adapter, insert_rows
+from accounts.sync.users import apply_user_page
+
+
+class TestBatched:
+    def test_pages_are_joined_whole_into_batches_of_at_least_the_size(self):
+        pages = [[1, 2], [3, 4], [5], [6, 7], [8]]
+        assert list(batched(pages, size=3)) == [[1, 2, 3, 4], [5, 6, 7], [8]]
+
+    def test_no_page_gives_no_batch_and_empty_pages_one_empty_batch(self):
+        assert list(batched([], size=3)) == []
+        assert list(batched([[], []], size=3)) == [[]]
+
+    def test_pages_read_before_a_failure_come_out_before_the_error(self):
+        def pages():
+            yield [1, 2]
+            yield [3]
+            raise RuntimeError("page 3 failed")
+
+        out = batched(pages(), size=10)
+        assert next(out) == [1, 2, 3]
+        with pytest.raises(RuntimeError, match="page 3 failed"):
+            next(out)
+
+
+@pytest.mark.django_db
+class TestInsertRows:
+    FIELDS = ("organization", "account_id", "email", "name", "account_type", "status", "status_changed_at")
+    FIELDS += ("managed", "is_org_admin", "management_source", "added_to_org", "last_active", "billable")
+    FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_at")
+
+    def _row(self, org, account_id, name, adapt, when):
+        values = dict(
+            organization=org.pk,
+            account_id=account_id,
+            email=None,
+            name=name,
+            account_type="atlassian",
+            status="active",
+            status_changed_at=adapt(when),
+            managed=True,
+            is_org_admin=False,
+            management_source="",
+            added_to_org=None,
+            last_active=adapt(when),
+            billable=True,
+            licence_group_count=2,
+            restored_at=None,
+            first_seen_at=adapt(when),
+            last_synced_at=adapt(when),
+        )
+        return tuple(values[f] for f in self.FIELDS)
+
+    def test_rows_read_back_as_the_orm_wrote_them_and_conflicts_update_only_the_given_fields(self):
+        org = Organization.objects.create(org_id="o1")
+        adapt = datetime_adapter()
+        first = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+        rows = [self._row(org, f"acc-{i}", f"User {i}", adapt, first) for i in range(130)]  # > one statement
+        insert_rows(Account, self.FIELDS, rows, unique_fields=["organization", "account_id"], update_fields=["name"])
+        assert Account.objects.count() == 130
+        account = Account.objects.get(account_id="acc-7")
+        assert (account.name, account.last_active, account.first_seen_at) == ("User 7", first, first)
+        assert (account.managed, account.billable, account.email, account.licence_group_count) == (True, True, None, 2)
+
+        later = first + timedelta(days=1)
+        insert_rows(
+            Account,
+            self.FIELDS,
+            [self._row(org, "acc-7", "Renamed", adapt, later)],
+            unique_fields=["organization", "account_id"],
+            update_fields=["name"],
+        )
+        account.refresh_from_db()
+        assert (account.name, account.last_active) == ("Renamed", first)
+        assert Account.objects.count() == 130
+
+    def test_every_column_but_the_primary_key_must_be_given(self):
+        with pytest.raises(ValueError, match="every column"):
+            insert_rows(Membership, ("account", "group"), [(1, 2)])
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+            datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC),
+            datetime(2026, 3, 29, 1, 30, 5, 1000, tzinfo=timezone(timedelta(hours=2))),
+            None,
+        ],
+    )
+    def test_datetimes_are_sent_as_django_sends_them(self, value):
+        expected = None if value is None else connection.ops.adapt_datetimefield_value(value)
+        assert datetime_adapter()(value) == expected
+
+
+@pytest.mark.django_db
+def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, organization, monkeypatch):
+    sizes = []
+
+    def apply(ctx, users):
+        sizes.append(len(users))
+        apply_user_page(ctx, users)
+
+    monkeypatch.setattr(runner, "USER_BATCH", 25)
+    monkeypatch.setattr(runner, "apply_user_page", apply)
+    with client_for(organization, page_size=10, sleep=lambda s: None) as client:  # 12 pages of 10 users
+        assert organization_sync(organization=organization, client=client).ok
+        assert sizes == [30, 30, 30, 30]
+        directory = {
+            a.account_id for a in simulator.state.dataset.accounts if simulator.state.directory_user(a.account_id)
+        }
+        assert set(Account.objects.filter(organization=organization).values_list("account_id", flat=True)) == directory
+        assert Membership.objects.exists()
+        assert ProductAccess.objects.exists()
+
+        with CaptureQueriesContext(connection) as queries:
+            assert organization_sync(organization=organization, client=client).ok
+    mirror = ('"accounts_account"', '"accounts_membership"', '"accounts_productaccess"', '"accounts_group"')
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith(("INSERT", "UPDATE", "DELETE")) and any(t in q["sql"] for t in mirror)
+    ]
+    assert writes == []

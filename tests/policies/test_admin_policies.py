@@ -1,0 +1,330 @@
+"""The policy admin: saving through policy_save (preview on create, audited), the email preview,
+"Run now", deletion, and who may do what."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Group, Organization, Product
+from governance.audit.models import AuditAction, AuditEvent
+from governance.runs.models import RunStatus, TaskRun
+from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
+from policies.models.policies import DEFAULT_ACTION_BODY, DEFAULT_ACTION_SUBJECT, DEFAULT_WARNING_SUBJECT
+from tests.policies.conftest import RUN_AT
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = "admin:policies_inactivitypolicy_add"
+
+
+def _change_url(policy):
+    return reverse("admin:policies_inactivitypolicy_change", args=[policy.pk])
+
+
+def _run_url(policy):
+    return reverse("admin:policies_inactivitypolicy_run", args=[policy.pk])
+
+
+def _form(organization, **overrides) -> dict:
+    """What the policy form posts; many-to-many values are lists of ids, as the autocomplete sends them."""
+    jira = Product.objects.get(organization=organization, key="jira-software")
+    data = {
+        "name": "Jira 90 days",
+        "description": "",
+        "organization": organization.pk,
+        "enabled": "on",
+        "mode": PolicyMode.ENFORCE,  # asked for, and ignored on creation
+        "products": [jira.pk],
+        "include_groups": [],
+        "exclude_groups": [],
+        "claim_scope": "all",
+        "trigger": "inactive",
+        "trigger_days": "90",
+        "trigger_state": "",
+        "action": "suspend",
+        "warning_days": "14, 3",
+        "cap_absolute": "50",
+        "cap_percent": "5",
+        "schedule_cron": "30 6 * * *",
+        "self_service_restore": "on",
+        "warning_subject": DEFAULT_WARNING_SUBJECT,
+        "warning_body": "Hello {name}, {product} goes on {action_date}: {restore_link}",
+        "action_subject": DEFAULT_ACTION_SUBJECT,
+        "action_body": DEFAULT_ACTION_BODY,
+        "change_reason": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def _policy_form_from(policy, **overrides) -> dict:
+    data = _form(policy.organization)
+    data.update(
+        name=policy.name,
+        mode=policy.mode,
+        products=list(policy.products.values_list("pk", flat=True)),
+        include_groups=list(policy.include_groups.values_list("pk", flat=True)),
+        exclude_groups=list(policy.exclude_groups.values_list("pk", flat=True)),
+        action=policy.action,
+        trigger_days=str(policy.trigger_days),
+        warning_days=", ".join(str(d) for d in policy.warning_days),
+        cap_absolute=str(policy.cap_absolute),
+        cap_percent=str(policy.cap_percent),
+        warning_body=policy.warning_body,
+    )
+    del data["organization"]  # read-only once the policy exists
+    data.update(overrides)
+    return data
+
+
+class TestCreating:
+    def test_a_policy_created_in_the_admin_starts_in_preview_and_is_audited(self, mirrored, client_for, alice):
+        response = client_for(alice).post(reverse(ADD_URL), _form(mirrored, change_reason="first policy"))
+        assert response.status_code == 302, response.content.decode()[:3000]
+        policy = InactivityPolicy.objects.get()
+        assert policy.mode == PolicyMode.PREVIEW
+        assert policy.warning_days == [14, 3]
+        assert list(policy.products.values_list("key", flat=True)) == ["jira-software"]
+        event = AuditEvent.objects.get(action=AuditAction.POLICY_CREATED)
+        assert event.actor_name == "alice"
+        assert event.actor_kind == "admin"
+        assert event.target_id == str(policy.pk)
+        assert event.reason == "first policy"
+        assert event.after["mode"] == PolicyMode.PREVIEW
+        assert event.after["products"] == [policy.products.get().pk]
+
+    def test_the_add_page_shows_the_mode_as_preview_and_explains_external_accounts(self, mirrored, client_for, alice):
+        page = client_for(alice).get(reverse(ADD_URL)).content.decode()
+        assert "Preview (report only)" in page
+        assert 'name="mode"' not in page
+        assert "External accounts (not claimed by your organization) can only be suspended" in page
+
+    def test_groups_and_products_are_chosen_by_autocomplete_not_a_full_list(self, mirrored, client_for, alice):
+        page = client_for(alice).get(reverse(ADD_URL)).content.decode()
+        assert page.count("admin-autocomplete") >= 3
+        some_group = Group.objects.filter(organization=mirrored).first()
+        assert f'<option value="{some_group.pk}"' not in page
+
+    def test_an_unknown_placeholder_is_a_form_error_and_nothing_is_saved(self, mirrored, client_for, alice):
+        response = client_for(alice).post(reverse(ADD_URL), _form(mirrored, warning_body="Hi {first_name}"))
+        assert response.status_code == 200
+        assert "Unknown placeholder(s) {first_name}" in response.content.decode()
+        assert not InactivityPolicy.objects.exists()
+        assert not AuditEvent.objects.filter(action=AuditAction.POLICY_CREATED).exists()
+
+    def test_deactivating_external_accounts_is_refused_with_the_reason(self, mirrored, client_for, alice):
+        data = _form(mirrored, action="deactivate", claim_scope="external")
+        response = client_for(alice).post(reverse(ADD_URL), data)
+        assert response.status_code == 200
+        assert "External accounts can only be suspended" in response.content.decode()
+        assert not InactivityPolicy.objects.exists()
+
+    def test_groups_of_another_organization_are_refused(self, mirrored, client_for, alice):
+        other = Organization.objects.create(org_id="other-org", name="Other")
+        stranger = Group.objects.create(organization=other, group_id="g-x", name="Strangers")
+        response = client_for(alice).post(reverse(ADD_URL), _form(mirrored, include_groups=[stranger.pk]))
+        assert response.status_code == 200
+        assert "Not in organization" in response.content.decode()
+        assert not InactivityPolicy.objects.exists()
+
+    def test_a_bad_cron_expression_is_refused(self, mirrored, client_for, alice):
+        response = client_for(alice).post(reverse(ADD_URL), _form(mirrored, schedule_cron="every day"))
+        assert response.status_code == 200
+        assert "Not a cron expression" in response.content.decode()
+
+
+class TestEditing:
+    def test_editing_records_before_and_after_of_what_changed(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW, warning_days=[14])
+        groups = list(Group.objects.filter(organization=policy.organization).order_by("pk")[:2])
+        data = _policy_form_from(
+            policy,
+            mode=PolicyMode.REVIEW,
+            trigger_days="120",
+            exclude_groups=[g.pk for g in groups],
+            change_reason="reviewed with HR",
+        )
+        response = client_for(alice).post(_change_url(policy), data)
+        assert response.status_code == 302, response.content.decode()[:3000]
+        policy.refresh_from_db()
+        assert policy.mode == PolicyMode.REVIEW
+        assert policy.trigger_days == 120
+        assert sorted(policy.exclude_groups.values_list("pk", flat=True)) == sorted(g.pk for g in groups)
+        event = AuditEvent.objects.get(action=AuditAction.POLICY_UPDATED)
+        assert event.before == {"mode": "preview", "trigger_days": 90, "exclude_groups": []}
+        assert event.after == {
+            "mode": "review",
+            "trigger_days": 120,
+            "exclude_groups": sorted(g.pk for g in groups),
+        }
+        assert event.reason == "reviewed with HR"
+
+    def test_saving_without_changes_records_nothing(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW, warning_days=[14])
+        response = client_for(alice).post(_change_url(policy), _policy_form_from(policy))
+        assert response.status_code == 302
+        assert not AuditEvent.objects.filter(action=AuditAction.POLICY_UPDATED).exists()
+
+    def test_the_many_to_many_values_are_written_once_through_the_service(
+        self, make_policy, client_for, alice, monkeypatch
+    ):
+        from policies.admin import policies as policy_admin
+
+        calls = []
+        real = policy_admin.policy_save
+
+        def spy(**kwargs):
+            calls.append(kwargs)
+            return real(**kwargs)
+
+        monkeypatch.setattr(policy_admin, "policy_save", spy)
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        confluence = Product.objects.filter(organization=policy.organization).exclude(key="jira-software").first()
+        client_for(alice).post(_change_url(policy), _policy_form_from(policy, products=[confluence.pk]))
+        assert len(calls) == 1
+        assert [p.pk for p in calls[0]["m2m"]["products"]] == [confluence.pk]
+        assert list(policy.products.values_list("pk", flat=True)) == [confluence.pk]
+        event = AuditEvent.objects.get(action=AuditAction.POLICY_UPDATED)
+        assert event.after == {"products": [confluence.pk]}
+
+    def test_a_form_sent_back_with_errors_still_renders(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        response = client_for(alice).post(_change_url(policy), _policy_form_from(policy, trigger_days=""))
+        assert response.status_code == 200
+        assert "This field is required" in response.content.decode()
+        assert not AuditEvent.objects.filter(action=AuditAction.POLICY_UPDATED).exists()
+
+    def test_help_desk_can_read_a_policy_but_not_change_it(self, make_policy, client_for, hank):
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        client = client_for(hank)
+        assert client.get(_change_url(policy)).status_code == 200
+        response = client.post(_change_url(policy), _policy_form_from(policy, name="renamed"))
+        assert response.status_code == 403
+        assert client.get(reverse(ADD_URL)).status_code == 403
+        policy.refresh_from_db()
+        assert policy.name == "Jira 90 days"
+
+
+class TestEmailPreview:
+    def test_the_page_shows_both_emails_for_an_account_in_scope(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW, warning_days=[14])
+        page = client_for(alice).get(_change_url(policy)).content.decode()
+        assert 'id="email-preview-warning"' in page
+        assert 'id="email-preview-action"' in page
+        assert "an account in the policy" in page
+        assert "a made-up person" not in page
+        assert "Your Jira Software access will be suspended on" in page
+        assert "Your Jira Software access was suspended" in page
+        assert '<iframe sandbox="" srcdoc="&lt;p&gt;Hello' in page
+
+    def test_a_made_up_person_is_used_when_nobody_is_in_scope(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW, products=["no-such-product"])
+        policy.products.clear()
+        InactivityPolicy.objects.filter(pk=policy.pk).update(trigger="in_state", trigger_state="no-such-state")
+        page = client_for(alice).get(_change_url(policy)).content.decode()
+        assert "a made-up person" in page
+        assert "Hello Sam Sample" in page
+
+    def test_template_errors_are_shown_instead_of_the_email(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        InactivityPolicy.objects.filter(pk=policy.pk).update(warning_body="Hello {first_name}")  # an old row
+        page = client_for(alice).get(_change_url(policy)).content.decode()
+        warning = page.split('id="email-preview-warning"')[1].split('id="email-preview-action"')[0]
+        assert "Unknown placeholder(s) {first_name}" in warning
+        assert "<iframe" not in warning
+        assert "Your Jira Software access was suspended" in page  # the action email still renders
+
+    def test_names_and_templates_cannot_inject_html(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW, warning_days=[14])
+        InactivityPolicy.objects.filter(pk=policy.pk).update(warning_body="<script>alert(1)</script> {name}")
+        page = client_for(alice).get(_change_url(policy)).content.decode()
+        assert "<script>alert(1)</script>" not in page
+
+
+class TestRunNow:
+    def test_run_now_runs_the_policy_and_says_what_happened(self, make_policy, client_for, alice, simulator):
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=timezone.now())
+        response = client_for(alice).post(_run_url(policy), follow=True)
+        run = TaskRun.objects.get(name="policy")
+        assert run.trigger == "manual"
+        assert run.started_by == "alice"
+        assert run.status == RunStatus.SUCCEEDED
+        text = response.content.decode()
+        assert f"#{run.pk}</a> succeeded: Preview: nothing was changed." in text
+        assert "to act" in text
+        assert not Enforcement.objects.exists()
+
+    def test_a_refused_run_is_reported_as_an_error(self, make_policy, client_for, alice, settings):
+        policy = make_policy(mode=PolicyMode.ENFORCE)
+        Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=RUN_AT)
+        settings.POLICY_MAX_SYNC_AGE = 1
+        response = client_for(alice).post(_run_url(policy), follow=True)
+        assert "refused" in response.content.decode().lower()
+        assert TaskRun.objects.get(name="policy").status == RunStatus.REFUSED
+        assert not Enforcement.objects.exists()
+
+    def test_a_dry_run_changes_nothing_even_when_enforcing(self, make_policy, client_for, alice, simulator):
+        policy = make_policy(mode=PolicyMode.ENFORCE)
+        Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=timezone.now())
+        response = client_for(alice).post(_run_url(policy), {"_dry_run": "1"}, follow=True)
+        assert "Dry run" in response.content.decode()
+        assert not Enforcement.objects.exists()
+
+    def test_run_now_is_a_post(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        assert client_for(alice).get(_run_url(policy)).status_code == 405
+        assert not TaskRun.objects.filter(name="policy").exists()
+
+    def test_run_now_needs_csrf(self, make_policy, alice):
+        from django.test import Client
+
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(alice)
+        assert client.post(_run_url(policy)).status_code == 403
+        assert not TaskRun.objects.filter(name="policy").exists()
+
+    @pytest.mark.parametrize("persona", ["audrey", "hank"])
+    def test_only_those_who_may_run_policies_can(self, request, make_policy, client_for, persona):
+        policy = make_policy(mode=PolicyMode.ENFORCE)
+        client = client_for(request.getfixturevalue(persona))
+        assert client.post(_run_url(policy)).status_code == 403
+        assert 'id="policy-run-now"' not in client.get(_change_url(policy)).content.decode()
+        assert not TaskRun.objects.filter(name="policy").exists()
+
+    def test_the_button_is_shown_to_admins(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        assert 'id="policy-run-now"' in client_for(alice).get(_change_url(policy)).content.decode()
+
+
+class TestDeleting:
+    def test_a_policy_with_enforcements_cannot_be_deleted(self, make_policy, client_for, alice):
+        from accounts.models import Account
+
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        Enforcement.objects.create(
+            policy=policy,
+            account=Account.objects.first(),
+            status=EnforcementStatus.CANCELLED,
+            action="suspend",
+            reason="r",
+            due_at=RUN_AT,
+        )
+        url = reverse("admin:policies_inactivitypolicy_delete", args=[policy.pk])
+        assert client_for(alice).post(url, {"post": "yes"}).status_code == 403
+        assert InactivityPolicy.objects.filter(pk=policy.pk).exists()
+
+    def test_deleting_an_unused_policy_is_audited(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW)
+        url = reverse("admin:policies_inactivitypolicy_delete", args=[policy.pk])
+        assert client_for(alice).post(url, {"post": "yes"}).status_code == 302
+        assert not InactivityPolicy.objects.exists()
+        event = AuditEvent.objects.get(action=AuditAction.POLICY_DELETED)
+        assert event.before["name"] == "Jira 90 days"
+        assert event.actor_name == "alice"
+
+    def test_there_is_no_bulk_delete(self, make_policy, client_for, alice):
+        make_policy(mode=PolicyMode.PREVIEW)
+        page = client_for(alice).get(reverse("admin:policies_inactivitypolicy_changelist")).content.decode()
+        assert "delete_selected" not in page
