@@ -12,7 +12,9 @@ _SECRET_SETTINGS = (
     "ATLASSIAN_API_TOKEN",
     "EMAIL_HOST_PASSWORD",
 )
-_AUTH_HEADER = re.compile(r"(Authorization['\"]?\s*[:=]\s*['\"]?)(Bearer|Basic)\s+[^\s'\",}]+", re.IGNORECASE)
+_AUTH_HEADER = re.compile(r"(Authorization['\"]?\s*[:=]\s*['\"]?)(Bearer|Basic|Token)\s+[^\s'\",}]+", re.IGNORECASE)
+# The portal's own API tokens (governance.api): gpt_<8-hex prefix>_<secret>; the prefix may stay.
+_API_TOKEN = re.compile(r"(gpt_[0-9a-f]{8}_)\S+")
 
 
 def known_secrets() -> list[str]:
@@ -23,6 +25,7 @@ def known_secrets() -> list[str]:
 
 def redact(text: str) -> str:
     text = _AUTH_HEADER.sub(r"\1\2 [redacted]", text)
+    text = _API_TOKEN.sub(r"\1[redacted]", text)
     for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, "[redacted]")

@@ -18,6 +18,11 @@ _HELP_DESK_EXTRA = {
     "accounts": ["activate_account"],
     "policies": ["view_accessrequest", "decide_accessrequest"],
 }
+_ADMIN_EXTRA = {
+    # API tokens are created and revoked by portal admins (governance.api.tokens checks that a
+    # token never carries more permissions than its creator holds).
+    "governance": ["add_apitoken", "change_apitoken"],
+}
 _ADMIN_EXCLUDED = {
     # Nobody edits mirrored Atlassian data by hand: it changes through services only.
     "governance": {"add_", "change_", "delete_"},
@@ -40,6 +45,8 @@ def role_permissions(permissions) -> dict[str, set[int]]:
             roles[PORTAL_ADMINS].add(perm_id)
         if codename in _HELP_DESK_EXTRA.get(app_label, []):
             roles[HELP_DESK].add(perm_id)
+        if codename in _ADMIN_EXTRA.get(app_label, []):
+            roles[PORTAL_ADMINS].add(perm_id)
     return roles
 
 

@@ -15,6 +15,7 @@ from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.finish import SyncHalted, apply_removals_and_blanks, check_limits, missing_accounts, update_seats
 from accounts.sync.groups import load_products, sync_groups
 from accounts.sync.prefetch import batched, prefetch
+from accounts.sync.sql import sqlite_bulk_writes
 from accounts.sync.users import apply_user_page
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
@@ -105,13 +106,14 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
         roles = {g.id: client.group_role_assignments(g.id, directory_id=g.directory_id or None) for g in groups}
         sync_groups(ctx, groups, roles)
         reported = 0
-        for batch in prefetch(batched(client.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH)):
-            apply_user_page(ctx, batch)
-            if progress:
-                progress(len(ctx.seen_accounts))
-            if len(ctx.seen_accounts) - reported >= PROGRESS_EVERY:
-                reported = len(ctx.seen_accounts)
-                task_run_progress(run=run, done=reported)
+        with sqlite_bulk_writes():
+            for batch in prefetch(batched(client.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH)):
+                apply_user_page(ctx, batch)
+                if progress:
+                    progress(len(ctx.seen_accounts))
+                if len(ctx.seen_accounts) - reported >= PROGRESS_EVERY:
+                    reported = len(ctx.seen_accounts)
+                    task_run_progress(run=run, done=reported)
         _sync_account_types(ctx, client)
         missing = missing_accounts(ctx)
         check_limits(ctx, missing, max_removed_share=removed_share, max_blanked_share=blanked_share)

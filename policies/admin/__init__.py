@@ -2,4 +2,9 @@
 exemptions, the enforcement review queue, run history and access requests. Importing the modules
 registers their admins."""
 
+from django.contrib import admin
+
 from policies.admin import access_requests, enforcements, exemptions, policies, runs  # noqa: F401
+from policies.admin.dashboard import install_seat_savings
+
+install_seat_savings(admin.site)

@@ -107,6 +107,8 @@ def enforcement_reverse(
 
 def run_undo(*, run, actor: Actor, reason: str, client=None) -> dict:
     """Give back everything a policy run took away, through the same services, audited."""
+    if not reason.strip():
+        raise ReviewRefused("A reason is required to undo a run.")
     counts = {"reversed": 0, "failed": 0}
     done = Enforcement.objects.filter(executed_run=run, status=EnforcementStatus.DONE).select_related(
         "account", "policy__organization"
@@ -115,7 +117,9 @@ def run_undo(*, run, actor: Actor, reason: str, client=None) -> dict:
     try:
         for enforcement in done:
             org = enforcement.policy.organization
-            org_client = client or clients.setdefault(org.pk, client_for(org))
+            if client is None and org.pk not in clients:
+                clients[org.pk] = client_for(org)
+            org_client = client or clients[org.pk]
             try:
                 enforcement_reverse(
                     enforcement=enforcement,

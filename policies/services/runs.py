@@ -126,7 +126,7 @@ def policy_run(
         now=now,
     )
     if holder is None:
-        return _finish(policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.")
+        return _finish(policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now)
     try:
         return _run(policy, run, actor, now, dry_run, client)
     finally:
@@ -136,7 +136,7 @@ def policy_run(
 def _run(policy, run, actor, now, dry_run, client) -> PolicyRunResult:
     fresh, why = sync_is_fresh(policy, now)
     if not fresh:
-        return _finish(policy, run, actor, RunStatus.REFUSED, {}, f"Refused: {why}. Sync, then run again.")
+        return _finish(policy, run, actor, RunStatus.REFUSED, {}, f"Refused: {why}. Sync, then run again.", now=now)
     evaluation = evaluate(policy, now)
     to_act = evaluation.by_verdict(Verdict.ACT)
     cap = cap_for(policy, evaluation.scope_size)
@@ -154,14 +154,21 @@ def _run(policy, run, actor, now, dry_run, client) -> PolicyRunResult:
             f"({policy.cap_absolute} accounts or {policy.cap_percent:g}% of {evaluation.scope_size} in scope). "
             "Nothing was changed. Check the policy and the sync, then raise the cap or run again."
         )
-        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation)
+        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
     if mode == PolicyMode.PREVIEW:
         return _finish(
-            policy, run, actor, RunStatus.SUCCEEDED, counts, "Preview: nothing was changed.", evaluation=evaluation
+            policy,
+            run,
+            actor,
+            RunStatus.SUCCEEDED,
+            counts,
+            "Preview: nothing was changed.",
+            evaluation=evaluation,
+            now=now,
         )
     outcome = apply_decisions(policy, evaluation, mode=mode, run=run, actor=actor, now=now, client=client)
     counts.update(outcome)
-    return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, "", evaluation=evaluation)
+    return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, "", evaluation=evaluation, now=now)
 
 
 def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None) -> dict:
@@ -323,8 +330,12 @@ def _mark_due(policy, evaluation, *, mode, run, actor, now, outcome) -> list[Enf
     return to_execute + list(leftovers)
 
 
-def _finish(policy, run, actor, status, counts, message, *, evaluation=None) -> PolicyRunResult:
-    task_run_finish(run=run, status=status, counts=counts, error=message if status != RunStatus.SUCCEEDED else "")
+def _finish(policy, run, actor, status, counts, message, *, evaluation=None, now=None) -> PolicyRunResult:
+    # A run at an injected `now` (tests, catch-up) finishes no earlier than it started.
+    finished = max(timezone.now(), now) if now else None
+    task_run_finish(
+        run=run, status=status, counts=counts, error=message if status != RunStatus.SUCCEEDED else "", now=finished
+    )
     action = {
         RunStatus.SUCCEEDED: AuditAction.POLICY_RUN_COMPLETED,
         RunStatus.REFUSED: AuditAction.POLICY_RUN_REFUSED,
