@@ -41,34 +41,47 @@ def _status_change(new_status: str, *, restored: bool = False):
     return apply
 
 
+def _lifecycle(account, actor, reason, correlation_id, action, remote, status, restored=False) -> Account:
+    """One status change in Atlassian, mirrored and audited (accounts.services.remote.perform)."""
+    return perform(
+        account=account,
+        actor=actor,
+        action=action,
+        reason=reason,
+        correlation_id=correlation_id,
+        before={"status": account.status},
+        remote=remote,
+        mirror=_status_change(status, restored=restored),
+    )
+
+
 def account_suspend(
     *, account: Account, client, actor: Actor, reason: str, correlation_id: str = "", allow_org_admin: bool = False
 ) -> Account:
     """Suspend access in the organization's directory: frees the seat, keeps groups and roles."""
     _refuse_org_admin(account, allow_org_admin, "suspend")
-    return perform(
-        account=account,
-        actor=actor,
-        action=AuditAction.ACCOUNT_SUSPENDED,
-        reason=reason,
-        correlation_id=correlation_id,
-        before={"status": account.status},
-        remote=lambda: client.user_suspend(account.account_id),
-        mirror=_status_change(AccountStatus.SUSPENDED),
+    return _lifecycle(
+        account,
+        actor,
+        reason,
+        correlation_id,
+        AuditAction.ACCOUNT_SUSPENDED,
+        lambda: client.user_suspend(account.account_id),
+        AccountStatus.SUSPENDED,
     )
 
 
 def account_restore(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
     """Lift a suspension: access, groups and roles come back as they were."""
-    return perform(
-        account=account,
-        actor=actor,
-        action=AuditAction.ACCOUNT_RESTORED,
-        reason=reason,
-        correlation_id=correlation_id,
-        before={"status": account.status},
-        remote=lambda: client.user_restore(account.account_id),
-        mirror=_status_change(AccountStatus.ACTIVE, restored=True),
+    return _lifecycle(
+        account,
+        actor,
+        reason,
+        correlation_id,
+        AuditAction.ACCOUNT_RESTORED,
+        lambda: client.user_restore(account.account_id),
+        AccountStatus.ACTIVE,
+        restored=True,
     )
 
 
@@ -78,29 +91,28 @@ def account_deactivate(
     """Deactivate the Atlassian account (managed accounts only): no login to any product."""
     _refuse_org_admin(account, allow_org_admin, "deactivate")
     _refuse_unmanaged(account, "deactivate")
-    return perform(
-        account=account,
-        actor=actor,
-        action=AuditAction.ACCOUNT_DEACTIVATED,
-        reason=reason,
-        correlation_id=correlation_id,
-        before={"status": account.status},
-        remote=lambda: client.lifecycle_disable(account.account_id, message=reason[:200] or None),
-        mirror=_status_change(AccountStatus.DEACTIVATED),
+    return _lifecycle(
+        account,
+        actor,
+        reason,
+        correlation_id,
+        AuditAction.ACCOUNT_DEACTIVATED,
+        lambda: client.lifecycle_disable(account.account_id, message=reason[:200] or None),
+        AccountStatus.DEACTIVATED,
     )
 
 
 def account_enable(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
     """Re-enable a deactivated managed account."""
-    return perform(
-        account=account,
-        actor=actor,
-        action=AuditAction.ACCOUNT_ENABLED,
-        reason=reason,
-        correlation_id=correlation_id,
-        before={"status": account.status},
-        remote=lambda: client.lifecycle_enable(account.account_id),
-        mirror=_status_change(AccountStatus.ACTIVE, restored=True),
+    return _lifecycle(
+        account,
+        actor,
+        reason,
+        correlation_id,
+        AuditAction.ACCOUNT_ENABLED,
+        lambda: client.lifecycle_enable(account.account_id),
+        AccountStatus.ACTIVE,
+        restored=True,
     )
 
 
@@ -110,29 +122,28 @@ def account_delete(
     """Schedule deletion of a managed account; Atlassian keeps a 14-day grace to cancel it."""
     _refuse_org_admin(account, allow_org_admin, "delete")
     _refuse_unmanaged(account, "delete")
-    return perform(
-        account=account,
-        actor=actor,
-        action=AuditAction.ACCOUNT_DELETION_SCHEDULED,
-        reason=reason,
-        correlation_id=correlation_id,
-        before={"status": account.status},
-        remote=lambda: client.lifecycle_delete(account.account_id),
-        mirror=_status_change(AccountStatus.PENDING_DELETION),
+    return _lifecycle(
+        account,
+        actor,
+        reason,
+        correlation_id,
+        AuditAction.ACCOUNT_DELETION_SCHEDULED,
+        lambda: client.lifecycle_delete(account.account_id),
+        AccountStatus.PENDING_DELETION,
     )
 
 
 def account_cancel_delete(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
     """Cancel a scheduled deletion inside the grace period; the account is active again."""
-    return perform(
-        account=account,
-        actor=actor,
-        action=AuditAction.ACCOUNT_DELETION_CANCELLED,
-        reason=reason,
-        correlation_id=correlation_id,
-        before={"status": account.status},
-        remote=lambda: client.lifecycle_cancel_delete(account.account_id),
-        mirror=_status_change(AccountStatus.ACTIVE, restored=True),
+    return _lifecycle(
+        account,
+        actor,
+        reason,
+        correlation_id,
+        AuditAction.ACCOUNT_DELETION_CANCELLED,
+        lambda: client.lifecycle_cancel_delete(account.account_id),
+        AccountStatus.ACTIVE,
+        restored=True,
     )
 
 

@@ -13,7 +13,7 @@ from accounts.models import Account, AccountType, Organization
 from accounts.snapshots import activity_snapshot_record
 from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.finish import SyncHalted, apply_removals_and_blanks, check_limits, missing_accounts, update_seats
-from accounts.sync.groups import load_products, sync_groups
+from accounts.sync.groups import fetch_group_roles, load_products, sync_groups
 from accounts.sync.prefetch import batched, prefetch
 from accounts.sync.sql import sqlite_bulk_writes
 from accounts.sync.users import apply_user_page
@@ -103,7 +103,7 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
     try:
         load_products(ctx)
         groups = list(client.iter_groups())
-        roles = {g.id: client.group_role_assignments(g.id, directory_id=g.directory_id or None) for g in groups}
+        roles = fetch_group_roles(client, groups)
         sync_groups(ctx, groups, roles)
         reported = 0
         with sqlite_bulk_writes():

@@ -14,10 +14,12 @@ page, each of those hand-overs can wait for a whole switch interval (5 ms); one 
 hundred rows lets SQLite's B-tree work run on one core while the parsing runs on the other.
 """
 
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +28,7 @@ from django.db.models import Model
 from django.db.models.constants import OnConflict
 
 IN_CHUNK = 500  # values per ``__in`` lookup: SQLite before 3.32 allows 999 parameters a statement
-MAX_ROWS_PER_STATEMENT = 500  # SQLite's historical compound-select limit, which Django also keeps to
+MAX_ROWS_PER_STATEMENT = 2000
 
 
 def in_chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[Sequence]:
@@ -50,6 +52,8 @@ def datetime_adapter() -> Callable[[datetime | None], Any]:
     def sqlite_text(value):
         if value is None:
             return None
+        if value.tzinfo is tz:  # already in the connection's zone (UTC): the common case
+            return str(value.replace(tzinfo=None))
         if value.utcoffset() is None:
             return adapt(value)
         return str(value.astimezone(tz).replace(tzinfo=None))
@@ -82,13 +86,41 @@ def insert_rows(
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            cursor.execute(_insert_sql(*key, len(chunk)), [value for row in chunk for value in row])
+            cursor.execute(_insert_sql(*key, len(chunk)), list(chain.from_iterable(chunk)))
 
 
 def _rows_per_statement(columns: int) -> int:
-    """As many rows as the parameter limit allows (999 on SQLite, as Django assumes), at most 500."""
+    """As many rows as the connection's parameter limit allows, at most MAX_ROWS_PER_STATEMENT.
+
+    Django assumes 999 parameters on SQLite (the default before 3.32); the sqlite3 module of
+    Python 3.11 can ask the library for its actual limit (32,766 by default since 3.32).
+    """
     max_params = connection.features.max_query_params
-    return max(1, min(MAX_ROWS_PER_STATEMENT, max_params // columns if max_params else MAX_ROWS_PER_STATEMENT))
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        getlimit = getattr(connection.connection, "getlimit", None)
+        if getlimit is not None:
+            max_params = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    if not max_params:
+        return MAX_ROWS_PER_STATEMENT
+    return max(1, min(MAX_ROWS_PER_STATEMENT, max_params // columns))
+
+
+def pks_by(model: type[Model], field: str, values: Sequence, **equal) -> dict:
+    """``{value: pk}`` for the rows of ``model`` whose ``field`` is one of ``values`` and whose other
+    fields equal ``equal`` (database values): ``filter(field__in=...).values_list(field, "pk")``
+    without the ORM's preparation of every value, IN_CHUNK values a query."""
+    ops, meta = connection.ops, model._meta
+    # Only quoted identifiers from the model's metadata go into the text; values are parameters.
+    column, pk, table = (ops.quote_name(name) for name in (meta.get_field(field).column, meta.pk.column, meta.db_table))
+    where = "".join(f" AND {ops.quote_name(meta.get_field(name).column)} = %s" for name in equal)
+    head = f"SELECT {column}, {pk} FROM {table} WHERE 1 = 1{where}"  # noqa: S608
+    found: dict = {}
+    with connection.cursor() as cursor:
+        for chunk in in_chunks(values):
+            cursor.execute(f"{head} AND {column} IN ({', '.join(['%s'] * len(chunk))})", [*equal.values(), *chunk])
+            found.update(cursor.fetchall())
+    return found
 
 
 @lru_cache(maxsize=256)  # a few tables times the full statement and the shorter last ones

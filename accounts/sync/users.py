@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import Account, AccountStatus, AccountType, Group, Membership, ProductAccess, ProductGrant
 from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.groups import ensure_products
-from accounts.sync.sql import datetime_adapter, db_datetime, in_chunks, insert_rows
+from accounts.sync.sql import datetime_adapter, db_datetime, in_chunks, insert_rows, pks_by
 from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
 from governance.audit.record import record_events
@@ -57,11 +57,10 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
         return
     _ensure_page_references(ctx, users)
     with transaction.atomic():
-        accounts = Account.objects.filter(organization=ctx.organization)
+        # Which accounts the mirror has (a cheap probe: on a first sync none), then those rows.
+        found = pks_by(Account, "account_id", [u.account_id for u in users], organization=ctx.organization.pk)
         existing = {
-            a.account_id: a
-            for ids in in_chunks([u.account_id for u in users])
-            for a in accounts.filter(account_id__in=ids)
+            a.account_id: a for pks in in_chunks(list(found.values())) for a in Account.objects.filter(pk__in=pks)
         }
         wanted = {u.account_id: _wanted_account(ctx, u, existing.get(u.account_id)) for u in users}
         events: list[dict] = []
@@ -162,9 +161,8 @@ def _write_accounts(ctx, users, wanted, existing, events) -> dict[str, int]:
         Account, _ACCOUNT_INSERT, rows, unique_fields=["organization", "account_id"], update_fields=_ACCOUNT_UPDATE
     )
     pks = {a.account_id: a.pk for a in existing.values()}
-    accounts = Account.objects.filter(organization=ctx.organization)
-    for ids in in_chunks(created):
-        pks.update(accounts.filter(account_id__in=ids).values_list("account_id", "pk"))
+    if created:
+        pks.update(pks_by(Account, "account_id", created, organization=org_pk))
     return pks
 
 

@@ -123,3 +123,11 @@ class CallStats:
     retries: int = 0
     waited_seconds: float = 0.0
     by_status: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: "CallStats") -> None:
+        """Count ``other``'s calls in these (a forked client's, when its thread is done)."""
+        self.requests += other.requests
+        self.retries += other.retries
+        self.waited_seconds += other.waited_seconds
+        for status, n in other.by_status.items():
+            self.by_status[status] = self.by_status.get(status, 0) + n

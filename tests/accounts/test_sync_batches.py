@@ -8,11 +8,13 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.clients import client_for
 from accounts.models import Account, Membership, Organization, ProductAccess
-from accounts.sync import runner
+from accounts.sync import runner, sql
+from accounts.sync.groups import fetch_group_roles
 from accounts.sync.prefetch import batched
 from accounts.sync.runner import organization_sync
-from accounts.sync.sql import datetime_adapter, insert_rows
+from accounts.sync.sql import datetime_adapter, insert_rows, pks_by
 from accounts.sync.users import apply_user_page
+from governance.atlassian.errors import AtlassianError
 
 
 class TestBatched:
@@ -41,6 +43,7 @@ class TestInsertRows:
     FIELDS = ("organization", "account_id", "email", "name", "account_type", "status", "status_changed_at")
     FIELDS += ("managed", "is_org_admin", "management_source", "added_to_org", "last_active", "billable")
     FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_at")
+    UNIQUE = ("organization", "account_id")
 
     def _row(self, org, account_id, name, adapt, when):
         values = dict(
@@ -64,13 +67,21 @@ class TestInsertRows:
         )
         return tuple(values[f] for f in self.FIELDS)
 
-    def test_rows_read_back_as_the_orm_wrote_them_and_conflicts_update_only_the_given_fields(self):
+    def test_rows_read_back_as_the_orm_wrote_them_and_conflicts_update_only_the_given_fields(self, monkeypatch):
+        monkeypatch.setattr(sql, "MAX_ROWS_PER_STATEMENT", 50)
         org = Organization.objects.create(org_id="o1")
         adapt = datetime_adapter()
         first = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-        rows = [self._row(org, f"acc-{i}", f"User {i}", adapt, first) for i in range(130)]  # > one statement
-        insert_rows(Account, self.FIELDS, rows, unique_fields=["organization", "account_id"], update_fields=["name"])
+        rows = [self._row(org, f"acc-{i}", f"User {i}", adapt, first) for i in range(130)]
+        with CaptureQueriesContext(connection) as queries:
+            insert_rows(
+                Account, self.FIELDS, rows, unique_fields=("organization", "account_id"), update_fields=("name",)
+            )
+        assert [q["sql"].count("), (") + 1 for q in queries.captured_queries] == [50, 50, 30]
         assert Account.objects.count() == 130
+        assert pks_by(Account, "account_id", ["acc-3", "nope"], organization=org.pk) == {
+            "acc-3": Account.objects.get(account_id="acc-3").pk
+        }
         account = Account.objects.get(account_id="acc-7")
         assert (account.name, account.last_active, account.first_seen_at) == ("User 7", first, first)
         assert (account.managed, account.billable, account.email, account.licence_group_count) == (True, True, None, 2)
@@ -134,3 +145,22 @@ def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, org
         if q["sql"].startswith(("INSERT", "UPDATE", "DELETE")) and any(t in q["sql"] for t in mirror)
     ]
     assert writes == []
+
+
+class TestFetchGroupRoles:
+    def test_threads_fetch_the_same_assignments_in_group_order_and_count_their_calls(self, organization, atlassian):
+        groups = list(atlassian.iter_groups())
+        sequential = fetch_group_roles(atlassian, groups, threads=1)
+        before = atlassian.stats.requests
+        parallel = fetch_group_roles(atlassian, groups, threads=3)
+        assert parallel == sequential
+        assert list(parallel) == [g.id for g in groups]
+        assert atlassian.stats.requests - before == len(groups)
+
+    def test_a_failure_in_any_thread_is_raised(self, simulator, organization, atlassian):
+        groups = list(atlassian.iter_groups())
+        simulator.faults.fail_next(1, status=400, path_contains="/role-assignments")
+        with pytest.raises(AtlassianError) as failure:
+            fetch_group_roles(atlassian, groups, threads=3)
+        assert failure.value.status == 400
+        assert "role-assignments" in failure.value.path

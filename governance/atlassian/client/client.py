@@ -12,6 +12,8 @@ before acting) and raise :class:`AtlassianError` on failure. Retries, pacing and
 live in :mod:`.transport`, page walking in :mod:`.paging`, JSON-to-record mapping in :mod:`.mappers`.
 """
 
+import copy
+import dataclasses
 import logging
 import random
 import time
@@ -138,6 +140,30 @@ class AtlassianClient:
     def stats(self) -> CallStats:
         """Counters for every HTTP request this client sent: requests, retries, waits, statuses."""
         return self._transport.stats
+
+    @property
+    def can_fork(self) -> bool:
+        """Whether :meth:`fork` is available: not for a client built on a caller's ``session``."""
+        return self._owns_session
+
+    def fork(self) -> Self:
+        """The same client, for another thread: its own HTTP session, counters and pacing.
+
+        Settings, credentials, retry policy, clock, sleep and user agent are shared; a
+        ``requests.Session`` is not meant to be used from several threads at once. Close the fork
+        when done and count its calls with ``client.stats.add(fork.stats)``.
+        """
+        if not self._owns_session:
+            raise ValueError("a client built on a caller's session cannot be forked")
+        twin = copy.copy(self)
+        twin._transport = dataclasses.replace(
+            self._transport,
+            session=requests.Session(),
+            stats=CallStats(),
+            rng=random.Random(self._transport.rng.random()),
+            _not_before={},
+        )
+        return twin
 
     def close(self) -> None:
         """Release pooled connections (only when the client created its own session)."""
