@@ -28,7 +28,7 @@ from django.db.models import Model
 from django.db.models.constants import OnConflict
 
 IN_CHUNK = 500  # values per ``__in`` lookup: SQLite before 3.32 allows 999 parameters a statement
-MAX_ROWS_PER_STATEMENT = 2000
+MAX_ROWS_PER_STATEMENT = 1024  # a power of two (see insert_rows)
 
 
 def in_chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[Sequence]:
@@ -78,19 +78,37 @@ def insert_rows(
 
     With ``update_fields``, a row that collides on ``unique_fields`` updates those columns instead,
     like ``bulk_create(update_conflicts=True, unique_fields=..., update_fields=...)``.
+
+    Statements hold a power of two of rows: full ones of :func:`rows_per_statement`, then the rest
+    split by its binary digits (1000 = 512 + 256 + 128 + 64 + 32 + 8). The sqlite3 module keeps
+    prepared statements in a cache, and a prepared multi-row INSERT weighs hundreds of KiB: a
+    handful of sizes per table keeps that cache small instead of filling it with every size seen.
+    Two or more full statements go in one ``executemany`` call: Django rewrites the placeholders
+    of a statement with a regular expression once per call, not once per row set.
     """
     if not rows:
         return
     key = (connection.vendor, model, tuple(fields), tuple(unique_fields), tuple(update_fields))
-    per_statement = _rows_per_statement(len(fields))
+    per_statement = rows_per_statement(len(fields))
+    full = len(rows) - len(rows) % per_statement
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(_insert_sql(*key, len(chunk)), list(chain.from_iterable(chunk)))
+        if full:
+            sql = _insert_sql(*key, per_statement)
+            params = [list(chain.from_iterable(rows[i : i + per_statement])) for i in range(0, full, per_statement)]
+            if len(params) == 1:
+                cursor.execute(sql, params[0])
+            else:
+                cursor.executemany(sql, params)
+        start, size = full, per_statement
+        while start < len(rows):
+            size //= 2
+            if len(rows) - start >= size:
+                cursor.execute(_insert_sql(*key, size), list(chain.from_iterable(rows[start : start + size])))
+                start += size
 
 
-def _rows_per_statement(columns: int) -> int:
-    """As many rows as the connection's parameter limit allows, at most MAX_ROWS_PER_STATEMENT.
+def rows_per_statement(columns: int) -> int:
+    """The largest power of two of rows within the parameter limit, at most MAX_ROWS_PER_STATEMENT.
 
     Django assumes 999 parameters on SQLite (the default before 3.32); the sqlite3 module of
     Python 3.11 can ask the library for its actual limit (32,766 by default since 3.32).
@@ -101,9 +119,8 @@ def _rows_per_statement(columns: int) -> int:
         getlimit = getattr(connection.connection, "getlimit", None)
         if getlimit is not None:
             max_params = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    if not max_params:
-        return MAX_ROWS_PER_STATEMENT
-    return max(1, min(MAX_ROWS_PER_STATEMENT, max_params // columns))
+    rows = min(MAX_ROWS_PER_STATEMENT, max_params // columns) if max_params else MAX_ROWS_PER_STATEMENT
+    return 1 << (max(rows, 1).bit_length() - 1)
 
 
 def pks_by(model: type[Model], field: str, values: Sequence, **equal) -> dict:
@@ -123,7 +140,7 @@ def pks_by(model: type[Model], field: str, values: Sequence, **equal) -> dict:
     return found
 
 
-@lru_cache(maxsize=256)  # a few tables times the full statement and the shorter last ones
+@lru_cache(maxsize=128)  # a few tables times eleven sizes
 def _insert_sql(
     vendor: str, model: type[Model], fields: tuple, unique_fields: tuple, update_fields: tuple, rows: int
 ) -> str:
@@ -134,8 +151,8 @@ def _insert_sql(
     columns = [meta.get_field(name).column for name in fields]
     # Only quoted identifiers from the model's metadata go into the text; values are parameters.
     table, names = ops.quote_name(meta.db_table), ", ".join(map(ops.quote_name, columns))
-    row = f"({', '.join(['%s'] * len(columns))})"
-    sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+    row = f"({','.join(['%s'] * len(columns))})"  # compact: Django rewrites every %s with a regex
+    sql = f"INSERT INTO {table} ({names}) VALUES {','.join([row] * rows)}"  # noqa: S608
     if update_fields:
         suffix = ops.on_conflict_suffix_sql(
             [meta.get_field(name) for name in fields],

@@ -21,7 +21,7 @@ def install_seat_savings(site) -> None:
             if savings is None:
                 savings = [{**row, "organization": str(row["organization"])} for row in policy_seat_savings()]
                 cache.set(CACHE_KEY, savings, CACHE_SECONDS)
-            context["policy_seat_savings"] = savings
+            context.setdefault("policy_seat_savings", savings)
         return original(request, extra_context=context)
 
     site.index = index

@@ -77,7 +77,7 @@ class TestInsertRows:
             insert_rows(
                 Account, self.FIELDS, rows, unique_fields=("organization", "account_id"), update_fields=("name",)
             )
-        assert [q["sql"].count("), (") + 1 for q in queries.captured_queries] == [50, 50, 30]
+        assert [q["sql"].count("),(") + 1 for q in queries.captured_queries] == [50, 50, 30]
         assert Account.objects.count() == 130
         assert pks_by(Account, "account_id", ["acc-3", "nope"], organization=org.pk) == {
             "acc-3": Account.objects.get(account_id="acc-3").pk
