@@ -155,6 +155,20 @@ def generate_mirror(accounts: int, seed: int = 20261120) -> dict:
     }
 
 
+def existing_mirror() -> dict:
+    """The figures of a mirror written by an earlier run (--reuse-database)."""
+    from accounts.models import Account, Membership, ProductAccess
+
+    accounts = Account.objects.filter(organization__org_id=ORG_ID)
+    return {
+        "accounts": accounts.count(),
+        "groups": GROUPS,
+        "memberships": Membership.objects.filter(account__in=accounts).count(),
+        "product_access": ProductAccess.objects.filter(account__in=accounts).count(),
+        "seconds": {},
+    }
+
+
 def write_seed_file(path: Path, people: int, seed: int = 7) -> dict:
     """A users export as admin.atlassian.com writes it (API.md section 10), for ``people`` new accounts."""
     rng = random.Random(seed)
@@ -415,6 +429,9 @@ def main(argv=None) -> int:
         "--baseline-rows", type=int, default=0, help="seed-file rows for the django-import-export baseline (0: all)"
     )
     parser.add_argument("--no-xlsx", action="store_true", help="skip the (informational) XLSX export")
+    parser.add_argument(
+        "--reuse-database", action="store_true", help="keep var/bench/import_export.sqlite3 and its seed file; rerun"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the django-import-export baseline")
     parser.add_argument("--child", choices=["export-csv", "export-xlsx", "seed", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
@@ -431,13 +448,26 @@ def main(argv=None) -> int:
             baseline_child(args.result_file, args.seed_file, args.baseline_rows)
         return 0
 
-    with common.stopwatch() as mig:
-        db = common.fresh_database(DB_NAME, env=DJANGO_ENV)
-    print(f"fresh database {db} migrated in {mig.seconds:.1f}s", flush=True)
-    print(f"writing {args.accounts:,} accounts and {args.accounts * GROUPS_PER_ACCOUNT:,} memberships", flush=True)
-    mirror = generate_mirror(args.accounts)
     seed_file = common.BENCH_VAR_DIR / "seed_users_export.csv"
-    seed_info = write_seed_file(seed_file, args.accounts)
+    if args.reuse_database:
+        db = common.configure(DB_NAME, env=DJANGO_ENV)
+        if not db.exists() or not seed_file.exists():
+            raise SystemExit(f"{db} or {seed_file} does not exist: run without --reuse-database first")
+        common.setup_django()
+        print("removing the organizations earlier runs seeded, so the export sees the same mirror", flush=True)
+        from accounts.models import Organization
+
+        Organization.objects.filter(org_id__regex=r"^(seed|baseline)-org").delete()
+        mirror = existing_mirror()
+        args.accounts = mirror["accounts"]
+        seed_info = {"rows": sum(1 for _ in seed_file.open(encoding="utf-8")) - 1, "bytes": seed_file.stat().st_size}
+    else:
+        with common.stopwatch() as mig:
+            db = common.fresh_database(DB_NAME, env=DJANGO_ENV)
+        print(f"fresh database {db} migrated in {mig.seconds:.1f}s", flush=True)
+        print(f"writing {args.accounts:,} accounts and {args.accounts * GROUPS_PER_ACCOUNT:,} memberships", flush=True)
+        mirror = generate_mirror(args.accounts)
+        seed_info = write_seed_file(seed_file, args.accounts)
     common.sqlite_checkpoint()
     from django.db import connections
 
@@ -452,7 +482,7 @@ def main(argv=None) -> int:
         xlsx = run_child("export-xlsx")
     print(f"seeding an empty organization from a {seed_info['bytes'] / 2**20:.1f} MB users export", flush=True)
     seed = run_child("seed", "--seed-file", str(seed_file))
-    checks["seed_created_every_account"] = seed["accounts_in_org"] == args.accounts == seed["imported_events"]
+    checks["seed_created_every_account"] = seed["accounts_in_org"] == seed_info["rows"] == seed["imported_events"]
     checks["all"] = all(v for k, v in checks.items() if k != "all")
     baseline = None
     if not args.no_baseline:

@@ -108,29 +108,32 @@ def account_rows(queryset, columns: ProductColumns, *, chunk_size: int = CHUNK_S
     one for their product access, whatever the number of rows.
     """
     live_groups = Group.objects.filter(organization_id__in=columns.organization_pks, removed_at__isnull=True)
-    group_names = dict(live_groups.values_list("pk", "name"))
+    group_name = dict(live_groups.values_list("pk", "name")).get
+    position_of = columns.index_of.get
     as_text = connections[queryset.db].timezone_name == "UTC"
-    width = len(columns.labels)
-    blank = [""] * width
+    blank = [""] * len(columns.labels)
     for chunk in _chunks(queryset, chunk_size, as_text=as_text):
         pks = [row[0] for row in chunk]
         groups: dict[int, list[str]] = defaultdict(list)
         for account_pk, group_pk in _related(Membership, pks, "account_id", "group_id"):
-            name = group_names.get(group_pk)
+            name = group_name(group_pk)
             if name is not None:
                 groups[account_pk].append(name)
         activity: dict[int, list[str]] = {}
         for account_pk, product_pk, last_active in _related(
             ProductAccess, pks, "account_id", "product_id", _timestamp("last_active", as_text)
         ):
+            position = position_of(product_pk)
+            if position is None:
+                continue
             cells = activity.get(account_pk)
             if cells is None:
                 cells = activity[account_pk] = blank.copy()
-            position = columns.index_of.get(product_pk)
-            if position is not None:
-                text = _iso(last_active) if last_active else NEVER
-                if cells[position] in ("", NEVER) or (text != NEVER and text > cells[position]):
-                    cells[position] = text
+            text = _iso(last_active) if last_active else NEVER
+            current = cells[position]
+            # Two products can share a column (one per organization): keep the latest activity.
+            if not current or current == NEVER or (text != NEVER and text > current):
+                cells[position] = text
         for pk, account_id, email, name, status, kind, managed, admin, billable, added, last in chunk:
             yield [
                 account_id,

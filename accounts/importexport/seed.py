@@ -319,18 +319,14 @@ def _plan_access(record: SeedRecord, change: AccountChange, current: dict, looku
     merged: dict[str, ProductCell] = {}
     for ref, cell in record.products.items():
         rid = lookups.product_by_ref[ref]
-        into = merged.setdefault(rid, ProductCell())
-        if cell.access is not None:
-            into.access = cell.access or bool(into.access)
-        if cell.has_last_seen:
-            into.has_last_seen = True
-            into.last_active = max(filter(None, (into.last_active, cell.last_active)), default=None)
+        other = merged.get(rid)  # two sites of the file on one product of the mirror: merge them
+        merged[rid] = cell if other is None else _merged_cell(other, cell)
     held = set(current)
-    dates = [] if any(c.has_last_seen for c in merged.values()) else None
+    dates = None
     for rid, cell in merged.items():
         existing = current.get(rid)
         if cell.has_last_seen:
-            dates.append(cell.last_active)
+            dates = [*(dates or ()), cell.last_active]
         if cell.access is False:
             if existing:
                 change.access_deleted.append((existing[0], rid))
@@ -343,6 +339,12 @@ def _plan_access(record: SeedRecord, change: AccountChange, current: dict, looku
             change.access_upserts[rid] = last
         held.add(rid)
     return len(held), dates
+
+
+def _merged_cell(one: ProductCell, other: ProductCell) -> ProductCell:
+    access = one.access if other.access is None else (other.access or bool(one.access))
+    last = max(filter(None, (one.last_active, other.last_active)), default=None)
+    return ProductCell(access, one.has_last_seen or other.has_last_seen, last)
 
 
 # --- Writing -------------------------------------------------------------------------------
@@ -420,20 +422,29 @@ _ACCOUNT_COLUMNS = (
 
 def _write_accounts(plan: SeedPlan, now: datetime) -> dict[str, int]:
     db_time = _db_datetime(Account)
-    rows = [
+    org, written = plan.organization_id, db_time(now)
+    rows = [  # in the order of _ACCOUNT_COLUMNS
         (
-            plan.organization_id,
+            org,
             c.account_id,
-            *(db_time(c.values[f]) if f in _TIMES else c.values[f] for f in SEED_FIELDS),
-            db_time(c.values["status_changed_at"]),
-            c.values["licence_group_count"],
-            c.values["account_type"],
+            v["name"],
+            v["email"],
+            v["status"],
+            db_time(v["added_to_org"]),
+            db_time(v["last_active"]),
+            v["managed"],
+            v["billable"],
+            v["is_org_admin"],
+            db_time(v["status_changed_at"]),
+            v["licence_group_count"],
+            v["account_type"],
             "",
-            db_time(now),
-            db_time(now),
+            written,
+            written,
         )
         for c in plan.changes
         if c.write_account
+        for v in (c.values,)
     ]
     updated = [*SEED_FIELDS, "status_changed_at", "licence_group_count", "last_synced_at"]
     upsert(Account, _ACCOUNT_COLUMNS, rows, conflict=("organization", "account_id"), update=updated)
@@ -463,8 +474,9 @@ def _write_memberships(plan: SeedPlan, account_pks: dict[str, int], group_pks: d
 
 def _write_access(plan: SeedPlan, account_pks: dict[str, int], product_pks: dict[str, int]) -> None:
     db_time = _db_datetime(ProductAccess)
+    unknown = ProductGrant.UNKNOWN.value
     rows = [
-        (account_pks[c.account_id], product_pks[rid], db_time(last), ProductGrant.UNKNOWN)
+        (account_pks[c.account_id], product_pks[rid], db_time(last), unknown)
         for c in plan.changes
         for rid, last in c.access_upserts.items()
     ]
@@ -473,9 +485,6 @@ def _write_access(plan: SeedPlan, account_pks: dict[str, int], product_pks: dict
     deleted = [pk for c in plan.changes for pk, _ in c.access_deleted]
     for start in range(0, len(deleted), CHUNK):
         ProductAccess.objects.filter(pk__in=deleted[start : start + CHUNK]).delete()
-
-
-_TIMES = {"added_to_org", "last_active"}
 
 
 def _db_datetime(model):

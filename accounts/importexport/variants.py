@@ -403,34 +403,26 @@ def _record(number: int, cells: list[str], columns: list[Column], variant: Varia
     has_groups = False
     last_active: list[datetime | None] = []
     for column in columns:
-        raw = cells[column.index]
-        text = raw.strip()
+        text = cells[column.index].strip()
         role = column.role
         try:
-            if role == "account_id":
+            if column.product:
+                _product_cell(record, column, text, sites)
+            elif role in _FIELD_ROLES:
+                name, parse = _FIELD_ROLES[role]
+                record.fields[name] = parse(text)
+            elif role == "account_id":
                 record.account_id = text
-            elif role == "name":
-                record.fields["name"] = text
-            elif role == "email":
-                record.fields["email"] = check_email(text)
             elif role == "status":
                 if text:
                     record.fields["status"] = parse_status(text, legacy=variant == Variant.LEGACY)
-            elif role == "added_to_org":
-                record.fields["added_to_org"] = parse_day(text)
             elif role == "last_active":
                 last_active.append(parse_day(text))
-            elif role == "org_role":
-                record.fields["is_org_admin"] = is_org_admin(text)
-            elif role in ("managed", "billable"):
-                record.fields[role] = parse_bool(text)
-            elif role in ("group_names", "group_pivot", "group_row"):
-                has_groups = True
-                group_names.extend(split_list(text) if role == "group_names" else [text] if text else [])
             elif role == "group_ids":
                 group_ids = split_list(text)
-            else:
-                _product_cell(record, column, text, sites)
+            else:  # group_names, group_pivot, group_row
+                has_groups = True
+                group_names.extend(split_list(text) if role == "group_names" else [text] if text else [])
         except ValueError as exc:
             raise _CellError(column.header, str(exc)) from None
     if last_active:
@@ -444,13 +436,27 @@ def _record(number: int, cells: list[str], columns: list[Column], variant: Varia
     return record
 
 
+# Roles that set one Account field: role -> (field, parser of the trimmed cell).
+_FIELD_ROLES = {
+    "name": ("name", str),
+    "email": ("email", check_email),
+    "added_to_org": ("added_to_org", parse_day),
+    "org_role": ("is_org_admin", is_org_admin),
+    "managed": ("managed", parse_bool),
+    "billable": ("billable", parse_bool),
+}
+
+
 def _product_cell(record: SeedRecord, column: Column, text: str, sites: dict[int, list[str]]) -> None:
     if column.role == "access_sites":
         listed = {normalise_site(s) for s in split_list(text)}
         for site in sites[column.index]:
             record.products.setdefault((column.product, site), ProductCell()).access = site in listed
         return
-    cell = record.products.setdefault((column.product, column.site), ProductCell())
+    key = (column.product, column.site)
+    cell = record.products.get(key)
+    if cell is None:
+        cell = record.products[key] = ProductCell()
     if column.role == "last_seen":
         cell.has_last_seen, cell.last_active = True, parse_day(text)
     elif column.role == "access_role":

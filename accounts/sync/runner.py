@@ -31,7 +31,7 @@ USER_EXPAND = ("productAccess", "groups", "platformRoles")
 # Users written per transaction (with their audit events): ten API pages. SQLite rewrites every
 # index leaf a transaction touches; with ~1,000 memberships spread over thousands of groups per
 # 100-user page, one transaction per API page wrote most of the group index again and again.
-USER_BATCH = 1000
+USER_BATCH = 5000
 PROGRESS_EVERY = 2000  # users between two progress updates of the run record
 
 
@@ -107,7 +107,7 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
         sync_groups(ctx, groups, roles)
         reported = 0
         with sqlite_bulk_writes():
-            for batch in prefetch(batched(client.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH)):
+            for batch in prefetch(batched(client.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH), depth=1):
                 apply_user_page(ctx, batch)
                 if progress:
                     progress(len(ctx.seen_accounts))

@@ -2,18 +2,19 @@
 
 ``bulk_create`` builds a model instance and compiles every value of every row in Python: 25 to
 35 µs a row here, so a first sync of 100,000 users (about 1,000,000 memberships) spent over a
-minute in Django's SQL compiler. :func:`insert_rows` sends the statements ``bulk_create`` would:
-``INSERT ... VALUES (...), (...) [ON CONFLICT (...) DO UPDATE SET col = EXCLUDED.col]``, as many
-rows per statement as the backend's parameter limit allows (Django's ``bulk_batch_size``: 999
-parameters on SQLite), with values already in their database form (see :func:`datetime_adapter`).
-Every column of the model is written, as ``bulk_create`` does.
+minute in Django's SQL compiler. :func:`insert_rows` sends the statements ``bulk_create`` would,
+``INSERT ... VALUES (...), (...), ... [ON CONFLICT (...) DO UPDATE SET col = EXCLUDED.col]``, of
+up to 1,024 rows within the connection's parameter limit, with values already in their database
+form (see :func:`datetime_adapter`). Every column of the model is written, as ``bulk_create`` does.
 
-Multi-row statements rather than ``executemany``: the sqlite3 module releases the GIL around each
-``sqlite3_step``, i.e. once per row with ``executemany``. While the prefetch thread parses the next
-page, each of those hand-overs can wait for a whole switch interval (5 ms); one step per few
-hundred rows lets SQLite's B-tree work run on one core while the parsing runs on the other.
+Multi-row statements rather than a one-row statement run by ``executemany``: the sqlite3 module
+releases the GIL around each ``sqlite3_step``, i.e. once per row then. While the prefetch thread
+parses the next page, each of those hand-overs can wait for a whole switch interval (5 ms); one
+step per few hundred rows lets SQLite's B-tree work run on one core while the parsing runs on the
+other.
 """
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -59,6 +60,15 @@ def datetime_adapter() -> Callable[[datetime | None], Any]:
         return str(value.astimezone(tz).replace(tzinfo=None))
 
     return sqlite_text
+
+
+def datetime_reader() -> Callable[[Any], datetime | None]:
+    """A function turning a stored ``DateTimeField`` value (from :func:`fetch_rows`) into what the
+    ORM would give: the backend's own converter (on SQLite: parse the text, make it aware)."""
+    convert = getattr(connection.ops, "convert_datetimefield_value", None)  # not needed on PostgreSQL
+    if convert is None:
+        return lambda value: value
+    return lambda value: None if value is None else convert(value, None, connection)
 
 
 def db_datetime(value):
@@ -125,19 +135,36 @@ def rows_per_statement(columns: int) -> int:
 
 def pks_by(model: type[Model], field: str, values: Sequence, **equal) -> dict:
     """``{value: pk}`` for the rows of ``model`` whose ``field`` is one of ``values`` and whose other
-    fields equal ``equal`` (database values): ``filter(field__in=...).values_list(field, "pk")``
-    without the ORM's preparation of every value, IN_CHUNK values a query."""
+    fields equal ``equal``: ``filter(field__in=...).values_list(field, "pk")``, see :func:`fetch_rows`."""
+    return dict(fetch_rows(model, (field, model._meta.pk.name), field, values, **equal))
+
+
+def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Sequence, **equal) -> list[tuple]:
+    """``fields`` of the rows of ``model`` whose ``field`` is one of ``values`` and whose other
+    fields equal ``equal``, as database values (a datetime is its stored text on SQLite).
+
+    ``filter(field__in=values, **equal).values_list(*fields)`` without the ORM's work on every
+    value, IN_CHUNK values a query. On SQLite each query answers one row, the JSON array of the
+    matching rows: the sqlite3 module releases the GIL around the step of every row it fetches,
+    and while the prefetch thread is parsing, each of those hand-overs can cost a switch interval.
+    """
     ops, meta = connection.ops, model._meta
     # Only quoted identifiers from the model's metadata go into the text; values are parameters.
-    column, pk, table = (ops.quote_name(name) for name in (meta.get_field(field).column, meta.pk.column, meta.db_table))
+    columns = ", ".join(ops.quote_name(meta.get_field(name).column) for name in fields)
+    table, column = ops.quote_name(meta.db_table), ops.quote_name(meta.get_field(field).column)
     where = "".join(f" AND {ops.quote_name(meta.get_field(name).column)} = %s" for name in equal)
-    head = f"SELECT {column}, {pk} FROM {table} WHERE 1 = 1{where}"  # noqa: S608
-    found: dict = {}
+    as_json = connection.vendor == "sqlite"
+    selected = f"json_group_array(json_array({columns}))" if as_json else columns
+    head = f"SELECT {selected} FROM {table} WHERE 1 = 1{where}"  # noqa: S608
+    rows: list[tuple] = []
     with connection.cursor() as cursor:
         for chunk in in_chunks(values):
             cursor.execute(f"{head} AND {column} IN ({', '.join(['%s'] * len(chunk))})", [*equal.values(), *chunk])
-            found.update(cursor.fetchall())
-    return found
+            if as_json:
+                rows.extend(map(tuple, json.loads(cursor.fetchone()[0])))
+            else:
+                rows.extend(cursor.fetchall())
+    return rows
 
 
 @lru_cache(maxsize=128)  # a few tables times eleven sizes

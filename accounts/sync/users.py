@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import Account, AccountStatus, AccountType, Group, Membership, ProductAccess, ProductGrant
 from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.groups import ensure_products
-from accounts.sync.sql import datetime_adapter, db_datetime, in_chunks, insert_rows, pks_by
+from accounts.sync.sql import datetime_adapter, datetime_reader, db_datetime, fetch_rows, in_chunks, insert_rows, pks_by
 from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
 from governance.audit.record import record_events
@@ -62,7 +62,8 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
         existing = {
             a.account_id: a for pks in in_chunks(list(found.values())) for a in Account.objects.filter(pk__in=pks)
         }
-        wanted = {u.account_id: _wanted_account(ctx, u, existing.get(u.account_id)) for u in users}
+        licence_ids = {gid for gid, pk in ctx.group_pks.items() if pk in ctx.licence_group_pks}
+        wanted = {u.account_id: _wanted_account(ctx, u, existing.get(u.account_id), licence_ids) for u in users}
         events: list[dict] = []
         pks = _write_accounts(ctx, users, wanted, existing, events)
         # Accounts created just now have no access or memberships yet: only known ones are read.
@@ -102,7 +103,7 @@ def _ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> Non
         ctx.counts["groups_written"] += len(unknown)
 
 
-def _wanted_account(ctx: SyncContext, user: DirectoryUser, current: Account | None) -> dict:
+def _wanted_account(ctx: SyncContext, user: DirectoryUser, current: Account | None, licence_ids: set[str]) -> dict:
     status = STATUS_FROM_REMOTE.get(user.status)
     if status is None:
         raise SyncDataError(f"Atlassian sent an unknown status {user.status!r} for account {user.account_id}.")
@@ -110,7 +111,6 @@ def _wanted_account(ctx: SyncContext, user: DirectoryUser, current: Account | No
     account_type = user.account_type if user.account_type in _ACCOUNT_TYPES else _UNKNOWN
     if current and account_type == _ATLASSIAN and current.account_type in _JIRA_ONLY_TYPES:
         account_type = current.account_type  # v2 only knows "atlassian"; Jira told us more
-    group_pks = {ctx.group_pks[g.id] for g in user.groups}
     return {
         "email": user.email or None,
         "name": user.name or "",
@@ -122,7 +122,8 @@ def _wanted_account(ctx: SyncContext, user: DirectoryUser, current: Account | No
         "added_to_org": user.added_to_org,
         "last_active": max(activity) if activity else None,
         "billable": status in _BILLABLE_STATUSES and bool(user.product_access) and account_type == _ATLASSIAN,
-        "licence_group_count": len(group_pks & ctx.licence_group_pks),
+        # Group ids and rows are one to one: distinct licence group ids = distinct licence groups.
+        "licence_group_count": len({g.id for g in user.groups if g.id in licence_ids}),
     }
 
 
@@ -194,20 +195,20 @@ def _write_product_access(ctx: SyncContext, users: list[DirectoryUser], pks: dic
     grants = {gid: ctx.grants_by_group[pk] for gid, pk in ctx.group_pks.items() if pk in ctx.grants_by_group}
     wanted: dict[tuple[int, int], tuple] = {}
     for user in users:
+        if not user.product_access:
+            continue
         account_pk = pks[user.account_id]
-        granted_by_groups: set[int] = set()
-        for group in user.groups:
-            if group.id in grants:
-                granted_by_groups |= grants[group.id]
+        from_groups = [grants[g.id] for g in user.groups if g.id in grants]
+        granted_by_groups = from_groups[0] if len(from_groups) == 1 else set().union(*from_groups)
         for product in user.product_access:
             product_pk = ctx.product_pks[product.resource_id]
             grant = _GROUP if product_pk in granted_by_groups else _DIRECT
             wanted[(account_pk, product_pk)] = (product.last_active, grant)
+    to_datetime = datetime_reader()
     current = {
-        (a, p): (pk, last, grant)
-        for chunk in in_chunks(known_pks)
-        for pk, a, p, last, grant in ProductAccess.objects.filter(account_id__in=chunk).values_list(
-            "pk", "account_id", "product_id", "last_active", "granted"
+        (a, p): (pk, to_datetime(last), grant)
+        for pk, a, p, last, grant in fetch_rows(
+            ProductAccess, ("id", "account", "product", "last_active", "granted"), "account", known_pks
         )
     }
     upserts = []
@@ -236,11 +237,7 @@ def _write_product_access(ctx: SyncContext, users: list[DirectoryUser], pks: dic
 def _write_memberships(ctx, users, pks, existing, known_pks, events) -> None:
     group_pks = ctx.group_pks
     wanted = {(pks[u.account_id], group_pks[g.id]) for u in users for g in u.groups}
-    current = {
-        (a, g): pk
-        for chunk in in_chunks(known_pks)
-        for pk, a, g in Membership.objects.filter(account_id__in=chunk).values_list("pk", "account_id", "group_id")
-    }
+    current = {(a, g): pk for pk, a, g in fetch_rows(Membership, ("id", "account", "group"), "account", known_pks)}
     added = wanted - current.keys()
     removed = current.keys() - wanted
     if added:  # first_seen_at is auto_now_add; in key order, so the unique index is appended to
