@@ -28,15 +28,16 @@ class UploadRefused(Exception):
 
 @dataclass(frozen=True)
 class RowError:
-    """One problem with one row (``row`` as a spreadsheet numbers it: the header is row 1)."""
+    """One problem with one row (``row`` as a spreadsheet numbers it: the header is row 1), or with
+    the file as a whole when ``row`` is None."""
 
     row: int | None
     message: str
     column: str = ""
 
     def __str__(self) -> str:
-        where = f"Row {self.row}" if self.row else "Header"
-        return f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        where = ", ".join(filter(None, (f"Row {self.row}" if self.row else "", self.column)))
+        return f"{where}: {self.message}" if where else self.message[:1].upper() + self.message[1:]
 
 
 @dataclass

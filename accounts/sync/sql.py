@@ -4,14 +4,14 @@
 35 µs a row here, so a first sync of 100,000 users (about 1,000,000 memberships) spent over a
 minute in Django's SQL compiler. :func:`insert_rows` sends the statements ``bulk_create`` would,
 ``INSERT ... VALUES (...), (...), ... [ON CONFLICT (...) DO UPDATE SET col = EXCLUDED.col]``, of
-up to 1,024 rows within the connection's parameter limit, with values already in their database
+up to 4,096 rows within the connection's parameter limit, with values already in their database
 form (see :func:`datetime_adapter`). Every column of the model is written, as ``bulk_create`` does.
 
 Multi-row statements rather than a one-row statement run by ``executemany``: the sqlite3 module
 releases the GIL around each ``sqlite3_step``, i.e. once per row then. While the prefetch thread
-parses the next page, each of those hand-overs can wait for a whole switch interval (5 ms); one
-step per few hundred rows lets SQLite's B-tree work run on one core while the parsing runs on the
-other.
+parses the next page, each of those hand-overs can wait for a switch interval (see prefetch.py);
+one step per thousands of rows lets SQLite's B-tree work run on one core while the parsing runs
+on the other.
 """
 
 import json
@@ -29,7 +29,7 @@ from django.db.models import Model
 from django.db.models.constants import OnConflict
 
 IN_CHUNK = 500  # values per ``__in`` lookup: SQLite before 3.32 allows 999 parameters a statement
-MAX_ROWS_PER_STATEMENT = 1024  # a power of two (see insert_rows)
+MAX_ROWS_PER_STATEMENT = 4096  # a power of two (see insert_rows)
 
 
 def in_chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[Sequence]:
@@ -167,7 +167,7 @@ def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Se
     return rows
 
 
-@lru_cache(maxsize=128)  # a few tables times eleven sizes
+@lru_cache(maxsize=128)  # a few tables times thirteen sizes
 def _insert_sql(
     vendor: str, model: type[Model], fields: tuple, unique_fields: tuple, update_fields: tuple, rows: int
 ) -> str:

@@ -217,3 +217,10 @@ class TestAllOrNothing:
             apply_seed(plan=plan, actor=ACTOR)
         assert not Account.objects.exists()
         assert not Group.objects.exists()
+
+
+def test_a_group_name_shared_by_two_mirror_groups_is_an_error_of_the_file(org):
+    GroupFactory(organization=org, name="confluence-users")
+    GroupFactory(organization=org, name="confluence-users")
+    plan = _plan(org, "atlassian_users_export_pivot.csv")
+    assert [str(e) for e in plan.errors] == ["The group name “confluence-users” matches 2 groups in the mirror"]

@@ -1,5 +1,6 @@
 """The sync's write path: API pages regrouped into batches, and the batched INSERT helper."""
 
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from accounts.clients import client_for
 from accounts.models import Account, Membership, Organization, ProductAccess
 from accounts.sync import runner, sql
 from accounts.sync.groups import fetch_group_roles
-from accounts.sync.prefetch import batched
+from accounts.sync.prefetch import batched, prefetch
 from accounts.sync.runner import organization_sync
 from accounts.sync.sql import datetime_adapter, insert_rows, pks_by
 from accounts.sync.users import apply_user_page
@@ -36,6 +37,21 @@ class TestBatched:
         assert next(out) == [1, 2, 3]
         with pytest.raises(RuntimeError, match="page 3 failed"):
             next(out)
+
+
+class TestPrefetch:
+    def test_the_switch_interval_is_short_while_the_thread_runs_and_restored_after(self):
+        before = sys.getswitchinterval()
+        seen = [sys.getswitchinterval() for _ in prefetch(iter([[1], [2]]), switch_interval=0.001)]
+        assert seen == [min(before, 0.001)] * 2
+        assert sys.getswitchinterval() == before
+
+    def test_it_is_restored_when_the_consumer_stops_early(self):
+        before = sys.getswitchinterval()
+        pages = prefetch(iter([[1], [2], [3]]), switch_interval=0.001)
+        next(pages)
+        pages.close()
+        assert sys.getswitchinterval() == before
 
 
 @pytest.mark.django_db
