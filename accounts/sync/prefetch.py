@@ -4,6 +4,7 @@ import queue
 import sys
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
 
 _DONE = object()
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
@@ -46,9 +47,19 @@ def batched(pages: Iterable[list], *, size: int) -> Iterator[list]:
 def prefetch(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL) -> Iterator:
     """Yield from ``pages`` while a background thread keeps up to ``depth`` pages ready.
 
+    The thread starts on the first page asked for; see :func:`prefetching`.
+    """
+    with prefetching(pages, depth=depth, switch_interval=switch_interval) as items:
+        yield from items
+
+
+@contextmanager
+def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL) -> Iterator[Iterator]:
+    """Start a background thread fetching ``pages`` now; the block iterates what it fetched.
+
     The thread only does HTTP (it never touches the database); an exception it meets is
     re-raised in the consumer at the point the failed page would have arrived. Memory stays
-    bounded by ``depth`` pages.
+    bounded by ``depth`` pages. Leaving the block stops the thread (after its current request).
 
     The thread also parses what it fetches, which is Python holding the GIL. The consumer lets
     go of the GIL in every database call and, to get it back while the thread is parsing, waits
@@ -68,11 +79,7 @@ def prefetch(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH
         except BaseException as exc:  # handed to the consumer, re-raised there
             buffer.put(_Failure(exc))
 
-    worker = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, switch_interval))
-    worker.start()
-    try:
+    def consume() -> Iterator:
         while True:
             item = buffer.get()
             if item is _DONE:
@@ -80,6 +87,13 @@ def prefetch(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH
             if isinstance(item, _Failure):
                 raise item.exc
             yield item
+
+    worker = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, switch_interval))
+    try:
+        worker.start()
+        yield consume()
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full queue
@@ -88,3 +102,25 @@ def prefetch(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH
             except queue.Empty:
                 worker.join(timeout=0.05)
         sys.setswitchinterval(interval)
+
+
+@contextmanager
+def user_batches(client, *, expand: Iterable[str], size: int, depth: int = 1) -> Iterator[Iterator[list]]:
+    """The directory's users in batches of ``size`` (see :func:`batched`), fetched ahead.
+
+    With a client that can fork, a background thread starts fetching at once with a fork (its own
+    HTTP session), so the block may go on using ``client`` meanwhile (the group phase); the fork's
+    calls are counted in ``client.stats`` on the way out. Otherwise the thread uses ``client`` and
+    starts on the first batch asked for, as :func:`prefetch` does.
+    """
+    if not getattr(client, "can_fork", False):
+        with closing(prefetch(batched(client.iter_user_pages(expand=expand), size=size), depth=depth)) as batches:
+            yield batches
+        return
+    fork = client.fork()
+    try:
+        with prefetching(batched(fork.iter_user_pages(expand=expand), size=size), depth=depth) as batches:
+            yield batches
+    finally:
+        client.stats.add(fork.stats)
+        fork.close()

@@ -14,7 +14,7 @@ from accounts.snapshots import activity_snapshot_record
 from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.finish import SyncHalted, apply_removals_and_blanks, check_limits, missing_accounts, update_seats
 from accounts.sync.groups import fetch_group_roles, load_products, sync_groups
-from accounts.sync.prefetch import batched, prefetch
+from accounts.sync.prefetch import user_batches
 from accounts.sync.sql import sqlite_bulk_writes
 from accounts.sync.users import apply_user_page
 from governance.atlassian.errors import AtlassianError
@@ -103,11 +103,12 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
     try:
         load_products(ctx)
         groups = list(client.iter_groups())
-        roles = fetch_group_roles(client, groups)
-        sync_groups(ctx, groups, roles)
-        reported = 0
-        with sqlite_bulk_writes():
-            for batch in prefetch(batched(client.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH), depth=1):
+        # The users are fetched from here on, in the background, while the groups are written.
+        with user_batches(client, expand=USER_EXPAND, size=USER_BATCH) as batches, sqlite_bulk_writes():
+            roles = fetch_group_roles(client, groups)
+            sync_groups(ctx, groups, roles)
+            reported = 0
+            for batch in batches:
                 apply_user_page(ctx, batch)
                 if progress:
                     progress(len(ctx.seen_accounts))

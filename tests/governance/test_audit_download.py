@@ -164,6 +164,13 @@ class TestAuditRowsWithoutOrmConverters:
         queryset = AuditEvent.objects.all()
         assert list(audit_rows(queryset, chunk_size=2)) == _reference_rows(queryset)
 
+    def test_an_empty_selection_gives_no_rows(self):
+        from governance.audit.export import audit_rows
+
+        _event()
+        assert list(audit_rows(AuditEvent.objects.none())) == []
+        assert list(audit_rows(AuditEvent.objects.filter(pk__in=[]))) == []
+
     def test_the_time_cell_of_an_aware_datetime_in_another_zone(self):
         """PostgreSQL hands over aware datetimes (no converter): any zone must come out in UTC."""
         from zoneinfo import ZoneInfo
