@@ -286,7 +286,7 @@ def measure(kind: str, simulator: SimulatorProcess, *, profile: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / f"{kind}.json"
         args = ["-m", "bench.bench_sync", "--child", kind, "--result-file", str(result_file)]
-        sim_cpu = simulator.cpu_seconds()
+        sim_cpu, load_before = simulator.cpu_seconds(), os.getloadavg()[0]
         with common.stopwatch() as wall:
             proc = common.run_python([*args, "--profile"] if profile else args)
         if proc.returncode != 0 or not result_file.exists():
@@ -294,6 +294,9 @@ def measure(kind: str, simulator: SimulatorProcess, *, profile: bool) -> dict:
         result = json.loads(result_file.read_text())
     result["process_wall_seconds"] = wall.seconds
     result["simulator_cpu_seconds"] = simulator.cpu_seconds() - sim_cpu
+    # Other processes' load matters: the client alone is a request/response loop (about one core
+    # at a time), the sync keeps two busy (database thread, fetching thread, simulator).
+    result["load_average_1min"] = [load_before, os.getloadavg()[0]]
     return result
 
 
@@ -456,6 +459,10 @@ def main(argv=None) -> int:
             f"{resync['simulator_cpu_seconds']:.1f} s",
         ),
         ("re-sync: peak RSS", f"{resync['peak_rss_mb']:.0f} MB"),
+        (
+            "load average, 1 min (client / sync / re-sync)",
+            " / ".join(f"{r['load_average_1min'][0]:.1f}" for r in (client, full, resync)),
+        ),
         ("database size", f"{common.file_size_mb(db):,.0f} MB"),
         ("simulator: requests served", f"{served:,}" if served is not None else "n/a"),
     ]

@@ -1,4 +1,8 @@
-"""Fetch the next pages over HTTP while the current one is written to the database."""
+"""Fetch the next pages over HTTP in a background thread while the current batch is written.
+
+:func:`user_batches` is what the sync uses: API pages of users regrouped into batches
+(:func:`batched`) and fetched ahead (:func:`prefetching`), starting before the group phase.
+"""
 
 import queue
 import sys

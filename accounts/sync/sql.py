@@ -18,7 +18,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import chain
 from typing import Any
@@ -49,12 +49,13 @@ def datetime_adapter() -> Callable[[datetime | None], Any]:
     if connection.vendor != "sqlite" or not settings.USE_TZ:
         return lambda value: None if value is None else adapt(value)
     tz = connection.timezone
+    utc = tz if tz is UTC else object()  # the fast path below is for UTC only
 
     def sqlite_text(value):
         if value is None:
             return None
-        if value.tzinfo is tz:  # already in the connection's zone (UTC): the common case
-            return str(value.replace(tzinfo=None))
+        if value.tzinfo is utc:  # the common case: str() of the naive value is this minus "+00:00"
+            return value.isoformat(" ")[:-6]
         if value.utcoffset() is None:
             return adapt(value)
         return str(value.astimezone(tz).replace(tzinfo=None))
@@ -139,7 +140,7 @@ def pks_by(model: type[Model], field: str, values: Sequence, **equal) -> dict:
     return dict(fetch_rows(model, (field, model._meta.pk.name), field, values, **equal))
 
 
-def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Sequence, **equal) -> list[tuple]:
+def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Sequence, **equal) -> list[Sequence]:
     """``fields`` of the rows of ``model`` whose ``field`` is one of ``values`` and whose other
     fields equal ``equal``, as database values (a datetime is its stored text on SQLite).
 
@@ -156,12 +157,12 @@ def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Se
     as_json = connection.vendor == "sqlite"
     selected = f"json_group_array(json_array({columns}))" if as_json else columns
     head = f"SELECT {selected} FROM {table} WHERE 1 = 1{where}"  # noqa: S608
-    rows: list[tuple] = []
+    rows: list[Sequence] = []
     with connection.cursor() as cursor:
         for chunk in in_chunks(values):
             cursor.execute(f"{head} AND {column} IN ({', '.join(['%s'] * len(chunk))})", [*equal.values(), *chunk])
             if as_json:
-                rows.extend(map(tuple, json.loads(cursor.fetchone()[0])))
+                rows.extend(json.loads(cursor.fetchone()[0]))  # lists, not tuples: unpacked alike
             else:
                 rows.extend(cursor.fetchall())
     return rows

@@ -1,4 +1,9 @@
-"""One page of users: accounts, product access and memberships, diffed against the mirror."""
+"""One batch of users: accounts, product access and memberships, diffed against the mirror.
+
+A batch is a few API pages (``runner.USER_BATCH`` users) written in one transaction with its
+audit events. The three big tables are written with :mod:`accounts.sync.sql` (batched multi-row
+INSERT / upsert statements) rather than ``bulk_create``, whose per-row Python cost dominated.
+"""
 
 from operator import itemgetter
 
@@ -51,7 +56,7 @@ _ADDED, _LAST_ACTIVE = ACCOUNT_FIELDS.index("added_to_org"), ACCOUNT_FIELDS.inde
 
 
 def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
-    """Write what changed for one page, with its audit events, in one transaction."""
+    """Write what changed for one batch of users, with its audit events, in one transaction."""
     users = _first_sightings(ctx, users)
     if not users:
         return
@@ -60,7 +65,9 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
         # Which accounts the mirror has (a cheap probe: on a first sync none), then those rows.
         found = pks_by(Account, "account_id", [u.account_id for u in users], organization=ctx.organization.pk)
         existing = {
-            a.account_id: a for pks in in_chunks(list(found.values())) for a in Account.objects.filter(pk__in=pks)
+            a.account_id: a
+            for pks in in_chunks(list(found.values()))
+            for a in Account.objects.filter(pk__in=pks).order_by()
         }
         licence_ids = {gid for gid, pk in ctx.group_pks.items() if pk in ctx.licence_group_pks}
         wanted = {u.account_id: _wanted_account(ctx, u, existing.get(u.account_id), licence_ids) for u in users}

@@ -4,6 +4,7 @@ import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import requests
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -182,3 +183,13 @@ class TestFetchGroupRoles:
             fetch_group_roles(atlassian, groups, threads=3)
         assert failure.value.status == 400
         assert "role-assignments" in failure.value.path
+
+
+@pytest.mark.django_db
+def test_a_client_that_cannot_fork_syncs_in_one_thread(organization):
+    with client_for(organization, session=requests.Session(), sleep=lambda s: None) as client:
+        assert not client.can_fork
+        result = organization_sync(organization=organization, client=client)
+    assert result.ok, result.error
+    assert result.http_requests == client.stats.requests
+    assert Membership.objects.exists()
