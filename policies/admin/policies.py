@@ -4,7 +4,6 @@ preview, and "Run now"."""
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,7 +18,7 @@ from governance.runs.models import RunStatus, RunTrigger
 from policies.admin.forms import PLACEHOLDER_HELP, InactivityPolicyForm, single_organization
 from policies.admin.preview import CSV_HEADER, SHOW_CHOICES, email_previews, policy_preview, sample_enforcement
 from policies.models import InactivityPolicy, PolicyMode, Trigger
-from policies.services.policies import policy_save
+from policies.services.policies import policy_delete, policy_save
 from policies.services.runs import policy_run
 
 PREVIEW_PER_PAGE = 100
@@ -136,23 +135,7 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request, obj):
-        with transaction.atomic():
-            exemptions = [str(e) for e in obj.exemption_set.all()]
-            record_event(
-                actor=Actor.from_request(request),
-                action=AuditAction.POLICY_DELETED,
-                target=obj,
-                before={
-                    "name": obj.name,
-                    "mode": obj.mode,
-                    "action": obj.action,
-                    "trigger": obj.trigger,
-                    "trigger_days": obj.trigger_days,
-                    "exemptions_removed": exemptions,
-                },
-                organization=obj.organization.org_id,
-            )
-            obj.delete()
+        policy_delete(policy=obj, actor=Actor.from_request(request))
 
     # -- change page: email preview, buttons --------------------------------------------------------
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

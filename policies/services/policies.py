@@ -4,9 +4,11 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from accounts.services.errors import ServiceRefused
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from policies.models import Exemption, InactivityPolicy, PolicyMode
+from policies.schedules import apply_policy_schedule
 from policies.services.notifications import check_template
 
 _M2M = ("products", "include_groups", "exclude_groups")
@@ -60,7 +62,42 @@ def policy_save(
                 reason=reason,
                 organization=policy.organization.org_id,
             )
+        if creating or {"enabled", "schedule_cron"} & changed.keys():
+            _reschedule_on_commit(policy.pk)
     return policy
+
+
+def policy_delete(*, policy: InactivityPolicy, actor: Actor, reason: str = "") -> None:
+    """Delete a policy that has never decided anything, with its exemptions and schedule.
+
+    A policy with enforcements stays: its runs, restores and the audit trail refer to it
+    (disable it instead)."""
+    with transaction.atomic():
+        policy = InactivityPolicy.objects.select_for_update().get(pk=policy.pk)
+        if policy.enforcements.exists():
+            raise ServiceRefused(f"{policy.name} has enforcements; disable it instead of deleting it.")
+        pk = policy.pk
+        record_event(
+            actor=actor,
+            action=AuditAction.POLICY_DELETED,
+            target=policy,
+            reason=reason,
+            before={
+                "name": policy.name,
+                "mode": policy.mode,
+                "action": policy.action,
+                "trigger": policy.trigger,
+                "trigger_days": policy.trigger_days,
+                "exemptions_removed": [str(e) for e in policy.exemption_set.all()],
+            },
+            organization=policy.organization.org_id,
+        )
+        policy.delete()
+        _reschedule_on_commit(pk)
+
+
+def _reschedule_on_commit(policy_pk: int) -> None:
+    transaction.on_commit(lambda: apply_policy_schedule(policy_pk))
 
 
 def exemption_create(*, exemption: Exemption, actor: Actor) -> Exemption:

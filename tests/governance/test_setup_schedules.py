@@ -5,8 +5,7 @@ from django.core.management import call_command
 from django_q.models import Schedule
 
 from governance.audit.models import AuditAction, AuditEvent
-from governance.management.commands.setup_schedules import apply_schedules
-from governance.schedules import Job, declared_jobs
+from governance.schedules import Job, apply_schedules, declared_jobs
 
 NOW = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
 
