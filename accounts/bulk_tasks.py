@@ -23,7 +23,7 @@ def actor_spec(actor: Actor) -> dict:
     }
 
 
-def _actor(spec: dict) -> Actor:
+def actor_from_spec(spec: dict) -> Actor:
     user = get_user_model().objects.filter(pk=spec.get("user_id")).first() if spec.get("user_id") else None
     return Actor(kind=spec["kind"], name=spec.get("name", ""), user=user, client_ip=spec.get("client_ip"))
 
@@ -46,7 +46,7 @@ def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: di
             action=action,
             account_ids=account_ids,
             params=params,
-            actor=_actor(actor),
+            actor=actor_from_spec(actor),
             client_factory=client_for,
             run=run,
         )

@@ -1,5 +1,6 @@
 """django-q2 entry points for policies (thin: they call the services)."""
 
+from accounts.bulk_tasks import actor_from_spec
 from governance.runs.models import RunTrigger
 from policies.models import Enforcement, InactivityPolicy
 from policies.services import notifications
@@ -11,6 +12,15 @@ def run_policy(policy_id: int) -> str:
     if policy is None:
         return "skipped: policy disabled or gone"
     return policy_run(policy=policy, trigger=RunTrigger.SCHEDULE).status
+
+
+def run_policy_now(policy_id: int, actor: dict) -> str:
+    """An admin's "Run now" of an enforcing policy: remote calls for many accounts outlast a web
+    request, so the admin queues this instead. Disabled or deleted meanwhile: nothing to do."""
+    policy = InactivityPolicy.objects.select_related("organization").filter(pk=policy_id).first()
+    if policy is None:
+        return "skipped: policy gone"
+    return policy_run(policy=policy, trigger=RunTrigger.MANUAL, actor=actor_from_spec(actor)).status
 
 
 def send_pending_notices() -> dict:

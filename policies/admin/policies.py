@@ -9,7 +9,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_q.tasks import async_task
 
+from accounts.bulk_tasks import actor_spec
 from accounts.clients import MissingCredentials
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
@@ -224,6 +226,8 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             raise Http404("No such policy.")
         change_url = reverse("admin:policies_inactivitypolicy_change", args=[policy.pk])
         dry_run = "_dry_run" in request.POST
+        if policy.mode == PolicyMode.ENFORCE and not dry_run:
+            return self._run_in_background(request, policy)
         try:
             result = policy_run(
                 policy=policy, trigger=RunTrigger.MANUAL, actor=Actor.from_request(request), dry_run=dry_run
@@ -248,3 +252,20 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
         )
         messages.add_message(request, level, text)
         return HttpResponseRedirect(change_url)
+
+    def _run_in_background(self, request, policy):
+        """An enforcing run calls Atlassian once per account: queued for a worker, where the
+        web server's timeout cannot kill it half-way. Its run row appears in the history."""
+        async_task(
+            "policies.tasks.run_policy_now",
+            policy.pk,
+            actor_spec(Actor.from_request(request)),
+            task_name=f"policy-run-now:{policy.pk}",
+            group="policy",
+        )
+        history = reverse("admin:policies_policyrun_changelist") + f"?policy={policy.pk}"
+        messages.info(
+            request,
+            format_html('Run of {} queued; it appears in the <a href="{}">run history</a>.', policy.name, history),
+        )
+        return HttpResponseRedirect(reverse("admin:policies_inactivitypolicy_change", args=[policy.pk]))

@@ -1,18 +1,17 @@
 """Helpers shared by the access-request tests (no tests here): policy runs on the simulator, links
-taken from the outbox, and draining the django-q2 ORM queue in-process."""
+taken from the outbox, and draining the django-q2 queue in-process."""
 
 import re
 from datetime import timedelta
 
 from django.core import mail
 from django.utils.module_loading import import_string
-from django_q.models import OrmQ
-from django_q.signing import SignedPackage
 
 from accounts.models import Organization
 from policies.links import make_token
 from policies.models import Enforcement, EnforcementStatus
 from policies.services.runs import policy_run
+from tests import taskqueue
 from tests.policies.conftest import RUN_AT
 
 ACTED_AT = RUN_AT + timedelta(days=14, minutes=1)
@@ -57,14 +56,9 @@ def path_for(enforcement: Enforcement) -> str:
 
 
 def drain_queue() -> list:
-    """Run every task the ORM broker holds, in-process and in order (no cluster needed)."""
-    results = []
-    for row in OrmQ.objects.order_by("id"):
-        task = SignedPackage.loads(row.payload)
-        row.delete()
-        results.append(import_string(task["func"])(*task["args"], **task["kwargs"]))
-    return results
+    """Run every queued task, in-process and in order (no cluster needed)."""
+    return [import_string(task["func"])(*task["args"], **task["kwargs"]) for task in taskqueue.take_all()]
 
 
 def queued_funcs() -> list[str]:
-    return [SignedPackage.loads(row.payload)["func"] for row in OrmQ.objects.order_by("id")]
+    return [task["func"] for task in taskqueue.queued()]

@@ -256,7 +256,7 @@ class TestRunNow:
         assert not Enforcement.objects.exists()
 
     def test_a_refused_run_is_reported_as_an_error(self, make_policy, client_for, alice, settings):
-        policy = make_policy(mode=PolicyMode.ENFORCE)
+        policy = make_policy(mode=PolicyMode.PREVIEW)
         Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=RUN_AT)
         settings.POLICY_MAX_SYNC_AGE = 1
         response = client_for(alice).post(_run_url(policy), follow=True)
@@ -270,6 +270,32 @@ class TestRunNow:
         response = client_for(alice).post(_run_url(policy), {"_dry_run": "1"}, follow=True)
         assert "Dry run" in response.content.decode()
         assert not Enforcement.objects.exists()
+
+    def test_an_enforcing_run_is_queued_for_a_worker_not_run_in_the_request(
+        self, make_policy, client_for, alice, simulator, monkeypatch
+    ):
+        from policies.tasks import run_policy_now
+
+        queued = []  # whichever broker the profile uses (ORM or Redis), what was handed to it
+        monkeypatch.setattr("policies.admin.policies.async_task", lambda func, *args, **kw: queued.append((func, args)))
+        policy = make_policy(mode=PolicyMode.ENFORCE)
+        Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=timezone.now())
+        response = client_for(alice).post(_run_url(policy), follow=True)
+        assert f"Run of {policy.name} queued" in response.content.decode()
+        assert not TaskRun.objects.filter(name="policy").exists()
+        ((func, args),) = queued
+        assert func == "policies.tasks.run_policy_now"
+        # What the worker then does: the run, started by alice, as a manual run.
+        assert run_policy_now(*args) == RunStatus.SUCCEEDED
+        run = TaskRun.objects.get(name="policy")
+        assert (run.trigger, run.started_by) == ("manual", "alice")
+        assert Enforcement.objects.filter(policy=policy).exists()
+
+    def test_a_queued_run_of_a_policy_deleted_meanwhile_does_nothing(self):
+        from policies.tasks import run_policy_now
+
+        assert run_policy_now(999_999, {"kind": "admin", "name": "alice"}) == "skipped: policy gone"
+        assert not TaskRun.objects.exists()
 
     def test_run_now_is_a_post(self, make_policy, client_for, alice):
         policy = make_policy(mode=PolicyMode.PREVIEW)
