@@ -7,7 +7,6 @@ from django import forms
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
 from accounts.models import Organization
 from policies.models import Exemption, InactivityPolicy
@@ -143,22 +142,8 @@ class ExemptionForm(forms.ModelForm):
         fields = ("organization", "kind", "policy", "account", "group", "email_pattern", "reason", "expires_at")
         widgets = {"reason": forms.Textarea(attrs={"rows": 3, "cols": 60})}
 
-    def clean_expires_at(self):
-        value = self.cleaned_data.get("expires_at")
-        if value is not None and value <= timezone.now():
-            raise forms.ValidationError("Give a moment in the future, or leave it empty for no expiry.")
-        return value
-
-    def clean(self):
-        cleaned = super().clean()
-        organization = cleaned.get("organization")
-        if organization is None:
-            return cleaned
-        for name in ("policy", "account", "group"):
-            value = cleaned.get(name)
-            if value is not None and value.organization_id != organization.pk:
-                self.add_error(name, f"Not in organization {organization}.")
-        return cleaned
+    # The rules (one subject, a reason, a future expiry, one organization) live in
+    # Exemption.clean(), which the ModelForm runs, so the API and the services apply them too.
 
 
 def names(items: list, limit: int = 20) -> str:

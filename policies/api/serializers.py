@@ -1,10 +1,11 @@
 """Serializers of the policies API."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from accounts.models import Account, Group, Organization
-from policies.admin.forms import ExemptionForm
 from policies.admin.preview import SHOW_CHOICES
 from policies.models import AccessRequest, Enforcement, Exemption, InactivityPolicy
 
@@ -78,27 +79,21 @@ class ExemptionSerializer(serializers.ModelSerializer):
         return "active" if obj.expires_at is None or obj.expires_at > timezone.now() else "expired"
 
     def validate(self, attrs):
-        """The admin's own form checks (a future expiry, everything in the one organization)."""
-        given = Exemption(**attrs)  # with the model's defaults for what was left out
-        data = {}
-        for name in ExemptionForm._meta.fields:
-            value = getattr(given, Exemption._meta.get_field(name).attname)
-            if value is not None:
-                data[name] = value.isoformat() if hasattr(value, "isoformat") else value
-        form = ExemptionForm(data=data)
-        if not form.is_valid():
+        """The model's own rules (Exemption.clean: one subject, a reason, a future expiry, one
+        organization), reported field by field like DRF's own errors."""
+        exemption = Exemption(**attrs)
+        try:
+            exemption.full_clean(exclude=["created_by"])
+        except DjangoValidationError as exc:
             raise serializers.ValidationError(
-                {
-                    ("non_field_errors" if name == "__all__" else name): list(errors)
-                    for name, errors in form.errors.items()
-                }
-            )
-        self.form = form
+                {(api_settings.NON_FIELD_ERRORS_KEY if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+            ) from None
+        self._unsaved = exemption
         return attrs
 
     def unsaved(self) -> Exemption:
-        """The exemption the admin form would save, for ``exemption_create``."""
-        return self.form.save(commit=False)
+        """The validated, unsaved exemption, for ``exemption_create``."""
+        return self._unsaved
 
 
 class EnforcementSerializer(serializers.ModelSerializer):

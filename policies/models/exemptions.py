@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 class ExemptionKind(models.TextChoices):
@@ -38,5 +39,16 @@ class Exemption(models.Model):
         given = [bool(self.account_id), bool(self.group_id), bool(self.email_pattern)]
         if sum(given) != 1:
             raise ValidationError("An exemption names exactly one of: an account, a group, an email pattern.")
+        errors = {}
         if not (self.reason or "").strip():
-            raise ValidationError({"reason": "Say why this exemption exists."})
+            errors["reason"] = "Say why this exemption exists."
+        # Only a new exemption must end in the future: ending one early (exemption_expire)
+        # sets its expiry to now, and an old one may have passed its date since.
+        if self.pk is None and self.expires_at is not None and self.expires_at <= timezone.now():
+            errors["expires_at"] = "Give a moment in the future, or leave it empty for no expiry."
+        for name in ("policy", "account", "group"):
+            related = getattr(self, name) if getattr(self, f"{name}_id") else None
+            if related is not None and self.organization_id and related.organization_id != self.organization_id:
+                errors[name] = f"Not in organization {self.organization}."
+        if errors:
+            raise ValidationError(errors)

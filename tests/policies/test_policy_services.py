@@ -1,5 +1,7 @@
 """Policy changes keep the django-q2 schedule in step, and deleting goes through one service."""
 
+from datetime import timedelta
+
 import pytest
 from django_q.models import Schedule
 
@@ -7,7 +9,7 @@ from accounts.models import Account
 from accounts.services.errors import ServiceRefused
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
-from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
+from policies.models import Enforcement, EnforcementStatus, Exemption, InactivityPolicy, PolicyMode
 from policies.schedules import schedule_name
 from policies.services.policies import policy_delete, policy_save
 from tests.policies.conftest import RUN_AT
@@ -105,3 +107,42 @@ class TestPolicyDelete:
             policy_delete(policy=policy, actor=ACTOR)
         assert InactivityPolicy.objects.filter(pk=policy.pk).exists()
         assert not AuditEvent.objects.filter(action=AuditAction.POLICY_DELETED).exists()
+
+
+class TestExemptionRules:
+    """The rules live on the model, so the service refuses what the admin form and the API refuse."""
+
+    def test_a_past_expiry_is_refused_for_a_new_exemption(self, mirrored):
+        from django.core.exceptions import ValidationError
+        from django.utils import timezone
+
+        from policies.services.policies import exemption_create
+
+        exemption = Exemption(
+            organization=mirrored, email_pattern="*@x.test", reason="r", expires_at=timezone.now() - timedelta(days=1)
+        )
+        with pytest.raises(ValidationError) as refused:
+            exemption_create(exemption=exemption, actor=ACTOR)
+        assert "expires_at" in refused.value.message_dict
+        assert not Exemption.objects.exists()
+
+    def test_an_account_of_another_organization_is_refused(self, mirrored):
+        from django.core.exceptions import ValidationError
+
+        from accounts.models import Organization
+        from policies.services.policies import exemption_create
+
+        other = Organization.objects.create(org_id="other-org", name="Other")
+        exemption = Exemption(organization=other, account=Account.objects.first(), reason="r")
+        with pytest.raises(ValidationError) as refused:
+            exemption_create(exemption=exemption, actor=ACTOR)
+        assert refused.value.message_dict["account"] == ["Not in organization Other."]
+
+    def test_ending_an_exemption_early_still_validates_afterwards(self, mirrored):
+        from policies.services.policies import exemption_create, exemption_expire
+
+        exemption = exemption_create(
+            exemption=Exemption(organization=mirrored, email_pattern="*@x.test", reason="r"), actor=ACTOR
+        )
+        exemption_expire(exemption=exemption, actor=ACTOR, reason="left")
+        exemption.full_clean()  # a saved exemption whose expiry has passed is still valid
