@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 -include .env
 export
 
-.PHONY: run test test-fast lint fmt check migrations-check bench clean
+.PHONY: run test test-pg test-fast lint fmt check migrations-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ run: $(STAMP)
 ## Run the whole test suite
 test: $(STAMP)
 	$(BIN)/pytest
+
+## The same suite on PostgreSQL + Redis (the scale-out profile), against services already running:
+## .ci/services.sh installs and starts them on Debian. Override the URLs to use other servers;
+## PG_PYTEST_ARGS passes pytest options (e.g. PG_PYTEST_ARGS="-x tests/production").
+PG_TEST_DATABASE_URL ?= postgres://portal:portal@127.0.0.1:5432/portal
+PG_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+test-pg: $(STAMP)
+	DATABASE_URL=$(PG_TEST_DATABASE_URL) REDIS_URL=$(PG_TEST_REDIS_URL) $(BIN)/pytest $(PG_PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser" -x -q

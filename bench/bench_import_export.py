@@ -25,17 +25,27 @@ import csv
 import gc
 import io
 import json
+import os
 import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make ``bench`` and the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
+from bench.mirror import (
+    ADMIN_USERNAME,
+    FIRST_NAMES,
+    GROUPS_PER_ACCOUNT,
+    PRODUCTS,
+    PRODUCTS_ALL,
+    existing_mirror,
+    generate_mirror,
+    person_name,
+)
 
 DB_NAME = "import_export"
 # The seed file of 100,000 rows is ~20 MB: above the 5 MB default IMPORT_MAX_BYTES, which an
@@ -51,122 +61,13 @@ DJANGO_ENV = {
     "IMPORT_MAX_BYTES": str(256 * 2**20),
     "IMPORT_MAX_ROWS": "1000000",
 }
-ADMIN_USERNAME = "bench-admin"
-ORG_ID = "bench-org"
 TARGET_EXPORT_ROWS_PER_S = 50_000
 TARGET_EXPORT_PEAK_RSS_MB = 200.0
 TARGET_IMPORT_ROWS_PER_S = 5_000
-GROUPS = 2000
-GROUPS_PER_ACCOUNT = 10
-PRODUCTS = (("jira-software", "Jira"), ("confluence", "Confluence"), ("jira-servicedesk", "Jira Service Management"))
-PRODUCTS_ALL = (*PRODUCTS, ("bitbucket", "Bitbucket"))
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-_FIRST = ["Ann", "Bob", "Carla", "Dmitri", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemal", "Priya"]
-_LAST = ["Smith", "Müller", "Rossi", "Novak", "Tanaka", "Okafor", "García", "Dubois", "Nguyen", "O'Neil"]
-_FORMULA_NAMES = ["=Finance Team", "+44 Contractor", "-Ann-Marie Dupont", "@ops-bot"]
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-def _name(rng: random.Random, i: int) -> str:
-    if i % 997 == 0:
-        return _FORMULA_NAMES[i % len(_FORMULA_NAMES)]
-    return f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-
-
-# --- The mirror (parent process) ------------------------------------------------------------
-
-
-def generate_mirror(accounts: int, seed: int = 20261120) -> dict:
-    """Products, groups, accounts, memberships and product access written with bulk_create."""
-    from django.contrib.auth.models import Group as Role
-    from django.contrib.auth.models import User
-
-    from accounts.models import Account, AccountStatus, Group, Membership, Organization, Product, ProductAccess
-    from governance.roles import PORTAL_ADMINS
-
-    rng = random.Random(seed)
-    timings = {}
-    with common.stopwatch() as t:
-        org = Organization.objects.create(org_id=ORG_ID, name="Bench org", api_base="http://127.0.0.1:9")
-        products = Product.objects.bulk_create(
-            [
-                Product(organization=org, key=key, name=name, resource_id=f"ari:cloud:{key}::site/bench")
-                for key, name in PRODUCTS_ALL
-            ]
-        )
-        groups = Group.objects.bulk_create(
-            [
-                Group(organization=org, group_id=f"ari:cloud:identity::group/{i:05d}", name=f"team-{i:04d}")
-                for i in range(GROUPS)
-            ]
-        )
-    timings["groups_and_products_s"] = t.seconds
-    statuses = [AccountStatus.ACTIVE] * 8 + [AccountStatus.SUSPENDED, AccountStatus.DEACTIVATED]
-    with common.stopwatch() as t:
-        rows = []
-        for i in range(accounts):
-            first = rng.choice(_FIRST)
-            rows.append(
-                Account(
-                    organization=org,
-                    account_id=f"{rng.getrandbits(96):024x}",
-                    email=f"{first.lower()}.{i}@example.com" if i % 50 else None,
-                    name=_name(rng, i),
-                    status=statuses[i % len(statuses)],
-                    managed=i % 7 != 0,
-                    is_org_admin=i % 5000 == 0,
-                    billable=i % 10 < 8,
-                    added_to_org=NOW - timedelta(days=rng.randint(30, 2000), seconds=rng.randint(0, 86399)),
-                    last_active=None if i % 20 == 0 else NOW - timedelta(days=rng.randint(0, 400), seconds=i % 86400),
-                    status_changed_at=NOW,
-                )
-            )
-        Account.objects.bulk_create(rows, batch_size=2000)
-    timings["accounts_s"] = t.seconds
-    account_pks = list(Account.objects.filter(organization=org).order_by("pk").values_list("pk", flat=True))
-    group_pks = [g.pk for g in groups]
-    with common.stopwatch() as t:
-        batch: list = []
-        for pk in account_pks:
-            for group_pk in rng.sample(group_pks, GROUPS_PER_ACCOUNT):
-                batch.append(Membership(account_id=pk, group_id=group_pk, first_seen_at=NOW))
-            if len(batch) >= 20_000:
-                Membership.objects.bulk_create(batch, batch_size=5000)
-                batch.clear()
-        Membership.objects.bulk_create(batch, batch_size=5000)
-    timings["memberships_s"] = t.seconds
-    with common.stopwatch() as t:
-        batch = []
-        for pk in account_pks:
-            for product in rng.sample(products, rng.randint(1, 3)):
-                last = None if rng.random() < 0.1 else NOW - timedelta(days=rng.randint(0, 400))
-                batch.append(ProductAccess(account_id=pk, product=product, last_active=last))
-        ProductAccess.objects.bulk_create(batch, batch_size=2000)
-    timings["product_access_s"] = t.seconds
-    Group.objects.filter(organization=org).update(member_count=accounts * GROUPS_PER_ACCOUNT // GROUPS)
-    user = User.objects.create_user(ADMIN_USERNAME, password=None, is_staff=True)
-    user.groups.add(Role.objects.get(name=PORTAL_ADMINS))
-    return {
-        "accounts": accounts,
-        "groups": GROUPS,
-        "memberships": Membership.objects.count(),
-        "product_access": ProductAccess.objects.count(),
-        "seconds": timings,
-    }
-
-
-def existing_mirror() -> dict:
-    """The figures of a mirror written by an earlier run (--reuse-database)."""
-    from accounts.models import Account, Membership, ProductAccess
-
-    accounts = Account.objects.filter(organization__org_id=ORG_ID)
-    return {
-        "accounts": accounts.count(),
-        "groups": GROUPS,
-        "memberships": Membership.objects.filter(account__in=accounts).count(),
-        "product_access": ProductAccess.objects.filter(account__in=accounts).count(),
-        "seconds": {},
-    }
+# --- The seed file (parent process) -------------------------------------------------------
 
 
 def write_seed_file(path: Path, people: int, seed: int = 7) -> dict:
@@ -187,11 +88,11 @@ def write_seed_file(path: Path, people: int, seed: int = 7) -> dict:
         writer = csv.writer(handle)
         writer.writerow(header)
         for i in range(people):
-            first = rng.choice(_FIRST)
+            first = rng.choice(FIRST_NAMES)
             writer.writerow(
                 [
                     f"712020:{rng.getrandbits(128):032x}",
-                    _name(rng, i),
+                    person_name(rng, i),
                     f"{first.lower()}.seed{i}@example.com",
                     statuses[i % len(statuses)],
                     f"{rng.randint(1, 28)} {rng.choice(_MONTHS)} {rng.randint(2019, 2025)}",
@@ -236,7 +137,7 @@ def export_child(result_file: Path, fmt: str) -> None:
     nbytes = lines = 0
     head = tail = b""
     ttfb = None
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     response = client.post(url, {"format": "0" if fmt == "csv" else "1", "resource": "0"})
     if response.streaming:
         for chunk in response.streaming_content:
@@ -255,8 +156,11 @@ def export_child(result_file: Path, fmt: str) -> None:
         nbytes, ttfb = len(content), time.perf_counter() - start
         rows, sample = _xlsx_rows(content)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - start_cpu
     result = {
         "format": fmt,
+        "cpu_seconds": cpu_seconds,
+        "rows_per_cpu_s": rows / cpu_seconds if cpu_seconds else 0.0,
         "status": response.status_code,
         "streaming": response.streaming,
         "content_type": response.get("Content-Type", ""),
@@ -298,6 +202,7 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
     data = seed_file.read_bytes()
     startup_peak, rss_before, peak_reset = _child_start()
     phases = {}
+    start_cpu = time.process_time()
     with common.stopwatch() as total:
         with common.stopwatch() as t:
             table = read_csv(data)
@@ -312,9 +217,14 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
         with common.stopwatch() as t:
             outcome = apply_seed(plan=plan, actor=Actor.system("bench"))
         phases["apply_s"] = t.seconds
+    cpu_seconds = time.process_time() - start_cpu
     rows = len(table.rows)
     result = {
         "variant": str(variant),
+        # CPU time of this process (SQLite runs in it): what other processes on a shared machine
+        # cannot inflate, unlike the wall time the target is judged on.
+        "cpu_seconds": cpu_seconds,
+        "rows_per_cpu_s": rows / cpu_seconds,
         "rows": rows,
         "seconds": total.seconds,
         "rows_per_s": rows / total.seconds,
@@ -367,12 +277,16 @@ def baseline_child(result_file: Path, seed_file: Path, rows: int) -> None:
     if rows:
         text = "\r\n".join(text.splitlines()[: rows + 1]) + "\r\n"
     startup_peak, rss_before, peak_reset = _child_start()
+    start_cpu = time.process_time()
     with common.stopwatch() as t:
         dataset = tablib.Dataset().load(text, format="csv")
         result = PlainAccountResource().import_data(dataset, dry_run=False)
+    cpu_seconds = time.process_time() - start_cpu
     figures = {
         "rows": len(dataset),
         "seconds": t.seconds,
+        "cpu_seconds": cpu_seconds,
+        "rows_per_cpu_s": len(dataset) / cpu_seconds,
         "rows_per_s": len(dataset) / t.seconds,
         "errors": result.has_errors() or result.has_validation_errors(),
         "accounts_in_org": Account.objects.filter(organization=org).count(),
@@ -474,6 +388,7 @@ def main(argv=None) -> int:
 
     connections.close_all()
 
+    load_before = os.getloadavg()
     print("exporting CSV through the admin (separate process)", flush=True)
     export = run_child("export-csv")
     checks = verify_export(export, args.accounts)
@@ -491,6 +406,7 @@ def main(argv=None) -> int:
         print(f"the same file through django-import-export defaults ({rows:,} rows)", flush=True)
         baseline = run_child("baseline", "--seed-file", str(seed_file), "--baseline-rows", str(args.baseline_rows))
 
+    load_after = os.getloadavg()
     targets = [
         common.check_target("export rows/s (CSV)", export["rows_per_s"], at_least=TARGET_EXPORT_ROWS_PER_S),
         common.check_target("export peak RSS (MB)", export["peak_rss_mb"], below=TARGET_EXPORT_PEAK_RSS_MB),
@@ -505,7 +421,7 @@ def main(argv=None) -> int:
         ("export CSV: MB", f"{export['bytes'] / 2**20:,.1f}"),
         ("export CSV: rows/s", f"{export['rows_per_s']:,.0f}"),
         ("export CSV: time to first chunk", f"{export['ttfb_seconds']:.2f} s"),
-        ("export CSV: POST + stream time", f"{export['seconds']:.1f} s"),
+        ("export CSV: POST + stream time (CPU)", f"{export['seconds']:.1f} s ({export['cpu_seconds']:.1f} s)"),
         ("export CSV: RSS before POST", f"{export['rss_before_mb']:.1f} MB"),
         ("export CSV: peak RSS during export", f"{export['work_peak_mb']:.1f} MB"),
         ("export CSV: peak RSS of the process", f"{export['peak_rss_mb']:.1f} MB"),
@@ -519,6 +435,7 @@ def main(argv=None) -> int:
     rows += [
         ("seed file: rows / MB", f"{seed_info['rows']:,} / {seed_info['bytes'] / 2**20:.1f}"),
         ("seed: rows/s (read + plan + apply)", f"{seed['rows_per_s']:,.0f}"),
+        ("seed: rows per CPU second", f"{seed['rows_per_cpu_s']:,.0f}"),
         ("seed: read and recognise", f"{seed['phases']['read_and_recognise_s']:.1f} s"),
         ("seed: plan", f"{seed['phases']['plan_s']:.1f} s"),
         ("seed: apply (one transaction)", f"{seed['phases']['apply_s']:.1f} s"),
@@ -532,11 +449,14 @@ def main(argv=None) -> int:
     if baseline:
         ratio = seed["rows_per_s"] / baseline["rows_per_s"] if baseline["rows_per_s"] else 0.0
         baseline["ratio_seed_to_baseline"] = ratio
+        cpu_ratio = seed["rows_per_cpu_s"] / baseline["rows_per_cpu_s"] if baseline["rows_per_cpu_s"] else 0.0
+        baseline["cpu_ratio_seed_to_baseline"] = cpu_ratio
         rows += [
             ("django-import-export defaults: rows", f"{baseline['rows']:,}"),
             ("django-import-export defaults: rows/s", f"{baseline['rows_per_s']:,.0f}"),
             ("django-import-export defaults: peak RSS", f"{baseline['peak_rss_mb']:.1f} MB"),
-            ("seed rows/s ÷ defaults rows/s", f"{ratio:,.1f}x"),
+            ("django-import-export defaults: rows per CPU second", f"{baseline['rows_per_cpu_s']:,.0f}"),
+            ("seed rows/s ÷ defaults rows/s (CPU)", f"{ratio:,.1f}x ({cpu_ratio:,.1f}x)"),
         ]
     print()
     common.print_table(rows, header=("figure", "value"))
@@ -551,6 +471,8 @@ def main(argv=None) -> int:
         "import_export",
         {
             "machine": common.machine_info(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
             "command": " ".join([".venv/bin/python", "bench/bench_import_export.py", *(argv or sys.argv[1:])]),
             "database": str(db),
             "database_size_mb": common.file_size_mb(db),
@@ -564,6 +486,7 @@ def main(argv=None) -> int:
             "targets": targets,
         },
     )
+    print(f"load average before/after: {load_before} / {load_after}")
     print(f"results: {path.relative_to(common.ROOT)}")
     return 0 if checks["all"] else 1
 

@@ -6,6 +6,7 @@ without them.
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -88,20 +89,28 @@ TEMPLATES = [
 _default_sqlite = VAR_DIR / "portal.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{_default_sqlite}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+# The test database is one per test run (PORTAL_TEST_RUN, inherited by subprocesses such as a
+# qcluster a test starts), so parallel runs on one machine or one PostgreSQL server cannot clash.
+_test_run = re.sub(r"[^a-z0-9_]", "_", os.environ.setdefault("PORTAL_TEST_RUN", str(os.getpid())).lower())
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # A file, not memory: concurrency tests use threads and subprocesses (qcluster). One file
-    # per test run (PORTAL_TEST_RUN, inherited by subprocesses) so parallel runs cannot clash.
-    _test_run = os.environ.setdefault("PORTAL_TEST_RUN", str(os.getpid()))
+    # A file, not memory: concurrency tests use threads and subprocesses (qcluster).
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_portal_{_test_run}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = env_bool("DATABASE_POOL", True)
+    if DATABASES["default"]["OPTIONS"]["pool"]:
+        # A forked django-q2 worker must not query through the pool its parent left it.
+        from governance.dbpool import forget_inherited_pools
+
+        os.register_at_fork(after_in_child=forget_inherited_pools)
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_BEHIND_PGBOUNCER", False)
+    # PostgreSQL names are at most 63 bytes.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_portal_{_test_run}"[:63]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -109,11 +118,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The cache must be shared by web and task processes (django-q2 stats, throttles), so never
 # LocMemCache: Redis when REDIS_URL is given, otherwise a database table.
 REDIS_URL = env_str("REDIS_URL")
+# Every key the portal writes to Redis starts with this: cache entries and the django-q2 queue and
+# stats (the cluster name). All hosts of one portal share it; two portals on one Redis differ.
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "governance") or "governance"
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
             "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
         }
     }
@@ -122,7 +135,9 @@ else:
 
 TASK_TIMEOUT = env_int("TASK_TIMEOUT", 1800, minimum=60)
 Q_CLUSTER = {
-    "name": "governance",
+    # Every web process and cluster of one portal must share this name (and SECRET_KEY, which
+    # signs the tasks): it names the queue.
+    "name": REDIS_KEY_PREFIX,
     "workers": env_int("Q_WORKERS", 2, minimum=1),
     # A task slower than `timeout` is killed; `retry` must be longer than timeout plus queue
     # wait or the broker re-delivers a running task to a second worker (DJANGO-NOTES 1.1).

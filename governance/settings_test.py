@@ -6,6 +6,7 @@ os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("AUDIT_HMAC_KEY", "test-audit-hmac-key")
 
 from governance.settings import *  # noqa: F403
+from governance.settings import _test_run
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -14,3 +15,11 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise warns when it is missing)
+
+if REDIS_URL:  # noqa: F405
+    # One Redis serves every test run on the machine (and maybe a developer's portal): this run's
+    # cache keys and task queue get their own prefix, like its database gets its own name, and
+    # tests/conftest.py empties exactly those between tests (never FLUSHDB).
+    REDIS_KEY_PREFIX = f"governance-test-{_test_run}"
+    CACHES["default"]["KEY_PREFIX"] = REDIS_KEY_PREFIX  # noqa: F405
+    Q_CLUSTER["name"] = REDIS_KEY_PREFIX  # noqa: F405

@@ -87,3 +87,22 @@ def _audit_triggers_around_flush(request):
         from governance.audit import triggers
 
         triggers.remove(connection)
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis_between_tests():
+    """The database cache and the ORM queue are rows, gone with each test's transaction or flush;
+    Redis keeps its keys. Empty this run's cache keys and task queue (only those: the prefix is
+    per run, see settings_test) so throttle counts or queued tasks never leak into the next test."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        yield
+        return
+    from django.core.cache import cache
+
+    from tests import taskqueue
+
+    cache.delete_pattern("*")
+    taskqueue.purge()
+    yield

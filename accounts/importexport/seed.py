@@ -25,7 +25,7 @@ from django.db import connections, router, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.importexport.formats import RowError
+from accounts.importexport.formats import RowError, collector_paused
 from accounts.importexport.variants import PRODUCTS, Parsed, ProductCell, SeedRecord, Variant
 from accounts.models import (
     Account,
@@ -138,6 +138,7 @@ class _Lookups:
     product_by_ref: dict[tuple[str, str], str]
 
 
+@collector_paused()
 def plan_seed(*, organization, parsed: Parsed, file_name: str = "") -> SeedPlan:
     """Compare the file with the mirror of ``organization``; nothing is written."""
     plan = SeedPlan(
@@ -358,6 +359,7 @@ class SeedOutcome:
     timings: dict = field(default_factory=dict)  # seconds spent writing the mirror, and the audit events
 
 
+@collector_paused()
 def apply_seed(*, plan: SeedPlan, actor: Actor, correlation_id: str = "") -> SeedOutcome:
     """Write ``plan`` to the mirror in one transaction, with its audit events. Refuses a plan with errors."""
     if plan.errors:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from django.db import models
 
-from accounts.importexport.formats import RowError, Table, UploadRefused
+from accounts.importexport.formats import RowError, Table, UploadRefused, collector_paused
 from accounts.models import AccountStatus
 from governance.atlassian.timeparse import parse_timestamp
 
@@ -350,6 +350,7 @@ class Parsed:
     errors: list[RowError]
 
 
+@collector_paused()
 def seed_records(table: Table, variant: Variant) -> Parsed:
     """Turn an Atlassian export into one :class:`SeedRecord` per person, with row-numbered errors."""
     columns, ignored, errors = classify(table.headers, variant)

@@ -1,7 +1,9 @@
 """One full sync of one organization, as a run with a record, a lease and audit events."""
 
+import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -104,7 +106,11 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
         load_products(ctx)
         groups = list(client.iter_groups())
         # The users are fetched from here on, in the background, while the groups are written.
-        with user_batches(client, expand=USER_EXPAND, size=USER_BATCH) as batches, sqlite_bulk_writes():
+        with (
+            _collector_paused(),
+            user_batches(client, expand=USER_EXPAND, size=USER_BATCH) as batches,
+            sqlite_bulk_writes(),
+        ):
             roles = fetch_group_roles(client, groups)
             sync_groups(ctx, groups, roles)
             reported = 0
@@ -130,6 +136,27 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
     activity_snapshot_record(organization=ctx.organization, now=ctx.now)
     Organization.objects.filter(pk=ctx.organization.pk).update(last_complete_sync_at=ctx.now)
     return _close(ctx, run, client, RunStatus.SUCCEEDED, "", AuditAction.SYNC_COMPLETED)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the users stream in.
+
+    The batches being fetched, queued and written hold a few hundred thousand records, and
+    the allocations of parsing and writing trigger collections that walk all of them again and
+    again: at 100,000 users about 3.5 of the process's 23 s of CPU time, in whichever thread
+    triggered them, holding the GIL. They found nothing to free (neither the HTTP
+    paging nor the writes leave reference cycles behind); reference counting frees memory as
+    usual. Collections resume afterwards; a nested use leaves the collector to the outer one.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _has_jira(organization: Organization) -> bool:

@@ -6,7 +6,7 @@ from django.urls import path, reverse
 
 from governance.admin_tools.filters import DateRangeFilter
 from governance.audit.export import CSV_HEADER, audit_rows
-from governance.audit.models import AuditAction, AuditEvent
+from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from governance.audit.record import Actor, record_event
 from governance.csvexport import streaming_csv_response
 
@@ -60,3 +60,22 @@ class AuditEventAdmin(admin.ModelAdmin):
             after={"filters": dict(request.GET.items())},
         )
         return streaming_csv_response("audit-log.csv", CSV_HEADER, audit_rows(queryset))
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(admin.ModelAdmin):
+    """Where retention cut the chain, and which archive file holds the events before it. Read-only."""
+
+    list_display = ("last_seq", "first_seq", "row_count", "cutoff", "archive_name", "created_at", "actor_name")
+    ordering = ("-last_seq",)
+    actions = None
+    readonly_fields = [f.name for f in AuditCheckpoint._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

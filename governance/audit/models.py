@@ -127,3 +127,47 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyViolation("Audit events cannot be deleted.")
+
+
+class AuditCheckpoint(models.Model):
+    """Where the chain was cut when old events were archived to a file and pruned from the table.
+
+    The events ``first_seq`` to ``last_seq`` now live only in the CSV named ``archive_name``
+    (SHA-256 ``archive_sha256``); ``first_prev_hash`` and ``last_hash`` tie that file to the chain
+    on both sides, so the remaining events verify from ``last_hash`` and the file verifies on its
+    own (``manage.py verify_audit_log --archive FILE``). Append-only like the events, signed with
+    ``AUDIT_HMAC_KEY``, and chained to the checkpoint before it through ``prev_signature``, so a
+    removed or edited checkpoint breaks verification too.
+    """
+
+    created_at = models.DateTimeField(editable=False)
+    first_seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    last_seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    first_prev_hash = models.CharField(max_length=64, editable=False)
+    last_hash = models.CharField(max_length=64, editable=False)
+    row_count = models.PositiveBigIntegerField(editable=False)
+    cutoff = models.DateTimeField(editable=False, help_text="Events recorded before this time were archived.")
+    archive_name = models.CharField(max_length=255, editable=False)
+    archive_sha256 = models.CharField("archive SHA-256", max_length=64, editable=False)
+    actor_name = models.CharField(max_length=200, blank=True, editable=False)
+    prev_signature = models.CharField(max_length=64, editable=False)
+    signature = models.CharField(max_length=64, editable=False)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seq"]
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"events #{self.first_seq} to #{self.last_seq} in {self.archive_name}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyViolation("Audit checkpoints cannot be changed.")
+        if not self.signature:
+            raise AppendOnlyViolation("Record checkpoints with governance.audit.archive.audit_archive().")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyViolation("Audit checkpoints cannot be deleted.")

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.audit.chain import GENESIS_HASH, compute_hash
-from governance.audit.models import ActorKind, AuditEvent
+from governance.audit.models import ActorKind, AuditCheckpoint, AuditEvent
 
 # Any constant works; it only has to be the same in every process that appends.
 _PG_ADVISORY_LOCK_KEY = 0x41554449  # "AUDI"
@@ -50,20 +50,26 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
-def _lock_chain_head() -> tuple[int, str]:
-    """Serialize appends and return the current head (seq, hash).
+def lock_chain_head() -> tuple[int, str]:
+    """Serialize appends (and pruning) and return the current head (seq, hash). Call inside a transaction.
 
     SQLite: the project opens every transaction with BEGIN IMMEDIATE, which takes the
     database's single write lock at the start, so two writers can never read the same
     head. PostgreSQL: a transaction-scoped advisory lock, released at commit or rollback,
     makes concurrent appenders queue here; the head is read after the lock is held, so the
     second writer sees the first one's row. The unique ``seq`` is the last line of defence.
+
+    When retention has pruned every event, the chain goes on from the latest checkpoint, never
+    from the genesis hash again (that would reuse sequence numbers the archive holds).
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_ADVISORY_LOCK_KEY])
     head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    return head if head else (0, GENESIS_HASH)
+    if head:
+        return head
+    checkpoint = AuditCheckpoint.objects.order_by("-last_seq").values_list("last_seq", "last_hash").first()
+    return checkpoint if checkpoint else (0, GENESIS_HASH)
 
 
 def _jsonable(value):
@@ -126,7 +132,7 @@ def record_events(events: list[dict]) -> list[AuditEvent]:
     if not events:
         return []
     with transaction.atomic():
-        seq, prev_hash = _lock_chain_head()
+        seq, prev_hash = lock_chain_head()
         now = timezone.now()
         rows = []
         for spec in events:

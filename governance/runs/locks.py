@@ -5,6 +5,7 @@ database decides which process wins, on SQLite and PostgreSQL alike. A crashed h
 simply expires.
 """
 
+import logging
 import os
 import socket
 import uuid
@@ -16,6 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance.runs.models import RunLock
+
+log = logging.getLogger(__name__)
 
 
 class LockHeld(Exception):
@@ -35,9 +38,12 @@ def acquire(name: str, *, ttl: timedelta, holder: str | None = None) -> str | No
             RunLock.objects.get_or_create(name=name)
     except IntegrityError:
         pass  # created concurrently by another process: fine, the UPDATE below decides
-    claimed = RunLock.objects.filter(
-        Q(name=name) & (Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder))
-    ).update(holder=holder, expires_at=now + ttl)
+    claimable = Q(name=name) & (Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder))
+    previous = RunLock.objects.filter(claimable).exclude(holder__in=["", holder]).values_list("holder", flat=True)
+    crashed = next(iter(previous), None)  # read first only for the log line; the UPDATE decides
+    claimed = RunLock.objects.filter(claimable).update(holder=holder, expires_at=now + ttl)
+    if claimed == 1 and crashed:
+        log.warning("Lease %s taken over from %s, which let it expire without releasing it", name, crashed)
     return holder if claimed == 1 else None
 
 

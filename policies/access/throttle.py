@@ -1,8 +1,9 @@
 """Rate limits of the public access pages, per client IP, per email address and per link token.
 
 Counted in the database (``governance.ratelimit``) so every web process shares them. Each call
-counts the request against every limit given, and answers 429 with a friendly page once any of
-them is passed. The same limits apply whether an address is known or not, so a 429 reveals nothing.
+counts the request against every limit given, in one statement, and answers 429 with a friendly
+page once any of them is passed. The same limits apply whether an address is known or not, so a
+429 reveals nothing.
 """
 
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
 from governance.middleware import client_ip
-from governance.ratelimit import hit
+from governance.ratelimit import hit_many
 
 PRIVATE_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -40,7 +41,7 @@ def limited(request, page: str, *, email: str | None = None, token: str | None =
         checks.append((f"access:{page}:email", email.strip().lower(), settings.ACCESS_RATE_LIMIT_PER_EMAIL))
     if token:
         checks.append((f"access:{page}:token", token, settings.ACCESS_RATE_LIMIT_PER_TOKEN))
-    hits = [hit(scope, value, limit=limit, window_seconds=window) for scope, value, limit in checks]
+    hits = hit_many(checks, window_seconds=window)  # one statement (one commit) for every limit
     refused = [h for h in hits if not h.allowed]
     if not refused:
         return None

@@ -17,13 +17,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.clients import client_for
+from accounts.models import AccountStatus
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_event, record_events
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
 from policies.engine import Decision, Verdict, decide_many, in_scope
-from policies.models import OPEN_STATUSES, Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
+from policies.models import (
+    OPEN_STATUSES,
+    Enforcement,
+    EnforcementStatus,
+    InactivityPolicy,
+    PolicyAction,
+    PolicyMode,
+)
+from policies.models.enforcement import new_nonce
 from policies.selection import active_exemptions, load_snapshots, open_cases, policy_spec
 from policies.services import notifications
 from policies.services.execute import EXECUTABLE, execute
@@ -129,6 +138,10 @@ def policy_run(
         return _finish(policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now)
     try:
         return _run(policy, run, actor, now, dry_run, client)
+    except Exception as exc:
+        # An unexpected error (the database, a bug) must not leave the run "running" forever.
+        task_run_finish(run=run, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         locks.release(f"policy:{policy.pk}", holder)
 
@@ -173,7 +186,7 @@ def _run(policy, run, actor, now, dry_run, client) -> PolicyRunResult:
 
 def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None) -> dict:
     outcome: Counter = Counter()
-    _cancel(policy, evaluation, run=run, actor=actor, outcome=outcome)
+    _cancel(policy, evaluation, run=run, actor=actor, outcome=outcome, now=now)
     _warn(policy, evaluation, run=run, actor=actor, now=now, outcome=outcome)
     due = _mark_due(policy, evaluation, mode=mode, run=run, actor=actor, now=now, outcome=outcome)
     if due:
@@ -190,7 +203,15 @@ def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None) -
     return dict(outcome)
 
 
-def _cancel(policy, evaluation, *, run, actor, outcome) -> None:
+# What an action leaves the account as, for the actions a sync can confirm from the status alone.
+_RESULT_STATUS = {
+    PolicyAction.SUSPEND: AccountStatus.SUSPENDED,
+    PolicyAction.DEACTIVATE: AccountStatus.DEACTIVATED,
+    PolicyAction.DELETE: AccountStatus.PENDING_DELETION,
+}
+
+
+def _cancel(policy, evaluation, *, run, actor, outcome, now) -> None:
     ids = {d.account_pk: d.reason for d in evaluation.by_verdict(Verdict.CANCEL)}
     if not ids:
         return
@@ -203,23 +224,55 @@ def _cancel(policy, evaluation, *, run, actor, outcome) -> None:
                 status__in=[*EXECUTABLE, EnforcementStatus.AWAITING_REVIEW],
             ).select_related("account")
         )
+        # An attempt that failed without an answer (a timeout, a dropped connection) may have
+        # acted all the same: when the sync now shows the account in the state the action
+        # leaves, the portal did it. Cancelling would hide that, and the person could not ask
+        # for their access back.
+        confirmed = [
+            e
+            for e in rows
+            if e.attempts
+            and e.status != EnforcementStatus.AWAITING_REVIEW
+            and _RESULT_STATUS.get(e.action)
+            and e.account.status == _RESULT_STATUS[e.action]
+        ]
+        rows = [e for e in rows if e not in confirmed]
         Enforcement.objects.filter(pk__in=[e.pk for e in rows]).update(
             status=EnforcementStatus.CANCELLED, notice_pending="", decision_note="cancelled by the policy run"
         )
-        record_events(
-            [
+        common = dict(correlation_id=run.correlation_id, organization=policy.organization.org_id)
+        events = [
+            dict(actor=actor, action=AuditAction.ENFORCEMENT_CANCELLED, target=e, reason=ids[e.account_id], **common)
+            for e in rows
+        ]
+        for e in confirmed:
+            removed = {"status": _RESULT_STATUS[e.action], "confirmed_by_sync": True}
+            Enforcement.objects.filter(pk=e.pk).update(
+                status=EnforcementStatus.DONE,
+                executed_at=now,
+                removed=removed,
+                executed_run=run,
+                notice_pending="action",
+                error="",
+                nonce=new_nonce(),
+            )
+            reason = (
+                f"an earlier attempt that got no answer did act: the sync shows the account {e.account.status}; "
+                f"{e.reason}"
+            )
+            events.append(
                 dict(
                     actor=actor,
-                    action=AuditAction.ENFORCEMENT_CANCELLED,
+                    action=AuditAction.ENFORCEMENT_EXECUTED,
                     target=e,
-                    reason=ids[e.account_id],
-                    correlation_id=run.correlation_id,
-                    organization=policy.organization.org_id,
+                    after={"action": e.action, "removed": removed},
+                    reason=reason,
+                    **common,
                 )
-                for e in rows
-            ]
-        )
+            )
+        record_events(events)
     outcome["cancelled"] += len(rows)
+    outcome["confirmed_done"] += len(confirmed)
 
 
 def _offsets_due(policy, due_at, now, sent: list) -> list[int]:

@@ -162,3 +162,11 @@ def test_the_product_list_runs_a_bounded_number_of_queries(client_for, alice, dj
     client.get(reverse("admin:accounts_product_changelist"))
     with django_assert_max_num_queries(PRODUCT_LIST_MAX_QUERIES):
         assert client.get(reverse("admin:accounts_product_changelist")).status_code == 200
+
+
+def test_the_indexes_for_sparse_account_pages_exist():
+    """Migration 0003: the search's covering index and the partial index over org admins."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Account._meta.db_table)
+    assert constraints["account_name_search"]["columns"] == ["name", "id", "email", "account_id"]
+    assert constraints["account_org_admins"]["columns"] == ["name", "id"]

@@ -4,12 +4,12 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django_q.conf import Conf
-from django_q.models import OrmQ
 
 from accounts.models import Account, AccountStatus, Group, Membership
 from accounts.sync.runner import organization_sync
 from governance.audit.models import AuditAction, AuditEvent
 from governance.runs.models import RunStatus, TaskRun
+from tests import taskqueue
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:accounts_account_changelist")
@@ -220,7 +220,7 @@ class TestBackgroundRun:
         accounts = _plain(2)
         client = client_for(alice)
         response = _confirm(client, "bulk_suspend", accounts, reason="cleanup")
-        assert OrmQ.objects.count() == 1
+        assert taskqueue.queue_size() == 1
         page = client.get(response.url).content.decode()
         assert "Running: 0 of 2 accounts" in page
         assert 'http-equiv="refresh"' in page

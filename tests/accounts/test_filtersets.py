@@ -103,6 +103,17 @@ class TestGroupFilter:
         assert filterset.is_valid()
         assert list(filterset.qs.values_list("name", flat=True)) == ["twice"]
 
+    def test_member_of_one_group_and_not_of_another_combine(self):
+        staff, contractors = GroupFactory(name="staff"), GroupFactory(name="contractors")
+        both, only_staff = AccountFactory(name="both"), AccountFactory(name="only-staff")
+        MembershipFactory(account=both, group=staff)
+        MembershipFactory(account=both, group=contractors)
+        MembershipFactory(account=only_staff, group=staff)
+        MembershipFactory(account=AccountFactory(name="only-contractor"), group=contractors)
+        AccountFactory(name="none")
+        assert _names({"group": staff.pk, "not_group": contractors.pk}) == {"only-staff"}
+        assert _names({"group": staff.pk, "not_group": staff.pk}) == set()
+
     def test_an_unknown_group_is_an_error(self):
         filterset = AccountFilterSet({"group": "424242"}, now=NOW)
         assert not filterset.is_valid()

@@ -4,12 +4,12 @@ background task with a status endpoint above it, audited with the API as the cha
 import pytest
 from django.urls import reverse
 from django_q.conf import Conf
-from django_q.models import OrmQ
 
 from accounts.models import Account, AccountStatus, Group, Membership
 from accounts.sync.runner import organization_sync
 from governance.audit.models import ActorKind, AuditAction, AuditEvent
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
+from tests import taskqueue
 
 pytestmark = pytest.mark.django_db
 BULK = reverse("api:account-bulk-list")
@@ -180,7 +180,7 @@ class TestBackground:
         response = api_as(alice).post(
             BULK, {"action": "suspend", "reason": "x", "account_ids": [a.pk for a in _plain(2)]}, format="json"
         )
-        assert OrmQ.objects.count() == 1
+        assert taskqueue.queue_size() == 1
         url = response.json()["url"]
         status = api_as(hank).get(url).json()  # as in the admin: anyone who may see accounts
         assert status["status"] == RunStatus.RUNNING

@@ -7,7 +7,6 @@ import pytest
 import time_machine
 from django.urls import reverse
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from accounts.models import Organization
 from governance.audit.models import ActorKind, AuditAction, AuditEvent
@@ -15,6 +14,7 @@ from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from policies.admin.preview import policy_preview
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, Exemption, PolicyMode
 from policies.models.access_requests import AccessRequestStatus
+from tests import taskqueue
 from tests.factories import AccountFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -252,7 +252,7 @@ class TestAccessRequests:
             )
         assert response.status_code == 200, response.content
         assert response.json()["access_request"]["status"] == AccessRequestStatus.APPROVED
-        assert OrmQ.objects.count() == 1
+        assert taskqueue.queue_size() == 1
         (event,) = _api_events(AuditAction.REQUEST_APPROVED)
         assert (event.actor_user_id, event.correlation_id) == (hank.pk, pending.correlation_id)
 

@@ -39,6 +39,39 @@ def test_check_deploy_passes_with_production_values():
 
 
 @pytest.mark.slow
+def test_check_deploy_passes_on_postgresql_and_redis(settings):
+    """The scale-out profile's production settings: PostgreSQL (pooled) and Redis (cache and broker).
+    In that profile the servers are real and the check also runs the database's own checks; on the
+    SQLite profile the URLs only configure (check --deploy opens no connection without --database)."""
+    on_postgresql = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    scale_out = {
+        **PRODUCTION_ENV,
+        "DATABASE_URL": os.environ["DATABASE_URL"] if on_postgresql else "postgres://portal:x@db.invalid:5432/portal",
+        "REDIS_URL": settings.REDIS_URL or "redis://redis.invalid:6379/0",
+    }
+    database = ("--database", "default") if on_postgresql else ()
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", *database, extra_env=scale_out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+    shown = _manage("shell", "-c", _SHOW_BACKENDS, extra_env=scale_out)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-1].split() == [
+        "django.db.backends.postgresql",
+        "pool=True",
+        "django_redis.cache.RedisCache",
+        "broker=redis",
+    ]
+
+
+_SHOW_BACKENDS = (
+    "from django.conf import settings as s; from django_q.brokers import get_broker; "
+    "print(s.DATABASES['default']['ENGINE'], f\"pool={s.DATABASES['default']['OPTIONS']['pool']}\", "
+    "s.CACHES['default']['BACKEND'], 'broker=' + type(get_broker()).__name__.lower())"
+)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "AUDIT_HMAC_KEY"])
 def test_production_refuses_to_start_without_its_secrets(missing):
     result = _manage("check", extra_env=PRODUCTION_ENV, drop=(missing,))
@@ -81,12 +114,31 @@ class TestEnvHelpers:
             env.env_str("X_SECRET")
 
 
-def test_the_embedded_profile_uses_sqlite_with_wal_and_immediate_transactions(settings):
+def test_each_profile_configures_its_database_for_concurrent_processes(settings):
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.sqlite3":
-        pytest.skip("PostgreSQL profile")
-    assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
-    assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        # Embedded: readers never block the writer, writers queue for the lock (DJANGO-NOTES 1.3).
+        assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+        assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
+    else:
+        # Scale-out: a pool per process, which Django allows only without persistent connections.
+        assert db["ENGINE"] == "django.db.backends.postgresql"
+        assert db["OPTIONS"]["pool"] is True
+        assert db["CONN_MAX_AGE"] == 0
+
+
+@pytest.mark.django_db
+def test_the_test_database_and_redis_keys_belong_to_this_run(settings):
+    """Parallel runs (and the subprocesses a test starts) agree on one database and one Redis prefix
+    per PORTAL_TEST_RUN, and never touch another run's or a portal's own."""
+    from django.db import connection
+
+    run = os.environ["PORTAL_TEST_RUN"].lower()
+    assert run in connection.settings_dict["NAME"]
+    assert connection.settings_dict["NAME"] == settings.DATABASES["default"]["TEST"]["NAME"]
+    if settings.REDIS_URL:
+        assert settings.CACHES["default"]["KEY_PREFIX"] == f"governance-test-{run}"
+        assert settings.Q_CLUSTER["name"] == f"governance-test-{run}"
 
 
 def test_the_task_queue_cannot_run_one_task_twice(settings):

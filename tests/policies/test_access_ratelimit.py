@@ -8,7 +8,7 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from governance.ratelimit import hit, purge_stale
+from governance.ratelimit import counter_key, hit, hit_many, purge_stale
 from governance.ratelimit_models import RateLimitCounter
 from tests.policies.test_access_support import act, path_for
 
@@ -117,12 +117,68 @@ class TestLimiter:
         # A process whose clock lags counts into the newer window instead of resetting it.
         assert hit("s", "v", limit=2, window_seconds=60, now=now).count == 2
 
+    def test_several_limits_are_counted_in_one_statement(self, django_assert_num_queries):
+        now = timezone.now()
+        checks = [("ip", "203.0.113.1", 2), ("email", "a@example.com", 1), ("token", "t", 5)]
+        with django_assert_num_queries(1):
+            first = hit_many(checks, window_seconds=60, now=now)
+        assert [(h.count, h.allowed) for h in first] == [(1, True), (1, True), (1, True)]
+        second = hit_many(checks, window_seconds=60, now=now)
+        # Each limit keeps its own counter and its own verdict.
+        assert [(h.count, h.limit, h.allowed) for h in second] == [(2, 2, True), (2, 1, False), (2, 5, True)]
+        assert hit("email", "a@example.com", limit=1, window_seconds=60, now=now).count == 3
+        assert RateLimitCounter.objects.count() == 3
+        assert hit_many([], window_seconds=60, now=now) == []
+
+    def test_the_same_counter_twice_in_one_call_counts_once(self):
+        now = timezone.now()
+        hits = hit_many([("s", "v", 1), ("s", "v", 1)], window_seconds=60, now=now)
+        assert [h.count for h in hits] == [1, 1]
+        assert RateLimitCounter.objects.get().count == 1
+
+    def test_a_page_counts_its_limits_in_one_statement(self, client, tight, django_assert_num_queries):
+        # The limiter's one upsert, then nothing else: an invalid address is not looked up or queued.
+        with django_assert_num_queries(1):
+            response = client.post("/access/", {"email": "not-an-address"}, REMOTE_ADDR="203.0.113.40")
+        assert response.status_code == 200
+
     def test_old_counters_are_purged(self):
         now = timezone.now()
         hit("s", "old", limit=5, window_seconds=60, now=now - timedelta(days=2))
         hit("s", "new", limit=5, window_seconds=60, now=now)
         assert purge_stale(now=now) == 1
         assert RateLimitCounter.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_multi_limit_hits_are_all_counted_exactly_once():
+    """Requests sharing some counters (one IP, different emails) from several threads: every hit is
+    counted once, and upserting rows in one fixed order never deadlocks."""
+    now = timezone.now()
+    workers, per_worker = 4, 10
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(per_worker):
+                checks = [("ip", "203.0.113.50", 1000), ("email", f"w{n}-{i}@example.com", 5), ("all", "x", 1000)]
+                hit_many(list(reversed(checks)) if n % 2 else checks, window_seconds=3600, now=now)
+        except BaseException as exc:  # pragma: no cover
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    total = workers * per_worker
+    counts = dict(RateLimitCounter.objects.values_list("key", "count"))
+    assert counts.pop(counter_key("ip", "203.0.113.50")) == total
+    assert counts.pop(counter_key("all", "x")) == total
+    assert sorted(counts.values()) == [1] * total
 
 
 @pytest.mark.django_db(transaction=True)

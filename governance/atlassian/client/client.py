@@ -187,18 +187,32 @@ class AtlassianClient:
         if expand := list(expand):
             body["expand"] = expand
         url = self._directory_url(None, "users", "search")
-        yield from self._search_pages(url, body, mappers.directory_user_v2)
+        yield from self._search_pages(url, body, mappers.directory_user_v2, key=_item_key("accountId"))
 
     def iter_users(self, *, expand: Iterable[str] = ("productAccess", "groups")) -> Iterator[DirectoryUser]:
         """Every directory user, flattened from :meth:`iter_user_pages`."""
         for page in self.iter_user_pages(expand=expand):
             yield from page
 
+    def count_users(self) -> int:
+        """How many users the default search covers (v2 ``GET .../users/count``).
+
+        The search's pages carry no total; comparing what a listing brought with this count is the
+        only way to notice a cursor that skipped users (API.md 2.5 (e)).
+        """
+        call = Call("GET", self._directory_url(None, "users", "count"), self._admin_auth)
+        body = self._json(call)
+        with shape_guard(call.method, call.path):
+            count = paging.require_mapping(body, "response").get("count")
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ShapeError("count is not a non-negative integer")
+            return count
+
     def iter_group_pages(self) -> Iterator[list[DirectoryGroup]]:
         """Every group with its user count, one page at a time (v2 ``POST .../groups/search``)."""
         body = {"limit": self._admin_limit, "expand": ["counts.users"]}
         url = self._directory_url(None, "groups", "search")
-        yield from self._search_pages(url, body, mappers.directory_group)
+        yield from self._search_pages(url, body, mappers.directory_group, key=_item_key("id"))
 
     def iter_groups(self) -> Iterator[DirectoryGroup]:
         """Every group, flattened from :meth:`iter_group_pages`."""
@@ -380,15 +394,20 @@ class AtlassianClient:
         url = f"{self.api_base}/users/{segment(account_id)}/manage/lifecycle/{action}"
         return self._write("POST", url, json=json)
 
-    def _search_pages(self, url: str, body: Mapping[str, Any], mapper: Callable[[Any], Any]) -> Iterator[list[Any]]:
-        """v2 ``/search`` POSTs: the cursor goes in the body. They are reads, so they may be retried."""
+    def _search_pages(
+        self, url: str, body: Mapping[str, Any], mapper: Callable[[Any], Any], *, key=None
+    ) -> Iterator[list[Any]]:
+        """v2 ``/search`` POSTs: the cursor goes in the body. They are reads, so they may be retried.
+
+        ``key`` names an item, so that a listing going round in circles is stopped (paging.cursor_pages).
+        """
 
         def fetch(cursor: str | None) -> Any:
             payload = dict(body) if cursor is None else {**body, "cursor": cursor}
             return self._json(Call("POST", url, self._admin_auth, json=payload, idempotent=True))
 
         with shape_guard("POST", urlsplit(url).path):
-            for items in paging.cursor_pages(fetch):
+            for items in paging.cursor_pages(fetch, key=key):
                 yield [mapper(item) for item in items]
 
     def _get_cursor_pages(self, url: str, mapper: Callable[[Any], Any]) -> Iterator[list[Any]]:
@@ -421,6 +440,16 @@ class AtlassianClient:
                 raise ShapeError("links.next points to a different host")
             return link, None
         return url, {"cursor": link}
+
+
+def _item_key(field: str) -> Callable[[dict], Any]:
+    """An item's identity for the paging loop guard; an item without one counts as new."""
+
+    def key(item: dict) -> Any:
+        value = item.get(field)
+        return value if isinstance(value, str) else object()
+
+    return key
 
 
 def _role(role: str, resource: str | None) -> dict[str, str]:

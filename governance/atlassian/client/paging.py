@@ -6,6 +6,7 @@ raise :class:`ShapeError`; the client turns them into ``MalformedResponse`` with
 
 - :func:`cursor_pages`: Admin v2. ``links.next`` is an opaque cursor token, sent back in the
   ``/search`` POST body or as ``?cursor=`` on GETs (the caller's ``fetch`` decides which).
+  A listing that goes round in circles is stopped (see the function).
 - :func:`next_link_pages`: Admin v1. ``links.next`` may be a full URL or a bare cursor token
   (both have been reported); the caller's ``fetch`` resolves it. Yields whole bodies, because
   ``last-active-dates`` pages carry an object under ``data``, not a list.
@@ -13,26 +14,50 @@ raise :class:`ShapeError`; the client turns them into ``MalformedResponse`` with
 - :func:`start_at_array_pages`: Jira endpoints that return a bare JSON array (``/users/search``).
 """
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 from .bodies import ShapeError
 
 Page = list[dict[str, Any]]
 
+# Pages in a row that bring nothing new before a listing is taken to be going round in circles.
+STALE_PAGE_LIMIT = 3
 
-def cursor_pages(fetch: Callable[[str | None], Any]) -> Iterator[Page]:
-    """Yield ``data`` lists, following ``links.next`` cursor tokens until none is given."""
+
+def cursor_pages(
+    fetch: Callable[[str | None], Any], *, key: Callable[[dict], Hashable] | None = None
+) -> Iterator[Page]:
+    """Yield ``data`` lists, following ``links.next`` cursor tokens until none is given.
+
+    Two guards keep a misbehaving server from making a walk endless. A cursor already followed
+    once is refused at once: the same token can only lead to the same pages again. Opaque cursors
+    need not be the same string twice, though, so with ``key`` (an item's identity) a walk that
+    yields ``STALE_PAGE_LIMIT`` non-empty pages in a row holding only items it already had is
+    stopped too. A single repeated page is still yielded: the caller de-duplicates, and one
+    stutter is no reason to throw away a long walk.
+    """
     cursor: str | None = None
+    followed: set[str] = set()
+    seen: set[Hashable] = set()
+    stale = 0
     while True:
         body = require_mapping(fetch(cursor), "response")
-        yield data_list(body)
+        items = data_list(body)
+        if key is not None and items:
+            known = len(seen)
+            seen.update(key(item) for item in items)
+            stale = stale + 1 if len(seen) == known else 0
+            if stale >= STALE_PAGE_LIMIT:
+                raise ShapeError(f"the listing keeps handing back items already received ({stale} pages in a row)")
+        yield items
         next_cursor = next_link(body)
         if next_cursor is None:
             return
-        if next_cursor == cursor:
-            # A server that hands back the cursor it was given would page forever.
-            raise ShapeError("links.next repeats the cursor just used")
+        if next_cursor == cursor or next_cursor in followed:
+            # A server that hands back a cursor already used would page forever.
+            raise ShapeError("links.next repeats a cursor already used")
+        followed.add(next_cursor)
         cursor = next_cursor
 
 

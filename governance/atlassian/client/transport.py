@@ -207,7 +207,14 @@ class Transport:
         failure = self._status_error(call, response)
         if not self._may_retry(call, response.status_code):
             raise failure
-        delay = retry_delay(response.headers, attempt=attempt, now=self.now(), policy=self.policy, rng=self.rng)
+        delay = retry_delay(
+            response.headers,
+            attempt=attempt,
+            now=self.now(),
+            policy=self.policy,
+            rng=self.rng,
+            status=response.status_code,
+        )
         return _Retry(failure, delay)
 
     def _request(self, call: Call) -> requests.Response:
@@ -283,14 +290,24 @@ class Transport:
 
 
 def retry_delay(
-    headers: Mapping[str, str], *, attempt: int, now: datetime, policy: RetryPolicy, rng: random.Random
+    headers: Mapping[str, str],
+    *,
+    attempt: int,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+    status: int = 429,
 ) -> float:
-    """How long to wait before retrying: Retry-After, else X-RateLimit-Reset, else jittered backoff.
+    """How long to wait before retrying: Retry-After, else (on a 429) X-RateLimit-Reset, else
+    jittered backoff.
 
-    The result is capped at ``policy.max_single_wait``.
+    Atlassian sends ``X-RateLimit-*`` on every Admin response, so a 500/502/504 carries a reset
+    time too; it only says when the rate-limit window turns over, which has nothing to do with a
+    server error. Waiting for it turned a one-second blip into a wait of up to a minute per retry
+    (and a spent waiting budget). The result is capped at ``policy.max_single_wait``.
     """
     delay = retry_after_seconds(headers.get("Retry-After"), now=now)
-    if delay is None:
+    if delay is None and status == 429:
         delay = seconds_until_reset(headers.get("X-RateLimit-Reset"), now=now)
     if delay is None:
         delay = policy.backoff(attempt, rng)

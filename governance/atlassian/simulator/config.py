@@ -30,6 +30,9 @@ class SimulatorConfig:
     rate_limit_per_minute: int = 0
     malformed_rate: float = 0.0
     drop_rate: float = 0.0
+    # Paged answers whose links.next goes back to the same page, or jumps over the next one.
+    cursor_repeat_rate: float = 0.0
+    cursor_skip_rate: float = 0.0
     # Documented per-endpoint limit: last-active-dates, per organization.
     last_active_limit_per_minute: int = 200
     # Page size of the v1 managed-accounts list (Atlassian does not document one).
@@ -42,7 +45,7 @@ class SimulatorConfig:
             raise ValueError("users must be at least 1")
         if self.groups < 1:
             raise ValueError("groups must be at least 1")
-        for name in ("error_rate", "malformed_rate", "drop_rate"):
+        for name in ("error_rate", "malformed_rate", "drop_rate", "cursor_repeat_rate", "cursor_skip_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")

@@ -10,7 +10,17 @@ changes nothing), except ``malformed``, which lets the request run and then trun
 - ``rate_limit``: 429 with ``Retry-After`` and ``X-RateLimit-*`` (remaining 0);
 - ``drop``: the socket is closed without any response;
 - ``malformed``: 200 with ``Content-Type: application/json`` and a truncated JSON body;
-- ``delay``: extra latency before the request is handled.
+- ``delay``: extra latency before the request is handled;
+- ``cursor_repeat``: the request runs, and a paged answer's ``links.next`` leads back to the page
+  just served (a fresh token each time, as opaque server-side cursors would be): a listing that
+  goes round in circles;
+- ``cursor_skip``: the request runs, and a paged answer's ``links.next`` jumps over the following
+  page, whose items are never served (on the last page but one, ``next`` disappears): a listing
+  that silently loses items.
+
+The two cursor faults only change answers that carry ``links.self`` (the Admin API listings);
+give them a ``path_contains`` so that they are not spent on other requests. Every scripted fault
+may wait for ``after`` matching requests to pass untouched first ("the third page").
 """
 
 import math
@@ -31,11 +41,12 @@ class _Script:
     status: int = 503
     retry_after: int | None = None
     seconds: float = 0.0
+    after: int = 0  # matching requests let through before the fault starts
 
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # fail | rate_limit | drop | malformed
+    kind: str  # fail | rate_limit | drop | malformed | cursor_repeat | cursor_skip
     status: int = 200
     retry_after: int | None = None
 
@@ -49,37 +60,58 @@ class Faults:
         self.latency_ms = config.latency_ms
         self.malformed_rate = config.malformed_rate
         self.drop_rate = config.drop_rate
+        self.cursor_repeat_rate = config.cursor_repeat_rate
+        self.cursor_skip_rate = config.cursor_skip_rate
         self.injected: Counter[str] = Counter()
 
     # -- scripting -------------------------------------------------------------------------------
     def _add(self, script: _Script) -> None:
         if script.remaining < 1:
             raise ValueError("n must be at least 1")
+        if script.after < 0:
+            raise ValueError("after must not be negative")
         with self._lock:
             self._scripts.append(script)
 
     def fail_next(
-        self, n: int = 1, *, status: int = 503, path_contains: str | None = None, retry_after: int | None = None
+        self,
+        n: int = 1,
+        *,
+        status: int = 503,
+        path_contains: str | None = None,
+        retry_after: int | None = None,
+        after: int = 0,
     ) -> None:
-        self._add(_Script("fail", n, path_contains, status=status, retry_after=retry_after))
+        self._add(_Script("fail", n, path_contains, status=status, retry_after=retry_after, after=after))
 
-    def malformed_next(self, n: int = 1, *, path_contains: str | None = None) -> None:
-        self._add(_Script("malformed", n, path_contains))
+    def malformed_next(self, n: int = 1, *, path_contains: str | None = None, after: int = 0) -> None:
+        self._add(_Script("malformed", n, path_contains, after=after))
 
-    def drop_next(self, n: int = 1, *, path_contains: str | None = None) -> None:
-        self._add(_Script("drop", n, path_contains))
+    def drop_next(self, n: int = 1, *, path_contains: str | None = None, after: int = 0) -> None:
+        self._add(_Script("drop", n, path_contains, after=after))
 
-    def rate_limit_burst(self, n: int = 1, *, retry_after: int = 2, path_contains: str | None = None) -> None:
-        self._add(_Script("rate_limit", n, path_contains, status=429, retry_after=retry_after))
+    def rate_limit_burst(
+        self, n: int = 1, *, retry_after: int = 2, path_contains: str | None = None, after: int = 0
+    ) -> None:
+        self._add(_Script("rate_limit", n, path_contains, status=429, retry_after=retry_after, after=after))
 
-    def delay_next(self, n: int = 1, *, seconds: float, path_contains: str | None = None) -> None:
-        self._add(_Script("delay", n, path_contains, seconds=seconds))
+    def delay_next(self, n: int = 1, *, seconds: float, path_contains: str | None = None, after: int = 0) -> None:
+        self._add(_Script("delay", n, path_contains, seconds=seconds, after=after))
+
+    def cursor_repeat_next(self, n: int = 1, *, path_contains: str | None = None, after: int = 0) -> None:
+        """The next ``n`` matching listings hand back a cursor to the page just served."""
+        self._add(_Script("cursor_repeat", n, path_contains, after=after))
+
+    def cursor_skip_next(self, n: int = 1, *, path_contains: str | None = None, after: int = 0) -> None:
+        """The next ``n`` matching listings hand back a cursor that jumps over one page."""
+        self._add(_Script("cursor_skip", n, path_contains, after=after))
 
     def clear(self) -> None:
         """Drop every scripted fault and switch the random ones off."""
         with self._lock:
             self._scripts.clear()
             self.error_rate = self.malformed_rate = self.drop_rate = 0.0
+            self.cursor_repeat_rate = self.cursor_skip_rate = 0.0
             self.latency_ms = 0
 
     @property
@@ -97,6 +129,9 @@ class Faults:
             decision = None
             for script in list(self._scripts):
                 if script.path_contains is not None and script.path_contains not in path:
+                    continue
+                if script.after > 0:
+                    script.after -= 1
                     continue
                 if script.kind == "delay":
                     delay += script.seconds
@@ -123,6 +158,18 @@ class Faults:
         if self.malformed_rate and r() < self.malformed_rate:
             return Decision("malformed")
         return None
+
+    def decide_cursor(self) -> Decision | None:
+        """A random cursor fault for a paged answer that no other fault touched (config rates)."""
+        with self._lock:
+            decision = None
+            if self.cursor_repeat_rate and self._rng.random() < self.cursor_repeat_rate:
+                decision = Decision("cursor_repeat")
+            elif self.cursor_skip_rate and self._rng.random() < self.cursor_skip_rate:
+                decision = Decision("cursor_skip")
+            if decision is not None:
+                self.injected[decision.kind] += 1
+            return decision
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 from bisect import bisect_right
 from typing import Any
 
@@ -39,6 +40,20 @@ class CursorCodec:
         if not isinstance(payload, dict) or payload.get("k") != kind:
             raise BadCursor("cursor does not belong to this listing")
         return payload
+
+    def reissue(self, token: str) -> str:
+        """A different, valid token for the same position (the ``cursor_repeat`` fault): opaque
+        cursors need not be the same string twice, so a client cannot spot a loop by the token."""
+        payload = self.decode(token, self._kind_of(token))
+        return self.encode({**payload, "n": os.urandom(4).hex()})
+
+    @staticmethod
+    def _kind_of(token: str) -> str | None:
+        try:
+            blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            return json.loads(blob[:-8]).get("k")
+        except (binascii.Error, ValueError, AttributeError):
+            return None
 
 
 def page_after(candidates, after: int, limit: int, accept) -> tuple[list[int], int | None]:

@@ -4,6 +4,9 @@ One base URL serves every family: ``/admin/v1|v2/...`` (Bearer org API key), ``/
 (same key), ``/rest/api/3/...`` and ``/ex/jira/{cloudId}/rest/api/3/...`` (Basic jira email + key).
 Every Admin response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``
 (ISO-8601 UTC); 429 responses add ``Retry-After`` (seconds).
+
+``Simulator.writes`` logs every write that was carried out (2xx), in order, so tests can tell
+how many times an account was acted on, including writes whose client gave up before the answer.
 """
 
 import base64
@@ -17,9 +20,10 @@ import re
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from . import handlers_admin, handlers_admin_v1, handlers_jira, handlers_usermgmt
 from .config import SimulatorConfig
@@ -34,6 +38,21 @@ log = logging.getLogger("governance.atlassian.simulator")
 NOMINAL_LIMIT = 10_000  # advertised per-minute budget when no limit is configured (not enforced)
 DROP = object()
 ROUTES = handlers_admin_v1.ROUTES + handlers_admin.ROUTES + handlers_usermgmt.ROUTES + handlers_jira.ROUTES
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write the simulator carried out: method, decoded path, status, wall-clock time."""
+
+    method: str
+    path: str
+    status: int
+    at: float
+
+
+def _is_write(method: str, path: str) -> bool:
+    # The v2 searches are POSTs that only read.
+    return method != "GET" and not path.rstrip("/").endswith("/search")
 
 
 def _compile(pattern: str) -> re.Pattern:
@@ -53,6 +72,26 @@ def _family(path: str) -> str | None:
     if path.startswith(("/rest/api/", "/ex/jira/")):
         return JIRA
     return None
+
+
+def _paged(response: Response) -> bool:
+    """An Admin listing answer: a JSON object with ``links.self`` (and ``links.next`` unless last)."""
+    body = response.body
+    return (
+        response.status == 200
+        and isinstance(body, dict)
+        and isinstance(body.get("links"), dict)
+        and isinstance(body["links"].get("self"), str)
+    )
+
+
+def _is_url(link: str) -> bool:
+    return link.startswith(("http://", "https://"))
+
+
+def _family_request(req: Request) -> Request:
+    req.family = _family(req.path)
+    return req
 
 
 def _iso(epoch: float, jira: bool = False) -> str:
@@ -83,6 +122,7 @@ class Simulator:
         self.codec = CursorCodec(f"{self.config.seed}:{self.config.org_id}:cursor")
         self._served = 0
         self._served_lock = threading.Lock()
+        self._writes: list[Write] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._caches: dict[str, tuple[int, object]] = {}
@@ -134,6 +174,16 @@ class Simulator:
     def requests_served(self) -> int:
         return self._served
 
+    @property
+    def writes(self) -> list[Write]:
+        """Every write carried out so far (2xx), oldest first."""
+        with self._served_lock:
+            return list(self._writes)
+
+    def writes_for(self, account_id: str) -> list[Write]:
+        """The writes whose path names ``account_id`` (suspend, remove, lifecycle, memberships ...)."""
+        return [w for w in self.writes if f"/{account_id}/" in f"{w.path}/"]
+
     # -- caches over the state (invalidated by state.version) ------------------------------------
     def cached(self, name: str, build):
         """``build()``, memoised until the next write to the state."""
@@ -166,16 +216,25 @@ class Simulator:
             time.sleep(delay)
         if decision is not None and decision.kind == "drop":
             return DROP
+        dispatched = False
         try:
             if decision is not None and decision.kind in ("fail", "rate_limit"):
                 response = self._fault(req, decision)
             else:
+                dispatched = True
                 response = self._dispatch(req)
         except ApiError as exc:
             response = exc.response
         except Exception:
             log.exception("simulator handler failed: %s %s", method, req.path)
             response = family_error(req.family, 500, "Internal error").response
+        if dispatched and 200 <= response.status < 300 and _is_write(req.method, req.path):
+            with self._served_lock:
+                self._writes.append(Write(req.method, unquote(req.path), response.status, time.time()))
+        if dispatched and decision is None and _paged(response):
+            decision = self.faults.decide_cursor()
+        if decision is not None and decision.kind in ("cursor_repeat", "cursor_skip") and _paged(response):
+            self._cursor_fault(req, response, decision.kind)
         if req.family == ADMIN and "X-RateLimit-Limit" not in response.headers:
             limit = self.config.rate_limit_per_minute or NOMINAL_LIMIT
             response.headers.update(_rate_headers(self.limiter.peek("all", limit)))
@@ -190,7 +249,37 @@ class Simulator:
             response.headers["Content-Type"] = "application/json;charset=UTF-8"
         return status, response.headers, payload
 
-    def _dispatch(self, req: Request) -> Response:
+    def _cursor_fault(self, req: Request, response: Response, kind: str) -> None:
+        """Rewrite a paged answer's ``links.next``: back to this page, or over the next one."""
+        links = response.body["links"]
+        if kind == "cursor_repeat":
+            this_page = links["self"]
+            links["next"] = this_page if _is_url(this_page) else self.codec.reissue(this_page)
+            return
+        if not links.get("next"):
+            return  # the last page: there is nothing to skip
+        try:
+            following = self._dispatch(self._request_for(req, links["next"]), internal=True)
+        except ApiError:
+            return  # the next page cannot be read: leave the answer as it is
+        if _paged(following) and following.body["links"].get("next"):
+            links["next"] = following.body["links"]["next"]
+        else:
+            del links["next"]  # the skipped page was the last: the listing ends early
+
+    @staticmethod
+    def _request_for(req: Request, link: str) -> Request:
+        """The request a client would send to follow ``link`` (a v1 URL, or a v2 token)."""
+        host = req.base.removeprefix("http://")
+        if _is_url(link):
+            parts = urlsplit(link)
+            return _family_request(Request("GET", f"{parts.path}?{parts.query}", req.headers, b"", host))
+        if req.method == "POST":
+            body = json.dumps({"cursor": link}).encode()
+            return _family_request(Request("POST", req.path, req.headers, body, host))
+        return _family_request(Request(req.method, f"{req.path}?cursor={quote(link)}", req.headers, b"", host))
+
+    def _dispatch(self, req: Request, *, internal: bool = False) -> Response:
         path = req.path.rstrip("/") or "/"
         if path.startswith("/ex/jira/"):
             cloud, _, tail = path[len("/ex/jira/") :].partition("/")
@@ -210,7 +299,8 @@ class Simulator:
         self._authenticate(req)
         if req.family == ADMIN and "orgId" in req.params and req.params["orgId"] != self.config.org_id:
             raise admin_error(404, "ADMIN-404-2", "Organization not found")
-        window = self._rate_check(req, bucket)
+        # A page the server reads for itself (cursor_skip) is not a client request: no rate budget.
+        window = self.limiter.peek("all", NOMINAL_LIMIT) if internal else self._rate_check(req, bucket)
         with self.state.lock:
             self.state.expire_deletions()
             try:

@@ -35,6 +35,18 @@ class Command(BaseCommand):
         parser.add_argument("--rate-limit", type=int, default=0, help="requests per minute before 429 (0 = off)")
         parser.add_argument("--malformed-rate", type=_rate, default=0.0, help="share of 200s with truncated JSON")
         parser.add_argument("--drop-rate", type=_rate, default=0.0, help="share of connections closed unanswered")
+        parser.add_argument(
+            "--cursor-repeat-rate",
+            type=_rate,
+            default=0.0,
+            help="share of Admin API pages whose links.next leads back to the same page",
+        )
+        parser.add_argument(
+            "--cursor-skip-rate",
+            type=_rate,
+            default=0.0,
+            help="share of Admin API pages whose links.next jumps over the following page",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -52,6 +64,8 @@ class Command(BaseCommand):
                 rate_limit_per_minute=options["rate_limit"],
                 malformed_rate=options["malformed_rate"],
                 drop_rate=options["drop_rate"],
+                cursor_repeat_rate=options["cursor_repeat_rate"],
+                cursor_skip_rate=options["cursor_skip_rate"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

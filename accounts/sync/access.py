@@ -1,0 +1,145 @@
+"""What the users of one batch hold: product access and group memberships (see users.py).
+
+Accounts created in this batch have no rows yet, so theirs are inserted as they come, with
+nothing read back. For accounts the mirror already knew, the rows are read and compared, and
+only the difference is written: added or changed rows in one batched statement, removed ones
+deleted.
+
+Memberships are inserted in (group, account) order. Two of the table's four indexes lead with
+the group, and a first sync adds about ten memberships per user spread over thousands of groups:
+in account order each row lands somewhere else in those indexes, in group order the rows of one
+group go in one after the other. SQLite then spends about a third less time on them (970,000
+memberships: 6.2 s of CPU in account order, 3.9 s in group order).
+"""
+
+from collections import defaultdict
+
+from django.utils import timezone
+
+from accounts.models import Account, Group, Membership, ProductAccess, ProductGrant
+from accounts.sync.context import SyncContext
+from accounts.sync.sql import datetime_adapter, db_datetime, fetch_rows, in_chunks, insert_rows
+from governance.atlassian.records import DirectoryUser
+from governance.audit.models import AuditAction
+
+_GROUP, _DIRECT = ProductGrant.GROUP, ProductGrant.DIRECT
+_ACCESS_FIELDS = ("account", "product", "last_active", "granted")
+_MEMBERSHIP_FIELDS = ("account", "group", "first_seen_at")
+
+
+def write_product_access(
+    ctx: SyncContext, users: list[DirectoryUser], pks: dict[str, int], existing: dict[str, Account]
+) -> None:
+    """Each user's product access: last activity per product, and whether a group grants it."""
+    # Products each licence group grants, by Atlassian group id (most groups grant nothing).
+    grants = {gid: ctx.grants_by_group[pk] for gid, pk in ctx.group_pks.items() if pk in ctx.grants_by_group}
+    product_pks = ctx.product_pks
+    adapt = datetime_adapter()
+    rows: list[tuple] = []  # new accounts' rows, ready to insert
+    wanted: dict[tuple[int, int], tuple] = {}  # known accounts: (account, product) -> (last active, grant)
+    for user in users:
+        if not user.product_access:
+            continue
+        account_pk = pks[user.account_id]
+        from_groups = [grants[g.id] for g in user.groups if g.id in grants]
+        granted_by_groups = from_groups[0] if len(from_groups) == 1 else set().union(*from_groups)
+        held = {}  # a product listed twice: the last one counts
+        for product in user.product_access:
+            product_pk = product_pks[product.resource_id]
+            held[product_pk] = (adapt(product.last_active), _GROUP if product_pk in granted_by_groups else _DIRECT)
+        if user.account_id in existing:
+            wanted.update(((account_pk, p), value) for p, value in held.items())
+        else:
+            rows.extend((account_pk, p, last_active, grant) for p, (last_active, grant) in held.items())
+    gone = _access_changes(ctx, wanted, [a.pk for a in existing.values()], rows)
+    insert_rows(ProductAccess, _ACCESS_FIELDS, rows, unique_fields=_ACCESS_FIELDS[:2], update_fields=_ACCESS_FIELDS[2:])
+    for chunk in in_chunks(gone):
+        ProductAccess.objects.filter(pk__in=chunk).delete()
+    ctx.counts["product_access_written"] += len(rows) + len(gone)
+
+
+def _access_changes(ctx: SyncContext, wanted: dict, known_pks: list[int], rows: list[tuple]) -> list[int]:
+    """Add to ``rows`` what differs from the known accounts' rows; the pks of rows to delete.
+
+    Values are compared in their database form (``wanted`` holds them so): stored timestamps need
+    not be parsed, and a blank activity keeps the stored one until the end-of-sync check.
+    """
+    current = {
+        (a, p): (pk, last_active, grant)
+        for pk, a, p, last_active, grant in fetch_rows(
+            ProductAccess, ("id", "account", "product", "last_active", "granted"), "account", known_pks
+        )
+    }
+    for key, (last_active, grant) in wanted.items():
+        stored = current.get(key)
+        if stored is not None:
+            if stored[1] is not None and last_active is None:
+                last_active = stored[1]
+                ctx.blanked_access.append(stored[0])
+            if (stored[1], stored[2]) == (last_active, grant):
+                continue
+        rows.append((*key, last_active, grant))
+    return [pk for key, (pk, _, _) in current.items() if key not in wanted]
+
+
+def write_memberships(
+    ctx: SyncContext, users: list[DirectoryUser], pks: dict[str, int], existing: dict[str, Account], events: list
+) -> None:
+    """Each user's groups; joining and leaving are audited for accounts the mirror already knew.
+
+    A first sighting is summarised in ``sync.completed`` instead of a million "joined" events.
+    """
+    group_pks = ctx.group_pks
+    to_add: defaultdict[int, list[int]] = defaultdict(list)  # group pk -> account pks
+    wanted: set[tuple[int, int]] = set()  # known accounts: (account, group)
+    for user in users:
+        account_pk = pks[user.account_id]
+        held = {group_pks[g.id] for g in user.groups}
+        if user.account_id in existing:
+            wanted.update((account_pk, group_pk) for group_pk in held)
+        else:
+            for group_pk in held:
+                to_add[group_pk].append(account_pk)
+    added = removed = ()
+    if existing:
+        current = {
+            (a, g): pk
+            for pk, a, g in fetch_rows(
+                Membership, ("id", "account", "group"), "account", [a.pk for a in existing.values()]
+            )
+        }
+        added, removed = wanted - current.keys(), current.keys() - wanted
+        for account_pk, group_pk in added:
+            to_add[group_pk].append(account_pk)
+        for chunk in in_chunks([current[k] for k in removed]):
+            Membership.objects.filter(pk__in=chunk).delete()
+        events.extend(_membership_events(ctx, existing, added, removed))
+    first_seen = db_datetime(timezone.now())  # first_seen_at is auto_now_add
+    rows = [(a, g, first_seen) for g in sorted(to_add) for a in sorted(to_add[g])]
+    insert_rows(Membership, _MEMBERSHIP_FIELDS, rows)
+    ctx.counts["memberships_added"] += len(rows)
+    ctx.counts["memberships_removed"] += len(removed)
+
+
+def _membership_events(ctx: SyncContext, existing: dict[str, Account], added, removed) -> list[dict]:
+    if not added and not removed:
+        return []
+    known = {account.pk: account for account in existing.values()}
+    names = dict(Group.objects.filter(pk__in={g for _, g in (*added, *removed)}).values_list("pk", "name"))
+    changes = [(key, AuditAction.MEMBERSHIP_ADDED) for key in added]
+    changes += [(key, AuditAction.MEMBERSHIP_REMOVED) for key in removed]
+    events = []
+    for (account_pk, group_pk), action in changes:
+        account = known[account_pk]
+        events.append(
+            dict(
+                actor=ctx.actor,
+                action=action,
+                target_type="accounts.membership",
+                target_id=f"{account.account_id}:{group_pk}",
+                target_repr=f"{account} in {names.get(group_pk, group_pk)}",
+                reason="seen in Atlassian by the sync",
+                **ctx.audit_fields(),
+            )
+        )
+    return events
