@@ -71,6 +71,10 @@ def test_gunicorn_and_a_qcluster_serve_the_portal_on_postgresql_and_redis(runnin
     plain = requests.get(portal.base_url + "/admin/login/", timeout=30, allow_redirects=False)
     assert plain.status_code == 301
     assert plain.headers["Location"].startswith("https://")
+    # ... except the health probe, which load balancers send over plain HTTP to the backend.
+    probe = requests.get(portal.base_url + "/healthz", timeout=30, allow_redirects=False)
+    assert probe.status_code == 200
+    assert probe.json()["status"] == "ok"
 
     # The admin login page links the hashed static names collectstatic wrote (manifest storage).
     login = _get(portal, "/admin/login/")
