@@ -20,6 +20,7 @@ from accounts.services.memberships import (
 )
 from governance.atlassian.errors import AtlassianError
 from governance.audit.record import Actor, new_correlation_id
+from governance.runs import locks
 from governance.runs.models import RunStatus, TaskRun
 from governance.runs.services import task_run_finish, task_run_progress
 
@@ -222,12 +223,15 @@ def accounts_bulk_apply(
     actor: Actor,
     client_factory: Callable,
     run: TaskRun | None = None,
+    lease: locks.Lease | None = None,
 ) -> BulkOutcome:
     """Apply ``action`` to each account in ``account_ids`` (mirror primary keys), one service call each.
 
     ``params``: ``reason`` (required), ``group`` or ``product`` (primary keys) for the actions that
     need one. ``client_factory(organization)`` gives an Atlassian client. With ``run``, progress,
     counts and a log of what was not done are written to that TaskRun, which is closed at the end.
+    With ``lease`` (the background task's), the lease is kept before each account; once it is
+    lost the run stops there and is closed as halted, saying how far it got.
     Raises :class:`BulkActionError`, before any change, when the request is wrong.
     """
     try:
@@ -246,9 +250,14 @@ def accounts_bulk_apply(
         if run and (outcome.processed % PROGRESS_EVERY == 0 or outcome.processed == outcome.total):
             _report(run, outcome)
 
+    keep = lease.keep if lease else lambda: None
     try:
         for start in range(0, len(ids), CHUNK):
-            _apply_chunk(spec, options, ids[start : start + CHUNK], outcome, clients, actor, progress)
+            _apply_chunk(spec, options, ids[start : start + CHUNK], outcome, clients, actor, progress, keep)
+    except locks.LeaseLost:
+        if run:
+            _finish(run, outcome, lost_lease=True)
+        return outcome
     except Exception as exc:
         if run:
             task_run_finish(run=run, status=RunStatus.FAILED, counts=outcome.count_dict(), error=f"{exc}")
@@ -260,10 +269,12 @@ def accounts_bulk_apply(
     return outcome
 
 
-def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress) -> None:
+def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress, keep) -> None:
+    keep()
     accounts = Account.objects.select_related("organization").in_bulk(chunk)
     members = spec.members_of(list(accounts.values()), options)
     for pk in chunk:
+        keep()  # before each account's remote call; a no-op between renewals
         account = accounts.get(pk)
         if account is None:
             outcome.add(BulkResult(pk, f"#{pk}", Outcome.SKIPPED, "no longer in the mirror"))
@@ -330,14 +341,17 @@ def _report(run: TaskRun, outcome: BulkOutcome) -> None:
     TaskRun.objects.filter(pk=run.pk).update(counts=outcome.count_dict())
 
 
-def _finish(run: TaskRun, outcome: BulkOutcome) -> None:
+def _finish(run: TaskRun, outcome: BulkOutcome, *, lost_lease: bool = False) -> None:
     not_done = [r for r in outcome.results if r.outcome != Outcome.DONE]
     lines = [f"{r.outcome}: {r.account} — {r.message}" for r in not_done[:LOG_LINES]]
     failed = outcome.counts[Outcome.FAILED]
-    task_run_finish(
-        run=run,
-        status=RunStatus.FAILED if failed else RunStatus.SUCCEEDED,
-        counts=outcome.count_dict(),
-        error=f"{failed} of {outcome.total} accounts failed." if failed else "",
-        log_lines=lines,
-    )
+    status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+    error = f"{failed} of {outcome.total} accounts failed." if failed else ""
+    if lost_lease:
+        status = RunStatus.HALTED
+        error = (
+            f"Stopped after {outcome.processed} of {outcome.total} accounts: this run's lease expired before "
+            "it was renewed (the worker was stalled or starved) and another worker may have taken it over. "
+            f"The remaining {outcome.total - outcome.processed} accounts were not touched. {error}"
+        ).strip()
+    task_run_finish(run=run, status=status, counts=outcome.count_dict(), error=error, log_lines=lines)

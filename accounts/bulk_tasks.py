@@ -34,9 +34,8 @@ def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: di
     The broker may deliver a task twice (a worker killed mid-run, DJANGO-NOTES 1.1): a lease per
     run keeps two deliveries from running side by side, and a run already closed is not redone.
     """
-    lease_name = f"bulk_action:{run_id}"
-    holder = locks.acquire(lease_name, ttl=timedelta(seconds=settings.TASK_TIMEOUT))
-    if holder is None:
+    lease = locks.hold(locks.bulk_action_lease(run_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    if lease is None:
         return {"skipped": "another worker is running this bulk action"}
     try:
         run = TaskRun.objects.get(pk=run_id)
@@ -49,7 +48,8 @@ def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: di
             actor=actor_from_spec(actor),
             client_factory=client_for,
             run=run,
+            lease=lease,
         )
         return outcome.count_dict()
     finally:
-        locks.release(lease_name, holder)
+        lease.release()

@@ -37,6 +37,12 @@ class Account(models.Model):
     restored_at = models.DateTimeField(null=True, blank=True, help_text="Last time the portal gave access back.")
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    portal_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Last time a portal service changed this account in Atlassian (and in the mirror).",
+    )
 
     class Meta:
         ordering = ["name", "id"]

@@ -5,7 +5,7 @@ from django.db.models import F
 
 from accounts.models import Account, Group, Membership, Product, ProductAccess
 from accounts.services.errors import ServiceRefused
-from accounts.services.remote import perform
+from accounts.services.remote import lock_for_change, perform
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor
 
@@ -153,6 +153,7 @@ def product_access_remove(
             remote=lambda r=role: client.user_role_revoke(account.account_id, role=r["role"], resource=r["resource"]),
         )
     with transaction.atomic():
+        lock_for_change(account.pk).save(update_fields=["portal_changed_at"])
         ProductAccess.objects.filter(
             account=account, product__key__in=plan.get("products", []), product__organization=account.organization
         ).delete()

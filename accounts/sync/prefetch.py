@@ -2,13 +2,17 @@
 
 :func:`user_batches` is what the sync uses: API pages of users regrouped into batches
 (:func:`batched`) and fetched ahead (:func:`prefetching`), starting before the group phase.
+Each batch says when the first of its pages was asked for (:class:`Batch`).
 """
 
 import queue
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
+from datetime import datetime
+
+from django.utils import timezone
 
 _DONE = object()
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
@@ -19,18 +23,37 @@ class _Failure:
         self.exc = exc
 
 
-def batched(pages: Iterable[list], *, size: int) -> Iterator[list]:
-    """The items of ``pages`` regrouped into lists of at least ``size`` (the last may be shorter).
+class Batch(list):
+    """The items of a few consecutive pages, and ``requested_at``: the time just before the first
+    of those pages was asked for (``None`` until then).
+
+    The pages say how things stood at some moment after that: a change the portal makes in
+    Atlassian later is newer than what the batch says, however late the batch is written.
+    """
+
+    __slots__ = ("requested_at",)
+
+    def __init__(self, items: Iterable = ()):
+        super().__init__(items)
+        self.requested_at: datetime | None = None
+
+
+def batched(pages: Iterable[list], *, size: int, clock: Callable[[], datetime] = timezone.now) -> Iterator[Batch]:
+    """The items of ``pages`` regrouped into batches of at least ``size`` (the last may be shorter).
 
     Pages are joined whole, in order, so a batch holds at most ``size`` + one page - 1 items.
     When reading a page fails, the pages read before it still come out (as a last, shorter batch)
     before the error is raised: they would have been written one by one. When every page is
     empty, one empty batch is still yielded, as the first page would have been.
+
+    ``clock`` is read before each page is asked for (the request goes out inside ``next()`` of a
+    paging generator), and the batch keeps the reading taken for its first page.
     """
-    batch: list = []
+    batch = Batch()
     pages_read = batches_out = 0
     iterator = iter(pages)
     while True:
+        asked_at = clock()
         try:
             page = next(iterator)
         except StopIteration:
@@ -40,10 +63,12 @@ def batched(pages: Iterable[list], *, size: int) -> Iterator[list]:
                 yield batch
             raise
         pages_read += 1
+        if batch.requested_at is None:
+            batch.requested_at = asked_at
         batch.extend(page)
         if len(batch) >= size:
             yield batch
-            batch, batches_out = [], batches_out + 1
+            batch, batches_out = Batch(), batches_out + 1
     if batch or (pages_read and not batches_out):
         yield batch
 
@@ -109,7 +134,7 @@ def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWI
 
 
 @contextmanager
-def user_batches(client, *, expand: Iterable[str], size: int, depth: int = 1) -> Iterator[Iterator[list]]:
+def user_batches(client, *, expand: Iterable[str], size: int, depth: int = 1) -> Iterator[Iterator[Batch]]:
     """The directory's users in batches of ``size`` (see :func:`batched`), fetched ahead.
 
     With a client that can fork, a background thread starts fetching at once with a fork (its own

@@ -35,6 +35,8 @@ USER_EXPAND = ("productAccess", "groups", "platformRoles")
 # 100-user page, one transaction per API page wrote most of the group index again and again.
 USER_BATCH = 5000
 PROGRESS_EVERY = 2000  # users between two progress updates of the run record
+# Counts of users read and left alone: a sync with nothing else to report writes no audit event.
+_NOT_WRITES = ("users_seen", "duplicates_skipped", "accounts_deferred")
 
 
 @dataclass(frozen=True)
@@ -79,32 +81,37 @@ def organization_sync(
     every account as it was apart from the non-destructive updates already written.
     """
     actor = actor or Actor.scheduler("sync")
-    lease_name = f"sync:{organization.org_id}"
-    holder = locks.acquire(lease_name, ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    lease = locks.hold(locks.sync_lease(organization.org_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
     correlation_id = new_correlation_id()
-    run = task_run_start(
-        name="sync",
-        trigger=trigger,
-        organization=organization.org_id,
-        correlation_id=correlation_id,
-        started_by=actor.name,
-    )
-    if holder is None:
-        task_run_finish(run=run, status=RunStatus.REFUSED, error="Another sync of this organization is running.")
-        return SyncResult(run, RunStatus.REFUSED, {}, run.error)
-    ctx = SyncContext(organization=organization, now=timezone.now(), correlation_id=correlation_id, actor=actor)
+    # Everything after the lease is taken sits inside the try, so whatever fails (opening the run
+    # row on a locked SQLite database, say) releases it rather than blocking every sync of the
+    # organization until the lease's TTL runs out.
     try:
-        return _run(ctx, run, client, progress, max_removed_share, max_blanked_share)
+        run = task_run_start(
+            name="sync",
+            trigger=trigger,
+            organization=organization.org_id,
+            correlation_id=correlation_id,
+            started_by=actor.name,
+            lease_holder=lease.holder if lease else None,
+        )
+        if lease is None:
+            task_run_finish(run=run, status=RunStatus.REFUSED, error="Another sync of this organization is running.")
+            return SyncResult(run, RunStatus.REFUSED, {}, run.error)
+        ctx = SyncContext(organization=organization, now=timezone.now(), correlation_id=correlation_id, actor=actor)
+        return _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease)
     finally:
-        locks.release(lease_name, holder)
+        if lease:
+            lease.release()
 
 
-def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> SyncResult:
+def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease) -> SyncResult:
     removed_share = settings.SYNC_MAX_REMOVED_SHARE if max_removed_share is None else max_removed_share
     blanked_share = settings.SYNC_MAX_BLANKED_SHARE if max_blanked_share is None else max_blanked_share
     try:
         load_products(ctx)
         groups = list(client.iter_groups())
+        count_before = client.count_users()
         # The users are fetched from here on, in the background, while the groups are written.
         with (
             _collector_paused(),
@@ -115,19 +122,29 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share) -> Sy
             sync_groups(ctx, groups, roles)
             reported = 0
             for batch in batches:
+                lease.keep()  # a sync that outlives TASK_TIMEOUT (a manual one) renews its lease here
                 apply_user_page(ctx, batch)
                 if progress:
                     progress(len(ctx.seen_accounts))
                 if len(ctx.seen_accounts) - reported >= PROGRESS_EVERY:
                     reported = len(ctx.seen_accounts)
                     task_run_progress(run=run, done=reported)
+        count_after = client.count_users()
         _sync_account_types(ctx, client)
         missing = missing_accounts(ctx)
         check_limits(ctx, missing, max_removed_share=removed_share, max_blanked_share=blanked_share)
+        _check_listing_complete(ctx, min(count_before, count_after))
+        lease.keep()  # never mark anyone removed once another sync may have taken over
         apply_removals_and_blanks(ctx, missing)
         update_seats(ctx, client.application_roles() if _has_jira(ctx.organization) else None)
     except SyncHalted as exc:
         return _close(ctx, run, client, RunStatus.HALTED, str(exc), AuditAction.SYNC_HALTED)
+    except locks.LeaseLost:
+        message = (
+            "Stopped: this sync's lease expired before it was renewed (the process was stalled or starved) "
+            "and another sync may have taken it over. Nobody was marked removed and no activity was cleared."
+        )
+        return _close(ctx, run, client, RunStatus.HALTED, message, AuditAction.SYNC_HALTED)
     except (AtlassianError, SyncDataError) as exc:
         return _close(ctx, run, client, RunStatus.FAILED, str(exc), AuditAction.SYNC_FAILED)
     except Exception as exc:
@@ -159,6 +176,25 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+def _check_listing_complete(ctx: SyncContext, expected: int) -> None:
+    """Fail the sync when the listing brought fewer people than Atlassian counts.
+
+    The v2 search's pages carry no total and its cursors are opaque (API.md 2.5): a cursor that
+    skips a page looks like a complete answer, and the people on that page like people who left.
+    Above the removal share check_limits halts the sync first; below it they would be marked
+    removed. ``expected`` is the smaller of Atlassian's counts (``GET .../users/count``, the same
+    default scope as the search) before and after the listing, so people leaving meanwhile make
+    no shortfall. People joining and leaving at once can make one; the sync then fails safe:
+    nothing is removed or blanked, and the next sync tries again.
+    """
+    received = len(ctx.seen_accounts)
+    if received < expected:
+        raise SyncDataError(
+            f"The user listing brought {received} distinct users but Atlassian counts at least {expected}: "
+            "a page was skipped or cut short. Nobody was marked removed and no activity was cleared."
+        )
+
+
 def _has_jira(organization: Organization) -> bool:
     return bool(
         (organization.site_url or organization.cloud_id) and organization.jira_email and organization.jira_api_token()
@@ -183,7 +219,7 @@ def _sync_account_types(ctx: SyncContext, client) -> None:
 def _close(ctx, run, client, status, error, action) -> SyncResult:
     stats = client.stats
     counts = {**dict(ctx.counts), "http_requests": stats.requests, "http_retries": stats.retries}
-    wrote = any(v for k, v in ctx.counts.items() if k not in ("users_seen", "duplicates_skipped"))
+    wrote = any(v for k, v in ctx.counts.items() if k not in _NOT_WRITES)
     task_run_finish(run=run, status=status, counts=counts, error=error)
     if status != RunStatus.SUCCEEDED or wrote:
         with transaction.atomic():

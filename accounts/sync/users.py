@@ -7,7 +7,17 @@ INSERT / upsert statements) rather than ``bulk_create``, whose per-row Python co
 Users the mirror does not know yet (every user of a first sync) take a short path: their rows
 are built straight from the API records, with nothing to read back or compare. Known users are
 compared field by field and only what changed is written.
+
+A batch is written a while after its pages were fetched, and meanwhile a policy run or an admin
+may have changed some of its accounts through the services (accounts/services/remote.py), which
+stamp ``Account.portal_changed_at``. For those accounts the batch is older news than the mirror:
+writing it would undo the change with a false audit event ("restored", "removed from group"), and
+the next policy run would act on the account again (DESIGN.md 5.5, 5.6). They are left as the
+service left them, still counted as seen, and the next sync, whose pages are newer than the
+change, brings them up to date.
 """
+
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -54,24 +64,49 @@ _ATLASSIAN, _UNKNOWN = AccountType.ATLASSIAN, AccountType.UNKNOWN
 _JIRA_ONLY_TYPES = (AccountType.APP, AccountType.CUSTOMER)
 # Every column of an account row as written (bulk_create's INSERT); the upsert updates these:
 _ACCOUNT_UPDATE = (*ACCOUNT_FIELDS, "status_changed_at", "last_synced_at")
-_ACCOUNT_INSERT = ("organization", "account_id", *_ACCOUNT_UPDATE, "restored_at", "first_seen_at")
+_ACCOUNT_INSERT = (
+    "organization",
+    "account_id",
+    *_ACCOUNT_UPDATE,
+    "restored_at",
+    "first_seen_at",
+    "portal_changed_at",
+)
 _ADDED, _LAST_ACTIVE = ACCOUNT_FIELDS.index("added_to_org"), ACCOUNT_FIELDS.index("last_active")
+# How long before a batch's first request a service's change still counts as possibly newer than
+# the batch. The stamp and the request time come from the clocks of different hosts (a worker, the
+# sync's), and Atlassian's search may answer from an index a little behind its writes. Erring
+# late is harmless: the account waits for the next sync.
+CHANGE_MARGIN = timedelta(minutes=2)
 
 
 def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
-    """Write what changed for one batch of users, with its audit events, in one transaction."""
+    """Write what changed for one batch of users, with its audit events, in one transaction.
+
+    ``users`` is normally a :class:`~accounts.sync.prefetch.Batch`, whose ``requested_at`` says
+    how old its news is; a plain list is taken to be as old as the sync itself.
+    """
+    fetched_since = getattr(users, "requested_at", None) or ctx.now
     users = _first_sightings(ctx, users)
     if not users:
         return
     _ensure_page_references(ctx, users)
     with transaction.atomic():
-        # Which accounts the mirror has (a cheap probe: on a first sync none), then those rows.
+        # Which accounts the mirror has (a cheap probe: on a first sync none), then those rows,
+        # locked on PostgreSQL until the batch commits: a service changes an account's rows only
+        # holding its row lock (services/remote.py lock_for_change), so it either committed before
+        # this read (and its stamp is seen here) or waits and writes after this batch. On SQLite
+        # the IMMEDIATE transaction holds the database's write lock from its start, to the same
+        # effect. FOR NO KEY UPDATE: rows elsewhere may still reference these accounts meanwhile.
         found = pks_by(Account, "account_id", [u.account_id for u in users], organization=ctx.organization.pk)
         existing = {
             a.account_id: a
             for pks in in_chunks(list(found.values()))
-            for a in Account.objects.filter(pk__in=pks).order_by()
+            for a in Account.objects.filter(pk__in=pks).order_by().select_for_update(no_key=True)
         }
+        users, existing = _without_newer_changes(ctx, users, existing, fetched_since - CHANGE_MARGIN)
+        if not users:
+            return
         events: list[dict] = []
         pks = _write_accounts(ctx, users, existing, events)
         write_product_access(ctx, users, pks, existing)
@@ -93,6 +128,24 @@ def _first_sightings(ctx: SyncContext, users: list[DirectoryUser]) -> list[Direc
         fresh.append(user)
     ctx.counts["users_seen"] += len(fresh)
     return fresh
+
+
+def _without_newer_changes(
+    ctx: SyncContext, users: list[DirectoryUser], existing: dict[str, Account], since: datetime
+) -> tuple[list[DirectoryUser], dict[str, Account]]:
+    """``users`` and ``existing`` without the accounts a service changed at or after ``since``."""
+    deferred = {
+        account_id
+        for account_id, account in existing.items()
+        if account.portal_changed_at is not None and account.portal_changed_at >= since
+    }
+    if not deferred:
+        return users, existing
+    ctx.counts["accounts_deferred"] += len(deferred)
+    return (
+        [user for user in users if user.account_id not in deferred],
+        {account_id: account for account_id, account in existing.items() if account_id not in deferred},
+    )
 
 
 def _ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None:
@@ -159,6 +212,7 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
             now,
             None,
             first_seen,
+            None,
         )
 
     for user in users:

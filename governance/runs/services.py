@@ -1,13 +1,15 @@
 """Writes for run records. A run row is committed on its own so it survives the run's failure.
 
 A worker killed mid-run (SIGKILL, OOM, a lost host) cannot close its row. Such rows are closed
-by the next run of the same work: a run still ``running`` after ``TASK_TIMEOUT`` is past its
-lease (``governance.runs.locks``; leases are not renewed) and past django-q's own timeout, so
-nothing can still be working on it. It is marked failed, with an explanation, when the next run
-of the same name, organization and subject starts.
+by the next run of the same work, marked failed with an explanation, once nothing can still be
+working on them: the run is still ``running`` after ``TASK_TIMEOUT`` (django-q's own timeout)
+and the lease that guards it (``governance.runs.locks``) is not held by anyone else. A live run
+renews its lease, so a manual run that legitimately outlasts ``TASK_TIMEOUT`` is left alone.
 """
 
 import logging
+import re
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.logging import redact
+from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 
 _EXCERPT_LIMIT = 4000
@@ -25,6 +28,22 @@ ABANDONED = (
 
 log = logging.getLogger(__name__)
 
+_POLICY_SUBJECT = re.compile(r"^policy:(\d+)\b")  # policies.services.runs writes "policy:<pk> <name>"
+
+
+def _policy_run_lease(run: TaskRun) -> str | None:
+    match = _POLICY_SUBJECT.match(run.subject)
+    return locks.policy_lease(match[1]) if match else None
+
+
+# The lease each kind of run holds while it works, by run name. Runs of other names hold none
+# (or are too short to outlive TASK_TIMEOUT) and are judged by their age alone.
+RUN_LEASES: dict[str, Callable[[TaskRun], str | None]] = {
+    "sync": lambda run: locks.sync_lease(run.organization),
+    "policy": _policy_run_lease,
+    "bulk_action": lambda run: locks.bulk_action_lease(run.pk),
+}
+
 
 def task_run_start(
     *,
@@ -34,11 +53,15 @@ def task_run_start(
     subject: str = "",
     correlation_id: str = "",
     started_by: str = "",
+    lease_holder: str | None = None,
     now=None,
 ) -> TaskRun:
+    """Open a run row. ``lease_holder``: the caller's holder id when it holds the work's lease."""
     now = now or timezone.now()
     with transaction.atomic():
-        task_runs_close_abandoned(name=name, organization=organization, subject=subject, now=now)
+        task_runs_close_abandoned(
+            name=name, organization=organization, subject=subject, lease_holder=lease_holder, now=now
+        )
         return TaskRun.objects.create(
             name=name,
             trigger=trigger,
@@ -50,17 +73,31 @@ def task_run_start(
         )
 
 
-def task_runs_close_abandoned(*, name: str, organization: str = "", subject: str = "", now=None) -> int:
-    """Mark failed the runs of this work still ``running`` after ``TASK_TIMEOUT``; return how many."""
+def task_runs_close_abandoned(
+    *, name: str, organization: str = "", subject: str = "", lease_holder: str | None = None, now=None
+) -> int:
+    """Mark failed the runs of this work still ``running`` after ``TASK_TIMEOUT`` whose lease
+    nobody but ``lease_holder`` (the caller) holds; return how many."""
     now = now or timezone.now()
-    stale = TaskRun.objects.filter(
-        name=name,
-        organization=organization,
-        subject=subject,
-        status=RunStatus.RUNNING,
-        started_at__lt=now - timedelta(seconds=settings.TASK_TIMEOUT),
+    stale = list(
+        TaskRun.objects.filter(
+            name=name,
+            organization=organization,
+            subject=subject,
+            status=RunStatus.RUNNING,
+            started_at__lt=now - timedelta(seconds=settings.TASK_TIMEOUT),
+        ).only("pk", "name", "organization", "subject")
     )
-    closed = stale.update(status=RunStatus.FAILED, finished_at=now, error=ABANDONED)
+    lease_of = RUN_LEASES.get(name)
+    if lease_of and stale:
+        leases = {run.pk: lease_of(run) for run in stale}
+        live = locks.held_by_others({n for n in leases.values() if n}, holder=lease_holder)
+        stale = [run for run in stale if leases[run.pk] not in live]
+    if not stale:
+        return 0
+    closed = TaskRun.objects.filter(pk__in=[run.pk for run in stale], status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED, finished_at=now, error=ABANDONED
+    )
     if closed:
         log.warning("Closed %d abandoned %s run(s) of %s %s", closed, name, organization, subject)
     return closed

@@ -124,29 +124,38 @@ def policy_run(
 ) -> PolicyRunResult:
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
-    holder = locks.acquire(f"policy:{policy.pk}", ttl=timedelta(seconds=settings.TASK_TIMEOUT))
-    run = task_run_start(
-        name="policy",
-        subject=f"policy:{policy.pk} {policy.name}",
-        trigger=trigger,
-        organization=policy.organization.org_id,
-        correlation_id=new_correlation_id(),
-        started_by=actor.name,
-        now=now,
-    )
-    if holder is None:
-        return _finish(policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now)
+    lease = locks.hold(locks.policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    run = None
+    # Everything after the lease is taken sits inside the try, so whatever fails (opening the run
+    # row on a locked SQLite database, say) releases it rather than blocking the policy until the
+    # lease's TTL runs out.
     try:
-        return _run(policy, run, actor, now, dry_run, client)
+        run = task_run_start(
+            name="policy",
+            subject=f"policy:{policy.pk} {policy.name}",
+            trigger=trigger,
+            organization=policy.organization.org_id,
+            correlation_id=new_correlation_id(),
+            started_by=actor.name,
+            lease_holder=lease.holder if lease else None,
+            now=now,
+        )
+        if lease is None:
+            return _finish(
+                policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now
+            )
+        return _run(policy, run, actor, now, dry_run, client, lease)
     except Exception as exc:
         # An unexpected error (the database, a bug) must not leave the run "running" forever.
-        task_run_finish(run=run, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        if run is not None:
+            task_run_finish(run=run, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        locks.release(f"policy:{policy.pk}", holder)
+        if lease:
+            lease.release()
 
 
-def _run(policy, run, actor, now, dry_run, client) -> PolicyRunResult:
+def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResult:
     fresh, why = sync_is_fresh(policy, now)
     if not fresh:
         return _finish(policy, run, actor, RunStatus.REFUSED, {}, f"Refused: {why}. Sync, then run again.", now=now)
@@ -179,28 +188,66 @@ def _run(policy, run, actor, now, dry_run, client) -> PolicyRunResult:
             evaluation=evaluation,
             now=now,
         )
-    outcome = apply_decisions(policy, evaluation, mode=mode, run=run, actor=actor, now=now, client=client)
+    try:
+        outcome = apply_decisions(
+            policy, evaluation, mode=mode, run=run, actor=actor, now=now, client=client, lease=lease
+        )
+    except LeaseStopped as stopped:
+        counts.update(stopped.outcome)
+        message = (
+            f"Stopped before acting on {stopped.outcome.get('not_executed', 0)} more account(s): this run's "
+            "lease on the policy expired before it was renewed (the process was stalled or starved) and "
+            "another run may have taken it. What was done until then is recorded; the next run does the rest."
+        )
+        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
     counts.update(outcome)
     return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, "", evaluation=evaluation, now=now)
 
 
-def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None) -> dict:
+class LeaseStopped(Exception):
+    """A run lost its lease and stopped before its next change; ``outcome`` is what it did until then."""
+
+    def __init__(self, outcome: dict):
+        super().__init__("the run lost its lease")
+        self.outcome = outcome
+
+
+def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None, lease=None) -> dict:
+    """Cancel, warn, queue and execute. With ``lease``, it is kept before each step that changes
+    something; once it is lost :class:`LeaseStopped` is raised before any further change."""
+    keep = lease.keep if lease else lambda: None
     outcome: Counter = Counter()
-    _cancel(policy, evaluation, run=run, actor=actor, outcome=outcome, now=now)
-    _warn(policy, evaluation, run=run, actor=actor, now=now, outcome=outcome)
-    due = _mark_due(policy, evaluation, mode=mode, run=run, actor=actor, now=now, outcome=outcome)
-    if due:
-        owned = client is None
-        client = client or client_for(policy.organization)
-        try:
-            for enforcement in due:
-                outcome[f"executed_{execute(enforcement, client=client, actor=actor, run=run, now=now)}"] += 1
-        finally:
-            if owned:
-                client.close()
+    due: list[Enforcement] = []
+    try:
+        keep()  # an evaluation at scale takes a while: check before the first write
+        _cancel(policy, evaluation, run=run, actor=actor, outcome=outcome, now=now)
+        _warn(policy, evaluation, run=run, actor=actor, now=now, outcome=outcome)
+        due = _mark_due(policy, evaluation, mode=mode, run=run, actor=actor, now=now, outcome=outcome)
+        _execute_all(policy, due, client=client, actor=actor, run=run, now=now, keep=keep, outcome=outcome)
+        keep()  # emails too: the run that took the lease over sends them
+    except locks.LeaseLost:
+        done = sum(v for k, v in outcome.items() if k.startswith("executed_"))
+        outcome["not_executed"] = len(due) - done
+        raise LeaseStopped(dict(outcome)) from None
     sent = notifications.send_pending(enforcements=Enforcement.objects.filter(policy=policy))
     outcome["emails_sent"], outcome["emails_failed"] = sent["sent"], sent["failed"]
     return dict(outcome)
+
+
+def _execute_all(policy, due, *, client, actor, run, now, keep, outcome) -> None:
+    if not due:
+        return
+    owned = client is None
+    client = client or client_for(policy.organization)
+    try:
+        for enforcement in due:
+            # Before the claim, not after it: a claim made by a run that then stops would hold
+            # the enforcement back from the run that took over until the claim went stale.
+            keep()
+            outcome[f"executed_{execute(enforcement, client=client, actor=actor, run=run, now=now)}"] += 1
+    finally:
+        if owned:
+            client.close()
 
 
 # What an action leaves the account as, for the actions a sync can confirm from the status alone.

@@ -72,7 +72,7 @@ class _Inserts:
 class TestInsertRows:
     FIELDS = ("organization", "account_id", "email", "name", "account_type", "status", "status_changed_at")
     FIELDS += ("managed", "is_org_admin", "management_source", "added_to_org", "last_active", "billable")
-    FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_at")
+    FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_at", "portal_changed_at")
     UNIQUE = ("organization", "account_id")
 
     def _row(self, org, account_id, name, adapt, when):
@@ -94,6 +94,7 @@ class TestInsertRows:
             restored_at=None,
             first_seen_at=adapt(when),
             last_synced_at=adapt(when),
+            portal_changed_at=None,
         )
         return tuple(values[f] for f in self.FIELDS)
 

@@ -198,3 +198,71 @@ def test_a_batch_is_one_chain_segment():
     )
     assert [r.seq for r in rows] == list(range(1, 11))
     assert verify_chain().ok
+
+
+@pytest.mark.django_db
+def test_the_stored_row_and_its_hash_are_byte_for_byte_those_of_earlier_releases(settings):
+    """Pinned from the bulk_create recorder: a faster recorder must store and hash exactly the same,
+    or chains written before and after it would no longer verify as one."""
+    import datetime
+    import decimal
+    import uuid
+    from unittest import mock
+
+    settings.AUDIT_HMAC_KEY = "golden-key"
+    at = datetime.datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=datetime.UTC)
+    specs = [
+        dict(
+            actor=Actor(kind="admin", name="Zoë Ærøe", client_ip="2001:DB8::4F"),
+            action=AuditAction.ACCOUNT_SUSPENDED,
+            target_type="accounts.account",
+            target_id="712020:abc",
+            target_repr="Zoë <z@example.com>",
+            before={"status": "active", "b": [1, 2.5, None, True], "a": {"z": "ß", "y": "=cmd"}},
+            after={
+                "when": datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+                "d": decimal.Decimal("1.10"),
+                "u": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+                "t": (1, "x"),
+                3: "int key",
+            },
+            reason="Inactive “90” days\n\ttab",
+            correlation_id="c" * 32,
+            organization="Acme",
+        ),
+        dict(actor=Actor.system(), action="membership.removed", target_id=7, reason=None, before=None, after={}),
+        dict(
+            actor=Actor.scheduler("p"),
+            action=AuditAction.SYNC_COMPLETED,
+            after=[],
+            before="plain",
+            client_ip="10.0.0.1",
+            organization=None,
+        ),
+    ]
+    with mock.patch("django.utils.timezone.now", return_value=at):
+        rows = record_events(specs)
+    assert [r.hash for r in rows] == [
+        "2d18d55ceea6cae3a9e814bcd3e7f4d7655e1c0a425ffbc5d1b355e11e3613cb",
+        "83173ca82ff21f3bfe04214917eb3f7e27b66d289f514b6e7ffc4afce52597d1",
+        "06df1136aaab3f63e64fb9b5e3c16c2ae9f7cbb13e81ecf53bc530d91cbf4b51",
+    ]
+    assert [r.pk for r in rows] == list(
+        AuditEvent.objects.order_by("seq").values_list("pk", flat=True)
+    )  # the returned events are the saved rows
+    if connection.vendor == "sqlite":  # the exact text in the JSON and IP columns
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT "before", "after", client_ip, target_id, reason FROM {TABLE} ORDER BY seq')
+            assert cursor.fetchall() == [
+                (
+                    '{"status": "active", "b": [1, 2.5, null, true], "a": {"z": "\\u00df", "y": "=cmd"}}',
+                    '{"when": "2025-01-02T03:04:05Z", "d": "1.10", "u": "12345678-1234-5678-1234-567812345678", '
+                    '"t": [1, "x"], "3": "int key"}',
+                    "2001:db8::4f",
+                    "712020:abc",
+                    "Inactive “90” days\n\ttab",
+                ),
+                (None, "{}", None, "7", ""),
+                ('"plain"', "[]", "10.0.0.1", "", ""),
+            ]
+    assert verify_chain().ok

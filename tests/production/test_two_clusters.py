@@ -279,17 +279,6 @@ class _PausingClient:
             raise TimeoutError("the test never let the sync go on")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (accounts/sync/users.py _write_accounts/_write_memberships): a sync writes the user pages it "
-        "fetched over the mirror without regard to service changes committed after the fetch, so an account "
-        "the policy suspended meanwhile goes back to 'active' in the mirror (with a false account.restored "
-        "event, and the next policy run suspends it a second time) and memberships a bulk action added are "
-        "removed again (false membership.removed events). "
-        "Remove this marker once the sync leaves rows changed after its fetch to the next sync."
-    ),
-)
 def test_a_bulk_action_and_a_policy_run_during_a_sync_leave_a_consistent_mirror(sim, policy):
     organization = policy.organization
     # A plain group (no licence, not IdP-synced): adding members can never hit a seat limit.
