@@ -63,3 +63,25 @@ class ProductAccessFactory(factory.django.DjangoModelFactory):
 
     account = factory.SubFactory(AccountFactory)
     product = factory.SubFactory(ProductFactory)
+
+
+def jira_suspend_policy(organization: Organization, *, products=("jira-software",), **fields):
+    """An enforcing policy that suspends Jira users inactive for 90 days, at once (no warning),
+    with no cap in the way; ``fields`` override any of that."""
+    from policies.models import InactivityPolicy, PolicyMode
+
+    values = dict(
+        organization=organization,
+        name="Jira 90 days",
+        trigger="inactive",
+        trigger_days=90,
+        action="suspend",
+        warning_days=[],
+        mode=PolicyMode.ENFORCE,
+        cap_absolute=1000,
+        cap_percent=100.0,
+    )
+    values.update(fields)
+    policy = InactivityPolicy.objects.create(**values)
+    policy.products.set(Product.objects.filter(organization=organization, key__in=products))
+    return policy

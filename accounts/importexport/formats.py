@@ -8,14 +8,14 @@ importer can list every one of them before applying anything.
 
 import codecs
 import csv
-import gc
 import io
 import re
 from collections.abc import Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
+
+from governance.gc_pause import collector_paused
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ROWS = 100_000
@@ -49,26 +49,6 @@ class Table:
     headers: list[str]
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-
-
-@contextmanager
-def collector_paused():
-    """Python's cyclic garbage collector off while an import builds its objects (also a decorator).
-
-    Reading, planning and applying a file allocate a few objects per row (cells, records, changes,
-    audit events) and keep them until the step returns, so the collections their allocations
-    trigger, each walking every live object, find next to nothing to free: at 100,000 rows they
-    took about a fifth of the time. Reference counting frees memory as usual, and collections
-    resume afterwards. Nested uses leave the collector to the outermost one.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def max_bytes() -> int:

@@ -25,7 +25,7 @@ from django.db import connections, router, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.importexport.formats import RowError, collector_paused
+from accounts.importexport.formats import RowError
 from accounts.importexport.variants import PRODUCTS, Parsed, ProductCell, SeedRecord, Variant
 from accounts.models import (
     Account,
@@ -39,6 +39,7 @@ from accounts.models import (
 )
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_events
+from governance.gc_pause import collector_paused
 
 CHUNK = 2000
 EVENT_BATCH = 5000

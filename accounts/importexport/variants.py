@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 
 from django.db import models
 
-from accounts.importexport.formats import RowError, Table, UploadRefused, collector_paused
+from accounts.importexport.formats import RowError, Table, UploadRefused
 from accounts.models import AccountStatus
 from governance.atlassian.timeparse import parse_timestamp
+from governance.gc_pause import collector_paused
 
 
 class Variant(models.TextChoices):

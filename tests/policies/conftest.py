@@ -4,11 +4,11 @@ import pytest
 from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.models import User
 
-from accounts.models import Product
 from accounts.sync.runner import organization_sync
 from governance.roles import PORTAL_ADMINS
-from policies.models import InactivityPolicy, PolicyMode
+from policies.models import InactivityPolicy
 from tests.accounts.conftest import SIM_NOW, atlassian, organization, simulator  # noqa: F401  (fixtures)
+from tests.factories import jira_suspend_policy
 
 RUN_AT = SIM_NOW + timedelta(hours=1)
 
@@ -30,21 +30,6 @@ def admin_inbox(db):
 @pytest.fixture
 def make_policy(mirrored):
     def make(**fields) -> InactivityPolicy:
-        products = fields.pop("products", ["jira-software"])
-        values = dict(
-            organization=mirrored,
-            name="Jira 90 days",
-            trigger="inactive",
-            trigger_days=90,
-            action="suspend",
-            warning_days=[],
-            mode=PolicyMode.ENFORCE,
-            cap_absolute=1000,
-            cap_percent=100.0,
-        )
-        values.update(fields)
-        policy = InactivityPolicy.objects.create(**values)
-        policy.products.set(Product.objects.filter(organization=mirrored, key__in=products))
-        return policy
+        return jira_suspend_policy(mirrored, **fields)
 
     return make

@@ -7,10 +7,8 @@ nor their cache keys can meet another run's. Only the PostgreSQL + Redis profile
 needs; on SQLite the tests skip and say so.
 """
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +16,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "production-test-secret-key-" + "0123456789abcdef" * 3
@@ -100,20 +100,7 @@ class Portal:
         pytest.fail(f"gunicorn did not start:\n{self.log('gunicorn')}")
 
     def stop(self) -> None:
-        # SIGTERM to the main process only, as systemd's KillMode=mixed does: a qcluster whose
-        # worker processes get the signal too never finishes stopping. Then nothing may outlive
-        # the test (the test database is dropped at the end of the run).
-        for _name, process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for _name, process in reversed(self.processes):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_processes([process for _name, process in self.processes])
 
 
 @pytest.fixture

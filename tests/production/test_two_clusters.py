@@ -10,9 +10,7 @@ The fixtures of tests/production/conftest.py are for the production-settings gun
 without PostgreSQL and Redis; these tests run on every profile and bring their own.
 """
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +28,7 @@ from django_q.models import Schedule, Task
 
 from accounts.bulk import accounts_bulk_apply
 from accounts.clients import client_for
-from accounts.models import Account, AccountStatus, Group, Membership, Organization, Product
+from accounts.models import Account, AccountStatus, Group, Membership, Organization
 from accounts.sync.runner import organization_sync
 from governance.atlassian.simulator import Simulator, SimulatorConfig
 from governance.audit.models import AuditAction, AuditEvent
@@ -38,10 +36,12 @@ from governance.audit.record import Actor
 from governance.audit.verify import verify_chain
 from governance.runs.models import RunStatus, TaskRun
 from governance.schedules import apply_schedules
-from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
+from policies.models import Enforcement, EnforcementStatus, InactivityPolicy
 from policies.schedules import schedule_name
 from policies.services.runs import policy_run
 from tests.accounts.conftest import API_KEY, SIM_NOW
+from tests.factories import jira_suspend_policy
+from tests.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC_SCHEDULE = "portal:sync-atlassian"
@@ -110,18 +110,7 @@ class Clusters:
         pytest.fail(f"{what} did not happen within {seconds:.0f} s:\n{self.log()}")
 
     def stop(self) -> None:
-        # SIGTERM to each cluster's main process (it stops its workers), then nothing may outlive the test.
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_processes(self.processes)
 
 
 @pytest.fixture
@@ -155,19 +144,7 @@ def mirrored(sim, settings) -> Organization:
 @pytest.fixture
 def policy(mirrored) -> InactivityPolicy:
     """Suspends Jira users inactive for 90 days, at once (no warning), with no cap in the way."""
-    policy = InactivityPolicy.objects.create(
-        organization=mirrored,
-        name="Jira 90 days",
-        trigger="inactive",
-        trigger_days=90,
-        action="suspend",
-        warning_days=[],
-        mode=PolicyMode.ENFORCE,
-        cap_absolute=1000,
-        cap_percent=100.0,
-    )
-    policy.products.set(Product.objects.filter(organization=mirrored, key="jira-software"))
-    return policy
+    return jira_suspend_policy(mirrored)
 
 
 def _acted_on_at_most_once() -> Counter:

@@ -6,10 +6,9 @@ from datetime import timedelta
 import pytest
 
 from accounts.clients import client_for
-from accounts.models import Product
 from accounts.sync.runner import organization_sync
-from policies.models import InactivityPolicy, PolicyMode
 from tests.accounts.conftest import SIM_NOW, organization, simulator  # noqa: F401  (fixtures)
+from tests.factories import jira_suspend_policy
 from tests.resilience.helpers import PAGE, Staged, Waits
 
 
@@ -81,16 +80,4 @@ def staged(simulator, mirrored):  # noqa: F811
 @pytest.fixture
 def suspend_policy(mirrored):
     """Enforce mode, suspend Jira users inactive for 90 days, no warning period, no cap to speak of."""
-    policy = InactivityPolicy.objects.create(
-        organization=mirrored,
-        name="Jira 90 days",
-        trigger="inactive",
-        trigger_days=90,
-        action="suspend",
-        warning_days=[],
-        mode=PolicyMode.ENFORCE,
-        cap_absolute=1000,
-        cap_percent=100.0,
-    )
-    policy.products.set(Product.objects.filter(organization=mirrored, key="jira-software"))
-    return policy
+    return jira_suspend_policy(mirrored)

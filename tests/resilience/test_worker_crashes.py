@@ -24,15 +24,16 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.clients import client_for
-from accounts.models import Account, AccountStatus, Organization, Product
+from accounts.models import Account, AccountStatus, Organization
 from accounts.sync.runner import USER_BATCH, organization_sync
 from governance.atlassian.simulator import Simulator, SimulatorConfig
 from governance.audit.models import AuditAction, AuditEvent
 from governance.runs.models import RunLock, RunStatus, TaskRun
 from governance.runs.services import ABANDONED
 from policies.engine import Verdict
-from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
+from policies.models import Enforcement, EnforcementStatus
 from policies.services.runs import evaluate
+from tests.factories import jira_suspend_policy
 from tests.resilience.helpers import assert_chain_verifies, assert_mirror_matches
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -209,18 +210,7 @@ def test_a_sync_killed_mid_way_and_restarted_leaves_the_mirror_exactly_atlassian
 
 @pytest.mark.parametrize("crash_simulator", [400], indirect=True)
 def test_enforcement_killed_mid_way_and_restarted_acts_on_every_due_account_once(crash_simulator, crash_org):
-    policy = InactivityPolicy.objects.create(
-        organization=crash_org,
-        name="Jira 90 days",
-        trigger="inactive",
-        trigger_days=90,
-        action="suspend",
-        warning_days=[],
-        mode=PolicyMode.ENFORCE,
-        cap_absolute=10_000,
-        cap_percent=100.0,
-    )
-    policy.products.set(Product.objects.filter(organization=crash_org, key="jira-software"))
+    policy = jira_suspend_policy(crash_org, cap_absolute=10_000)
     decisions = evaluate(policy, timezone.now()).by_verdict(Verdict.ACT)
     due = set(Account.objects.filter(pk__in=[d.account_pk for d in decisions]).values_list("account_id", flat=True))
     assert len(due) >= 20
