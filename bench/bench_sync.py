@@ -9,8 +9,9 @@
 2. The simulator (``manage.py atlassian_simulator``) in its own process, so that its CPU does
    not share the GIL with what is measured.
 3. Three measurements, each in a fresh child process:
-   a. the client alone: groups, every group's role assignments, every user page with
-      ``expand=productAccess,groups,platformRoles`` (the sync's calls), nothing written;
+   a. the client alone: the user count, groups, every group's role assignments, every user page
+      with ``expand=productAccess,groups,platformRoles``, the user count again (the sync's
+      calls), nothing written;
    b. a full sync into the empty mirror (``organization_sync``);
    c. a re-sync with no remote change, whose writes to ``accounts_*`` tables are counted
       statement by statement (``connection.execute_wrapper``), not taken from the run's counts.
@@ -205,6 +206,9 @@ def client_child(result: dict) -> None:
     organization = Organization.objects.get(org_id=ORG_ID)
     with client_for(organization) as client:
         start = time.perf_counter()
+        # The sync counts the directory's users before and after its listing, to catch a cursor
+        # that skipped pages (accounts/sync/runner.py); the client alone makes the same calls.
+        client.count_users()
         groups = list(client.iter_groups())
         after_groups = time.perf_counter()
         assignments = 0
@@ -217,6 +221,7 @@ def client_child(result: dict) -> None:
             users += len(page)
             memberships += sum(len(u.groups) for u in page)
             product_access += sum(len(u.product_access) for u in page)
+        client.count_users()
         end = time.perf_counter()
         result.update(
             seconds=end - start,
