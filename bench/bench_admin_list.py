@@ -8,17 +8,21 @@
 1. A fresh SQLite database ``var/bench/admin_list.sqlite3`` (deleted, then migrated) with the
    benchmarks' mirror (``bench/mirror.py``): 4 products, 2,000 groups, N accounts, 10 N
    memberships, 1 to 3 product accesses per account with their own last activity.
-2. A superuser logged in with ``force_login`` on Django's test client. For each case (the account
+2. The web worker's startup (``governance.wsgi``, whose ``gc.freeze()`` takes what is loaded by
+   then out of later collections), then a superuser logged in with ``force_login`` on Django's
+   test client. For each case (the account
    list with no filter, each filter of its sidebar and its values, a search, combinations, the
    sorted list, the group list, a group page with and without a member search), one warm-up GET,
    then ``--repeat`` timed GETs (the whole request through the middleware, the admin view and the
    template), then one more GET inside ``CaptureQueriesContext`` for the query count and the
    slowest query.
-3. A results table, PASS/FAIL per case against 200 ms (the median; never asserted), and
+3. A results table, PASS/FAIL per case against 200 ms (every timed request, so the slowest of
+   them; never asserted), and
    ``bench/results/admin_list.json``.
 """
 
 import argparse
+import importlib
 import os
 import re
 import statistics
@@ -193,6 +197,8 @@ def main(argv=None) -> int:
         print(f"  written in {sum(mirror['seconds'].values()):.1f}s", flush=True)
     common.sqlite_checkpoint()
     plain_static_files()
+    # A web worker's startup, gc.freeze() of everything loaded so far included (governance/wsgi.py).
+    importlib.import_module("governance.wsgi")
 
     from django.contrib.auth.models import User
     from django.db import connections
@@ -226,7 +232,7 @@ def main(argv=None) -> int:
     results = []
     for page, label, url, params in cases:
         figures = measure(client, url, params, args.repeat)
-        figures.update(page=page, label=label, params=params, **{"pass": figures["median_ms"] < TARGET_MS})
+        figures.update(page=page, label=label, params=params, **{"pass": figures["max_ms"] < TARGET_MS})
         results.append(figures)
         print(
             f"  {label:<42} {figures['median_ms']:7.1f} ms median {figures['max_ms']:7.1f} ms max "
@@ -255,7 +261,8 @@ def main(argv=None) -> int:
     failed = [r for r in results if not r["pass"]]
     errors = [r for r in results if r["error_shown"]]
     print()
-    print(f"{len(results) - len(failed)} of {len(results)} cases under {TARGET_MS:g} ms (median of {args.repeat})")
+    passed = len(results) - len(failed)
+    print(f"{passed} of {len(results)} cases under {TARGET_MS:g} ms (all {args.repeat} timed requests)")
     for r in errors:
         print(f"check: {r['label']} showed an error message")
     print(f"load average before/after: {load_before} / {load_after}")
@@ -274,8 +281,7 @@ def main(argv=None) -> int:
             "target_ms": TARGET_MS,
             "cases": results,
             "targets": [
-                common.check_target(f"{r['page']}: {r['label']} median ms", r["median_ms"], below=TARGET_MS)
-                for r in results
+                common.check_target(f"{r['page']}: {r['label']} max ms", r["max_ms"], below=TARGET_MS) for r in results
             ],
         },
     )

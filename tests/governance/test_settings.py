@@ -147,3 +147,11 @@ def test_the_task_queue_cannot_run_one_task_twice(settings):
     assert q["max_attempts"] >= 1
     assert q["catch_up"] is False
     assert settings.CACHES["default"]["BACKEND"] != "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_web_worker_freezes_what_it_loaded_at_start():
+    """``governance.wsgi`` takes the loaded application out of later cyclic collections, without
+    which a full collection inside a request walks all of Django again (bench/README.md, admin lists)."""
+    shown = _manage("shell", "-c", "import gc, governance.wsgi; print(gc.get_freeze_count())", extra_env=PRODUCTION_ENV)
+    assert shown.returncode == 0, shown.stderr
+    assert int(shown.stdout.split()[-1]) > 10_000
