@@ -4,7 +4,8 @@ Every to-many condition (product access, group membership) is a subquery rather 
 filtered list never needs ``DISTINCT`` and counts stay cheap at 100,000 accounts: ``EXISTS`` for
 product access, ``id IN (members of the group)`` for groups (see :meth:`AccountFilterSet.filter_group`).
 Inactivity is measured against ``now``, given when the filter set is built (per request), never
-at import time.
+at import time. Upper apps add their own conditions with :func:`add_filter` when they load
+(policies: ``exempted``), since this app may not import them (DESIGN.md 3).
 """
 
 from datetime import datetime, timedelta
@@ -142,3 +143,10 @@ class AccountFilterSet(django_filters.FilterSet):
 
     def filter_not_group(self, queryset, name, group):
         return queryset.exclude(pk__in=self._members(group))
+
+
+def add_filter(name: str, filter_: django_filters.Filter) -> None:
+    """Adds ``?name=`` to every AccountFilterSet built from now on: the admin's sidebar, the API's
+    account list and bulk actions on "all matching" then share it like the filters above. Called
+    from an upper app's ``AppConfig.ready``; the filter reads ``self.parent.now`` for the instant."""
+    AccountFilterSet.base_filters[name] = filter_

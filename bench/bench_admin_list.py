@@ -79,6 +79,8 @@ def account_cases(refs: dict) -> list[tuple[str, dict]]:
         ("is_org_admin=false", {"is_org_admin": "false"}),
         ("billable=true", {"billable": "true"}),
         ("billable=false", {"billable": "false"}),
+        ("exempted=true", {"exempted": "true"}),
+        ("exempted=false", {"exempted": "false"}),
         ("search: common word", {"q": "Tanaka"}),
         ("search: two words, rare", {"q": "Priya Okafor"}),
         ("search: one email", {"q": refs["account"].email}),
@@ -112,6 +114,25 @@ def references() -> dict:
         "small_group": groups[BIG_GROUPS + 10],
         "account": Account.objects.filter(organization__org_id=ORG_ID, email__isnull=False).order_by("pk")[345],
     }
+
+
+def exemptions(refs: dict) -> None:
+    """Exemptions of each kind for the "exempted" cases (replacing any from an earlier run): ten
+    named accounts, the small group's members and an email domain no account has (so the list
+    reads every account to find out)."""
+    from accounts.models import Account, Organization
+    from policies.models import Exemption
+
+    organization = Organization.objects.get(org_id=ORG_ID)
+    Exemption.objects.filter(organization=organization).delete()
+    named = Account.objects.filter(organization=organization).order_by("pk")[1000:1010]
+    Exemption.objects.bulk_create(
+        [Exemption(organization=organization, account=account, reason="bench: named") for account in named]
+        + [
+            Exemption(organization=organization, group_id=refs["small_group"], reason="bench: a team"),
+            Exemption(organization=organization, email_pattern="*@executives.example.com", reason="bench: executives"),
+        ]
+    )
 
 
 def plain_static_files() -> None:
@@ -210,6 +231,7 @@ def main(argv=None) -> int:
     )
     connections.close_all()  # the requests start on a new connection, as a web process would
     refs = references()
+    exemptions(refs)
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
     account_list = reverse("admin:accounts_account_changelist")

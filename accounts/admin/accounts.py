@@ -7,7 +7,7 @@ from django.db.models import Prefetch
 from django.urls import path, reverse
 from django.utils import timezone
 
-from accounts.admin import filters
+from accounts.admin import extensions, filters
 from accounts.admin.account_page import account_details
 from accounts.admin.bulk_views import bulk_run_view, run_bulk_action
 from accounts.admin.paginators import CappedCountPaginator
@@ -109,6 +109,9 @@ class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return AccountChangeList
 
+    def get_list_filter(self, request):
+        return (*self.list_filter, *extensions.list_filters)  # e.g. policies' "exempted"
+
     def get_search_results(self, request, queryset, search_term):
         return AccountFilterSet.search(queryset, search_term), False
 
@@ -138,6 +141,7 @@ class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
             context["audit_log_url"] = (
                 reverse("admin:governance_auditevent_changelist") + f"?target_type=accounts.account&q={obj.pk}"
             )
+            context["extra_sections"] = extensions.sections_for(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

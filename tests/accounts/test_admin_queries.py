@@ -9,12 +9,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, Group, GroupProductGrant, Membership, Product, ProductAccess, ProductGrant
+from policies.models import Exemption
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
 # Session, user, the user's permissions (2), the product filter's product list, the capped COUNT,
-# the page, its product access (one prefetch) = 8; a product or group filter adds its lookup = 9.
+# the page, its product access (one prefetch) = 8; a product or group filter adds its lookup, the
+# exempted filter its list of email patterns = 9.
 ACCOUNT_LIST_MAX_QUERIES = 9
 # Session, user, permissions (2), capped COUNT, the page, its grants (one prefetch).
 GROUP_LIST_MAX_QUERIES = 7
@@ -36,6 +38,10 @@ def build_mirror(size: int) -> dict:
     GroupProductGrant.objects.create(group=groups[1], product=wiki)
     refs = {"org": org, "jira": jira, "wiki": wiki, "groups": groups, "group": groups[5]}
     add_accounts(refs, 0, size)
+    # Exemptions of every kind, for the exempted filter (policies adds it to the account list).
+    Exemption.objects.create(organization=org, account=Account.objects.earliest("pk"), reason="named")
+    Exemption.objects.create(organization=org, group=groups[7], reason="a team")
+    Exemption.objects.create(organization=org, email_pattern="p1*@example.com", reason="a pattern")
     return refs
 
 
@@ -89,6 +95,8 @@ FILTERS = [
     {"account_type": "atlassian"},
     {"is_org_admin": "true"},
     {"billable": "true"},
+    {"exempted": "true"},
+    {"exempted": "false"},
     {"o": "6"},  # sorted by last active
 ]
 
