@@ -86,8 +86,10 @@ TEMPLATES = [
 # SQLite by default (one host): WAL so readers never block the writer, IMMEDIATE transactions
 # so concurrent writers queue for the lock instead of failing with "database is locked"
 # (DJANGO-NOTES 1.3). DATABASE_URL switches to PostgreSQL for the scale-out profile.
-_default_sqlite = VAR_DIR / "portal.sqlite3"
-DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{_default_sqlite}"
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"
+if not env_str("DATABASE_URL"):
+    # The embedded profile starts from a fresh clone (`make run`): SQLite creates the file, not its folder.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 # The test database is one per test run (PORTAL_TEST_RUN, inherited by subprocesses such as a
 # qcluster a test starts), so parallel runs on one machine or one PostgreSQL server cannot clash.

@@ -155,3 +155,27 @@ def test_web_worker_freezes_what_it_loaded_at_start():
     shown = _manage("shell", "-c", "import gc, governance.wsgi; print(gc.get_freeze_count())", extra_env=PRODUCTION_ENV)
     assert shown.returncode == 0, shown.stderr
     assert int(shown.stdout.split()[-1]) > 10_000
+
+
+def test_the_embedded_database_opens_in_a_fresh_checkout_without_its_folder(tmp_path):
+    """`make run` on a fresh clone: nothing has created ``var/`` yet when the first migrate opens it."""
+    var = tmp_path / "fresh" / "var"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AUDIT_", "PORTAL_"))}
+    environment.pop("DATABASE_URL", None)
+    environment.update(DJANGO_SETTINGS_MODULE="governance.settings", DJANGO_DEBUG="true", PORTAL_VAR_DIR=str(var))
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.db import connection; connection.ensure_connection()",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert (var / "portal.sqlite3").exists()
