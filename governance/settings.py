@@ -1,8 +1,9 @@
 """Settings for the governance portal, read from the environment (see .env.example).
 
-Development works with no variables at all when DJANGO_DEBUG is on. With DEBUG off
-(production) the secrets must be given explicitly and the process refuses to start
-without them.
+Development works with no variables at all: DJANGO_DEBUG is on unless set, so a fresh
+clone's ``manage.py`` commands (migrate, makemigrations --check) need nothing. With DEBUG off
+(production) the secrets must be given explicitly and the process refuses to start without
+them; the web server (governance/wsgi.py) refuses to start unless DJANGO_DEBUG is set at all.
 """
 
 import os
@@ -16,7 +17,7 @@ from governance.env import env_bool, env_float, env_int, env_list, env_secret, e
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DJANGO_DEBUG", False)
+DEBUG = env_bool("DJANGO_DEBUG", True)
 PRODUCTION = not DEBUG
 
 SECRET_KEY = env_secret(

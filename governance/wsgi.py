@@ -3,9 +3,18 @@
 import gc
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
+# Settings default to development (DEBUG on, development secrets) so that a fresh clone's
+# manage.py works with no variables; a served portal must choose, or it would run in debug mode
+# with public secrets because a variable was forgotten.
+if os.environ.get("DJANGO_DEBUG") is None:
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG is not set: set DJANGO_DEBUG=false (production, with its secrets) for a served "
+        "portal; `make run` is the development server."
+    )
 application = get_wsgi_application()
 
 # What is loaded by now (Django, the apps, their models, admin and URL conf) lives as long as the

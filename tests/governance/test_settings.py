@@ -157,25 +157,37 @@ def test_web_worker_freezes_what_it_loaded_at_start():
     assert int(shown.stdout.split()[-1]) > 10_000
 
 
-def test_the_embedded_database_opens_in_a_fresh_checkout_without_its_folder(tmp_path):
-    """`make run` on a fresh clone: nothing has created ``var/`` yet when the first migrate opens it."""
+def _bare_environment(**extra: str) -> dict:
+    """This process's environment without any of the portal's variables, as in a fresh clone."""
+    names = ("DJANGO_", "AUDIT_", "PORTAL_", "DATABASE_URL", "REDIS_URL")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(names)}, **extra}
+
+
+def test_a_fresh_clone_runs_manage_py_with_no_variables_and_no_var_folder(tmp_path):
+    """Development is the default: ``makemigrations --check`` (and `make run`'s first migrate) work
+    before anything is configured or created; SQLite's folder is made on first use."""
     var = tmp_path / "fresh" / "var"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AUDIT_", "PORTAL_"))}
-    environment.pop("DATABASE_URL", None)
-    environment.update(DJANGO_SETTINGS_MODULE="governance.settings", DJANGO_DEBUG="true", PORTAL_VAR_DIR=str(var))
-    opened = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from django.db import connection; connection.ensure_connection()",
-        ],
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
         cwd=ROOT,
-        env=environment,
+        env=_bare_environment(PORTAL_VAR_DIR=str(var)),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert opened.returncode == 0, opened.stderr
+    assert checked.returncode == 0, checked.stderr
+    assert "No changes detected" in checked.stdout
     assert (var / "portal.sqlite3").exists()
+
+
+def test_the_web_server_refuses_to_start_unless_debug_is_chosen_explicitly():
+    served = subprocess.run(
+        [sys.executable, "-c", "import governance.wsgi"],
+        cwd=ROOT,
+        env=_bare_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode != 0
+    assert "DJANGO_DEBUG is not set" in served.stderr
