@@ -87,10 +87,11 @@ TEMPLATES = [
 # SQLite by default (one host): WAL so readers never block the writer, IMMEDIATE transactions
 # so concurrent writers queue for the lock instead of failing with "database is locked"
 # (DJANGO-NOTES 1.3). DATABASE_URL switches to PostgreSQL for the scale-out profile.
-DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"
-if not env_str("DATABASE_URL"):
+DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL:
     # The embedded profile starts from a fresh clone (`make run`): SQLite creates the file, not its folder.
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASE_URL = f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 # The test database is one per test run (PORTAL_TEST_RUN, inherited by subprocesses such as a
 # qcluster a test starts), so parallel runs on one machine or one PostgreSQL server cannot clash.

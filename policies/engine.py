@@ -72,9 +72,15 @@ class ExemptionSpec:
             return self.account_pk == account.pk
         if self.group_pk is not None:
             return self.group_pk in account.group_pks
-        if self.email_pattern and account.email:
-            return fnmatch.fnmatchcase(account.email.lower(), self.email_pattern.lower())
+        if self.email_pattern:
+            return email_matches(self.email_pattern, account.email)
         return False
+
+
+def email_matches(pattern: str, email: str | None) -> bool:
+    """An exemption's shell-style email pattern against an address, case-insensitively
+    (policies.filtersets matches the same way in SQL)."""
+    return bool(email) and fnmatch.fnmatchcase(email.lower(), pattern.lower())
 
 
 @dataclass(frozen=True, slots=True)

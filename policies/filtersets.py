@@ -121,9 +121,7 @@ def email_pattern_q(pattern: str) -> Q | None:
 
 def exempted_accounts_q(now: datetime) -> Q:
     """Accounts covered at ``now`` by an unexpired "never act on" exemption (of any policy)."""
-    active = Exemption.objects.filter(kind=ExemptionKind.EXEMPT).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
+    active = Exemption.objects.unexpired(now).filter(kind=ExemptionKind.EXEMPT)
     named = active.filter(account__isnull=False).values("account_id")
     groups = active.filter(group__isnull=False).values("group_id")
     condition = Q(pk__in=named) | Q(pk__in=Membership.objects.filter(group__in=groups).values("account_id"))

@@ -6,7 +6,6 @@ from itertools import chain
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Q
 from django.db.models.sql.constants import MULTI
 
 from accounts.models import Account, AccountStatus, Membership, ProductAccess
@@ -48,9 +47,7 @@ def policy_spec(policy: InactivityPolicy) -> PolicySpec:
 
 
 def active_exemptions(organization, now: datetime, *, kind: str = ExemptionKind.EXEMPT) -> list[ExemptionSpec]:
-    rows = Exemption.objects.filter(organization=organization, kind=kind).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
+    rows = Exemption.objects.unexpired(now).filter(organization=organization, kind=kind)
     return [
         ExemptionSpec(
             reason=e.reason,

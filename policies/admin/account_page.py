@@ -2,8 +2,6 @@
 sidebar filter, and on the account page the exemptions that cover the account, its enforcements
 and its access requests, each for users who may view them."""
 
-import fnmatch
-
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -11,6 +9,7 @@ from django.utils.text import Truncator
 
 from accounts.admin.extensions import Cell, PageSection, add_list_filter, add_page_section
 from accounts.admin.filters import ChoiceListFilter, request_now
+from policies.engine import email_matches
 from policies.models import AccessRequest, Enforcement, Exemption
 
 LATEST = 20  # rows per section; the link under it lists them all
@@ -30,21 +29,19 @@ def _filtered(changelist: str, account) -> str:
 
 
 def exemptions_section(request, account) -> PageSection | None:
-    """Unexpired exemptions naming the account, one of its groups, or a pattern its email matches
-    (as the engine matches them: fnmatch on lowercased text)."""
+    """Unexpired exemptions naming the account, one of its groups, or a pattern its email matches."""
     if not request.user.has_perm("policies.view_exemption"):
         return None
     now = request_now(request)
-    unexpired = Exemption.objects.filter(organization_id=account.organization_id).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    covering = (
+        Exemption.objects.unexpired(now)
+        .filter(organization_id=account.organization_id)
+        .filter(Q(account=account) | Q(group__memberships__account=account) | ~Q(email_pattern=""))
+        .select_related("group", "policy")
     )
-    covering = unexpired.filter(
-        Q(account=account) | Q(group__memberships__account=account) | ~Q(email_pattern="")
-    ).select_related("group", "policy")
-    email = (account.email or "").lower()
     rows = []
     for exemption in covering.distinct().order_by("-created_at", "-id"):
-        if exemption.email_pattern and not (email and fnmatch.fnmatchcase(email, exemption.email_pattern.lower())):
+        if exemption.email_pattern and not email_matches(exemption.email_pattern, account.email):
             continue
         if exemption.account_id:
             by = "this account"

@@ -3,7 +3,6 @@ edited or deleted, so the audit trail holds every exemption that ever protected 
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,7 +22,7 @@ class ActiveFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "active":
-            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            return queryset.unexpired(now)
         if self.value() == "expired":
             return queryset.filter(expires_at__lte=now)
         return queryset

@@ -1,7 +1,6 @@
 """Filter sets of the policies API: the parameters of the policies admin's list filters."""
 
 import django_filters
-from django.db.models import Q
 from django.utils import timezone
 
 from governance.api.filters import DayRangeFilter, IdFilter
@@ -42,10 +41,10 @@ class ExemptionFilterSet(django_filters.rest_framework.FilterSet):
         fields = []
 
     def filter_state(self, queryset, name, value):
-        # The admin's ActiveFilter (policies.admin.exemptions): no expiry, or one still ahead.
+        # The admin's ActiveFilter (policies.admin.exemptions).
         now = timezone.now()
         if value == "active":
-            return queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            return queryset.unexpired(now)
         return queryset.filter(expires_at__lte=now)
 
 

@@ -9,6 +9,12 @@ class ExemptionKind(models.TextChoices):
     NEVER_RESTORE = "never_restore", "Never restore automatically"
 
 
+class ExemptionQuerySet(models.QuerySet):
+    def unexpired(self, now):
+        """Those still in force at ``now``: no expiry, or one still ahead."""
+        return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
 class Exemption(models.Model):
     """Keeps an account, a group's members or an email pattern out of policies (or out of self-service)."""
 
@@ -26,6 +32,8 @@ class Exemption(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ExemptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

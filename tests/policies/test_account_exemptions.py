@@ -1,7 +1,6 @@
 """What policies add to the account admin and API: ``?exempted=`` and the account page's sections
 on exemptions, enforcements and access requests."""
 
-import fnmatch
 from datetime import timedelta
 
 import pytest
@@ -10,6 +9,7 @@ from django.utils import timezone
 
 from accounts.filtersets import AccountFilterSet
 from accounts.models import Account
+from policies.engine import email_matches
 from policies.filtersets import email_pattern_q, glob_regex
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, Exemption, ExemptionKind
 from tests.factories import AccountFactory, GroupFactory, MembershipFactory, OrganizationFactory, jira_suspend_policy
@@ -71,13 +71,13 @@ PATTERNS = [
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_an_email_pattern_matches_in_the_database_what_fnmatch_matches_in_the_engine(pattern):
-    """The engine decides with ``fnmatch`` on lowercased text (policies/engine.py); the filter
-    must list the very same accounts, on SQLite's REGEXP and on PostgreSQL's regular expressions."""
+def test_an_email_pattern_matches_in_the_database_what_it_matches_in_the_engine(pattern):
+    """The engine decides with ``email_matches`` (fnmatch on lowercased text); the filter must list
+    the very same accounts, on SQLite's REGEXP and on PostgreSQL's regular expressions."""
     org = OrganizationFactory()
     for email in EMAILS:
         AccountFactory(organization=org, email=email)
-    expected = {e for e in EMAILS if fnmatch.fnmatchcase(e.lower(), pattern.lower())}
+    expected = {e for e in EMAILS if email_matches(pattern, e)}
     condition = email_pattern_q(pattern)
     found = set(Account.objects.filter(condition).values_list("email", flat=True)) if condition else set()
     assert found == expected
@@ -117,6 +117,12 @@ def covered():
         organization=org, account=people["restore_only"], kind=ExemptionKind.NEVER_RESTORE, reason="left"
     )
     return {**people, "stranger": stranger, "org": org, "policy": policy}
+
+
+def _enforcement(policy, account, status, action, **fields) -> Enforcement:
+    return Enforcement.objects.create(
+        policy=policy, account=account, status=status, action=action, reason="r", due_at=timezone.now(), **fields
+    )
 
 
 def _names(queryset) -> set[str]:
@@ -192,25 +198,9 @@ class TestAccountPage:
         self, client_for, alice, covered
     ):
         account, policy = covered["plain"], covered["policy"]
-        now = timezone.now()
-        enforcement = Enforcement.objects.create(
-            policy=policy,
-            account=account,
-            status=EnforcementStatus.DONE,
-            action="suspend",
-            reason="no Jira for 120 days",
-            due_at=now,
-            executed_at=now,
-        )
+        enforcement = _enforcement(policy, account, EnforcementStatus.DONE, "suspend", executed_at=timezone.now())
         AccessRequest.objects.create(account=account, enforcement=enforcement, email=account.email)
-        Enforcement.objects.create(
-            policy=policy,
-            account=covered["named"],
-            status=EnforcementStatus.DUE,
-            action="deactivate",
-            reason="r",
-            due_at=now,
-        )
+        _enforcement(policy, covered["named"], EnforcementStatus.DUE, "deactivate")
         client = client_for(alice)
         page = self._page(client, account)
         enforcements = page.split('id="account-enforcements"')[1].split("</fieldset>")[0]
@@ -245,14 +235,7 @@ class TestAccountPage:
 
         def add_history(count: int) -> int:
             for _ in range(count):
-                enforcement = Enforcement.objects.create(
-                    policy=policy,
-                    account=account,
-                    status=EnforcementStatus.DONE,
-                    action="suspend",
-                    reason="r",
-                    due_at=timezone.now(),
-                )
+                enforcement = _enforcement(policy, account, EnforcementStatus.DONE, "suspend")
                 AccessRequest.objects.create(account=account, enforcement=enforcement, email=account.email)
                 Exemption.objects.create(organization=covered["org"], account=account, reason="again")
             client.get(url)  # warm the session
