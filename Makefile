@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 -include .env
 export
 
-.PHONY: run test test-pg test-fast lint fmt check migrations-check bench clean
+.PHONY: run test test-pg test-fast lint fmt check migrations-check contracts contracts-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ fmt: $(STAMP)
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=governance.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
+
+## Re-derive governance/atlassian/contracts/ from Atlassian's published OpenAPI documents
+## (ATLASSIAN_SPECS_DIR, by default ../shared/atlassian/specs); contracts-check exits 1 when they are stale.
+contracts: $(STAMP)
+	$(BIN)/python -m governance.atlassian.contracts.derive
+
+contracts-check: $(STAMP)
+	$(BIN)/python -m governance.atlassian.contracts.derive --check
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_audit.py

@@ -1,7 +1,6 @@
 """Fixtures of the Atlassian simulator tests: a small organization served over real HTTP on loopback."""
 
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -9,7 +8,6 @@ import requests
 
 from governance.atlassian.simulator import Simulator, SimulatorConfig
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared/atlassian/specs"
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 ORG = "test-org"
 API_KEY = "sim-test-key-5c1e"

@@ -1,4 +1,5 @@
-"""The simulator's responses conform to Atlassian's published OpenAPI documents (``shared/atlassian/specs``).
+"""The simulator's responses conform to Atlassian's published OpenAPI documents (derived contract files in
+governance/atlassian/contracts/: the operations the portal uses, with every schema they reach, unchanged).
 
 Each response is validated with openapi-core against the operation it answers, with the request
 rewritten to the documented server (``https://api.atlassian.com/admin`` for the Admin API,
@@ -13,14 +14,15 @@ import pytest
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
-from tests.governance.conftest import ORG, SPECS, enc
+from governance.atlassian.contracts import CONTRACTS_DIR
+from tests.governance.conftest import ORG, enc
 
 ATLASSIAN = "https://api.atlassian.com"
 JIRA_SITE = "https://your-domain.atlassian.net"
 
 
 def _load(name: str) -> OpenAPI:
-    return OpenAPI.from_file_path(str(SPECS / name), config=Config(spec_validator_cls=None))
+    return OpenAPI.from_file_path(str(CONTRACTS_DIR / name), config=Config(spec_validator_cls=None))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def um_doc() -> OpenAPI:
     - The ``AccountId`` pattern ends in a literal newline (``[a-zA-Z0-9_|:-]{1,128}\\n``), which no
       account id matches; the newline is dropped.
     """
-    document = json.loads((SPECS / "admin-user-management.2023-08.json").read_text())
+    document = json.loads((CONTRACTS_DIR / "admin-user-management.2023-08.json").read_text())
     schemas = document["components"]["schemas"]
     del schemas["Manageability.Rule.Simple"]["discriminator"]
     assert schemas["AccountId"]["pattern"].endswith("\n")
@@ -49,7 +51,7 @@ def um_doc() -> OpenAPI:
 
 @pytest.fixture(scope="module")
 def jira_doc() -> OpenAPI:
-    return _load("jira-platform-v3.2026-03.json")  # 3.4 MB: loaded once for the module
+    return _load("jira-platform-v3.2026-03.json")
 
 
 def conforms(doc: OpenAPI, response, host: str = ATLASSIAN, status: int | None = None):
