@@ -1,12 +1,11 @@
-from datetime import UTC, datetime
-
 import pytest
 
 from accounts.clients import client_for
 from accounts.models import Organization
 from governance.atlassian.simulator import Simulator, SimulatorConfig
+from tests.clock import SUITE_NOW
 
-SIM_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SIM_NOW = SUITE_NOW  # the simulated organization's "now": the start of this test run
 API_KEY = "sim-key-7d3f9a1c5e"
 
 

@@ -1,14 +1,15 @@
 """Fixtures of the Atlassian simulator tests: a small organization served over real HTTP on loopback."""
 
-from datetime import UTC, datetime
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 import requests
 
 from governance.atlassian.simulator import Simulator, SimulatorConfig
+from tests.clock import SUITE_NOW
 
-NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+NOW = SUITE_NOW - timedelta(days=1)  # the simulator's world, a day before this run started
 ORG = "test-org"
 API_KEY = "sim-test-key-5c1e"
 JIRA_EMAIL = "jira-admin@example.com"

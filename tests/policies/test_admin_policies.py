@@ -1,6 +1,8 @@
 """The policy admin: saving through policy_save (preview on create, audited), the email preview,
 "Run now", deletion, and who may do what."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -257,7 +259,8 @@ class TestRunNow:
 
     def test_a_refused_run_is_reported_as_an_error(self, make_policy, client_for, alice, settings):
         policy = make_policy(mode=PolicyMode.PREVIEW)
-        Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=RUN_AT)
+        stale = timezone.now() - timedelta(hours=2)
+        Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=stale)
         settings.POLICY_MAX_SYNC_AGE = 1
         response = client_for(alice).post(_run_url(policy), follow=True)
         assert "refused" in response.content.decode().lower()
