@@ -30,9 +30,12 @@ and ``accounts.change_membership`` (portal admins); status changes also need
 ``accounts.view_account`` (the ``view`` export permission code).
 """
 
+import logging
+
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
@@ -57,6 +60,7 @@ from governance.audit.record import Actor, record_event
 from governance.csvexport import safe_cell, streaming_csv_response
 
 _TEMPLATES = "admin/accounts/importexport/"
+logger = logging.getLogger(__name__)
 
 
 class AccountImportExportMixin(ImportExportMixin):
@@ -231,7 +235,19 @@ class AccountImportExportMixin(ImportExportMixin):
                     "Rows before it were applied; rows after it were not attempted.",
                 )
         else:
-            outcome = apply_seed(plan=preview.plan, actor=actor)
+            try:
+                outcome = apply_seed(plan=preview.plan, actor=actor)
+            except DatabaseError as exc:
+                # apply_seed writes in one transaction, which the failure rolled back: say so
+                # on the import page instead of a server error. The upload stays for a retry.
+                logger.exception("Seed import of %r into %s failed; rolled back", file_name, organization)
+                messages.error(request, f"The import was not applied: {exc}; nothing was changed.")
+                return self._import_page(
+                    request,
+                    form=self.create_import_form(request),
+                    preview=preview,
+                    confirm_form=self._confirm_form(request, confirm.cleaned_data, storage.name, file_name, preview),
+                )
             context["outcome"] = outcome
             messages.success(
                 request,

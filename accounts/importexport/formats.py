@@ -22,6 +22,8 @@ DEFAULT_MAX_ROWS = 100_000
 _DELIMITERS = (",", ";", "\t")
 # Characters openpyxl refuses in a cell (XML 1.0 forbids them); replaced, never written.
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ZIP_SIGNATURE = b"PK\x03\x04"
+_UTF16_SAMPLE = 4096  # bytes looked at to tell UTF-16 without a byte-order mark from a binary file
 
 
 class UploadRefused(Exception):
@@ -73,7 +75,13 @@ def check_size(size: int, *, limit: int | None = None) -> None:
 
 
 def decode(data: bytes) -> str:
-    """UTF-8 text of an upload; a UTF-8 byte-order mark is dropped, every other encoding refused."""
+    """UTF-8 text of an upload; a UTF-8 byte-order mark is dropped, every other encoding refused.
+
+    The refusal names the likely cause, from the bytes: a workbook saved under a ``.csv`` name,
+    UTF-16 with or without its byte-order mark, a binary file, or a legacy 8-bit encoding.
+    """
+    if data.startswith(_ZIP_SIGNATURE):
+        raise UploadRefused(_zip_refusal(data))
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UploadRefused(
             "The file is encoded as UTF-16 (Excel's “Unicode Text”). Save it as “CSV UTF-8 (comma delimited)” "
@@ -81,6 +89,14 @@ def decode(data: bytes) -> str:
         )
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
+    if b"\0" in data:
+        if _looks_like_utf16(data):
+            raise UploadRefused(
+                "This file looks like UTF-16 without a byte-order mark (every other byte is a NUL). "
+                "Save it as “CSV UTF-8 (comma delimited)” and upload it again."
+            )
+        line = data.count(b"\n", 0, data.index(b"\0")) + 1
+        raise UploadRefused(f"The file holds a NUL character on line {line}: it is not a text CSV file.")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -89,6 +105,32 @@ def decode(data: bytes) -> str:
             f"The file is not UTF-8: byte 0x{data[exc.start]:02x} on line {line} is not valid UTF-8 "
             "(the file was probably saved as Windows-1252 or Latin-1). Save it as “CSV UTF-8” and upload it again."
         ) from None
+
+
+def _zip_refusal(data: bytes) -> str:
+    # An XLSX (or ODS) is a ZIP archive whose member names are stored uncompressed; a workbook
+    # renamed to .csv would otherwise be reported as a Windows-1252 file.
+    if b"xl/" in data:
+        return (
+            "This file is an Excel workbook (XLSX), not a CSV file, whatever its name. The import reads CSV only: "
+            "in Excel choose File → Save As → “CSV UTF-8 (comma delimited)” and upload that file."
+        )
+    return (
+        "This file is a ZIP archive (a spreadsheet or document saved in its own format), not a CSV file. "
+        "Export it as “CSV UTF-8” and upload that file."
+    )
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """NUL bytes at nearly every odd position (UTF-16LE) or even one (UTF-16BE), and almost none at
+    the other: how mostly-ASCII text looks in UTF-16. A binary file has its NULs anywhere."""
+    sample = data[: _UTF16_SAMPLE - _UTF16_SAMPLE % 2]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return False
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    many, few = max(even, odd), min(even, odd)
+    return many >= pairs * 0.6 and few <= pairs * 0.05
 
 
 def _delimiter(first_line: str) -> str:
@@ -103,9 +145,6 @@ def read_csv(data: bytes, *, limit_bytes: int | None = None, limit_rows: int | N
     check_size(len(data), limit=limit_bytes)
     limit_rows = max_rows() if limit_rows is None else limit_rows
     text = decode(data)
-    if "\0" in text:
-        line = text.count("\n", 0, text.index("\0")) + 1
-        raise UploadRefused(f"The file holds a NUL character on line {line}: it is not a text CSV file.")
     stream = io.StringIO(text, newline="")
     reader = csv.reader(stream, delimiter=_delimiter(text.split("\n", 1)[0]))
     try:

@@ -26,7 +26,16 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.importexport.formats import RowError
-from accounts.importexport.variants import PRODUCTS, Parsed, ProductCell, SeedRecord, Variant
+from accounts.importexport.variants import (
+    PRODUCTS,
+    Parsed,
+    ProductCell,
+    SeedRecord,
+    Variant,
+    clip,
+    max_length,
+    too_long,
+)
 from accounts.models import (
     Account,
     AccountStatus,
@@ -95,6 +104,7 @@ class SeedPlan:
     group_names: dict[str, str]  # group id -> name, for every group the plan mentions
     product_names: dict[str, str]  # resource id -> label
     errors: list[RowError]
+    warnings: list[RowError] = field(default_factory=list)  # shown in the preview; the plan may still be applied
 
     @property
     def created(self) -> int:
@@ -156,6 +166,7 @@ def plan_seed(*, organization, parsed: Parsed, file_name: str = "") -> SeedPlan:
         group_names={},
         product_names={},
         errors=list(parsed.errors),
+        warnings=list(parsed.warnings),
     )
     records = parsed.records
     if parsed.variant == Variant.LEGACY:
@@ -210,6 +221,11 @@ def _resolve_groups(organization, records: list[SeedRecord], plan: SeedPlan) -> 
             continue
         gid = candidates[0] if candidates else (given_id or f"csv:{name}")
         if gid not in by_id:
+            problem = too_long(gid, max_length(Group, "group_id"))
+            if problem:  # a name near the limit leaves no room for the "csv:" of a made-up id
+                row = next(r.row for r in records if r.groups and name in r.groups)
+                plan.errors.append(RowError(row, f"the new group “{clip(name)}” needs an id of {problem}"))
+                continue
             plan.new_groups[gid] = name
         elif by_id[gid][1] is not None:
             plan.revived_groups.append(gid)
@@ -235,7 +251,16 @@ def _resolve_products(organization, records: list[SeedRecord], plan: SeedPlan) -
         else:
             rid = placeholder
             name = f"{display} ({site})" if site else display
-            plan.new_products[rid] = (keys[0], name)
+            # The site goes into the new product's id and name: it must leave room for the rest of both.
+            room = min(
+                max_length(Product, "resource_id") - len(rid) + len(site or "default"),
+                max_length(Product, "name") - len(name) + len(site),
+            )
+            problem = too_long(site, room)
+            if problem:
+                plan.errors.append(RowError(None, f"the {display} site “{clip(site)}” is too long: {problem}"))
+            else:
+                plan.new_products[rid] = (keys[0], name)
             plan.product_names[rid] = name
         resolved[(product, site)] = rid
     return resolved

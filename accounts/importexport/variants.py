@@ -17,6 +17,7 @@ are not documented and have changed over time:
   ``status`` ...), whose rows ask for changes made in Atlassian through the services.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from django.db import models
 
 from accounts.importexport.formats import RowError, Table, UploadRefused
-from accounts.models import AccountStatus
+from accounts.models import Account, AccountStatus, Group
 from governance.atlassian.timeparse import parse_timestamp
 from governance.gc_pause import collector_paused
 
@@ -349,6 +350,7 @@ class Parsed:
     columns: list[Column]
     ignored: list[str]
     errors: list[RowError]
+    warnings: list[RowError] = field(default_factory=list)  # shown in the preview; they do not stop the import
 
 
 @collector_paused()
@@ -375,7 +377,37 @@ def seed_records(table: Table, variant: Variant) -> Parsed:
             if problem:
                 errors.append(RowError(number, problem))
     errors.sort(key=lambda e: e.row or 0)
-    return Parsed(variant, list(by_id.values()), columns, ignored, errors)
+    records = list(by_id.values())
+    warnings = _shared_emails(records, _header(columns, "email"))
+    return Parsed(variant, records, columns, ignored, errors, warnings)
+
+
+def _shared_emails(records: list[SeedRecord], header: str) -> list[RowError]:
+    """One warning per person whose email (compared case-insensitively) an earlier person of the file has.
+
+    Atlassian lets two accounts share an address (an old account and its replacement, or a case
+    variant), so it is not an error; but a policy email or an access request matched by address
+    would then go to either account, which the admin should know before seeding.
+    """
+    first: dict[str, SeedRecord] = {}
+    warnings = []
+    for record in records:
+        email = record.fields.get("email")
+        if not email:
+            continue
+        earlier = first.setdefault(email.casefold(), record)
+        if earlier is record:
+            continue
+        theirs = earlier.fields["email"]
+        how = "" if theirs == email else f" (as “{theirs}”: the addresses differ only in case)"
+        warnings.append(
+            RowError(
+                record.row,
+                f"“{email}” is also the email of account {earlier.account_id} on row {earlier.row}{how}",
+                header,
+            )
+        )
+    return warnings
 
 
 class _CellError(Exception):
@@ -404,10 +436,13 @@ def _record(number: int, cells: list[str], columns: list[Column], variant: Varia
     group_ids: list[str] = []
     has_groups = False
     last_active: list[datetime | None] = []
+    limits = _limits()
     for column in columns:
         text = cells[column.index].strip()
         role = column.role
         try:
+            if role in limits:
+                _check_length(text, role, limits[role])
             if column.product:
                 _product_cell(record, column, text, sites)
             elif role in _FIELD_ROLES:
@@ -436,6 +471,51 @@ def _record(number: int, cells: list[str], columns: list[Column], variant: Varia
         ids = group_ids or [""] * len(group_names)
         record.groups = dict(zip(group_names, ids, strict=True))
     return record
+
+
+# Columns whose text the seed stores in a length-limited database column: role -> (model, field).
+# Each cell is checked here, in the preview, so that a long value is a row error and not a
+# database error at confirm (PostgreSQL refuses it; SQLite would store it whole).
+_LIMITED = {
+    "account_id": (Account, "account_id"),
+    "name": (Account, "name"),
+    "email": (Account, "email"),
+    "group_names": (Group, "name"),
+    "group_pivot": (Group, "name"),
+    "group_row": (Group, "name"),
+    "group_ids": (Group, "group_id"),
+}
+_LISTS = {"group_names", "group_ids"}  # cells holding several values, each stored on its own
+
+
+@functools.cache
+def _limits() -> dict[str, int]:
+    """role -> max_length, read from the models so that a migration changing a limit changes the check."""
+    return {role: max_length(model, name) for role, (model, name) in _LIMITED.items()}
+
+
+def max_length(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+def too_long(text: str, limit: int) -> str:
+    """The row error for a value over ``limit`` characters, or "" when it fits."""
+    return f"at most {limit} characters (got {len(text)})" if len(text) > limit else ""
+
+
+def _check_length(text: str, role: str, limit: int) -> None:
+    if len(text) <= limit:  # a list cell within the limit holds no item over it
+        return
+    if role not in _LISTS:
+        raise ValueError(too_long(text, limit))
+    for item in split_list(text):
+        if len(item) > limit:
+            what = "group id" if role == "group_ids" else "group name"
+            raise ValueError(f"the {what} “{clip(item)}” is too long: {too_long(item, limit)}")
+
+
+def clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # Roles that set one Account field: role -> (field, parser of the trimmed cell).

@@ -44,11 +44,21 @@ class Preview:
             return 0
         return len(self.plan.plans) if isinstance(self.plan, ChangePlan) else len(self.plan.changes)
 
+    @property
+    def warnings(self) -> list[RowError]:
+        return getattr(self.plan, "warnings", []) if self.plan else []
+
     def shown_errors(self) -> list[str]:
         return [str(e) for e in self.errors[:SHOWN_ERRORS]]
 
     def more_errors(self) -> int:
         return max(0, len(self.errors) - SHOWN_ERRORS)
+
+    def shown_warnings(self) -> list[str]:
+        return [str(w) for w in self.warnings[:SHOWN_ERRORS]]
+
+    def more_warnings(self) -> int:
+        return max(0, len(self.warnings) - SHOWN_ERRORS)
 
     def counts(self) -> list[tuple[str, int]]:
         if self.plan is None:

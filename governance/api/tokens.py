@@ -91,6 +91,22 @@ def api_token_revoke(*, token: ApiToken, actor: Actor, reason: str = "", now=Non
     return bool(won)
 
 
+def api_tokens_revoke_for_user(*, user, actor: Actor, reason: str, now=None) -> int:
+    """Revoke every token of ``user`` not revoked yet (expired ones too), one audit event each.
+
+    Used when the user is deactivated: a deactivated user's tokens are refused anyway, but
+    without this they would work again the moment the user is reactivated, perhaps for someone
+    else's job, long after the scripts holding them should have been cut off. Returns how many.
+    """
+    now = now or timezone.now()
+    revoked = 0
+    with transaction.atomic():
+        for token in ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by("pk"):
+            token.user = user
+            revoked += api_token_revoke(token=token, actor=actor, reason=reason, now=now)
+    return revoked
+
+
 def api_token_check(raw: str, *, now=None) -> ApiToken | None:
     """The usable token ``raw`` stands for (its user loaded), or None: malformed, unknown, wrong
     secret, expired, revoked, or its user deactivated."""

@@ -22,6 +22,10 @@ from policies.access.rules import describe, resolve_link, too_late
 from policies.access.services import LinkUsed, TooLate, access_request_create
 from policies.models.access_requests import OPEN_REQUEST_STATUSES
 
+# What the pages answer. Any other method is a 405 with an Allow header, decided before the CSRF
+# check (which would otherwise refuse a PUT or DELETE with a 403 that reads like a token problem).
+PAGE_METHODS = ["GET", "HEAD", "POST"]
+
 
 def _page(request, template: str, context: dict | None = None, *, status: int = 200):
     return throttle.private(render(request, template, context or {}, status=status))
@@ -29,8 +33,8 @@ def _page(request, template: str, context: dict | None = None, *, status: int = 
 
 @csrf_exempt  # checked by public_form_csrf_protect instead (policies/access/csrf.py)
 @sensitive_post_parameters("email")
+@require_http_methods(PAGE_METHODS)  # before the CSRF check: PUT/PATCH/DELETE are a 405, not a 403
 @public_form_csrf_protect
-@require_http_methods(["GET", "HEAD", "POST"])
 def request_link(request):
     """Ask for a restore link by email. Every valid address gets the same page, status and body in
     the same time: the lookup and the email happen in a background task."""
@@ -56,8 +60,8 @@ def _bad_link(request):
 @sensitive_variables()
 @csrf_exempt  # checked by public_form_csrf_protect instead (policies/access/csrf.py)
 @sensitive_post_parameters()
+@require_http_methods(PAGE_METHODS)  # before the CSRF check: PUT/PATCH/DELETE are a 405, not a 403
 @public_form_csrf_protect
-@require_http_methods(["GET", "HEAD", "POST"])
 def restore(request, token: str):
     """The personal link from a policy email: what was removed, and a form to ask for it back."""
     refused = throttle.limited(request, "restore", token=token)

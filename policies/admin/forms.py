@@ -9,11 +9,14 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from accounts.models import Organization
+from policies.email_templates import PLACEHOLDERS, TEMPLATE_FIELDS, TemplateProblem, check_template
 from policies.models import Exemption, InactivityPolicy
-from policies.services.notifications import PLACEHOLDERS, TemplateProblem, check_template
 
-TEMPLATE_FIELDS = ("warning_subject", "warning_body", "action_subject", "action_body")
-PLACEHOLDER_HELP = "Placeholders: " + ", ".join("{" + name + "}" for name in PLACEHOLDERS) + "."
+PLACEHOLDER_HELP = (
+    "Placeholders: "
+    + ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+    + ", written exactly so (no format such as {name:>20}, no {name!r}); {{ and }} give a literal brace."
+)
 
 
 def single_organization() -> dict:

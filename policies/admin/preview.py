@@ -15,10 +15,11 @@ from django.db.models import F
 
 from accounts.models import Account, Product
 from policies.dashboard import products_held
+from policies.email_templates import TemplateProblem, check_template
 from policies.engine import Decision, OpenCase, Verdict, decide, exemption_reason, in_scope
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
 from policies.selection import active_exemptions, candidate_accounts, load_snapshots, policy_spec
-from policies.services.notifications import TemplateProblem, check_template, render
+from policies.services.notifications import render
 from policies.services.runs import cap_for, evaluate, sync_is_fresh
 
 HORIZON_DAYS = 30

@@ -5,7 +5,6 @@ next run or the notification sweep.
 """
 
 import logging
-from string import Formatter
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,12 +14,12 @@ from django.utils.html import escape, linebreaks
 
 from governance.logging import redact
 from governance.roles import PORTAL_ADMINS
+from policies.email_templates import fill
 from policies.links import restore_link
 from policies.models import Enforcement
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("name", "days_inactive", "product", "action", "action_date", "restore_link")
 _ACTION_PHRASES = {
     "notify": "reviewed",
     "remove_product_access": "removed",
@@ -28,24 +27,6 @@ _ACTION_PHRASES = {
     "deactivate": "deactivated",
     "delete": "deleted",
 }
-
-
-class TemplateProblem(ValueError):
-    pass
-
-
-def check_template(text: str) -> None:
-    """Only the fixed placeholders may appear; anything else is a clear error for the editor."""
-    try:
-        names = {name for _, name, _, _ in Formatter().parse(text) if name is not None}
-    except ValueError as exc:
-        raise TemplateProblem(f"Unbalanced braces: {exc}") from None
-    unknown = names - set(PLACEHOLDERS)
-    if unknown:
-        raise TemplateProblem(
-            f"Unknown placeholder(s) {', '.join('{' + n + '}' for n in sorted(unknown))}; "
-            f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}."
-        )
 
 
 def context_for(enforcement: Enforcement) -> dict:
@@ -71,20 +52,16 @@ def render(enforcement: Enforcement, kind: str) -> tuple[str, str, str]:
         else (policy.action_subject, policy.action_body)
     )
     values = context_for(enforcement)
-    subject = subject_t.format(**values).replace("\n", " ")
-    text = body_t.format(**values)
+    # fill(), not str.format: only plain placeholders are replaced, so an old template with a
+    # format spec cannot build a huge string or reach an attribute (policies/email_templates.py).
+    subject = fill(subject_t, values).replace("\n", " ")
+    text = fill(body_t, values)
     html_values = {k: escape(str(v)) for k, v in values.items()}
     html_values["restore_link"] = f'<a href="{escape(values["restore_link"])}">{escape(values["restore_link"])}</a>'
-    # The template is escaped first, then the (escaped) values are put in: no HTML injection
-    # through a name or a template, and no second round of formatting.
-    html = _refill(linebreaks(escape(body_t)), html_values)
+    # The template's text is escaped, the values are escaped, and they are put together in one
+    # pass: no HTML injection through a name or a template, and no second round of replacing.
+    html = linebreaks(fill(body_t, html_values, literal=escape))
     return subject, text, html
-
-
-def _refill(escaped_template: str, values: dict) -> str:
-    for name, value in values.items():
-        escaped_template = escaped_template.replace("{" + name + "}", str(value))
-    return escaped_template
 
 
 def send_pending(*, enforcements) -> dict:

@@ -7,9 +7,9 @@ from django.utils import timezone
 from accounts.services.errors import ServiceRefused
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
+from policies.email_templates import TEMPLATE_FIELDS, check_template
 from policies.models import Exemption, InactivityPolicy, PolicyMode
 from policies.schedules import apply_policy_schedule
-from policies.services.notifications import check_template
 
 _M2M = ("products", "include_groups", "exclude_groups")
 
@@ -24,10 +24,11 @@ def _snapshot(policy: InactivityPolicy) -> dict:
 
 
 def validate_templates(policy: InactivityPolicy) -> None:
+    """Every email template holds only the documented placeholders, plain (policies/email_templates.py)."""
     from django.core.exceptions import ValidationError
 
     errors = {}
-    for name in ("warning_subject", "warning_body", "action_subject", "action_body"):
+    for name in TEMPLATE_FIELDS:
         try:
             check_template(getattr(policy, name))
         except ValueError as exc:

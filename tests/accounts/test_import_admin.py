@@ -7,14 +7,17 @@ the real one when it is registered with the mixin.
 
 import csv
 import io
+import logging
 from pathlib import Path
 
 import pytest
 from django.contrib import admin
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.urls import path, reverse
 
 from accounts.importexport.admin import AccountImportExportMixin
+from accounts.importexport.formats import xlsx_bytes
 from accounts.models import Account, AccountStatus, Group
 from accounts.sync.runner import organization_sync
 from governance.audit.models import AuditAction, AuditEvent
@@ -22,6 +25,7 @@ from tests.factories import OrganizationFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SITE = "ie_import_test"
+ANN = "5b10ac8d82e05b22cc7d4ef5"
 CHANGES, SEED = "0", "1"
 
 
@@ -141,6 +145,52 @@ class TestSeedThroughTheAdmin:
         assert message in response.content.decode()
         assert response.context["confirm_form"] is None
 
+    def test_values_too_long_for_the_database_are_row_errors_in_the_preview(self, client_for, alice, org):
+        limit = Account._meta.get_field("name").max_length
+        data = _fixture("atlassian_users_export.csv").replace(b"Ann Smith", b"N" * 5000)
+        response = _upload(client_for(alice), org, data)
+        assert response.status_code == 200
+        assert response.context["confirm_form"] is None
+        assert f"Row 2, User name: at most {limit} characters (got 5000)" in response.content.decode()
+        assert not Account.objects.exists()
+
+    def test_a_shared_email_is_a_warning_and_the_import_may_still_be_confirmed(self, client_for, alice, org):
+        data = _fixture("atlassian_users_export.csv").replace(b"carla.rossi@acme.example", b"Ann.Smith@acme.example")
+        client = client_for(alice)
+        response = _upload(client, org, data)
+        text = response.content.decode()
+        assert "1 warning (the import may go ahead)" in text
+        assert f"Row 5, email: “Ann.Smith@acme.example” is also the email of account {ANN} on row 2" in text
+        assert response.context["confirm_form"] is not None
+        _confirm(client, response)
+        assert Account.objects.filter(organization=org).count() == 4
+
+    def test_a_failure_while_writing_is_a_message_not_a_server_error(self, client_for, alice, org, monkeypatch, caplog):
+        client = client_for(alice)
+        preview = _upload(client, org, _fixture("atlassian_users_export.csv"))
+
+        def broken(rows, *args, **kwargs):
+            raise DatabaseError("database or disk is full")
+
+        monkeypatch.setattr("accounts.importexport.seed._write_memberships", broken)
+        with caplog.at_level(logging.ERROR):
+            response = _confirm(client, preview)
+        assert response.status_code == 200
+        shown = [str(m) for m in response.context["messages"]]
+        assert shown == ["The import was not applied: database or disk is full; nothing was changed."]
+        assert "database or disk is full; nothing was changed" in response.content.decode()
+        assert not Account.objects.exists()
+        assert not Group.objects.exists()
+        assert not AuditEvent.objects.filter(action=AuditAction.ACCOUNT_IMPORTED).exists()
+        assert not AuditEvent.objects.filter(action=AuditAction.IMPORT_APPLIED).exists()
+        logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(logged) == 1
+        assert logged[0].name == "accounts.importexport.admin"
+        monkeypatch.undo()  # the upload was kept: confirming again applies it
+        again = _confirm(client, response)
+        assert "The mirror was seeded from the file" in again.content.decode()
+        assert Account.objects.filter(organization=org).count() == 4
+
     def test_a_utf8_file_with_a_byte_order_mark_is_accepted(self, client_for, alice, org):
         response = _upload(client_for(alice), org, b"\xef\xbb\xbf" + _fixture("atlassian_managed_accounts_export.csv"))
         assert response.context["preview"].ok
@@ -177,6 +227,28 @@ def _changes_file(rows, header=("account_id", "groups", "status")) -> bytes:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue().encode()
+
+
+class TestEncodingRefusals:
+    """Both kinds of import read files the same way, and name the likely cause of a refusal."""
+
+    @pytest.mark.parametrize("kind", [CHANGES, SEED])
+    def test_utf16_without_a_byte_order_mark_is_named(self, client_for, alice, org, kind):
+        data = "account_id,status\r\nabc,active\r\n".encode("utf-16-le")
+        response = _upload(client_for(alice), org, data, kind=kind)
+        text = response.content.decode()
+        assert "This file looks like UTF-16 without a byte-order mark" in text
+        assert "NUL character" not in text
+        assert response.context["confirm_form"] is None
+
+    @pytest.mark.parametrize("kind", [CHANGES, SEED])
+    def test_an_xlsx_workbook_named_csv_is_named(self, client_for, alice, org, kind):
+        data = xlsx_bytes(["account_id", "status"], [["abc", "active"]])
+        response = _upload(client_for(alice), org, data, kind=kind, name="accounts.csv")
+        text = response.content.decode()
+        assert "This file is an Excel workbook (XLSX), not a CSV file" in text
+        assert "Windows-1252" not in text
+        assert response.context["confirm_form"] is None
 
 
 class TestChangesThroughTheAdmin:

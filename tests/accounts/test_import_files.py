@@ -1,12 +1,14 @@
 """Reading uploads: encodings, limits, CSV quirks, and recognising which file it is."""
 
 import codecs
+import io
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from accounts.importexport.formats import UploadRefused, read_csv
+from accounts.importexport.formats import UploadRefused, read_csv, xlsx_bytes
 from accounts.importexport.variants import Variant, classify, detect, parse_day
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,8 +32,39 @@ class TestEncodings:
             read_csv(data)
 
     def test_binary_files_are_refused(self):
-        with pytest.raises(UploadRefused, match="NUL character on line 1"):
-            read_csv(b"PK\x03\x04\x00\x00account_id")
+        with pytest.raises(UploadRefused, match="NUL character on line 1: it is not a text CSV file"):
+            read_csv(bytes(range(256)) * 4)
+
+    def test_a_nul_in_a_utf8_file_is_reported_on_its_line(self):
+        with pytest.raises(UploadRefused, match="NUL character on line 3"):
+            read_csv(b"account_id,groups\nabc,team\nxyz,te\x00am\n")
+
+    @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+    def test_utf16_without_a_byte_order_mark_is_named_not_reported_as_a_nul(self, codec):
+        data = "account_id,groups\r\nabc,Équipe Zürich\r\n".encode(codec)
+        with pytest.raises(UploadRefused) as refused:
+            read_csv(data)
+        message = str(refused.value)
+        assert message.startswith("This file looks like UTF-16 without a byte-order mark")
+        assert "Save it as “CSV UTF-8 (comma delimited)”" in message
+        assert "holds a NUL character" not in message
+
+    def test_an_xlsx_workbook_under_a_csv_name_is_named_not_reported_as_windows_1252(self):
+        data = xlsx_bytes(["account_id", "groups"], [["abc", "team"]])
+        assert data.startswith(b"PK\x03\x04")
+        with pytest.raises(UploadRefused) as refused:
+            read_csv(data)
+        message = str(refused.value)
+        assert message.startswith("This file is an Excel workbook (XLSX), not a CSV file")
+        assert "“CSV UTF-8 (comma delimited)”" in message
+        assert "Windows-1252" not in message
+
+    def test_another_zip_archive_is_named_as_such(self):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("content.xml", "<office:document/>")
+        with pytest.raises(UploadRefused, match="This file is a ZIP archive"):
+            read_csv(buffer.getvalue())
 
 
 class TestLimits:

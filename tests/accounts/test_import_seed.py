@@ -224,3 +224,109 @@ def test_a_group_name_shared_by_two_mirror_groups_is_an_error_of_the_file(org):
     GroupFactory(organization=org, name="confluence-users")
     plan = _plan(org, "atlassian_users_export_pivot.csv")
     assert [str(e) for e in plan.errors] == ["The group name “confluence-users” matches 2 groups in the mirror"]
+
+
+def _limit(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+def _users_export(replace: dict[str, str]) -> bytes:
+    text = (FIXTURES / "atlassian_users_export.csv").read_text()
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text.encode()
+
+
+class TestLengths:
+    """Values longer than their database column are row errors in the preview, on every database."""
+
+    def test_an_account_id_a_name_and_an_email_over_their_columns_are_row_errors_and_nothing_is_written(self, org):
+        long_id, long_name = "x" * 200, "N" * 5000
+        long_email = "a" * 250 + "@acme.example"
+        data = _users_export(
+            {ANN: long_id, "Ann Smith": long_name, "bob.muller@acme.example": long_email},
+        )
+        plan = _plan(org, data=data)
+        assert [str(e) for e in plan.errors] == [
+            f"Row 2, User id: at most {_limit(Account, 'account_id')} characters (got 200)",
+            f"Row 3, email: at most {_limit(Account, 'email')} characters (got {len(long_email)})",
+        ]
+        with pytest.raises(ValueError, match="errors"):
+            apply_seed(plan=plan, actor=ACTOR)
+        assert not Account.objects.exists()
+
+    def test_the_name_is_checked_once_the_id_fits(self, org):
+        plan = _plan(org, data=_users_export({"Ann Smith": "N" * 5000}))
+        assert [str(e) for e in plan.errors] == [
+            f"Row 2, User name: at most {_limit(Account, 'name')} characters (got 5000)"
+        ]
+
+    def test_values_exactly_at_the_limit_are_accepted(self, org):
+        name, account_id = "N" * _limit(Account, "name"), "i" * _limit(Account, "account_id")
+        _seed(org, data=_users_export({"Ann Smith": name, ANN: account_id}))
+        assert Account.objects.get(account_id=account_id).name == name
+
+    def test_a_long_group_name_in_a_list_is_named_in_its_row_error(self, org):
+        long_group = "g" * (_limit(Group, "name") + 1)
+        plan = _plan(org, data=_users_export({"jira-software-users, confluence-users": f"{long_group}, ok"}))
+        assert [str(e) for e in plan.errors] == [
+            f"Row 2, Group name: the group name “{long_group[:39]}…” is too long: "
+            f"at most {_limit(Group, 'name')} characters (got {len(long_group)})"
+        ]
+
+    def test_a_new_group_without_an_id_must_leave_room_for_the_made_up_one(self, org):
+        name = "g" * (_limit(Group, "group_id") - 3)  # "csv:" + name is one character too long
+        data = (FIXTURES / "atlassian_users_export_pivot.csv").read_text().replace("engineering", name).encode()
+        plan = _plan(org, data=data)
+        assert [str(e) for e in plan.errors] == [
+            f"Row 2: the new group “{name[:39]}…” needs an id of at most {_limit(Group, 'group_id')} characters "
+            f"(got {len(name) + 4})"
+        ]
+
+    def test_a_product_site_too_long_to_record_is_an_error(self, org):
+        site = "s" * _limit(Product, "name")
+        data = _users_export({"Confluence - acme": f"Confluence - {site}"})
+        plan = _plan(org, data=data)
+        assert len(plan.errors) == 1
+        assert str(plan.errors[0]).startswith(f"The Confluence site “{site[:39]}…” is too long: at most ")
+
+    def test_without_the_check_postgresql_refuses_the_row_and_sqlite_stores_it(self, org, monkeypatch):
+        """Why the check exists: the databases disagree about an over-long value."""
+        from django.db import DataError, connection
+
+        from accounts.importexport import variants
+
+        monkeypatch.setattr(variants, "_limits", lambda: dict.fromkeys(variants._LIMITED, 10**6))
+        plan = _plan(org, data=_users_export({"Ann Smith": "N" * 5000}))
+        assert not plan.errors
+        if connection.vendor == "postgresql":
+            with pytest.raises(DataError, match="too long"):
+                apply_seed(plan=plan, actor=ACTOR)
+            assert not Account.objects.exists()
+        else:
+            apply_seed(plan=plan, actor=ACTOR)
+            assert len(Account.objects.get(account_id=ANN).name) == 5000
+
+
+class TestSharedEmails:
+    def test_an_address_under_two_account_ids_is_a_warning_naming_both_rows(self, org):
+        plan = _plan(org, data=_users_export({"carla.rossi@acme.example": "ann.smith@acme.example"}))
+        assert not plan.errors
+        assert [str(w) for w in plan.warnings] == [
+            f"Row 5, email: “ann.smith@acme.example” is also the email of account {ANN} on row 2"
+        ]
+        apply_seed(plan=plan, actor=ACTOR)  # a warning does not stop the import
+        assert Account.objects.filter(email="ann.smith@acme.example").count() == 2
+
+    def test_addresses_differing_only_in_case_are_a_warning_too(self, org):
+        plan = _plan(org, data=_users_export({"carla.rossi@acme.example": "Ann.Smith@ACME.example"}))
+        assert [str(w) for w in plan.warnings] == [
+            f"Row 5, email: “Ann.Smith@ACME.example” is also the email of account {ANN} on row 2 "
+            "(as “ann.smith@acme.example”: the addresses differ only in case)"
+        ]
+
+    def test_one_person_on_several_rows_is_not_a_shared_address(self, org):
+        plan = _plan(org, "atlassian_users_export_rows_per_group.csv")
+        assert plan.warnings == []
+        assert _plan(org, "atlassian_users_export.csv").warnings == []

@@ -111,6 +111,75 @@ class TestAuthentication:
         assert api_as(audrey).get(ACCOUNTS).status_code == 200
 
 
+class TestOwnerDeactivated:
+    """Deactivating a user revokes their tokens, so reactivating them does not bring the tokens back."""
+
+    def test_deactivation_revokes_every_token_and_reactivation_does_not_restore_them(self, audrey, mirror):
+        first, second = issue_token(audrey, name="one"), issue_token(audrey, name="two")
+        assert _client(first).get(ACCOUNTS).status_code == 200
+        audrey.is_active = False
+        audrey.save()
+        assert _client(first).get(ACCOUNTS).status_code == 401
+        audrey.is_active = True
+        audrey.save()
+        assert _client(first).get(ACCOUNTS).status_code == 401
+        assert _client(second).get(ACCOUNTS).status_code == 401
+        assert not ApiToken.objects.filter(revoked_at__isnull=True).exists()
+        events = AuditEvent.objects.filter(action=AuditAction.API_TOKEN_REVOKED).order_by("seq")
+        assert [(e.after["name"], e.reason, e.actor_kind) for e in events] == [
+            ("one", "owner deactivated", ActorKind.SYSTEM),
+            ("two", "owner deactivated", ActorKind.SYSTEM),
+        ]
+        assert {e.target_id for e in events} == {str(pk) for pk in ApiToken.objects.values_list("pk", flat=True)}
+
+    def test_through_the_users_admin_page(self, client_for, root, audrey, mirror):
+        secret = issue_token(audrey)
+        client = client_for(root)
+        url = reverse("admin:auth_user_change", args=[audrey.pk])
+        assert client.get(url).status_code == 200
+        joined = timezone.localtime(audrey.date_joined)
+        data = {  # what the page posts with "Active" unticked
+            "username": audrey.username,
+            "is_staff": "on",
+            "groups": [g.pk for g in audrey.groups.all()],
+            "date_joined_0": joined.date().isoformat(),
+            "date_joined_1": joined.time().strftime("%H:%M:%S"),
+        }
+        response = client.post(url, data)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        audrey.refresh_from_db()
+        assert not audrey.is_active
+        audrey.is_active = True
+        audrey.save()
+        assert _client(secret).get(ACCOUNTS).status_code == 401
+        event = AuditEvent.objects.get(action=AuditAction.API_TOKEN_REVOKED)
+        assert (event.after["user"], event.reason) == ("audrey", "owner deactivated")
+
+    def test_a_token_revoked_before_is_not_revoked_again_and_other_users_keep_theirs(self, audrey, hank, alice, mirror):
+        issue_token(audrey, name="old")
+        api_token_revoke(token=ApiToken.objects.get(name="old"), actor=Actor.for_user(alice), reason="leaked")
+        kept = issue_token(hank)
+        audrey.is_active = False
+        audrey.save()
+        reasons = list(AuditEvent.objects.filter(action=AuditAction.API_TOKEN_REVOKED).values_list("reason", flat=True))
+        assert reasons == ["leaked"]
+        assert api_token_check(kept) is not None
+
+    def test_saves_that_do_not_deactivate_revoke_nothing_and_cost_no_query(
+        self, audrey, mirror, django_assert_num_queries
+    ):
+        secret = issue_token(audrey)
+        with django_assert_num_queries(1):
+            audrey.save(update_fields=["last_login"])
+        audrey.first_name = "Audrey"
+        audrey.save()
+        assert api_token_check(secret) is not None
+        audrey.is_active = False
+        with django_assert_num_queries(1):  # not active, but is_active is not among the fields written
+            audrey.save(update_fields=["first_name"])
+        assert ApiToken.objects.get().revoked_at is None
+
+
 class TestWhoMayIssue:
     def test_for_oneself_always_for_others_only_within_ones_own_permissions(self, alice, hank, audrey, root):
         assert may_issue(audrey, audrey)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 from django.test import Client, RequestFactory
-from django.urls import resolve
+from django.urls import resolve, reverse
 from django.utils.module_loading import import_string
 
 from governance.logging import AccessTokenReporterFilter, MaskAccessTokensFilter, mask_access_tokens
@@ -77,6 +77,41 @@ class TestCsrf:
             "/access/", {"email": "a@example.com", "csrfmiddlewaretoken": email_token}, HTTP_ORIGIN="null"
         )
         assert sent.status_code == 200
+
+
+def _every_public_path(token: str) -> list[str]:
+    """Every URL of policies.access.urls, a page taking a token given ``token``: a page added there is tested too."""
+    from policies.access.urls import urlpatterns
+
+    paths = []
+    for pattern in urlpatterns:
+        kwargs = dict.fromkeys(pattern.pattern.converters, token)
+        paths.append(reverse(f"access:{pattern.name}", kwargs=kwargs))
+    return paths
+
+
+class TestMethods:
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_other_methods_are_405_with_an_allow_header_before_any_csrf_check(self, make_policy, method):
+        valid = path_for(act(make_policy())).split("/")[3]
+        strict = Client(enforce_csrf_checks=True)
+        paths = _every_public_path(valid) + _every_public_path("nonsense")
+        assert "/access/" in paths
+        assert f"/access/restore/{valid}/" in paths
+        form = "application/x-www-form-urlencoded"
+        for path in paths:
+            response = getattr(strict, method)(path, "email=a@example.com", content_type=form)
+            assert response.status_code == 405, path
+            assert response["Allow"] == "GET, HEAD, POST"
+        assert not AccessRequest.objects.exists()
+
+    def test_the_405_is_logged_without_the_token(self, make_policy, caplog):
+        path = path_for(act(make_policy()))
+        token = path.split("/")[3]
+        with caplog.at_level(logging.WARNING, logger="django.request"):
+            assert Client().delete(path).status_code == 405
+        assert any("Method Not Allowed" in r.getMessage() for r in caplog.records)
+        assert not any(token in r.getMessage() for r in caplog.records)
 
 
 def test_there_is_no_redirect_and_no_next_parameter(make_policy, client):

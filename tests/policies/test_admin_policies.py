@@ -114,6 +114,16 @@ class TestCreating:
         assert not InactivityPolicy.objects.exists()
         assert not AuditEvent.objects.filter(action=AuditAction.POLICY_CREATED).exists()
 
+    def test_a_format_spec_in_a_template_is_a_form_error_naming_it(self, mirrored, client_for, alice):
+        data = _form(mirrored, warning_subject="Hi {name:>999999999}", action_body="{name.__class__}")
+        response = client_for(alice).post(reverse(ADD_URL), data)
+        assert response.status_code == 200
+        errors = response.context["adminform"].form.errors
+        assert "Placeholder(s) {name:&gt;999999999} with a format or conversion" in str(errors["warning_subject"])
+        assert "Unknown placeholder(s) {name.__class__}" in str(errors["action_body"])
+        assert "Use only {name}, {days_inactive}" in response.content.decode()
+        assert not InactivityPolicy.objects.exists()
+
     def test_deactivating_external_accounts_is_refused_with_the_reason(self, mirrored, client_for, alice):
         data = _form(mirrored, action="deactivate", claim_scope="external")
         response = client_for(alice).post(reverse(ADD_URL), data)
