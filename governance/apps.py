@@ -8,9 +8,11 @@ class GovernanceConfig(AppConfig):
 
     def ready(self):
         from django.contrib.auth import get_user_model
+        from django_q.signals import post_execute_in_worker, pre_execute
 
         from governance.api import signals as api_signals
         from governance.roles import sync_roles_after_migrate
+        from governance.taskqueue.guard import refuse_foreign_task, summarise_refusal
 
         # Runs after every migrate, once all apps' permissions exist.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="governance.portal_roles")
@@ -19,3 +21,6 @@ class GovernanceConfig(AppConfig):
         post_save.connect(
             api_signals.revoke_tokens_of_deactivated, sender=user_model, dispatch_uid="governance.api_tokens"
         )
+        # Every process that runs tasks (cluster workers, sync-mode callers) refuses foreign ones.
+        pre_execute.connect(refuse_foreign_task, dispatch_uid="governance.refuse_foreign_task")
+        post_execute_in_worker.connect(summarise_refusal, dispatch_uid="governance.summarise_refusal")

@@ -3,6 +3,11 @@
 Applied by a data migration for fresh installs and again after every ``migrate`` (a
 post_migrate receiver), so models added by later migrations get their permissions too.
 Auditors can view everything and change nothing.
+
+No role may add, change or delete anything of django-q2 (schedules, queued tasks, results): a
+schedule names a function the cluster calls, so that would be running code (DESIGN.md 5.13).
+Admins and auditors see the task queue read-only; cadence is changed where it belongs
+(SYNC_SCHEDULE_CRON, a policy's cron). Only superusers, who are no portal role, edit schedules.
 """
 
 PORTAL_ADMINS = "Portal admins"
@@ -11,7 +16,7 @@ AUDITORS = "Auditors"
 
 # Apps whose models the portal roles see.
 _PORTAL_APPS = ("governance", "accounts", "policies")
-_READ_ALSO = ("django_q", "auth")
+_READ_ALSO = ("django_q", "auth")  # view permissions only, for admins and auditors
 
 # Extra (non-CRUD) permission codenames, by role. Declared in the models' Meta.permissions.
 _HELP_DESK_EXTRA = {
@@ -23,6 +28,8 @@ _ADMIN_EXTRA = {
     # token never carries more permissions than its creator holds).
     "governance": ["add_apitoken", "change_apitoken"],
 }
+# Apps of which no role gets anything but view, whatever the rules below or the extras say.
+_VIEW_ONLY = ("django_q",)
 _ADMIN_EXCLUDED = {
     # Nobody edits mirrored Atlassian data by hand: it changes through services only.
     "governance": {"add_", "change_", "delete_"},
@@ -34,14 +41,14 @@ def role_permissions(permissions) -> dict[str, set[int]]:
     roles: dict[str, set[int]] = {PORTAL_ADMINS: set(), HELP_DESK: set(), AUDITORS: set()}
     for perm_id, app_label, codename in permissions:
         is_view = codename.startswith("view_")
+        if app_label in _VIEW_ONLY and not is_view:
+            continue
         if is_view and app_label in _PORTAL_APPS + _READ_ALSO:
             roles[AUDITORS].add(perm_id)
             roles[PORTAL_ADMINS].add(perm_id)
         if is_view and app_label in ("accounts", "policies"):
             roles[HELP_DESK].add(perm_id)
         if app_label in ("accounts", "policies") and not is_view:
-            roles[PORTAL_ADMINS].add(perm_id)
-        if app_label == "django_q" and codename.endswith("_schedule"):
             roles[PORTAL_ADMINS].add(perm_id)
         if codename in _HELP_DESK_EXTRA.get(app_label, []):
             roles[HELP_DESK].add(perm_id)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from croniter import croniter
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -15,6 +16,7 @@ from django_q.models import Schedule
 
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
+from governance.taskqueue.allowlist import is_portal_function
 
 PREFIX = "portal:"
 
@@ -77,6 +79,10 @@ def apply_schedules(
     jobs = declared_jobs() if jobs is None else jobs
     if names is not None:
         jobs = [job for job in jobs if job.name in names]
+    foreign = sorted({job.func for job in jobs if not is_portal_function(job.func)})
+    if foreign:
+        # The cluster would refuse them at every run (governance.taskqueue.guard): fail here, loudly.
+        raise ImproperlyConfigured(f"Not in PORTAL_TASK_FUNCTIONS, so never scheduled: {', '.join(foreign)}.")
     outcome: dict[str, str] = {}
     with transaction.atomic():
         for job in jobs:

@@ -250,6 +250,22 @@ PORTAL_SCHEDULE_PROVIDERS = [
     "policies.schedules.policy_jobs",
     "policies.access.schedules.access_jobs",
 ]
+# The only functions the task cluster runs (DESIGN.md 5.13): every scheduled job's func and every
+# function queued with async_task, by dotted path. A queued task or schedule naming anything else,
+# or carrying a result hook that is not listed here, is refused before it runs
+# (governance.taskqueue.guard), and setup_schedules refuses to create such a schedule.
+PORTAL_TASK_FUNCTIONS = [
+    "governance.tasks.verify_audit_log",
+    "accounts.tasks.sync_all_organizations",
+    "accounts.bulk_tasks.run_bulk_action",
+    "policies.tasks.run_policy",
+    "policies.tasks.run_policy_now",
+    "policies.tasks.send_pending_notices",
+    "policies.access.tasks.send_restore_link",
+    "policies.access.tasks.fulfil_access_request",
+    "policies.access.tasks.expire_pending_requests",
+    "policies.access.tasks.purge_rate_limit_counters",
+]
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {

@@ -70,6 +70,7 @@ class AuditAction(models.TextChoices):
     API_TOKEN_CREATED = "api_token.created", "API token created"
     API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
     SCHEDULES_APPLIED = "schedules.applied", "Schedules applied"
+    TASK_REFUSED = "task.refused", "Task refused: not a portal function"
 
 
 class AuditEvent(models.Model):

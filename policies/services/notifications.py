@@ -7,13 +7,12 @@ next run or the notification sweep.
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives, send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils.html import escape, linebreaks
 
 from governance.logging import redact
-from governance.roles import PORTAL_ADMINS
+from governance.notify import portal_admins_notify
 from policies.email_templates import fill
 from policies.links import restore_link
 from policies.models import Enforcement
@@ -103,16 +102,6 @@ def _mark(enforcement: Enforcement, *, error: str, sent: bool = False) -> None:
             )
 
 
-def portal_admin_emails() -> list[str]:
-    users = get_user_model().objects.filter(groups__name=PORTAL_ADMINS, is_active=True).exclude(email="")
-    return sorted(set(users.values_list("email", flat=True)))
-
-
 def send_digest(*, subject: str, lines: list[str]) -> None:
-    recipients = portal_admin_emails()
-    if not recipients:
-        return
-    try:
-        send_mail(f"[Governance portal] {subject}", "\n".join(lines), settings.DEFAULT_FROM_EMAIL, recipients)
-    except Exception as exc:
-        log.warning("Digest email failed: %s", redact(str(exc)))
+    """The run digest goes to the portal admins (governance.notify, shared with the task guard)."""
+    portal_admins_notify(subject=subject, lines=lines)
