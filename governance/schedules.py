@@ -51,7 +51,13 @@ def _own_jobs() -> list[Job]:
             name="portal:verify-audit-log",
             func="governance.tasks.verify_audit_log",
             cron="43 3 * * *",
-            help="Check the audit chain and report a break.",
+            help="Check the audit chain against its anchors, append a new anchor; report a break.",
+        ),
+        Job(
+            name="portal:anchor-audit-log",
+            func="governance.tasks.anchor_audit_log",
+            cron="7 * * * *",
+            help="Hourly anchor of the audit chain's head outside the database (after checking the chain).",
         ),
     ]
 

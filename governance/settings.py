@@ -28,6 +28,10 @@ SECRET_KEY = env_secret(
 # Keys are rotated by moving the old one here (comma-separated) for as long as links signed with it live.
 SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
 AUDIT_HMAC_KEY = env_secret("AUDIT_HMAC_KEY", required=PRODUCTION, dev_default="dev-only-audit-hmac-key")
+# Signed anchors of the audit chain's head (governance.audit.anchors), outside the database: best on a
+# volume or host the database's owner cannot write. AUDIT_ANCHOR_EMAIL: auditors mailed the daily one.
+AUDIT_ANCHOR_DIR = Path(env_str("AUDIT_ANCHOR_DIR") or VAR_DIR / "audit-anchors")
+AUDIT_ANCHOR_EMAIL = env_list("AUDIT_ANCHOR_EMAIL")
 PORTAL_FERNET_KEYS = env_list("PORTAL_FERNET_KEYS")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])

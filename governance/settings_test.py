@@ -1,6 +1,7 @@
 """Settings for the test suite: the development defaults plus fast, deterministic pieces."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_DEBUG", "true")
 os.environ.setdefault("AUDIT_HMAC_KEY", "test-audit-hmac-key")
@@ -15,6 +16,10 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise warns when it is missing)
+if not os.environ.get("AUDIT_ANCHOR_DIR"):
+    # Audit anchors are files: a test process (each test gets its own, tests/conftest.py) never appends to
+    # the developer's var/audit-anchors, nor judges its own chain by anchors of another database.
+    AUDIT_ANCHOR_DIR = Path(tempfile.gettempdir()) / f"governance-test-anchors-{os.getpid()}"  # noqa: F405
 
 if REDIS_URL:  # noqa: F405
     # One Redis serves every test run on the machine (and maybe a developer's portal): this run's

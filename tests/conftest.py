@@ -1,5 +1,7 @@
 """Personas and shared fixtures: an admin, a help-desk user, an auditor, a superuser, a visitor."""
 
+import uuid
+
 import pytest
 from django.contrib.auth.models import Group, User
 
@@ -87,6 +89,13 @@ def _audit_triggers_around_flush(request):
         from governance.audit import triggers
 
         triggers.remove(connection)
+
+
+@pytest.fixture(autouse=True)
+def _audit_anchor_dir(settings, tmp_path_factory):
+    """Audit anchors live in files outside the database: each test gets its own directory (created only
+    when something writes an anchor), so one test's anchors never judge another test's chain."""
+    settings.AUDIT_ANCHOR_DIR = tmp_path_factory.getbasetemp() / "audit-anchors" / uuid.uuid4().hex
 
 
 @pytest.fixture(autouse=True)

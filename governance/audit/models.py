@@ -78,8 +78,9 @@ class AuditEvent(models.Model):
 
     ``hash`` is HMAC-SHA256 (key ``AUDIT_HMAC_KEY``) over ``prev_hash`` and the canonical
     form of this row, so a change to any row, a deleted, inserted or reordered row breaks
-    the chain at that point (``manage.py verify_audit_log``). Names and reprs are copied as
-    text so an event outlives the user or object it mentions.
+    the chain at that point (``manage.py verify_audit_log``); deleted newest events are found
+    by the anchors kept outside the database (``governance.audit.anchors``). Names and reprs
+    are copied as text so an event outlives the user or object it mentions.
     """
 
     seq = models.PositiveBigIntegerField("sequence", unique=True, editable=False)

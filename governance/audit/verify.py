@@ -14,6 +14,10 @@ class ChainReport:
     problem: str = ""
     start_seq: int = 1  # the first event the table should hold: 1, or the one after the latest checkpoint
     checkpoints: int = 0
+    # The head that was verified (the last event, or the latest checkpoint's when the table is empty):
+    # what an anchor (governance.audit.anchors) names. 0 and the genesis hash for an empty chain.
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
 
 
 def verify_chain(*, chunk_size: int = 5000, using: str = "default") -> ChainReport:
@@ -25,6 +29,10 @@ def verify_chain(*, chunk_size: int = 5000, using: str = "default") -> ChainRepo
     (``prev_hash`` links break). Checkpoints left by retention (``governance.audit.archive``) are
     signed and chained to each other, so an edited or removed checkpoint is caught too; the events
     they cover are verified from their archive files (:func:`governance.audit.archive.verify_archive`).
+
+    What the chain alone cannot show is a missing tail: without the newest events, or with none at
+    all, it is a shorter chain that verifies. That takes an anchor kept outside the database
+    (:mod:`governance.audit.anchors`), which ``verify_audit_log`` checks after this.
     """
     start = _verify_checkpoints(using)
     if isinstance(start, ChainReport):
@@ -50,7 +58,9 @@ def verify_chain(*, chunk_size: int = 5000, using: str = "default") -> ChainRepo
             problem = f"event #{seq} was altered after it was written"
             return ChainReport(False, checked, seq, problem, start_seq, checkpoints)
         prev_hash, expected_seq, checked = row["hash"], seq + 1, checked + 1
-    return ChainReport(True, checked, start_seq=start_seq, checkpoints=checkpoints)
+    return ChainReport(
+        True, checked, start_seq=start_seq, checkpoints=checkpoints, last_seq=expected_seq - 1, last_hash=prev_hash
+    )
 
 
 def _verify_checkpoints(using: str) -> ChainReport | tuple[int, str, int]:

@@ -4,12 +4,38 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
+from governance.audit import triggers
+from governance.audit.chain import GENESIS_HASH
 from governance.audit.guards import AppendOnlyViolation
-from governance.audit.models import AuditAction, AuditEvent
+from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from governance.audit.record import Actor, record_event, record_events
+from governance.audit.triggers import CHECKPOINT_TABLE
 from governance.audit.verify import verify_chain
 from tests.governance.audit_helpers import TABLE, raw, triggers_dropped
+
+_COLUMNS = ", ".join(connection.ops.quote_name(f.column) for f in AuditEvent._meta.concrete_fields if f.column != "id")
+
+
+def _checkpoint() -> AuditCheckpoint:
+    """A checkpoint row as retention writes one (signed or not does not matter to the triggers)."""
+    now = timezone.now()
+    checkpoint = AuditCheckpoint(
+        created_at=now,
+        first_seq=1,
+        last_seq=10,
+        first_prev_hash=GENESIS_HASH,
+        last_hash="a" * 64,
+        row_count=10,
+        cutoff=now,
+        archive_name="audit.csv",
+        archive_sha256="b" * 64,
+        prev_signature=GENESIS_HASH,
+        signature="c" * 64,
+    )
+    checkpoint.save()
+    return checkpoint
 
 
 def _write(n: int, *, reason: str = "test") -> list[AuditEvent]:
@@ -64,8 +90,8 @@ class TestChain:
         assert report.first_bad_seq == 4
 
     def test_it_catches_a_deleted_last_row_only_by_count_so_the_head_is_exported(self):
-        # Truncating the tail leaves a valid shorter chain; that is why the head is checkpointed
-        # elsewhere. What the chain does guarantee: the remaining rows still verify.
+        # Truncating the tail leaves a valid shorter chain; that is why the head is anchored
+        # elsewhere (test_audit_anchors). What the chain does guarantee: the remaining rows still verify.
         _write(3)
         with triggers_dropped():
             raw(f"DELETE FROM {TABLE} WHERE seq = 3")
@@ -133,6 +159,76 @@ class TestAppendOnly:
         with pytest.raises(DatabaseError), transaction.atomic():
             raw(f"DELETE FROM {TABLE}")
         assert AuditEvent.objects.get().reason == "test"
+
+    def test_the_database_refuses_an_insert_that_would_replace_an_event(self):
+        """SQLite's INSERT OR REPLACE deletes the row in its way without firing a DELETE trigger:
+        copying event #19 onto #20's id used to leave 19 events and a chain that verified."""
+        _write(20)
+        event_19 = f"{_COLUMNS} FROM {TABLE} WHERE seq = 19"
+        id_of_20 = f"(SELECT id FROM {TABLE} WHERE seq = 20)"
+        attempts = {
+            "sqlite": [
+                f"INSERT OR REPLACE INTO {TABLE} (id, {_COLUMNS}) SELECT {id_of_20}, {event_19}",
+                f"REPLACE INTO {TABLE} ({_COLUMNS}) SELECT {event_19}",  # a new id, #19's seq
+                f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {event_19} ON CONFLICT (seq) DO UPDATE SET reason = 'x'",
+            ],
+            "postgresql": [
+                f"INSERT INTO {TABLE} (id, {_COLUMNS}) SELECT {id_of_20}, {event_19} "
+                "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+                f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {event_19} ON CONFLICT (seq) DO UPDATE SET reason = 'x'",
+                f"MERGE INTO {TABLE} t USING (SELECT 20 AS seq) s ON t.seq = s.seq WHEN MATCHED THEN DELETE",
+                f"MERGE INTO {TABLE} t USING (SELECT 20 AS seq) s ON t.seq = s.seq "
+                "WHEN MATCHED THEN UPDATE SET reason = 'x'",
+                f"TRUNCATE {TABLE}",
+            ],
+        }[connection.vendor]
+        for sql in attempts:
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                raw(sql)
+        if connection.vendor == "postgresql":  # DO NOTHING leaves the table as it was: harmless, allowed
+            raw(f"INSERT INTO {TABLE} (id, {_COLUMNS}) SELECT {id_of_20}, {event_19} ON CONFLICT DO NOTHING")
+        assert AuditEvent.objects.count() == 20
+        assert set(AuditEvent.objects.values_list("reason", flat=True)) == {"test"}
+        assert verify_chain().checked == 20
+
+    def test_a_plain_insert_reusing_a_sequence_number_is_refused(self):
+        _write(3)
+        with pytest.raises(DatabaseError, match=r"append-only|unique|UNIQUE"), transaction.atomic():
+            raw(f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM {TABLE} WHERE seq = 2")
+        assert AuditEvent.objects.count() == 3
+
+    def test_the_database_refuses_an_insert_that_would_replace_a_checkpoint(self):
+        checkpoint = _checkpoint()
+        columns = ", ".join(
+            connection.ops.quote_name(f.column) for f in AuditCheckpoint._meta.concrete_fields if f.column != "id"
+        )
+        copy = f"{columns} FROM {CHECKPOINT_TABLE} WHERE id = {checkpoint.pk}"
+        attempts = {
+            "sqlite": [
+                f"INSERT OR REPLACE INTO {CHECKPOINT_TABLE} (id, {columns}) SELECT id, {copy}",
+                f"REPLACE INTO {CHECKPOINT_TABLE} ({columns}) SELECT {copy}",
+            ],
+            "postgresql": [
+                f"INSERT INTO {CHECKPOINT_TABLE} (id, {columns}) SELECT id, {copy} "
+                "ON CONFLICT (id) DO UPDATE SET last_seq = 0",
+                f"TRUNCATE {CHECKPOINT_TABLE}",
+            ],
+        }[connection.vendor]
+        for sql in attempts:
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                raw(sql)
+        assert list(AuditCheckpoint.objects.values_list("last_seq", flat=True)) == [10]
+
+    def test_migration_0008_reverses_to_the_guards_alone(self):
+        _write(2)
+        triggers.remove_insert_guards(connection)
+        try:
+            with pytest.raises(DatabaseError), transaction.atomic():
+                raw(f"UPDATE {TABLE} SET reason = 'x'")  # the older triggers stay
+            with pytest.raises(DatabaseError), transaction.atomic():
+                raw(f"DELETE FROM {TABLE}")
+        finally:
+            triggers.install(connection)
 
     def test_an_event_rolls_back_with_the_callers_transaction(self):
         with pytest.raises(RuntimeError), transaction.atomic():

@@ -87,9 +87,12 @@ class _Writers:
             thread.join()
 
 
-def _verify_in_another_process(database_url: str) -> subprocess.CompletedProcess:
+def _verify_in_another_process(database_url: str, anchors: Path) -> subprocess.CompletedProcess:
+    """``verify_audit_log`` in a new process, with an anchor directory of its own (it appends an anchor)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "PGPASSWORD"))}
-    env.update(DJANGO_SETTINGS_MODULE="governance.settings_test", DATABASE_URL=database_url)
+    env.update(
+        DJANGO_SETTINGS_MODULE="governance.settings_test", DATABASE_URL=database_url, AUDIT_ANCHOR_DIR=str(anchors)
+    )
     return subprocess.run(
         [sys.executable, "manage.py", "verify_audit_log"],
         cwd=ROOT,
@@ -124,6 +127,8 @@ class TestSQLite:
             # The append-only triggers came along.
             with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                 db.execute("DELETE FROM governance_auditevent")
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                db.execute("REPLACE INTO governance_auditevent SELECT * FROM governance_auditevent WHERE seq = 41")
         assert accounts == 25
         assert checkpoints == [(40,)]
         # A consistent snapshot: the chain after the checkpoint, without holes, taken during the writes.
@@ -131,7 +136,7 @@ class TestSQLite:
         assert before <= seqs[-1] <= after
         assert journal == "wal"
 
-        result = _verify_in_another_process(f"sqlite:///{restored}")
+        result = _verify_in_another_process(f"sqlite:///{restored}", tmp_path / "anchors")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Audit chain intact" in result.stdout
 
@@ -231,12 +236,15 @@ class TestPostgreSQL:
             checkpoints = db.execute("SELECT last_seq FROM governance_auditcheckpoint").fetchall()
             with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
                 db.execute("DELETE FROM governance_auditevent")
+            db.rollback()
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                db.execute("TRUNCATE governance_auditevent")
         assert accounts == 25
         assert checkpoints == [(40,)]
         assert seqs == list(range(41, seqs[-1] + 1))
         assert before <= seqs[-1] <= after
 
-        result = _verify_in_another_process(_pg_url(scratch_database))
+        result = _verify_in_another_process(_pg_url(scratch_database), tmp_path / "anchors")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Audit chain intact" in result.stdout
 
@@ -248,7 +256,7 @@ class TestPostgreSQL:
         with pytest.raises(CommandError, match="--force"):
             call_command("restore_database", str(dump), "--to", scratch_database)
         call_command("restore_database", str(dump), "--to", scratch_database, "--force")
-        assert _verify_in_another_process(_pg_url(scratch_database)).returncode == 0
+        assert _verify_in_another_process(_pg_url(scratch_database), tmp_path / "anchors").returncode == 0
 
     def test_a_missing_pg_dump_is_a_clear_error(self, tmp_path, monkeypatch):
         monkeypatch.setenv("PATH", str(tmp_path))
