@@ -219,7 +219,7 @@ class TestAppendOnly:
                 raw(sql)
         assert list(AuditCheckpoint.objects.values_list("last_seq", flat=True)) == [10]
 
-    def test_migration_0008_reverses_to_the_guards_alone(self):
+    def test_reversing_the_insert_guard_migration_keeps_the_older_guards(self):
         _write(2)
         triggers.remove_insert_guards(connection)
         try:

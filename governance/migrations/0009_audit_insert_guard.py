@@ -16,6 +16,6 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("governance", "0007_auditcheckpoint")]
+    dependencies = [("governance", "0008_task_refused")]
 
     operations = [migrations.RunPython(install, remove)]
