@@ -33,7 +33,7 @@ CHECKPOINT_TABLE = "governance_auditcheckpoint"
 SQLITE_PERMIT_TABLE = "governance_audit_prune_permit"
 
 _ABORT = "SELECT RAISE(ABORT, 'audit events are append-only');"
-_SQLITE_GUARDS = ("audit_no_reuse", "audit_checkpoint_no_reuse")  # migration 0008
+_SQLITE_GUARDS = ("audit_no_reuse", "audit_checkpoint_no_reuse")  # migration 0009
 _SQLITE_TRIGGERS = (
     "audit_no_update",
     "audit_no_delete",
@@ -139,7 +139,7 @@ def remove(connection) -> None:
 
 
 def remove_insert_guards(connection) -> None:
-    """Drop only what migration 0008 added (the insert and TRUNCATE guards): its reverse."""
+    """Drop only what migration 0009 added (the insert and TRUNCATE guards): its reverse."""
     _drop(connection, _REMOVE_GUARDS)
 
 
