@@ -11,7 +11,8 @@ AUDITORS = "Auditors"
 
 # Apps whose models the portal roles see.
 _PORTAL_APPS = ("governance", "accounts", "policies")
-_READ_ALSO = ("django_q", "auth")
+# axes: failed sign-ins (AccessAttempt) and sign-in history (AccessLog), governance.signin.
+_READ_ALSO = ("django_q", "auth", "axes")
 
 # Extra (non-CRUD) permission codenames, by role. Declared in the models' Meta.permissions.
 _HELP_DESK_EXTRA = {
@@ -22,6 +23,8 @@ _ADMIN_EXTRA = {
     # API tokens are created and revoked by portal admins (governance.api.tokens checks that a
     # token never carries more permissions than its creator holds).
     "governance": ["add_apitoken", "change_apitoken"],
+    # Lifting a sign-in lockout deletes its attempt rows (the admin's audited "Unlock" actions).
+    "axes": ["delete_accessattempt"],
 }
 _ADMIN_EXCLUDED = {
     # Nobody edits mirrored Atlassian data by hand: it changes through services only.
