@@ -8,9 +8,12 @@ class GovernanceConfig(AppConfig):
 
     def ready(self):
         from django.contrib.auth import get_user_model
+        from django.contrib.auth.signals import user_logged_in
         from django_q.signals import post_execute_in_worker, pre_execute
 
+        from governance import checks  # noqa: F401  (registers the system checks)
         from governance.api import signals as api_signals
+        from governance.middleware import session_fresh_at_sign_in
         from governance.roles import sync_roles_after_migrate
         from governance.taskqueue.guard import refuse_foreign_task, summarise_refusal
 
@@ -24,3 +27,4 @@ class GovernanceConfig(AppConfig):
         # Every process that runs tasks (cluster workers, sync-mode callers) refuses foreign ones.
         pre_execute.connect(refuse_foreign_task, dispatch_uid="governance.refuse_foreign_task")
         post_execute_in_worker.connect(summarise_refusal, dispatch_uid="governance.summarise_refusal")
+        user_logged_in.connect(session_fresh_at_sign_in, dispatch_uid="governance.session_fresh_at_sign_in")

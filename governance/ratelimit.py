@@ -69,6 +69,20 @@ def hit_many(checks: Sequence[tuple[str, str, int]], *, window_seconds: int, now
     ]
 
 
+def peek(scope: str, value: str, *, window_seconds: int, now: datetime | None = None) -> tuple[int, int]:
+    """``value``'s count in ``scope`` for the current window, without counting; and the seconds until
+    that window ends. A row left from an earlier window counts 0 (the next hit starts it again at 1)."""
+    now = now or timezone.now()
+    start = window_start(now, window_seconds)
+    count = (
+        RateLimitCounter.objects.filter(key=counter_key(scope, value), window_start__gte=start)
+        .values_list("count", flat=True)
+        .first()
+    )
+    remaining = (start + timedelta(seconds=window_seconds) - now).total_seconds()
+    return count or 0, max(1, int(remaining) + 1)
+
+
 def _increment(keys: Sequence[str], start: datetime) -> dict[str, int]:
     """Add one to each key's counter for the window beginning at ``start``; the new counts by key.
 

@@ -16,7 +16,8 @@ AUDITORS = "Auditors"
 
 # Apps whose models the portal roles see.
 _PORTAL_APPS = ("governance", "accounts", "policies")
-_READ_ALSO = ("django_q", "auth")  # view permissions only, for admins and auditors
+# axes: failed sign-ins (AccessAttempt) and sign-in history (AccessLog), governance.signin.
+_READ_ALSO = ("django_q", "auth", "axes")  # view permissions only, for admins and auditors
 
 # Extra (non-CRUD) permission codenames, by role. Declared in the models' Meta.permissions.
 _HELP_DESK_EXTRA = {
@@ -27,6 +28,8 @@ _ADMIN_EXTRA = {
     # API tokens are created and revoked by portal admins (governance.api.tokens checks that a
     # token never carries more permissions than its creator holds).
     "governance": ["add_apitoken", "change_apitoken"],
+    # Lifting a sign-in lockout deletes its attempt rows (the admin's audited "Unlock" actions).
+    "axes": ["delete_accessattempt"],
 }
 # Apps of which no role gets anything but view, whatever the rules below or the extras say.
 _VIEW_ONLY = ("django_q",)

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from governance.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
@@ -51,6 +52,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "governance",
     "accounts",
     "policies",
@@ -59,13 +62,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside everything below, so every page gets the header, the sign-in lockout page included.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "governance.middleware.SessionIdleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.middleware.ClientIPMiddleware",
+    # Last (django-axes' rule): turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -175,6 +183,60 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
+# --- Sign-in protection (django-axes) ----------------------------------------------------------
+# Failed admin sign-ins are counted per username and per client address with django-axes rather
+# than with the portal's own fixed-window counter (governance.ratelimit): a lockout must hold the
+# right password back too (axes refuses inside authenticate(), before any backend checks it), and
+# Portal admins must be able to see who is locked out and lift it; the counter's keys are HMACs,
+# deliberately unreadable. axes keeps its attempts in the database (AccessAttempt), so every web
+# process and host shares them, on SQLite and PostgreSQL, with no cache needed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+PORTAL_LOGIN_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# An address gets more room than a username: several people sign in from one office (one NAT
+# address), and one of them mistyping a forgotten password must not lock the whole office out.
+PORTAL_LOGIN_FAILURE_LIMIT_PER_IP = env_int(
+    "PORTAL_LOGIN_FAILURE_LIMIT_PER_IP", 4 * PORTAL_LOGIN_FAILURE_LIMIT, minimum=PORTAL_LOGIN_FAILURE_LIMIT
+)
+PORTAL_LOGIN_LOCKOUT_MINUTES = env_int("PORTAL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_HANDLER = "governance.signin.handler.PortalAxesHandler"  # per-dimension limits, audit events
+AXES_FAILURE_LIMIT = PORTAL_LOGIN_FAILURE_LIMIT  # the handler scales the address count to it
+# Locked when either the username or the address passes its limit. The trade-off, chosen on purpose:
+# - per username: guessing one account's password is capped however many addresses an attacker
+#   has (the finding: 100 guesses in 62 s). The price: anyone can lock a known admin out for
+#   PORTAL_LOGIN_LOCKOUT_MINUTES by failing as them; short lockouts, an audit event per lockout and
+#   a Portal admin's "Unlock" bound that. (Locking by username and address together would spare
+#   the victim but give a botnet PORTAL_LOGIN_FAILURE_LIMIT guesses per address.)
+# - per address: one address spraying many usernames is capped too. Behind a reverse proxy the
+#   address must come from X-Forwarded-For (PORTAL_TRUSTED_PROXY_COUNT, the same client_ip as the
+#   rest of the portal): left at 0, every sign-in shares the proxy's address and a few failures lock
+#   everybody out (system check governance.W001 warns).
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "governance.middleware.client_ip"
+AXES_COOLOFF_TIME = "governance.signin.lockouts.axes_cooloff"  # PORTAL_LOGIN_LOCKOUT_MINUTES, read when used
+# A refused attempt during a lockout is neither counted nor stored: the lockout ends on time even
+# under a stream of attempts, and an attacker cannot grow the attempt rows (axes appends each
+# attempt's form data to its row).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Never reset on success: a successful sign-in would clear its address's failures, so an attacker
+# with any working account could reset their address's count between guesses.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "governance.signin.views.locked_out"  # 429 page saying how long, and who can unlock
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLE_ADMIN = False  # governance.signin.admin registers the admins, with an audited Unlock
+AXES_VERBOSE = False
+
+# --- Sessions ----------------------------------------------------------------------------------
+# An admin session ends after this long without a request. The expiry slides forward at most once
+# a minute (governance.middleware.SessionIdleMiddleware) rather than with SESSION_SAVE_EVERY_REQUEST:
+# that would write the session row on every page, every autocomplete keystroke and every progress
+# poll, and on SQLite each write waits for the single write lock a running sync may be holding.
+PORTAL_SESSION_IDLE_MINUTES = env_int("PORTAL_SESSION_IDLE_MINUTES", 480, minimum=5)
+SESSION_COOKIE_AGE = PORTAL_SESSION_IDLE_MINUTES * 60
+SESSION_REFRESH_SECONDS = 60
+
 # --- i18n, static ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("PORTAL_TIME_ZONE", "UTC")
@@ -183,6 +245,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The portal's own stylesheet and scripts (beside templates/): no inline styles or scripts anywhere.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -226,6 +290,27 @@ if PRODUCTION:
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy on every page, with django-csp rather than a hand-written middleware: it
+# gives per-page additions on the response (governance.csp), nonces and a report-only mode should a
+# later page need them, and Django 6.0's built-in CSP is modelled on it (same dictionary of
+# directives), so moving to it is a rename. Scripts and styles come from the portal's own static
+# files only: no inline <script>, <style> or style="" in the templates, so neither 'unsafe-inline'
+# nor a nonce is needed. A page that needs more says so on its own response (a policy's email
+# preview: governance.csp). The public /access/ pages send their own stricter policy
+# (policies/access/throttle.py), which the middleware leaves in place.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # the admin's and Swagger UI's icons are data: URLs in their CSS
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Number of trusted reverse proxies in front of the app: the client IP is taken that many
 # hops from the right of X-Forwarded-For. 0 = use REMOTE_ADDR (never trust the header).
@@ -376,6 +461,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "governance.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Bad tokens: after this many failed token authentications from one client address in a fixed
+# window, every token request from it gets 429 (Retry-After: the window's end) without its token
+# being looked at, and one audit event records the lockout (governance.api.lockout).
+PORTAL_API_TOKEN_FAILURE_LIMIT = env_int("PORTAL_API_TOKEN_FAILURE_LIMIT", 20, minimum=1)
+PORTAL_API_TOKEN_FAILURE_WINDOW_MINUTES = env_int("PORTAL_API_TOKEN_FAILURE_WINDOW_MINUTES", 10, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atlassian governance portal API",
     "DESCRIPTION": "Accounts, groups, policies, exemptions, enforcements, access requests, runs and the "

@@ -3,7 +3,9 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from governance.api import lockout
 from governance.api.tokens import api_token_check, api_token_touch
+from governance.middleware import client_ip
 
 KEYWORDS = ("token", "bearer")
 
@@ -13,7 +15,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     No header, or another scheme: not this class's business (None), so session authentication
     may still apply. A token that is malformed, unknown, expired or revoked is a 401 with one and
-    the same message, whichever check failed.
+    the same message, whichever check failed, and counts against the caller's address; past
+    ``PORTAL_API_TOKEN_FAILURE_LIMIT`` such failures the address gets 429 (governance.api.lockout).
     """
 
     keyword = "Token"
@@ -22,17 +25,26 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].decode("latin-1").lower() not in KEYWORDS:
             return None
+        address = getattr(request._request, "client_ip", None) or client_ip(request._request)
+        wait = lockout.retry_after(address)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail="Too many failed token authentications from this address.")
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Invalid token header: give exactly one token after the keyword.")
+            self._failed(address, "Invalid token header: give exactly one token after the keyword.")
         try:
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.") from None
+            raw = ""
         token = api_token_check(raw)
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+            self._failed(address, "Invalid, expired or revoked token.")
         api_token_touch(token)
         return token.user, token
+
+    @staticmethod
+    def _failed(address: str, message: str):
+        lockout.token_failure_record(client_ip=address)
+        raise exceptions.AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         # Makes unauthenticated requests 401 (with this challenge) rather than 403.

@@ -11,6 +11,7 @@ class ActorKind(models.TextChoices):
     HELP_DESK = "help_desk", "Help desk"
     REQUESTER = "requester", "Requester"
     API = "api", "API"
+    ANONYMOUS = "anonymous", "Not signed in"
 
 
 class AuditAction(models.TextChoices):
@@ -71,6 +72,10 @@ class AuditAction(models.TextChoices):
     API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
     SCHEDULES_APPLIED = "schedules.applied", "Schedules applied"
     TASK_REFUSED = "task.refused", "Task refused: not a portal function"
+    LOGIN_FAILED = "login.failed", "Sign-in failed"
+    LOGIN_LOCKED_OUT = "login.locked_out", "Sign-in locked out"
+    LOGIN_UNLOCKED = "login.unlocked", "Sign-in lock lifted"
+    API_AUTH_LOCKED_OUT = "api_auth.locked_out", "API token sign-in locked out"
 
 
 class AuditEvent(models.Model):

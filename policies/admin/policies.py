@@ -15,6 +15,7 @@ from accounts.bulk_tasks import actor_spec
 from accounts.clients import MissingCredentials
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
+from governance.csp import allow_inline_styles
 from governance.csvexport import streaming_csv_response
 from governance.runs.models import RunStatus, RunTrigger
 from policies.admin.forms import PLACEHOLDER_HELP, InactivityPolicyForm, single_organization
@@ -156,7 +157,12 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
                 run_url=reverse("admin:policies_inactivitypolicy_run", args=[obj.pk]),
                 runs_url=reverse("admin:policies_policyrun_changelist") + f"?policy={obj.pk}",
             )
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        if context.get("email_previews"):
+            # The previews' HTML is the policy's own email template, shown in a sandboxed frame that
+            # inherits this page's Content-Security-Policy: let its inline styles render (no scripts).
+            allow_inline_styles(response)
+        return response
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -1,8 +1,10 @@
 """A permission matrix over every admin URL for each portal role."""
 
 import pytest
+from axes.models import AccessAttempt, AccessLog
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
@@ -21,12 +23,22 @@ def an_event(db):
     return record_event(actor=Actor.system(), action=AuditAction.SYNC_COMPLETED, target_repr="sync")
 
 
+@pytest.fixture
+def sign_in_records(db):
+    """A failed and a successful sign-in (django-axes' rows), so their admins have an object to refuse."""
+    now = timezone.now()
+    AccessAttempt.objects.create(
+        username="mallory", ip_address="203.0.113.5", user_agent="x", attempt_time=now, failures_since_start=5
+    )
+    AccessLog.objects.create(username="alice", ip_address="203.0.113.6", user_agent="x", attempt_time=now)
+
+
 @pytest.mark.django_db
 class TestAuditorsChangeNothing:
     def test_an_auditor_can_open_every_changelist_of_the_portal(self, client_for, audrey, an_event):
         client = client_for(audrey)
         for model, _ in _admin_models():
-            if model._meta.app_label not in ("governance", "accounts", "policies"):
+            if model._meta.app_label not in ("governance", "accounts", "policies", "axes"):
                 continue
             url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
             assert client.get(url).status_code == 200, url
@@ -38,7 +50,7 @@ class TestAuditorsChangeNothing:
             assert client.get(url).status_code == 403, url
             assert client.post(url, {}).status_code == 403, url
 
-    def test_an_auditor_cannot_change_or_delete_any_object(self, client_for, audrey, an_event, alice):
+    def test_an_auditor_cannot_change_or_delete_any_object(self, client_for, audrey, an_event, alice, sign_in_records):
         client = client_for(audrey)
         for model, _ in _admin_models():
             obj = _some_object(model)
