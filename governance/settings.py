@@ -345,6 +345,7 @@ PORTAL_SCHEDULE_PROVIDERS = [
 # (governance.taskqueue.guard), and setup_schedules refuses to create such a schedule.
 PORTAL_TASK_FUNCTIONS = [
     "governance.tasks.verify_audit_log",
+    "governance.tasks.anchor_audit_log",
     "accounts.tasks.sync_all_organizations",
     "accounts.bulk_tasks.run_bulk_action",
     "policies.tasks.run_policy",
