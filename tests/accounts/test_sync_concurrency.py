@@ -8,6 +8,7 @@ sync in the audit trail, and the next sync, whose pages agree with the mirror, w
 """
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -243,7 +244,9 @@ def test_a_service_writing_while_a_batch_is_being_written_waits_for_it(mirrored,
         assert read.wait(30), "the sync never read its batch"
         service.start()
         # Long enough for the service's remote call and, were it not held back, its mirror write.
-        assert not done.wait(1.5), "the service wrote while the sync was writing the same account"
+        # (A sleep, not done.wait(1.5): under faketime a timed wait that should expire never does.)
+        time.sleep(1.5)
+        assert not done.is_set(), "the service wrote while the sync was writing the same account"
     finally:
         release.set()
         sync.join(60)

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -78,7 +79,7 @@ class _Writers:
         for thread in self.threads:
             thread.start()
         while self.written < 20 and not self.errors:  # writing for sure before the backup starts
-            threading.Event().wait(0.01)
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc):
