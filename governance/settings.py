@@ -245,8 +245,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-# The portal's own stylesheet and scripts (beside templates/): no inline styles or scripts anywhere.
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# The portal's own stylesheet and scripts live in governance/static/portal/ (found as an app's
+# static files): no inline styles or scripts anywhere.
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
