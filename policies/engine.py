@@ -124,6 +124,12 @@ def _day(value: datetime) -> str:
     return value.strftime("%Y-%m-%d")
 
 
+def days_inactive(since: datetime, at: datetime) -> int:
+    """Whole days from ``since`` to ``at``: the one figure of inactivity, in a decision's reason,
+    the policy preview and every email (``policies.services.notifications``)."""
+    return max(0, (at - since).days)
+
+
 def in_scope(policy: PolicySpec, account: AccountSnapshot) -> bool:
     """Whether the policy looks at this account at all (before exemptions and triggers)."""
     if account.account_type == "app" and not policy.include_app_accounts:
@@ -263,7 +269,7 @@ def _decide(
             return _none_or_cancel(account, open_case, f"has used {product}")
         return _none_or_cancel(account, open_case, "no activity, join or restore date known: not judged")
     due = anchor + timedelta(days=policy.trigger_days)
-    days = max(0, (now - anchor).days)
+    days = days_inactive(anchor, now)
     lead = timedelta(days=policy.warning_offsets[0]) if policy.warning_offsets else timedelta(0)
     if now < due - lead:
         if silent:

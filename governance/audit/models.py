@@ -52,6 +52,7 @@ class AuditAction(models.TextChoices):
     EXEMPTION_UPDATED = "exemption.updated", "Exemption updated"
     EXEMPTION_EXPIRED = "exemption.expired", "Exemption expired"
     ENFORCEMENT_WARNED = "enforcement.warned", "Warning sent"
+    ENFORCEMENT_QUEUED_FOR_REVIEW = "enforcement.queued_for_review", "Queued for review"
     ENFORCEMENT_EXECUTED = "enforcement.executed", "Enforcement executed"
     ENFORCEMENT_FAILED = "enforcement.failed", "Enforcement failed"
     ENFORCEMENT_CANCELLED = "enforcement.cancelled", "Enforcement cancelled"

@@ -144,9 +144,10 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and request.method == "GET":
             # Only for the saved policy: a form sent back with errors holds half-edited values.
-            enforcement, real = sample_enforcement(obj, timezone.now())
+            now = timezone.now()
+            enforcement, real = sample_enforcement(obj, now)
             context.update(
-                email_previews=email_previews(enforcement),
+                email_previews=email_previews(enforcement, now),
                 email_sample=enforcement.account,
                 email_sample_is_real=real,
             )

@@ -328,9 +328,14 @@ def sample_enforcement(policy: InactivityPolicy, now: datetime) -> tuple[Enforce
     return enforcement, sample is not None
 
 
-def email_previews(enforcement: Enforcement) -> list[EmailPreview]:
-    """The warning and action emails as they would go out, or what is wrong with their templates."""
+def email_previews(enforcement: Enforcement, now: datetime) -> list[EmailPreview]:
+    """The warning and action emails as they would go out, or what is wrong with their templates.
+
+    The warning as if sent at ``now`` (the days inactive the preview page shows today, and the
+    planned day); the action email as if the action were taken on that planned day (``due_at``,
+    which is ``now`` for someone due today), exactly as ``send_pending`` fills them in."""
     policy = enforcement.policy
+    sent_at = {"warning": now, "action": enforcement.due_at}
     previews = []
     for kind, label, subject_field, body_field in EMAIL_KINDS:
         preview = EmailPreview(kind=kind, label=label)
@@ -341,7 +346,7 @@ def email_previews(enforcement: Enforcement) -> list[EmailPreview]:
                 preview.errors.append(f"{policy._meta.get_field(name).verbose_name.capitalize()}: {exc}")
         if not preview.errors:
             try:
-                preview.subject, preview.text, preview.html = render(enforcement, kind)
+                preview.subject, preview.text, preview.html = render(enforcement, kind, now=sent_at[kind])
             except (KeyError, IndexError, ValueError, AttributeError) as exc:
                 preview.errors.append(f"{label}: the template cannot be filled in ({type(exc).__name__}: {exc}).")
         previews.append(preview)

@@ -9,11 +9,13 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from governance.logging import redact
 from governance.notify import portal_admins_notify
 from policies.email_templates import fill
+from policies.engine import days_inactive
 from policies.links import restore_link
 from policies.models import Enforcement
 
@@ -28,29 +30,43 @@ _ACTION_PHRASES = {
 }
 
 
-def context_for(enforcement: Enforcement) -> dict:
+def context_for(enforcement: Enforcement, kind: str, *, now) -> dict:
+    """The placeholders' values for a ``warning`` or ``action`` email sent at ``now``.
+
+    A warning (and each reminder) counts the days inactive at ``now``, the moment it goes out, and
+    names the day the action is planned for: its due date. An action email names the day the
+    action happened (``executed_at``; ``now`` for one not recorded yet) and the days inactive at
+    that moment, however late it is sent. Both count days with the engine's ``days_inactive``, so
+    an email says what the policy preview and the decision's reason said at the same moment.
+    """
     account, policy = enforcement.account, enforcement.policy
     product = ", ".join(p.name or p.key for p in policy.products.all()) or "Atlassian products"
-    days = (enforcement.due_at - enforcement.inactive_since).days if enforcement.inactive_since else ""
+    if kind == "action":
+        moment = enforcement.executed_at or now
+        action_day = moment
+    else:
+        moment, action_day = now, enforcement.due_at
+    since = enforcement.inactive_since
     return {
         "name": account.name or account.email or "there",
-        "days_inactive": days,
+        "days_inactive": days_inactive(since, moment) if since else "",
         "product": product,
         "action": _ACTION_PHRASES.get(policy.action, policy.action),
-        "action_date": enforcement.due_at.strftime("%d %B %Y"),
+        # The day in the portal's time zone, as the admin pages show it.
+        "action_date": timezone.localtime(action_day).strftime("%d %B %Y"),
         "restore_link": restore_link(enforcement),
     }
 
 
-def render(enforcement: Enforcement, kind: str) -> tuple[str, str, str]:
-    """Subject, plain text and HTML for a ``warning`` or ``action`` email."""
+def render(enforcement: Enforcement, kind: str, *, now) -> tuple[str, str, str]:
+    """Subject, plain text and HTML for a ``warning`` or ``action`` email sent at ``now``."""
     policy = enforcement.policy
     subject_t, body_t = (
         (policy.warning_subject, policy.warning_body)
         if kind == "warning"
         else (policy.action_subject, policy.action_body)
     )
-    values = context_for(enforcement)
+    values = context_for(enforcement, kind, now=now)
     # fill(), not str.format: only plain placeholders are replaced, so an old template with a
     # format spec cannot build a huge string or reach an attribute (policies/email_templates.py).
     subject = fill(subject_t, values).replace("\n", " ")
@@ -63,8 +79,10 @@ def render(enforcement: Enforcement, kind: str) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def send_pending(*, enforcements) -> dict:
-    """Send every pending notice among ``enforcements``; returns counts of sent and failed."""
+def send_pending(*, enforcements, now=None) -> dict:
+    """Send every pending notice among ``enforcements`` at ``now`` (the run's moment; the sweep's
+    clock by default); returns counts of sent and failed."""
+    now = now or timezone.now()
     counts = {"sent": 0, "failed": 0, "unreachable": 0}
     for enforcement in enforcements.filter(notice_pending__in=["warning", "action"]).select_related(
         "account", "policy"
@@ -78,7 +96,7 @@ def send_pending(*, enforcements) -> dict:
             counts["unreachable"] += 1
             continue
         try:
-            subject, text, html = render(enforcement, enforcement.notice_pending)
+            subject, text, html = render(enforcement, enforcement.notice_pending, now=now)
             message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email])
             message.attach_alternative(html, "text/html")
             message.send()

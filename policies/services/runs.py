@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from accounts.clients import client_for
@@ -202,14 +203,14 @@ def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None, l
         keep()  # an evaluation at scale takes a while: check before the first write
         _cancel(policy, evaluation, run=run, actor=actor, outcome=outcome, now=now)
         _warn(policy, evaluation, run=run, actor=actor, now=now, outcome=outcome)
-        due = _mark_due(policy, evaluation, mode=mode, run=run, actor=actor, now=now, outcome=outcome)
+        due = _mark_due(policy, evaluation, mode=mode, run=run, actor=actor, outcome=outcome)
         _execute_all(policy, due, client=client, actor=actor, run=run, now=now, keep=keep, outcome=outcome)
         keep()  # emails too: the run that took the lease over sends them
     except locks.LeaseLost:
         done = sum(v for k, v in outcome.items() if k.startswith("executed_"))
         outcome["not_executed"] = len(due) - done
         raise LeaseStopped(dict(outcome)) from None
-    sent = notifications.send_pending(enforcements=Enforcement.objects.filter(policy=policy))
+    sent = notifications.send_pending(enforcements=Enforcement.objects.filter(policy=policy), now=now)
     outcome["emails_sent"], outcome["emails_failed"] = sent["sent"], sent["failed"]
     return dict(outcome)
 
@@ -365,49 +366,135 @@ def _open(policy, decision, *, status, run, now) -> Enforcement | None:
         return None  # the unique open-enforcement constraint: someone else opened it first
 
 
-def _mark_due(policy, evaluation, *, mode, run, actor, now, outcome) -> list[Enforcement]:
-    """Turn ACT decisions into executable enforcements (enforce) or review items (review)."""
-    act = evaluation.by_verdict(Verdict.ACT)
-    to_execute = []
-    review_events = []
-    for decision in act:
-        enforcement = Enforcement.objects.filter(
-            policy=policy,
-            account_id=decision.account_pk,
-            status__in=OPEN_STATUSES,
-        ).first() or _open(policy, decision, status=EnforcementStatus.DUE, run=run, now=now)
-        if enforcement is None:
-            continue
-        if mode == PolicyMode.REVIEW and enforcement.status in (EnforcementStatus.WARNED, EnforcementStatus.DUE):
-            Enforcement.objects.filter(pk=enforcement.pk).update(
-                status=EnforcementStatus.AWAITING_REVIEW, reason=decision.reason
-            )
-            review_events.append(
-                dict(
-                    actor=actor,
-                    action=AuditAction.ENFORCEMENT_WARNED,
-                    target=enforcement,
-                    reason=f"queued for review: {decision.reason}",
-                    correlation_id=run.correlation_id,
-                    organization=policy.organization.org_id,
-                )
-            )
-            outcome["queued_for_review"] += 1
-            continue
-        # Items waiting for a person stay waiting; the rest are executed in enforce mode.
-        if enforcement.status in EXECUTABLE and (mode == PolicyMode.ENFORCE or enforcement.status == "approved"):
-            Enforcement.objects.filter(pk=enforcement.pk).update(reason=decision.reason)
-            enforcement.reason = decision.reason
-            to_execute.append(enforcement)
-    if review_events:
+# Accounts per batch in _mark_due: each batch is one transaction of a fixed handful of statements,
+# and its IN lists and CASE stay well inside the databases' parameter limits.
+_DUE_BATCH = 500
+
+
+class ClaimLost(RuntimeError):
+    """Rows locked for this run changed under it: nothing of the batch is kept."""
+
+
+def _mark_due(policy, evaluation, *, mode, run, actor, outcome) -> list[Enforcement]:
+    """Turn ACT decisions into executable enforcements (enforce) or review items (review).
+
+    Set-based, a batch of accounts at a time, each batch in one transaction with its audit events:
+    if recording them fails, no status of the batch changes either. A case is claimed for the
+    review queue by a conditional update from the status this run read under a lock, so one that
+    another run or a reviewer changed meanwhile is neither counted nor audited by this run.
+    """
+    act = {d.account_pk: d for d in evaluation.by_verdict(Verdict.ACT)}
+    pks = list(act)
+    to_execute: list[Enforcement] = []
+    for start in range(0, len(pks), _DUE_BATCH):
+        decisions = {pk: act[pk] for pk in pks[start : start + _DUE_BATCH]}
         with transaction.atomic():
-            record_events(review_events)
+            rows = _open_for_action(policy, decisions, run=run)
+            queued = []
+            if mode == PolicyMode.REVIEW:
+                queued = _queue_for_review(policy, rows, decisions, run=run, actor=actor)
+                outcome["queued_for_review"] += len(queued)
+            # Items waiting for a person stay waiting; the rest are executed in enforce mode, and
+            # approved ones in either mode.
+            queued_pks = {e.pk for e in queued}
+            executable = [
+                e
+                for e in rows
+                if e.pk not in queued_pks
+                and e.status in EXECUTABLE
+                and (mode == PolicyMode.ENFORCE or e.status == EnforcementStatus.APPROVED)
+            ]
+            if executable:
+                Enforcement.objects.filter(pk__in=[e.pk for e in executable]).update(
+                    reason=_reasons(executable, decisions)
+                )
+                for e in executable:
+                    e.reason = decisions[e.account_id].reason
+                to_execute += executable
     # Approved items are executed by the next run even if they were approved after the last one,
     # and claims left behind by a killed worker are completed (execute() only takes stale ones).
     leftovers = Enforcement.objects.filter(
         policy=policy, status__in=[EnforcementStatus.APPROVED, EnforcementStatus.EXECUTING]
     ).exclude(pk__in=[e.pk for e in to_execute])
     return to_execute + list(leftovers)
+
+
+def _open_for_action(policy, decisions: dict, *, run) -> list[Enforcement]:
+    """The open enforcement of each account in ``decisions``, opening a ``due`` one where there is
+    none; locked until the caller's transaction ends (PostgreSQL row locks; SQLite's IMMEDIATE
+    transactions hold the whole database)."""
+    open_rows = (
+        Enforcement.objects.select_for_update(of=("self",))
+        .filter(policy=policy, account_id__in=list(decisions), status__in=OPEN_STATUSES)
+        .select_related("account")  # each audit event names the account
+    )
+    rows = list(open_rows)
+    missing = decisions.keys() - {e.account_id for e in rows}
+    if missing:
+        # ignore_conflicts: a case another run opened first wins (the unique open enforcement per
+        # policy and account), and is read back below like any other.
+        Enforcement.objects.bulk_create(
+            [
+                Enforcement(
+                    policy=policy,
+                    account_id=pk,
+                    status=EnforcementStatus.DUE,
+                    action=policy.action,
+                    reason=decisions[pk].reason,
+                    inactive_since=decisions[pk].inactive_since,
+                    due_at=decisions[pk].due_at,
+                    run=run,
+                )
+                for pk in sorted(missing)
+            ],
+            ignore_conflicts=True,
+        )
+        rows += list(open_rows.filter(account_id__in=missing))
+    for e in rows:
+        e.policy = policy
+    return rows
+
+
+def _queue_for_review(policy, rows, decisions: dict, *, run, actor) -> list[Enforcement]:
+    """Move the warned and due cases among ``rows`` to the review queue: one conditional UPDATE
+    per former status, and one batch of audit events, in the caller's transaction."""
+    queued, events = [], []
+    for old in (EnforcementStatus.WARNED, EnforcementStatus.DUE):
+        group = [e for e in rows if e.status == old]
+        if not group:
+            continue
+        changed = Enforcement.objects.filter(pk__in=[e.pk for e in group], status=old).update(
+            status=EnforcementStatus.AWAITING_REVIEW, reason=_reasons(group, decisions)
+        )
+        if changed != len(group):
+            # The rows were read under a lock, so this means the database did not hold it: keep
+            # nothing of this batch rather than count or audit a case this run did not claim.
+            raise ClaimLost(f"{len(group) - changed} of {len(group)} {old} enforcement(s) changed under this run")
+        for e in group:
+            e.status, e.reason = EnforcementStatus.AWAITING_REVIEW, decisions[e.account_id].reason
+            events.append(
+                dict(
+                    actor=actor,
+                    action=AuditAction.ENFORCEMENT_QUEUED_FOR_REVIEW,
+                    target=e,
+                    before={"status": old},
+                    after={"status": e.status},
+                    reason=e.reason,
+                    correlation_id=run.correlation_id,
+                    organization=policy.organization.org_id,
+                )
+            )
+        queued += group
+    record_events(events)
+    return queued
+
+
+def _reasons(enforcements, decisions: dict) -> Case:
+    """Each enforcement's reason from today's decision, for one UPDATE of many rows."""
+    return Case(
+        *[When(pk=e.pk, then=Value(decisions[e.account_id].reason)) for e in enforcements],
+        output_field=TextField(),
+    )
 
 
 def _finish(policy, run, actor, status, counts, message, *, evaluation=None, now=None) -> PolicyRunResult:

@@ -1,17 +1,22 @@
 """The policy admin: saving through policy_save (preview on create, audited), the email preview,
 "Run now", deletion, and who may do what."""
 
+import html
 from datetime import timedelta
 
 import pytest
+import time_machine
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Group, Organization, Product
 from governance.audit.models import AuditAction, AuditEvent
 from governance.runs.models import RunStatus, TaskRun
+from policies.admin.preview import sample_enforcement
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
 from policies.models.policies import DEFAULT_ACTION_BODY, DEFAULT_ACTION_SUBJECT, DEFAULT_WARNING_SUBJECT
+from policies.services.runs import evaluate, policy_run
 from tests.policies.conftest import RUN_AT
 
 pytestmark = pytest.mark.django_db
@@ -251,6 +256,65 @@ class TestEmailPreview:
         InactivityPolicy.objects.filter(pk=policy.pk).update(warning_body="<script>alert(1)</script> {name}")
         page = client_for(alice).get(_change_url(policy)).content.decode()
         assert "<script>alert(1)</script>" not in page
+
+
+def _previewed(page: str, kind: str) -> str:
+    """The plain text of one email preview on the change page, as the admin reads it."""
+    section = page.split(f'id="email-preview-{kind}"')[1]
+    return html.unescape(section.split("<pre>")[1].split("</pre>")[0])
+
+
+def _without_link(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "/access/restore/" not in line]
+
+
+class TestEmailPreviewFigures:
+    """The change page previews the default templates with the figures a run at the same moment sends."""
+
+    def _page_at(self, policy, client, now) -> str:
+        with time_machine.travel(now, tick=False):
+            return client.get(_change_url(policy)).content.decode()
+
+    def test_the_warning_preview_is_the_warning_a_run_sends_at_that_moment(self, make_policy, client_for, alice):
+        policy = make_policy(mode=PolicyMode.PREVIEW, warning_days=[14])
+        sample, real = sample_enforcement(policy, RUN_AT)
+        assert real
+        assert sample.account.email
+        decision = next(d for d in evaluate(policy, RUN_AT).decisions if d.account_pk == sample.account.pk)
+        page = self._page_at(policy, client_for(alice), RUN_AT)
+        warning, action = _previewed(page, "warning"), _previewed(page, "action")
+        planned = f"{RUN_AT + timedelta(days=14):%d %B %Y}"
+        assert (
+            f"for {decision.days_inactive} days. To free unused licences, your access will be suspended on {planned}."
+        ) in warning
+        # The action email as it will read when the action is taken on the planned day.
+        days_then = (RUN_AT + timedelta(days=14) - decision.inactive_since).days
+        assert f"for {days_then} days, so your access was suspended on {planned}." in action
+
+        InactivityPolicy.objects.filter(pk=policy.pk).update(mode=PolicyMode.REVIEW)
+        policy.refresh_from_db()
+        policy_run(policy=policy, now=RUN_AT)
+        sent = next(m for m in mail.outbox if sample.account.email in m.to)
+        assert _without_link(sent.body) == _without_link(warning)
+
+    def test_the_action_preview_of_someone_due_today_is_the_action_email_a_run_sends(
+        self, make_policy, client_for, alice
+    ):
+        policy = make_policy(mode=PolicyMode.PREVIEW)  # no warning: the due are acted on at once
+        sample, real = sample_enforcement(policy, RUN_AT)
+        assert real
+        assert sample.account.email
+        decision = next(d for d in evaluate(policy, RUN_AT).decisions if d.account_pk == sample.account.pk)
+        assert decision.verdict == "act"
+        assert decision.due_at < RUN_AT - timedelta(days=1)
+        action = _previewed(self._page_at(policy, client_for(alice), RUN_AT), "action")
+        assert f"for {decision.days_inactive} days, so your access was suspended on {RUN_AT:%d %B %Y}." in action
+
+        InactivityPolicy.objects.filter(pk=policy.pk).update(mode=PolicyMode.ENFORCE)
+        policy.refresh_from_db()
+        policy_run(policy=policy, now=RUN_AT)
+        sent = next(m for m in mail.outbox if sample.account.email in m.to)
+        assert _without_link(sent.body) == _without_link(action)
 
 
 class TestRunNow:
