@@ -13,6 +13,7 @@ from accounts.models import Account, AccountStatus, Group, Membership, Product, 
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
 from accounts.services.memberships import (
+    NeedsDecision,
     membership_add,
     membership_remove,
     product_access_plan,
@@ -38,6 +39,8 @@ class Outcome:
     SKIPPED = "skipped"
     REFUSED = "refused"
     FAILED = "failed"
+    # Left alone for a person to decide: the product comes through a group that grants more.
+    NEEDS_REVIEW = "needs_review"
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,10 @@ class BulkOutcome:
         return len(self.results)
 
     def count_dict(self) -> dict:
-        return {name: self.counts[name] for name in (Outcome.DONE, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED)}
+        names = [Outcome.DONE, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED]
+        if self.action == "remove_product_access" or self.counts[Outcome.NEEDS_REVIEW]:
+            names.append(Outcome.NEEDS_REVIEW)  # the only action that leaves accounts for a decision
+        return {name: self.counts[name] for name in names}
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,11 @@ def _no_product_skip(account, options, members):
 
 def _remove_product(account, product, **kwargs):
     plan = product_access_plan(account=account, products=[product])  # refuses org admins, IdP-granted access
+    if plan.get("attention"):
+        # Only that product's seat goes (DESIGN.md 5.9): a group granting more stays, for a person.
+        raise NeedsDecision(
+            f"left alone: {plan['attention']}. Use “Remove from group” on that group if all of it should go."
+        )
     return product_access_remove(account=account, plan=plan, **kwargs)
 
 
@@ -302,6 +313,8 @@ def _apply_one(spec, options, account, members, clients, actor, correlation_id) 
     try:
         client = clients.get(account.organization)
         spec.apply(account, options, client=client, actor=actor, reason=options.reason, correlation_id=correlation_id)
+    except NeedsDecision as exc:
+        return result(Outcome.NEEDS_REVIEW, str(exc))
     except ServiceRefused as exc:
         return result(Outcome.REFUSED, str(exc))
     except (AtlassianError, _NoClient) as exc:
@@ -343,7 +356,7 @@ def _report(run: TaskRun, outcome: BulkOutcome) -> None:
 
 def _finish(run: TaskRun, outcome: BulkOutcome, *, lost_lease: bool = False) -> None:
     not_done = [r for r in outcome.results if r.outcome != Outcome.DONE]
-    lines = [f"{r.outcome}: {r.account} — {r.message}" for r in not_done[:LOG_LINES]]
+    lines = [f"{r.outcome.replace('_', ' ')}: {r.account} — {r.message}" for r in not_done[:LOG_LINES]]
     failed = outcome.counts[Outcome.FAILED]
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     error = f"{failed} of {outcome.total} accounts failed." if failed else ""

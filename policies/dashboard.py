@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import Product, ProductAccess
 from policies.engine import Verdict
 from policies.models import InactivityPolicy, PolicyAction
-from policies.services.runs import evaluate
+from policies.services.runs import blocked_removals, evaluate
 
 HORIZON_DAYS = 30
 _CHUNK = 500  # bounded IN lists (SQLite's parameter limit; DJANGO-NOTES 4)
@@ -32,8 +32,9 @@ def policy_seat_savings(organization=None, *, now=None, horizon_days: int = HORI
 
     Counts every account an enabled policy would warn or act on by then (its ACT and WARN
     decisions at ``now + horizon_days``) once per product it holds among the policy's scoped
-    products (all products when the policy names none). An account two policies would act on
-    counts once. Notify-only policies free nothing. Whatever the mode: a preview policy's
+    products (all products when the policy names none), except product removals whose product
+    comes through a group that grants more (they wait for a decision). An account two policies
+    would act on counts once. Notify-only policies free nothing. Whatever the mode: a preview policy's
     figures are what it would free once enforced.
 
     Returns ``[{"product": name, "product_key": key, "organization": org id, "seats": n}]``,
@@ -47,6 +48,9 @@ def policy_seat_savings(organization=None, *, now=None, horizon_days: int = HORI
     for policy in policies.select_related("organization").prefetch_related("products"):
         evaluation = evaluate(policy, at)
         accounts = [d.account_pk for d in evaluation.decisions if d.verdict in (Verdict.ACT, Verdict.WARN)]
+        # A product removal that waits for a decision frees nothing (DESIGN.md 5.9).
+        blocked = blocked_removals(policy, accounts)
+        accounts = [pk for pk in accounts if pk not in blocked]
         scope = [p.pk for p in policy.products.all()]
         for account_pk, product_pk in products_held(accounts, scope):
             freed[product_pk].add(account_pk)

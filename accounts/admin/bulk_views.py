@@ -21,12 +21,14 @@ from accounts.admin.filters import group_autocomplete_url
 from accounts.bulk import BULK_ACTIONS, BulkActionError, accounts_bulk_apply, bulk_options
 from accounts.bulk_tasks import actor_spec
 from accounts.clients import client_for
-from accounts.models import Group, Product
+from accounts.models import Account, Group, Product
+from accounts.removal import removal_summaries
 from governance.audit.record import Actor, new_correlation_id
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_progress, task_run_start
 
 SAMPLE_SIZE = 10
+REMOVAL_SUMMARY_LIMIT = 2000  # accounts: planning each one's removal costs a few queries per 500
 CONFIRM_FIELD = "bulk_confirm"
 
 
@@ -115,7 +117,30 @@ def _confirm_context(request, queryset, spec, form) -> dict:
         "autocomplete_url": group_autocomplete_url(),
         "chosen_group": Group.objects.filter(pk=group_id).first() if group_id.isdigit() else None,
         "inline_limit": settings.BULK_ACTION_INLINE_LIMIT,
+        "removals": _removals(queryset, count) if spec.needs == "product" else None,
+        "removals_limit": REMOVAL_SUMMARY_LIMIT,
     }
+
+
+def _removals(queryset, count: int):
+    """Per product, the seats removing it frees and who is left alone for a decision (the product
+    comes through a group that also grants something else); for selections small enough to plan."""
+    if count > REMOVAL_SUMMARY_LIMIT:
+        return None
+    summaries = removal_summaries(queryset.order_by().values_list("pk", flat=True))
+    names = dict(
+        Account.objects.filter(pk__in={pk for s in summaries for pk, _ in s.needs_review[:SAMPLE_SIZE]}).values_list(
+            "pk", "name"
+        )
+    )
+    return [
+        {
+            "summary": summary,
+            "sample": [(names.get(pk) or f"#{pk}", why) for pk, why in summary.needs_review[:SAMPLE_SIZE]],
+            "more": max(0, len(summary.needs_review) - SAMPLE_SIZE),
+        }
+        for summary in summaries
+    ]
 
 
 def _start_in_background(request, spec, action_name, account_ids, params, actor):

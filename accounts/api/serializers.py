@@ -214,7 +214,11 @@ class BulkActionRequestSerializer(serializers.Serializer):
 class BulkResultSerializer(serializers.Serializer):
     account = serializers.IntegerField(source="account_pk", help_text="The account's portal id.")
     account_repr = serializers.CharField(source="account")
-    outcome = serializers.ChoiceField(choices=["done", "skipped", "refused", "failed"])
+    outcome = serializers.ChoiceField(
+        choices=["done", "skipped", "refused", "failed", "needs_review"],
+        help_text="needs_review: left alone, the product comes through a group that also grants something else "
+        "(the message names it).",
+    )
     message = serializers.CharField()
 
 

@@ -41,8 +41,9 @@ def _status_change(new_status: str, *, restored: bool = False):
     return apply
 
 
-def _lifecycle(account, actor, reason, correlation_id, action, remote, status, restored=False) -> Account:
-    """One status change in Atlassian, mirrored and audited (accounts.services.remote.perform)."""
+def _lifecycle(account, client, actor, reason, correlation_id, action, remote, status, restored=False) -> Account:
+    """One status change in Atlassian, mirrored (then read back through ``client``) and audited
+    (accounts.services.remote.perform)."""
     return perform(
         account=account,
         actor=actor,
@@ -52,6 +53,7 @@ def _lifecycle(account, actor, reason, correlation_id, action, remote, status, r
         before={"status": account.status},
         remote=remote,
         mirror=_status_change(status, restored=restored),
+        client=client,
     )
 
 
@@ -62,6 +64,7 @@ def account_suspend(
     _refuse_org_admin(account, allow_org_admin, "suspend")
     return _lifecycle(
         account,
+        client,
         actor,
         reason,
         correlation_id,
@@ -75,6 +78,7 @@ def account_restore(*, account: Account, client, actor: Actor, reason: str, corr
     """Lift a suspension: access, groups and roles come back as they were."""
     return _lifecycle(
         account,
+        client,
         actor,
         reason,
         correlation_id,
@@ -93,6 +97,7 @@ def account_deactivate(
     _refuse_unmanaged(account, "deactivate")
     return _lifecycle(
         account,
+        client,
         actor,
         reason,
         correlation_id,
@@ -106,6 +111,7 @@ def account_enable(*, account: Account, client, actor: Actor, reason: str, corre
     """Re-enable a deactivated managed account."""
     return _lifecycle(
         account,
+        client,
         actor,
         reason,
         correlation_id,
@@ -124,6 +130,7 @@ def account_delete(
     _refuse_unmanaged(account, "delete")
     return _lifecycle(
         account,
+        client,
         actor,
         reason,
         correlation_id,
@@ -137,6 +144,7 @@ def account_cancel_delete(*, account: Account, client, actor: Actor, reason: str
     """Cancel a scheduled deletion inside the grace period; the account is active again."""
     return _lifecycle(
         account,
+        client,
         actor,
         reason,
         correlation_id,

@@ -4,7 +4,9 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import Account, Group, Membership, Product, ProductAccess
+from accounts.removal import removal_plans
 from accounts.services.errors import ServiceRefused
+from accounts.services.refresh import account_refresh
 from accounts.services.remote import lock_for_change, perform
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor
@@ -26,8 +28,17 @@ def _membership_target(account: Account, group: Group) -> dict:
 
 
 def membership_add(
-    *, account: Account, group: Group, client, actor: Actor, reason: str, correlation_id: str = ""
+    *,
+    account: Account,
+    group: Group,
+    client,
+    actor: Actor,
+    reason: str,
+    correlation_id: str = "",
+    refresh: bool = True,
 ) -> Account:
+    """Add to a group in Atlassian; the account is then read back (unless ``refresh`` is off: a
+    multi-step change refreshes once at its end)."""
     _refuse_synced(group)
 
     def mirror(locked: Account) -> dict:
@@ -51,6 +62,8 @@ def membership_add(
             group.group_id, account.account_id, directory_id=group.directory_id or None
         ),
         mirror=mirror,
+        client=client,
+        refresh=refresh,
     )
 
 
@@ -63,7 +76,11 @@ def membership_remove(
     reason: str,
     correlation_id: str = "",
     allow_org_admin: bool = False,
+    refresh: bool = True,
 ) -> Account:
+    """Take out of a group in Atlassian; the account is then read back (unless ``refresh`` is off).
+    Everything the group grants goes with it, and the read-back mirrors all of it; to take one
+    product only, use :func:`product_access_remove`, whose plan leaves groups that grant more."""
     _refuse_synced(group)
     if account.is_org_admin and group.is_licence_group and not allow_org_admin:
         raise ServiceRefused(f"{account} is an organization admin; the portal does not take org admins' licences.")
@@ -88,32 +105,31 @@ def membership_remove(
             group.group_id, account.account_id, directory_id=group.directory_id or None
         ),
         mirror=mirror,
+        client=client,
+        refresh=refresh,
     )
 
 
-def product_access_plan(*, account: Account, products: list[Product], allow_org_admin: bool = False) -> dict:
-    """What taking ``products`` away means: the editable licence groups granting them to this
-    account and its direct roles on them. Refuses when an IdP-synced group grants one (the access
-    could not really be removed) or the account is an org admin."""
+class NeedsDecision(ServiceRefused):
+    """A product comes through a group that also grants something else: removing the group would
+    take more than the product, so a person decides (DESIGN.md 5.9). The message says why."""
+
+
+def product_access_plan(
+    *, account: Account, products: list[Product], allow_org_admin: bool = False, remove_shared: bool = False
+) -> dict:
+    """What taking ``products`` away means (accounts/plans.py): the groups granting only them,
+    and the account's direct roles on them. When one comes through a group that grants something
+    else too, the plan removes nothing and its ``attention`` says why; ``remove_shared`` (a
+    person's explicit decision) removes such groups as well. Refuses when an IdP-synced group
+    grants one (the access could not really be removed) or the account is an org admin."""
     if account.is_org_admin and not allow_org_admin:
         raise ServiceRefused(f"{account} is an organization admin; the portal does not take org admins' access.")
-    product_pks = {p.pk for p in products}
-    granting = list(
-        Group.objects.filter(memberships__account=account, grants__product__in=product_pks).distinct().order_by("name")
-    )
-    synced = [g.name for g in granting if g.external_synced]
-    if synced:
-        raise ServiceRefused(
-            f"{account} gets this access from identity-provider groups ({', '.join(synced)}); remove them there."
-        )
-    direct = ProductAccess.objects.filter(account=account, product__in=product_pks, granted="direct")
-    return {
-        "products": sorted(p.key for p in products),
-        "groups": [g.group_id for g in granting],
-        "roles": [
-            {"role": "atlassian/user", "resource": rid} for rid in direct.values_list("product__resource_id", flat=True)
-        ],
-    }
+    plan = removal_plans([account.pk], products, remove_shared=remove_shared)[account.pk]
+    if plan.synced:
+        names = ", ".join(group.name for group in plan.synced)
+        raise ServiceRefused(f"{account} gets this access from identity-provider groups ({names}); remove them there.")
+    return plan.as_dict()
 
 
 def product_access_remove(
@@ -128,7 +144,11 @@ def product_access_remove(
 ) -> dict:
     """Carry out a :func:`product_access_plan`. Idempotent: groups the account already left (in the
     mirror) are skipped, so a run interrupted half-way can be completed by running it again.
-    Returns the plan, which is exactly what was removed and what a restore gives back."""
+    Refuses (:class:`NeedsDecision`) a plan that waits for a person's decision. The account is read
+    back from Atlassian once, at the end. Returns the plan, which is exactly what was removed and
+    what a restore gives back."""
+    if plan.get("attention"):
+        raise NeedsDecision(plan["attention"])
     groups = Group.objects.filter(organization=account.organization, group_id__in=plan.get("groups", []))
     still_member = set(Membership.objects.filter(account=account, group__in=groups).values_list("group_id", flat=True))
     for group in groups:
@@ -141,6 +161,7 @@ def product_access_remove(
                 reason=reason,
                 correlation_id=correlation_id,
                 allow_org_admin=allow_org_admin,
+                refresh=False,
             )
     for role in plan.get("roles", []):
         perform(
@@ -151,25 +172,36 @@ def product_access_remove(
             correlation_id=correlation_id,
             after=role,
             remote=lambda r=role: client.user_role_revoke(account.account_id, role=r["role"], resource=r["resource"]),
+            client=client,
+            refresh=False,
         )
-    with transaction.atomic():
-        lock_for_change(account.pk).save(update_fields=["portal_changed_at"])
-        ProductAccess.objects.filter(
-            account=account, product__key__in=plan.get("products", []), product__organization=account.organization
-        ).delete()
+    if not account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id):
+        # Not read back: mirror what was asked for; the next sync brings the rest.
+        with transaction.atomic():
+            lock_for_change(account.pk).save(update_fields=["portal_changed_at"])
+            ProductAccess.objects.filter(
+                account=account, product__key__in=plan.get("products", []), product__organization=account.organization
+            ).delete()
     return plan
 
 
 def product_access_restore(
     *, account: Account, removed: dict, client, actor: Actor, reason: str, correlation_id: str = ""
 ) -> None:
-    """Give back what :func:`product_access_remove` took: the same groups and roles. Idempotent."""
+    """Give back what :func:`product_access_remove` took: the same groups and roles, then read the
+    account back from Atlassian once. Idempotent."""
     groups = Group.objects.filter(organization=account.organization, group_id__in=removed.get("groups", []))
     present = set(Membership.objects.filter(account=account, group__in=groups).values_list("group_id", flat=True))
     for group in groups:
         if group.pk not in present:
             membership_add(
-                account=account, group=group, client=client, actor=actor, reason=reason, correlation_id=correlation_id
+                account=account,
+                group=group,
+                client=client,
+                actor=actor,
+                reason=reason,
+                correlation_id=correlation_id,
+                refresh=False,
             )
     for role in removed.get("roles", []):
         perform(
@@ -180,4 +212,7 @@ def product_access_restore(
             correlation_id=correlation_id,
             after=role,
             remote=lambda r=role: client.user_role_assign(account.account_id, role=r["role"], resource=r["resource"]),
+            client=client,
+            refresh=False,
         )
+    account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id)

@@ -5,19 +5,29 @@
 2. On success, the mirror update and its audit event commit together in one transaction, under
    the account's row lock, and the account is stamped ``portal_changed_at``: a sync holding
    pages fetched before then leaves the account alone (accounts/sync/users.py).
-3. On failure, one ``atlassian.call_failed`` event records what was attempted and Atlassian's
+3. Right after a successful call, given the ``client``, the account is read back from Atlassian
+   (one search for its id, still outside the transaction) and written into the mirror in that same
+   transaction (accounts/services/readback.py): the mirror then equals Atlassian for the account,
+   whatever else the change brought along (DESIGN.md 5.10). A multi-step change passes
+   ``refresh=False`` to its steps and refreshes once at the end (accounts/services/refresh.py).
+4. On failure, one ``atlassian.call_failed`` event records what was attempted and Atlassian's
    answer, and the error is re-raised for the caller to report.
 """
 
+import logging
 from collections.abc import Callable
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.services.readback import REFRESHED_FIELDS, mirror_remote_user, read_back
+from accounts.sync.context import SyncDataError
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
-from governance.audit.record import Actor, record_event
+from governance.audit.record import Actor, record_event, record_events
+
+log = logging.getLogger(__name__)
 
 
 def perform(
@@ -33,8 +43,11 @@ def perform(
     target_fields: dict | None = None,
     before: dict | None = None,
     after: dict | None = None,
+    client=None,
+    refresh: bool = True,
 ) -> Account:
-    """Run ``remote()``, then apply ``mirror(locked_account)`` (returns the fields it changed) and audit."""
+    """Run ``remote()``, then apply ``mirror(locked_account)`` (returns the fields it changed), read
+    the account back through ``client`` (unless ``refresh`` is off) and audit."""
     common = dict(
         actor=actor,
         reason=reason,
@@ -63,16 +76,39 @@ def perform(
                 **common,
             )
         raise
+    user, unread = read_back(client, account) if client is not None and refresh else (None, "")
     with transaction.atomic():
         locked = lock_for_change(account.pk)
         changed = mirror(locked) if mirror else {}
         for field, value in changed.items():
             setattr(locked, field, value)
         locked.save(update_fields=[*changed, "portal_changed_at"])
-        record_event(action=action, before=before, after={**(after or {}), **changed_json(changed)}, **common)
-    for field, value in changed.items():
-        setattr(account, field, value)
-    account.portal_changed_at = locked.portal_changed_at
+        seen: list[dict] = []
+        if user is not None:
+            expected = {field: getattr(locked, field) for field in REFRESHED_FIELDS}
+            try:
+                # A savepoint: whatever goes wrong writing the read-back, the change itself happened
+                # in Atlassian and its audit event must still commit.
+                with transaction.atomic():
+                    seen = mirror_remote_user(locked, user, actor=actor, correlation_id=correlation_id)
+            except (SyncDataError, DatabaseError) as exc:
+                log.exception("Writing account %s as read back failed", account.account_id)
+                user, unread = None, f"not refreshed from Atlassian ({type(exc).__name__}); the next sync does it"
+                locked.refresh_from_db(fields=REFRESHED_FIELDS)
+        if user is not None:
+            changed.update(
+                (field, getattr(locked, field))
+                for field in REFRESHED_FIELDS
+                if field != "last_synced_at" and getattr(locked, field) != expected[field]
+            )
+        details = {**(after or {}), **changed_json(changed)}
+        if unread:
+            details["mirror"] = unread
+        record_event(action=action, before=before, after=details, **common)
+        if seen:
+            record_events(seen)
+    for field in (*changed, *(REFRESHED_FIELDS if user is not None else ()), "portal_changed_at"):
+        setattr(account, field, getattr(locked, field))
     return account
 
 

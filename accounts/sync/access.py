@@ -138,7 +138,7 @@ def _membership_events(ctx: SyncContext, existing: dict[str, Account], added, re
                 target_type="accounts.membership",
                 target_id=f"{account.account_id}:{group_pk}",
                 target_repr=f"{account} in {names.get(group_pk, group_pk)}",
-                reason="seen in Atlassian by the sync",
+                reason=ctx.seen_reason,
                 **ctx.audit_fields(),
             )
         )

@@ -18,6 +18,8 @@ class SyncContext:
     now: datetime
     correlation_id: str
     actor: Actor
+    # The reason on the audit events of what it finds changed (an account refresh says its own).
+    seen_reason: str = "seen in Atlassian by the sync"
     group_pks: dict[str, int] = field(default_factory=dict)  # Atlassian group id -> Group pk
     licence_group_pks: set[int] = field(default_factory=set)
     product_pks: dict[str, int] = field(default_factory=dict)  # resource ARI -> Product pk

@@ -90,7 +90,7 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
     users = _first_sightings(ctx, users)
     if not users:
         return
-    _ensure_page_references(ctx, users)
+    ensure_page_references(ctx, users)
     with transaction.atomic():
         # Which accounts the mirror has (a cheap probe: on a first sync none), then those rows,
         # locked on PostgreSQL until the batch commits: a service changes an account's rows only
@@ -107,13 +107,25 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
         users, existing = _without_newer_changes(ctx, users, existing, fetched_since - CHANGE_MARGIN)
         if not users:
             return
-        events: list[dict] = []
-        pks = _write_accounts(ctx, users, existing, events)
-        write_product_access(ctx, users, pks, existing)
-        write_memberships(ctx, users, pks, existing, events)
+        events = write_users(ctx, users, existing)
         if events:
             record_events(events)
             ctx.counts["audit_events"] += len(events)
+
+
+def write_users(ctx: SyncContext, users: list[DirectoryUser], existing: dict[str, Account]) -> list[dict]:
+    """Make the mirror rows of ``users`` (accounts, product access, memberships) what Atlassian
+    sent; ``existing`` are the mirror's accounts among them, by account id. Returns the audit
+    events of what it saw changed, for the caller to record in its transaction.
+
+    The sync writes its batches with it, and so does the read-back of the one account a service
+    has just changed (accounts/services/readback.py): one mapping for both.
+    """
+    events: list[dict] = []
+    pks = _write_accounts(ctx, users, existing, events)
+    write_product_access(ctx, users, pks, existing)
+    write_memberships(ctx, users, pks, existing, events)
+    return events
 
 
 def _first_sightings(ctx: SyncContext, users: list[DirectoryUser]) -> list[DirectoryUser]:
@@ -148,7 +160,7 @@ def _without_newer_changes(
     )
 
 
-def _ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None:
+def ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None:
     """Products and groups a user mentions that the group phase did not list (created minimal)."""
     ensure_products(ctx, {p.resource_id: p.key for u in users for p in u.product_access})
     known = ctx.group_pks
@@ -262,6 +274,6 @@ def _status_event(ctx: SyncContext, current: Account, new_status: str) -> dict:
         target=current,
         before={"status": current.status},
         after={"status": new_status},
-        reason="seen in Atlassian by the sync",
+        reason=ctx.seen_reason,
         **ctx.audit_fields(),
     )

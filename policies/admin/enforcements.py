@@ -21,17 +21,32 @@ _OUTCOMES = {
 }
 
 
+class NeedsDecisionFilter(admin.SimpleListFilter):
+    """Product removals put in the queue because the product comes through a group that grants more."""
+
+    title = "needs a decision"
+    parameter_name = "needs_decision"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "A group also grants other access"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status=EnforcementStatus.AWAITING_REVIEW, removed__has_key="attention")
+        return queryset
+
+
 @admin.register(Enforcement)
 class EnforcementAdmin(GuardedActionsMixin, admin.ModelAdmin):
     list_display = ("account", "policy", "status", "action", "due_at", "short_reason", "warned_at", "executed_at")
-    list_filter = ("status", "policy", "action")
+    list_filter = ("status", NeedsDecisionFilter, "policy", "action")
     list_select_related = ("account", "policy")
     search_fields = ("account__name", "account__email", "=account__account_id")
     search_help_text = "Name or email of the account, or its exact Atlassian account id."
     ordering = ("-created_at", "-id")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = ["approve_selected", "reject_selected"]
+    actions = ["approve_selected", "approve_removing_shared_groups", "reject_selected"]
     change_list_template = "admin/policies/enforcement/change_list.html"
     change_form_template = "admin/policies/enforcement/change_form.html"
     fieldsets = (
@@ -80,15 +95,32 @@ class EnforcementAdmin(GuardedActionsMixin, admin.ModelAdmin):
     # -- review -------------------------------------------------------------------------------------
     @admin.action(description="Approve selected (act now)…", permissions=["review"])
     def approve_selected(self, request, queryset):
-        reason, response = confirm_with_reason(
-            self,
+        return self._approve(
             request,
             queryset,
             title="Approve enforcements",
             button="Approve and act",
             intro="Each account still inactive is acted on now; one that became active again is cancelled. "
-            "Only items awaiting review are considered.",
+            "A product removal whose product comes through a group that also grants another product or an admin "
+            "role is not approved: it stays in the queue with the reason. Only items awaiting review are considered.",
         )
+
+    @admin.action(description="Approve selected, removing shared groups anyway…", permissions=["review"])
+    def approve_removing_shared_groups(self, request, queryset):
+        return self._approve(
+            request,
+            queryset,
+            title="Approve enforcements, removing shared groups",
+            button="Approve and remove the shared groups too",
+            intro="For product removals whose product comes through a group that also grants another product, an "
+            "admin role or the site-admin role: that group is removed as well, and the account loses everything it "
+            "grants (given back by a restore or an undo). Otherwise the same as approving. Only items awaiting review "
+            "are considered.",
+            remove_shared_groups=True,
+        )
+
+    def _approve(self, request, queryset, *, title, button, intro, remove_shared_groups=False):
+        reason, response = confirm_with_reason(self, request, queryset, title=title, button=button, intro=intro)
         if response is not None:
             return response
         actor = Actor.from_request(request)
@@ -102,7 +134,11 @@ class EnforcementAdmin(GuardedActionsMixin, admin.ModelAdmin):
                     if org.pk not in clients:
                         clients[org.pk] = client_for(org)
                     status = enforcement_approve(
-                        enforcement=enforcement, actor=actor, reason=reason, client=clients[org.pk]
+                        enforcement=enforcement,
+                        actor=actor,
+                        reason=reason,
+                        client=clients[org.pk],
+                        remove_shared_groups=remove_shared_groups,
                     )
                 except (ReviewRefused, MissingCredentials) as exc:
                     refused.append(f"{enforcement.account} ({exc})")

@@ -8,6 +8,7 @@ handful of queries and about two engine passes over the organization, whatever i
 """
 
 import math
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +21,7 @@ from policies.engine import Decision, OpenCase, Verdict, decide, exemption_reaso
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
 from policies.selection import active_exemptions, candidate_accounts, load_snapshots, policy_spec
 from policies.services.notifications import render
-from policies.services.runs import cap_for, evaluate, sync_is_fresh
+from policies.services.runs import blocked_removals, cap_for, evaluate, sync_is_fresh
 
 HORIZON_DAYS = 30
 DAY = timedelta(days=1)
@@ -47,6 +48,7 @@ CSV_HEADER = (
     "due_at",
     "products",
     "reason",
+    "needs_review",
 )
 
 
@@ -65,6 +67,8 @@ class PreviewRow:
     managed: bool = False
     products: list[str] = field(default_factory=list)  # scoped products held (all products if none scoped)
     product_pks: list[int] = field(default_factory=list)
+    # A product removal that would free no seat as planned, and why (a group that grants more).
+    needs_review: str = ""
 
     @property
     def first_day(self) -> datetime | None:
@@ -94,16 +98,20 @@ class PreviewRow:
             day(self.due_at),
             "; ".join(self.products),
             self.reason,
+            self.needs_review,
         )
 
 
 @dataclass
 class SeatRow:
     product: str
-    today: int
-    horizon: int
+    today: int  # seats freed by today's actions
+    horizon: int  # ... and by those within the horizon
     seats_used: int | None
     seats_total: int | None
+    # Accounts acted on whose seat is not freed as planned: they go to the review queue instead.
+    needs_review_today: int = 0
+    needs_review_horizon: int = 0
 
 
 @dataclass
@@ -178,6 +186,9 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
 
     products = {p.pk: p for p in Product.objects.filter(organization=policy.organization)}
     _describe(rows, products, spec.product_pks)
+    acting = [r.account_pk for r in rows.values() if r.act_on is not None or r.today in (Verdict.ACT, Verdict.WARN)]
+    for pk, why in blocked_removals(policy, acting).items():
+        rows[pk].needs_review = why
     ordered = sorted(
         rows.values(),
         # Today's rows first (act, warn, cancel), then the rest in date order.
@@ -193,10 +204,14 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         cap=cap_for(policy, evaluation.scope_size),
         rows=ordered,
         seats=_seats(ordered, products) if policy.action != PolicyAction.NOTIFY else [],
-        today_counts={v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
+        today_counts={
+            **{v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
+            "needs_review": sum(1 for r in ordered if r.today == Verdict.ACT and r.needs_review),
+        },
         horizon_counts={
             "act": sum(1 for r in ordered if r.act_on is not None),
             "warn": sum(1 for r in ordered if r.warn_on is not None),
+            "needs_review": sum(1 for r in ordered if r.act_on is not None and r.needs_review),
         },
     )
 
@@ -247,28 +262,31 @@ def _describe(rows: dict[int, PreviewRow], products: dict, scoped_pks) -> None:
 
 
 def _seats(rows: list[PreviewRow], products: dict) -> list[SeatRow]:
-    """Per product: accounts acted on today, and within the horizon, that hold it."""
-    today: dict[int, int] = {}
-    horizon: dict[int, int] = {}
+    """Per product: accounts acted on today, and within the horizon, that hold it; those whose
+    seat the plan would not free (``needs_review``) are counted apart."""
+    counts: dict[int, Counter] = defaultdict(Counter)
     for row in rows:
         if row.act_on is None:
             continue
+        held = "needs_review_" if row.needs_review else ""
         for pk in row.product_pks:
-            horizon[pk] = horizon.get(pk, 0) + 1
+            counts[pk][f"{held}horizon"] += 1
             if row.today == Verdict.ACT:
-                today[pk] = today.get(pk, 0) + 1
+                counts[pk][f"{held}today"] += 1
     return sorted(
         (
             SeatRow(
                 product=products[pk].name or products[pk].key,
-                today=today.get(pk, 0),
-                horizon=count,
+                today=count["today"],
+                horizon=count["horizon"],
                 seats_used=products[pk].seats_used,
                 seats_total=products[pk].seats_total,
+                needs_review_today=count["needs_review_today"],
+                needs_review_horizon=count["needs_review_horizon"],
             )
-            for pk, count in horizon.items()
+            for pk, count in counts.items()
         ),
-        key=lambda seat: (-seat.horizon, seat.product),
+        key=lambda seat: (-seat.horizon, -seat.needs_review_horizon, seat.product),
     )
 
 

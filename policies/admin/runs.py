@@ -113,7 +113,17 @@ class PolicyRunAdmin(admin.ModelAdmin):
     @admin.display(description="counts")
     def summary(self, obj):
         counts = obj.counts or {}
-        keys = ("in_scope", "to_warn", "to_act", "warned", "queued_for_review", "executed_done", "executed_failed")
+        keys = (
+            "in_scope",
+            "to_warn",
+            "to_act",
+            "to_act_needs_review",
+            "warned",
+            "queued_for_review",
+            "needs_review",
+            "executed_done",
+            "executed_failed",
+        )
         return ", ".join(f"{key.replace('_', ' ')} {counts[key]}" for key in keys if key in counts) or "—"
 
     @admin.display(description="message")

@@ -156,6 +156,15 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, help_text="Recorded in the audit trail.")
 
 
+class ApproveSerializer(ReasonSerializer):
+    remove_shared_groups = serializers.BooleanField(
+        default=False,
+        help_text="For product removals whose product comes through a group that also grants another product or an "
+        "admin role: remove such groups anyway (the account loses all they grant). Without it such an item is "
+        "refused (409) with the reason.",
+    )
+
+
 class PolicyRunRequestSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False, help_text="Report what would happen, change nothing.")
 
@@ -200,14 +209,20 @@ class PreviewRowSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField()
     products = serializers.ListField(child=serializers.CharField())
+    needs_review = serializers.CharField(
+        help_text="A product removal that frees no seat as planned, and why: the product comes through a group that "
+        "also grants something else. Nothing is removed; the case goes to the review queue. Empty otherwise."
+    )
 
 
 class SeatSerializer(serializers.Serializer):
     product = serializers.CharField()
-    today = serializers.IntegerField()
-    horizon = serializers.IntegerField()
+    today = serializers.IntegerField(help_text="Seats today's actions free.")
+    horizon = serializers.IntegerField(help_text="Seats the actions within the horizon free.")
     seats_used = serializers.IntegerField(allow_null=True)
     seats_total = serializers.IntegerField(allow_null=True)
+    needs_review_today = serializers.IntegerField(help_text="Acted on today, but the seat is not freed: needs review.")
+    needs_review_horizon = serializers.IntegerField(help_text="The same within the horizon.")
 
 
 class PreviewSerializer(serializers.Serializer):

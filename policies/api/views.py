@@ -18,6 +18,7 @@ from policies.api.filters import AccessRequestFilterSet, EnforcementFilterSet, E
 from policies.api.serializers import (
     AccessRequestDecisionSerializer,
     AccessRequestSerializer,
+    ApproveSerializer,
     EnforcementDecisionSerializer,
     EnforcementSerializer,
     ExemptionSerializer,
@@ -137,16 +138,24 @@ class EnforcementViewSet(ReadViewSet):
 
     @extend_schema(
         summary="Approve a queued action and carry it out now",
-        description="If the person became active again, the item is cancelled instead (status cancelled).",
-        request=ReasonSerializer,
+        description="If the person became active again, the item is cancelled instead (status cancelled). A product "
+        "removal whose product comes through a group that also grants something else is refused (409, with the "
+        "reason) unless `remove_shared_groups` is true.",
+        request=ApproveSerializer,
         responses={200: EnforcementDecisionSerializer, 400: _BAD_INPUT, 409: _CONFLICT},
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     def approve(self, request, pk=None):
         enforcement = self._awaiting_review()
-        reason = _reason(request)
+        body = ApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         try:
-            outcome = enforcement_approve(enforcement=enforcement, actor=api_actor(request), reason=reason)
+            outcome = enforcement_approve(
+                enforcement=enforcement,
+                actor=api_actor(request),
+                reason=body.validated_data["reason"],
+                remove_shared_groups=body.validated_data["remove_shared_groups"],
+            )
         except (ReviewRefused, MissingCredentials) as exc:
             raise Conflict(str(exc)) from None
         enforcement.refresh_from_db()

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_deactivate, account_delete, account_suspend
-from accounts.services.memberships import product_access_plan, product_access_remove
+from accounts.services.memberships import NeedsDecision, product_access_plan, product_access_remove
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
@@ -63,17 +63,19 @@ def _take_action(enforcement: Enforcement, *, client, actor: Actor, reason: str,
             products = list(policy.products.all()) or [
                 pa.product for pa in account.product_access.select_related("product")
             ]
-            plan = {
-                "planned": True,
-                **product_access_plan(account=account, products=products, allow_org_admin=policy.include_org_admins),
-            }
+            plan = product_access_plan(account=account, products=products, allow_org_admin=policy.include_org_admins)
+            if plan.get("attention"):
+                # The product comes through a group that grants more: a person decides (DESIGN.md 5.9).
+                raise NeedsDecision(plan["attention"])
+            plan = {"planned": True, **plan}
             Enforcement.objects.filter(pk=enforcement.pk).update(removed=plan)
         return product_access_remove(**common, plan=plan, allow_org_admin=policy.include_org_admins)
     raise ServiceRefused(f"Unknown policy action {policy.action!r}.")
 
 
 def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=None) -> str:
-    """Claim and execute; returns the resulting status (``done``, ``failed``, ``due`` to retry, or
+    """Claim and execute; returns the resulting status (``done``, ``failed``, ``due`` to retry,
+    ``awaiting_review`` when a product to remove comes through a group that grants more, or
     ``skipped`` when another process holds the claim)."""
     now = now or timezone.now()
     claimant = run.correlation_id if run else f"manual-{now.timestamp()}"
@@ -85,6 +87,8 @@ def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=Non
         removed = _take_action(
             enforcement, client=client, actor=actor, reason=enforcement.reason, correlation_id=correlation_id
         )
+    except NeedsDecision as exc:
+        return _to_review(enforcement, str(exc), claimant=claimant, actor=actor, run=run)
     except (AtlassianError, ServiceRefused) as exc:
         return _failed(enforcement, exc, actor=actor, run=run, now=now)
     with transaction.atomic():
@@ -108,6 +112,34 @@ def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=Non
             organization=enforcement.policy.organization.org_id,
         )
     return EnforcementStatus.DONE
+
+
+def _to_review(enforcement: Enforcement, attention: str, *, claimant: str, actor, run) -> str:
+    """Nothing was removed: put the case in the review queue with the reason, for a person to
+    remove the shared groups anyway (enforcement_approve's ``remove_shared_groups``) or exempt the
+    account. ``removed`` says so: ``{"attention": ...}``."""
+    with transaction.atomic():
+        won = Enforcement.objects.filter(
+            pk=enforcement.pk, status=EnforcementStatus.EXECUTING, claimed_by=claimant
+        ).update(
+            status=EnforcementStatus.AWAITING_REVIEW,
+            removed={"attention": attention},
+            reason=f"Needs a decision: {attention}. {enforcement.reason}",
+            claimed_by="",
+            claimed_at=None,
+            error="",
+        )
+        if won:
+            record_event(
+                actor=actor,
+                action=AuditAction.ENFORCEMENT_WARNED,
+                target=enforcement,
+                after={"attention": attention},
+                reason=f"queued for review, nothing removed: {attention}",
+                correlation_id=run.correlation_id if run else "",
+                organization=enforcement.policy.organization.org_id,
+            )
+    return EnforcementStatus.AWAITING_REVIEW
 
 
 def _failed(enforcement: Enforcement, exc: Exception, *, actor, run, now) -> str:

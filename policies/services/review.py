@@ -5,8 +5,9 @@ from django.utils import timezone
 
 from accounts.clients import client_for
 from accounts.models import Account
+from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_activate
-from accounts.services.memberships import product_access_restore
+from accounts.services.memberships import product_access_plan, product_access_restore
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from policies.engine import Verdict
@@ -18,8 +19,15 @@ class ReviewRefused(Exception):
     pass
 
 
-def enforcement_approve(*, enforcement: Enforcement, actor: Actor, reason: str, client=None) -> str:
-    """Approve one queued action and carry it out now, if the person is still inactive."""
+def enforcement_approve(
+    *, enforcement: Enforcement, actor: Actor, reason: str, client=None, remove_shared_groups: bool = False
+) -> str:
+    """Approve one queued action and carry it out now, if the person is still inactive.
+
+    Removing product access never takes a group that also grants another product or an admin
+    role (DESIGN.md 5.9): such a case is refused here with the reason, unless the reviewer says
+    ``remove_shared_groups`` (the explicit "remove them anyway"), which is recorded with the
+    approval and in what the enforcement removed."""
     from policies.services.execute import execute
     from policies.services.runs import evaluate, sync_is_fresh
 
@@ -31,8 +39,8 @@ def enforcement_approve(*, enforcement: Enforcement, actor: Actor, reason: str, 
         raise ReviewRefused(f"Not now: {why}.")
     decision = next(iter(evaluate(enforcement.policy, now, account_pks=[enforcement.account_id]).decisions), None)
     approved = Enforcement.objects.filter(pk=enforcement.pk, status=EnforcementStatus.AWAITING_REVIEW)
-    with transaction.atomic():
-        if decision is None or decision.verdict != Verdict.ACT:
+    if decision is None or decision.verdict != Verdict.ACT:
+        with transaction.atomic():
             won = approved.update(status=EnforcementStatus.CANCELLED, decision_note=reason, nonce=new_nonce())
             if won:
                 record_event(
@@ -42,13 +50,17 @@ def enforcement_approve(*, enforcement: Enforcement, actor: Actor, reason: str, 
                     reason=f"approved, but no longer due: {decision.reason if decision else 'not in scope'}",
                     organization=enforcement.policy.organization.org_id,
                 )
-            return EnforcementStatus.CANCELLED
-        if not approved.update(status=EnforcementStatus.APPROVED, decision_note=reason, decided_by=actor.user):
+        return EnforcementStatus.CANCELLED
+    plan = _plan_to_approve(enforcement, remove_shared_groups)
+    with transaction.atomic():
+        extra = {"removed": plan} if plan else {}
+        if not approved.update(status=EnforcementStatus.APPROVED, decision_note=reason, decided_by=actor.user, **extra):
             raise ReviewRefused(f"{enforcement} is no longer awaiting review.")
         record_event(
             actor=actor,
             action=AuditAction.ENFORCEMENT_APPROVED,
             target=enforcement,
+            after={"remove_shared_groups": plan["shared_groups"]} if plan else None,
             reason=reason,
             organization=enforcement.policy.organization.org_id,
         )
@@ -60,6 +72,31 @@ def enforcement_approve(*, enforcement: Enforcement, actor: Actor, reason: str, 
     finally:
         if owned:
             client.close()
+
+
+def _plan_to_approve(enforcement: Enforcement, remove_shared_groups: bool) -> dict | None:
+    """For product removals: refuse a case whose product comes through a group that grants more,
+    unless the reviewer removes such groups anyway; then the plan to carry out (recorded before
+    the first remote call, as execute does), else None (execute plans as usual)."""
+    policy, account = enforcement.policy, enforcement.account
+    if policy.action != PolicyAction.REMOVE_PRODUCT_ACCESS:
+        return None
+    products = list(policy.products.all()) or [pa.product for pa in account.product_access.select_related("product")]
+    try:
+        plan = product_access_plan(
+            account=account,
+            products=products,
+            allow_org_admin=policy.include_org_admins,
+            remove_shared=remove_shared_groups,
+        )
+    except ServiceRefused as exc:
+        raise ReviewRefused(str(exc)) from None
+    if plan.get("attention"):
+        raise ReviewRefused(
+            f"{plan['attention']}; removing it would take all of that away. Approve with “removing shared groups "
+            "anyway” if that is meant, or exempt the account."
+        )
+    return {"planned": True, **plan} if plan.get("shared_groups") else None
 
 
 def enforcement_reject(*, enforcement: Enforcement, actor: Actor, reason: str) -> None:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.clients import client_for
 from accounts.models import AccountStatus
+from accounts.removal import removal_plans
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_event, record_events
 from governance.gc_pause import collector_paused
@@ -77,6 +78,17 @@ def _evaluate(policy: InactivityPolicy, now, *, account_pks=None) -> Evaluation:
     if account_pks is None:
         decisions += [Decision(pk, Verdict.CANCEL, "no longer in the policy's scope") for pk in cases if pk not in seen]
     return Evaluation(decisions=decisions, scope_size=scope, open=cases)
+
+
+def blocked_removals(policy: InactivityPolicy, account_pks) -> dict[int, str]:
+    """For a product-removal policy: ``{account pk: why}`` for the accounts among ``account_pks``
+    whose seat its plan would not free (the product comes through a group that also grants
+    something else, or through an identity provider's group). A few queries per 500 accounts."""
+    if policy.action != PolicyAction.REMOVE_PRODUCT_ACCESS or not account_pks:
+        return {}
+    products = list(policy.products.all()) or None
+    plans = removal_plans(account_pks, products)
+    return {pk: plan.blocked for pk, plan in plans.items() if plan.blocked}
 
 
 def sync_is_fresh(policy: InactivityPolicy, now) -> tuple[bool, str]:
@@ -150,6 +162,10 @@ def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResul
         "to_cancel": len(evaluation.by_verdict(Verdict.CANCEL)),
         "cap": cap,
     }
+    blocked = blocked_removals(policy, [d.account_pk for d in to_act])
+    if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS:
+        # Seats that will not be freed without a decision: counted apart from the rest (DESIGN.md 5.9).
+        counts["to_act_needs_review"] = len(blocked)
     mode = PolicyMode.PREVIEW if dry_run else policy.mode
     if mode == PolicyMode.ENFORCE and len(to_act) > cap:
         message = (
@@ -182,7 +198,39 @@ def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResul
         )
         return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
     counts.update(outcome)
+    if mode == PolicyMode.REVIEW and blocked:
+        counts["needs_review"] = counts.get("needs_review", 0) + _flag_for_decision(policy, blocked, run, actor)
     return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, "", evaluation=evaluation, now=now)
+
+
+def _flag_for_decision(policy, blocked: dict[int, str], run, actor) -> int:
+    """In review mode, say on each queued product removal that would take more than its product why
+    (as an enforcing run does when it puts one back in the queue: execute._to_review), so the
+    reviewer sees it in the queue rather than when approving. Returns how many were flagged."""
+    queued = Enforcement.objects.filter(
+        policy=policy, account_id__in=list(blocked), status=EnforcementStatus.AWAITING_REVIEW
+    ).exclude(removed__has_key="attention")
+    events = []
+    with transaction.atomic():
+        for enforcement in queued.select_for_update():
+            attention = blocked[enforcement.account_id]
+            Enforcement.objects.filter(pk=enforcement.pk).update(
+                removed={"attention": attention}, reason=f"Needs a decision: {attention}. {enforcement.reason}"
+            )
+            events.append(
+                dict(
+                    actor=actor,
+                    action=AuditAction.ENFORCEMENT_WARNED,
+                    target=enforcement,
+                    after={"attention": attention},
+                    reason=f"queued for review, nothing will be removed as planned: {attention}",
+                    correlation_id=run.correlation_id,
+                    organization=policy.organization.org_id,
+                )
+            )
+        if events:
+            record_events(events)
+    return len(events)
 
 
 class LeaseStopped(Exception):
@@ -207,7 +255,7 @@ def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None, l
         _execute_all(policy, due, client=client, actor=actor, run=run, now=now, keep=keep, outcome=outcome)
         keep()  # emails too: the run that took the lease over sends them
     except locks.LeaseLost:
-        done = sum(v for k, v in outcome.items() if k.startswith("executed_"))
+        done = sum(v for k, v in outcome.items() if k.startswith("executed_") or k == "needs_review")
         outcome["not_executed"] = len(due) - done
         raise LeaseStopped(dict(outcome)) from None
     sent = notifications.send_pending(enforcements=Enforcement.objects.filter(policy=policy), now=now)
@@ -225,7 +273,9 @@ def _execute_all(policy, due, *, client, actor, run, now, keep, outcome) -> None
             # Before the claim, not after it: a claim made by a run that then stops would hold
             # the enforcement back from the run that took over until the claim went stale.
             keep()
-            outcome[f"executed_{execute(enforcement, client=client, actor=actor, run=run, now=now)}"] += 1
+            status = execute(enforcement, client=client, actor=actor, run=run, now=now)
+            # A product that comes through a group granting more went to the review queue instead.
+            outcome["needs_review" if status == EnforcementStatus.AWAITING_REVIEW else f"executed_{status}"] += 1
     finally:
         if owned:
             client.close()
@@ -523,6 +573,7 @@ def _finish(policy, run, actor, status, counts, message, *, evaluation=None, now
         or counts.get("executed_failed")
         or counts.get("executed_done")
         or counts.get("warned")
+        or counts.get("needs_review")
     ):
         lines = [f"Policy: {policy.name} ({policy.get_mode_display()})", f"Run status: {status}", message, ""]
         lines += [f"{k}: {v}" for k, v in sorted(counts.items())]

@@ -167,23 +167,24 @@ def test_changes_made_while_a_sync_holds_its_pages_are_left_to_the_next_sync(mir
 @pytest.mark.django_db
 def test_a_deferred_account_catches_up_with_atlassian_at_the_next_sync(mirrored, atlassian, simulator, monkeypatch):
     account = _candidates(mirrored)[0]
-    Account.objects.filter(pk=account.pk).update(name="Renamed in the mirror")
+    before = account.name
 
-    held = _sync_holding_pages(
-        mirrored,
-        atlassian,
-        monkeypatch,
-        lambda: account_suspend(account=account, client=atlassian, actor=ADMIN, reason="meanwhile"),
-    )
+    def meanwhile():
+        account_suspend(account=account, client=atlassian, actor=ADMIN, reason="meanwhile")
+        # Renamed in Atlassian after the suspension was read back: only a later sync can know.
+        with simulator.state.lock:
+            simulator.state.account(account.account_id).name = "Renamed in Atlassian"
+
+    held = _sync_holding_pages(mirrored, atlassian, monkeypatch, meanwhile)
     assert held.ok, held.error
     row = Account.objects.get(pk=account.pk)
-    assert (row.name, row.status) == ("Renamed in the mirror", AccountStatus.SUSPENDED)
+    assert (row.name, row.status) == (before, AccountStatus.SUSPENDED)
     assert held.counts["accounts_deferred"] == 1
 
     with time_machine.travel(timezone.now() + users.CHANGE_MARGIN * 2, tick=True):
         assert organization_sync(organization=mirrored, client=atlassian).ok
     row = Account.objects.get(pk=account.pk)
-    assert (row.name, row.status) == (simulator.state.account(account.account_id).name, AccountStatus.SUSPENDED)
+    assert (row.name, row.status) == ("Renamed in Atlassian", AccountStatus.SUSPENDED)
 
 
 @pytest.mark.django_db

@@ -194,6 +194,23 @@ class AtlassianClient:
         for page in self.iter_user_pages(expand=expand):
             yield from page
 
+    def user_by_id(
+        self, account_id: str, *, expand: Iterable[str] = ("productAccess", "groups", "platformRoles")
+    ) -> DirectoryUser | None:
+        """One directory user as the search maps it, or None when the search does not list them
+        (v2 ``POST .../users/search`` with ``accountIds=[id]``): the same record a sync reads, so a
+        service can make the mirror equal Atlassian for that account right after changing it."""
+        body: dict[str, Any] = {"accountIds": [account_id], "limit": 1}
+        if expand := list(expand):
+            body["expand"] = expand
+        url = self._directory_url(None, "users", "search")
+        for page in self._search_pages(url, body, mappers.directory_user_v2, key=_item_key("accountId")):
+            for user in page:
+                if user.account_id == account_id:
+                    return user
+            break  # one id asked for: the first page holds it or nobody does
+        return None
+
     def count_users(self) -> int:
         """How many users the default search covers (v2 ``GET .../users/count``).
 
