@@ -37,12 +37,13 @@ test-pg: $(STAMP)
 ## The suite must not depend on the date it runs: the non-browser suite again with the system clock
 ## moved by faketime (Debian package `faketime`). FAKETIME is a libfaketime spec: "+400d" (400 days
 ## ahead, the CI run) or "@2025-06-01 12:00:00" (a fixed start that then ticks). Subprocesses inherit
-## the moved clock. Debian's libfaketime (0.9.10) moves the monotonic clock too and does not translate
+## the moved clock; FAKETIME_DONT_RESET keeps one timeline across them (by default each process would
+## start again at the "@" date, and a cluster started later would live in the past of the test). Debian's libfaketime (0.9.10) moves the monotonic clock too and does not translate
 ## sem_clockwait() deadlines, so there a timed wait that should expire (Event.wait(1.5) with nobody
 ## setting the event) waits for good: tests sleep and then check instead.
 FAKETIME ?= +400d
 test-timeless: $(STAMP)
-	faketime -f "$(FAKETIME)" $(BIN)/pytest -m "not browser" $(TIMELESS_PYTEST_ARGS)
+	FAKETIME_DONT_RESET=1 faketime -f "$(FAKETIME)" $(BIN)/pytest -m "not browser" $(TIMELESS_PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser" -x -q

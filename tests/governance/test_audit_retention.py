@@ -8,7 +8,7 @@ archived; a failure or crash before the prune commits loses nothing; writers kee
 import csv
 import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,10 @@ from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent
 from governance.audit.record import Actor, record_event
 from governance.audit.triggers import CHECKPOINT_TABLE, SQLITE_PERMIT_TABLE
 from governance.audit.verify import verify_chain
+from tests.clock import SUITE_NOW
 from tests.governance.audit_helpers import TABLE, raw, triggers_dropped
 
-LONG_AGO = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+LONG_AGO = SUITE_NOW - timedelta(days=325)  # well past any retention cut-off the tests use
 ACTOR = Actor.system("retention-test")
 
 

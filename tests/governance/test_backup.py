@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,10 +23,11 @@ from django.utils import timezone
 from governance.audit.archive import audit_archive
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor, record_event
+from tests.clock import SUITE_NOW
 from tests.factories import AccountFactory, OrganizationFactory
 
 ROOT = Path(__file__).resolve().parents[2]
-LONG_AGO = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+LONG_AGO = SUITE_NOW - timedelta(days=325)  # old enough to be archived
 
 sqlite_only = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="SQLite profile only (DATABASE_URL is not a SQLite database)"
