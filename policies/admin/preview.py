@@ -25,7 +25,10 @@ from policies.services.runs import cap_for, evaluate, sync_is_fresh
 HORIZON_DAYS = 30
 DAY = timedelta(days=1)
 _CHUNK = 500
-_RANK = {Verdict.ACT: 0, Verdict.WARN: 1, Verdict.CANCEL: 2, "": 3}
+# Today's column for an account an import changed and no sync has confirmed yet: a run leaves it
+# alone (policies/selection.py), so the preview says what it waits for instead of "act" or "warn".
+WAIT = "wait"
+_RANK = {Verdict.ACT: 0, Verdict.WARN: 1, Verdict.CANCEL: 2, WAIT: 3, "": 4}
 
 # ?show= on the preview page and its CSV: which rows.
 SHOW_CHOICES = (
@@ -34,6 +37,7 @@ SHOW_CHOICES = (
     ("act", "Acted on within 30 days"),
     ("warn", "Warned within 30 days"),
     ("cancel", "Cancelled today"),
+    (WAIT, "Waiting for a sync"),
 )
 CSV_HEADER = (
     "atlassian_account_id",
@@ -53,7 +57,7 @@ CSV_HEADER = (
 @dataclass
 class PreviewRow:
     account_pk: int
-    today: str = ""  # act | warn | cancel | "" (nothing today)
+    today: str = ""  # act | warn | cancel | wait (imported data, waiting for a sync) | "" (nothing today)
     warned_at: datetime | None = None  # an earlier warning, from the open enforcement
     warn_on: datetime | None = None  # the first warning within the horizon
     act_on: datetime | None = None  # the action, when it falls within the horizon
@@ -76,6 +80,7 @@ class PreviewRow:
             "act": self.act_on is not None,
             "warn": self.warn_on is not None,
             "cancel": self.today == Verdict.CANCEL,
+            WAIT: self.today == WAIT,
         }.get(show, True)
 
     def csv_cells(self) -> tuple:
@@ -176,6 +181,17 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         if not row.today:  # today's rows keep today's reason: what a run now would record
             row.due_at, row.reason = last.due_at, last.reason
 
+    for pk, decision in _waiting_for_sync(policy, spec, exemptions, now).items():
+        rows[pk] = PreviewRow(
+            account_pk=pk,
+            today=WAIT,
+            due_at=decision.due_at,
+            reason=(
+                "waiting for a sync: an import changed this account and no sync has confirmed it yet; "
+                f"on the imported data the policy would {decision.verdict.value}: {decision.reason}"
+            ),
+        )
+
     products = {p.pk: p for p in Product.objects.filter(organization=policy.organization)}
     _describe(rows, products, spec.product_pks)
     ordered = sorted(
@@ -193,12 +209,26 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         cap=cap_for(policy, evaluation.scope_size),
         rows=ordered,
         seats=_seats(ordered, products) if policy.action != PolicyAction.NOTIFY else [],
-        today_counts={v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
+        today_counts={
+            **{v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
+            WAIT: sum(1 for r in ordered if r.today == WAIT),
+        },
         horizon_counts={
             "act": sum(1 for r in ordered if r.act_on is not None),
             "warn": sum(1 for r in ordered if r.warn_on is not None),
         },
     )
+
+
+def _waiting_for_sync(policy, spec, exemptions, now) -> dict[int, Decision]:
+    """Accounts waiting for a sync that the policy would warn or act on today if the imported data
+    were confirmed: account pk -> that decision (a run does neither; see policies/selection.py)."""
+    decisions = {}
+    for snapshot in load_snapshots(policy, spec, exemptions, awaiting_sync=True):
+        decision = decide(spec, snapshot, exemptions, now)
+        if decision.verdict in (Verdict.WARN, Verdict.ACT):
+            decisions[snapshot.pk] = decision
+    return decisions
 
 
 def _project(
