@@ -61,9 +61,20 @@ def active_exemptions(organization, now: datetime, *, kind: str = ExemptionKind.
     ]
 
 
-def candidate_accounts(policy: InactivityPolicy, spec: PolicySpec):
-    """The accounts a policy could concern, narrowed in SQL as far as is safe; the engine decides."""
+def candidate_accounts(policy: InactivityPolicy, spec: PolicySpec, *, awaiting_sync: bool = False):
+    """The accounts a policy could concern, narrowed in SQL as far as is safe; the engine decides.
+
+    ``awaiting_sync``: instead, only the accounts left out for waiting for a sync (see below), for
+    the preview, which lists them as such.
+    """
     accounts = Account.objects.filter(organization=policy.organization).exclude(status=AccountStatus.REMOVED)
+    # Freshness, account by account. A run checks that the organization's last complete sync is
+    # recent (sync_is_fresh), but an import of an Atlassian CSV export since then may have written
+    # an account's status, groups, product access or activity from a file of any age; such an
+    # account carries Account.imported_as_of until a sync sees it (accounts/importexport/seed.py).
+    # Policies act only on what a sync confirmed: those accounts wait for the next sync, neither
+    # warned, acted on nor cancelled (open_cases leaves their open enforcements out too).
+    accounts = accounts.filter(imported_as_of__isnull=not awaiting_sync)
     if spec.trigger == "in_state":
         accounts = accounts.filter(status=spec.trigger_state)
     if spec.claim_scope == "managed":
@@ -104,10 +115,15 @@ def _aware_datetimes(queryset):
 
 
 def load_snapshots(
-    policy: InactivityPolicy, spec: PolicySpec, exemptions: list[ExemptionSpec], *, account_pks=None
+    policy: InactivityPolicy,
+    spec: PolicySpec,
+    exemptions: list[ExemptionSpec],
+    *,
+    account_pks=None,
+    awaiting_sync: bool = False,
 ) -> list[AccountSnapshot]:
     """Four queries: accounts, scoped product activity, relevant memberships, (open cases elsewhere)."""
-    accounts = candidate_accounts(policy, spec)
+    accounts = candidate_accounts(policy, spec, awaiting_sync=awaiting_sync)
     if account_pks is not None:
         accounts = accounts.filter(pk__in=account_pks)
     rows = list(_raw_rows(accounts.values_list(*_ACCOUNT_FIELDS)))
@@ -156,10 +172,14 @@ def load_snapshots(
 
 
 def open_cases(policy: InactivityPolicy) -> dict[int, tuple[int, OpenCase]]:
-    """account pk -> (enforcement pk, case) for the policy's open enforcements."""
-    rows = Enforcement.objects.filter(policy=policy, status__in=OPEN_STATUSES).values_list(
-        "account_id", "pk", "status", "warned_at", "due_at"
-    )
+    """account pk -> (enforcement pk, case) for the policy's open enforcements.
+
+    Without those of accounts waiting for a sync (see candidate_accounts): a run would otherwise
+    cancel them as "no longer in scope" on the strength of an import no sync has confirmed.
+    """
+    rows = Enforcement.objects.filter(
+        policy=policy, status__in=OPEN_STATUSES, account__imported_as_of__isnull=True
+    ).values_list("account_id", "pk", "status", "warned_at", "due_at")
     return {
         account: (pk, OpenCase(status=status, warned_at=warned, due_at=due))
         for account, pk, status, warned, due in rows

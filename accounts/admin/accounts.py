@@ -6,6 +6,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from accounts.admin import extensions, filters
 from accounts.admin.account_page import account_details
@@ -44,7 +45,7 @@ class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "email",
-        "status",
+        "status_display",
         "managed_or_external",
         "account_type",
         "last_active_display",
@@ -77,7 +78,7 @@ class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
         (None, {"fields": ("name", "email", "account_id", "organization", "account_type")}),
         ("Status", {"fields": ("status", "status_changed_at", "billable", "licence_group_count", "restored_at")}),
         ("Management", {"fields": ("managed", "management_source", "is_org_admin")}),
-        ("Activity", {"fields": ("last_active", "added_to_org", "first_seen_at", "last_synced_at")}),
+        ("Activity", {"fields": ("last_active", "added_to_org", "first_seen_at", "last_synced_at", "imported_as_of")}),
     )
 
     # -- read-only: the mirror changes through services, never through a form ------------------
@@ -114,6 +115,18 @@ class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return AccountFilterSet.search(queryset, search_term), False
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        """The status, and a marker when an import brought data no sync has confirmed yet (policies wait)."""
+        if obj.imported_as_of is None:
+            return obj.get_status_display()
+        return format_html(
+            '{} <small class="imported-unconfirmed" title="{}">imported, not yet synced</small>',
+            obj.get_status_display(),
+            f"From an Atlassian CSV export of {obj.imported_as_of:%Y-%m-%d}; policies leave this account alone "
+            "until a sync confirms it.",
+        )
 
     @admin.display(description="managed or external", ordering="managed")
     def managed_or_external(self, obj):

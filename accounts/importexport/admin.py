@@ -174,7 +174,12 @@ class AccountImportExportMixin(ImportExportMixin):
         resource = self.choose_import_resource_class(form, request)
         organization = form.cleaned_data["organization"]
         preview = build_preview(
-            data=data, file_name=upload.name, kind=resource.kind, organization=organization, user=request.user
+            data=data,
+            file_name=upload.name,
+            kind=resource.kind,
+            organization=organization,
+            user=request.user,
+            exported_at=form.cleaned_data.get("exported_at"),
         )
         confirm_form = None
         if preview.ok and preview.changes:
@@ -204,7 +209,12 @@ class AccountImportExportMixin(ImportExportMixin):
         organization = confirm.cleaned_data["organization"]
         file_name = confirm.cleaned_data["original_file_name"]
         preview = build_preview(
-            data=data, file_name=file_name, kind=resource.kind, organization=organization, user=request.user
+            data=data,
+            file_name=file_name,
+            kind=resource.kind,
+            organization=organization,
+            user=request.user,
+            exported_at=confirm.cleaned_data.get("exported_at"),
         )
         if not preview.ok or preview.fingerprint() != confirm.cleaned_data["plan_digest"]:
             again = None
@@ -272,6 +282,7 @@ class AccountImportExportMixin(ImportExportMixin):
                 "format": cleaned.get("format", "0"),
                 "resource": cleaned.get("resource", "0"),
                 "organization": cleaned["organization"].pk,
+                "exported_at": cleaned.get("exported_at") or "",
                 "plan_digest": preview.fingerprint(),
             }
         )

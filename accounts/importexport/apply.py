@@ -1,8 +1,10 @@
 """The portal's accounts CSV: desired group memberships and statuses, applied in Atlassian.
 
 One row per account (``account_id``, or ``email`` alone), a ``groups`` cell listing the groups the
-account should be in (names separated by ``;``, as the export writes them; an empty cell means no
-groups) and/or a ``status`` cell (``active``, ``suspended``, ``deactivated``; empty = leave as is).
+account should be in (names separated by ``;``, as the export writes them) and/or a ``status`` cell
+(``active``, ``suspended``, ``deactivated``; empty = leave as is). An empty ``groups`` cell also
+leaves the memberships as they are: a row that only changes a status must not take every group
+away. To take an account out of all its groups, the cell says so: ``(none)`` (:data:`NO_GROUPS`).
 The other columns of the portal's export are accepted and ignored, so an export can be edited and
 imported back.
 
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 2000
 GROUP_SEPARATOR = ";"
+# The ``groups`` cell that means "in no group at all" (an empty cell means "no change").
+NO_GROUPS = "(none)"
 ID_COLUMNS = ("account_id", "email")
 CHANGE_COLUMNS = ("groups", "status")
 READ_ONLY_COLUMNS = ("name", "account_type", "managed", "org_admin", "billable", "added_to_org", "last_active")
@@ -278,8 +282,17 @@ def _find_account(number, cells, index, accounts, errors) -> Account | None:
 
 
 def _plan_groups(plan: RowPlan, account: Account, cell: str, current: set[int], groups: _Groups, errors) -> None:
+    names = list(dict.fromkeys(n.strip() for n in cell.split(GROUP_SEPARATOR) if n.strip()))
+    if not names:
+        return  # an empty cell: the memberships stay as they are
+    if any(name.casefold() == NO_GROUPS for name in names):
+        if len(names) > 1:
+            message = f"“{NO_GROUPS}” means in no group at all; it cannot be listed with groups"
+            errors.append(RowError(plan.row, message, "groups"))
+            return
+        names = []  # remove from every group
     wanted: dict[int, Group] = {}
-    for name in dict.fromkeys(n.strip() for n in cell.split(GROUP_SEPARATOR) if n.strip()):
+    for name in names:
         matches = groups.find(name)
         if not matches:
             errors.append(RowError(plan.row, f"unknown group “{name}”", "groups"))

@@ -15,11 +15,26 @@ def _organization_field() -> forms.ModelChoiceField:
     )
 
 
+def _exported_at_field() -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label="Exported at",
+        required=False,
+        help_text=(
+            "Atlassian admin CSV export only: when admin.atlassian.com produced the file (in the portal's time "
+            "zone, e.g. 2026-11-20 14:30; your browser's downloads list shows it). Atlassian's exports carry no "
+            "date of their own; without this, the file counts as of the latest date inside it. Whatever the "
+            "mirror holds that is newer than the file (a sync, an import of a newer file) is kept, and the "
+            "preview lists it."
+        ),
+    )
+
+
 class AccountImportForm(ImportForm):
-    """Upload step: kind of import (the library's “resource”), organization, file, format."""
+    """Upload step: kind of import (the library's “resource”), organization, file, export time, format."""
 
     organization = _organization_field()
-    field_order = ["resource", "organization", "import_file", "format"]
+    exported_at = _exported_at_field()
+    field_order = ["resource", "organization", "import_file", "exported_at", "format"]
 
     def __init__(self, formats, resources, **kwargs):
         super().__init__(formats, resources, **kwargs)
@@ -41,8 +56,10 @@ class AccountConfirmImportForm(ConfirmImportForm):
     """Confirm step: the stored upload, plus what the preview showed (``plan_digest``)."""
 
     organization = _organization_field()
+    exported_at = _exported_at_field()
     plan_digest = forms.CharField(widget=forms.HiddenInput(), max_length=64)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["organization"].widget = forms.HiddenInput()
+        self.fields["exported_at"].widget = forms.HiddenInput()

@@ -281,7 +281,12 @@ class _ImportDescription(resources.Resource):
 
 
 class AccountChangesImport(_ImportDescription):
-    """The portal's accounts CSV: group memberships and statuses, changed in Atlassian."""
+    """The portal's accounts CSV: group memberships and statuses, changed in Atlassian.
+
+    An empty cell changes nothing; ``(none)`` in ``groups`` takes the account out of every group
+    (:data:`accounts.importexport.apply.NO_GROUPS`). The export writes an empty ``groups`` cell for
+    an account in no group, which imported back is no change either.
+    """
 
     kind = "changes"
     account_id = fields.Field(column_name="account_id")
@@ -295,7 +300,11 @@ class AccountChangesImport(_ImportDescription):
 
 
 class AtlassianExportSeed(_ImportDescription):
-    """A CSV exported from admin.atlassian.com, loaded into the mirror without any API call."""
+    """A CSV exported from admin.atlassian.com, loaded into the mirror without any API call.
+
+    Field by field, whatever the mirror holds that is newer than the file is kept, and what the
+    import writes waits for a sync to confirm it (see :mod:`accounts.importexport.seed`).
+    """
 
     kind = "seed"
     user_id = fields.Field(column_name="User id / Atlassian ID / username")

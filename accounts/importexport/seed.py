@@ -9,6 +9,30 @@ one ``import.applied`` summary, all sharing a correlation id.
 What a file does not carry is left alone: accounts missing from the file stay as they are (an
 export may be partial), memberships are only replaced for files with group columns, and product
 access only for the products the file has columns for.
+
+**The newer source wins, field by field.** An export is a picture of the organization at some
+moment, possibly older than what the mirror holds (a sync, an earlier import, a change the portal
+made). The file's date (:func:`file_date`) is the export time the admin gives on the upload form,
+or else the latest date the file itself holds (its newest "last seen" or "added to org"): Atlassian's
+exports carry no export time, and that date is the earliest the file can have been made, so an
+undated file never passes for newer than a sync it may predate. The upload's own time is never
+used: an old file uploaded today would then beat every sync. For each account the mirror's date
+is that of its last sync (the account's ``last_synced_at`` or the organization's last complete
+sync), of the import that last changed it (``Account.imported_as_of``), or of the portal's last
+change to it, whichever is latest (:func:`mirror_date`). Then:
+
+- status, name, email, roles, memberships and product access (given or taken) are applied only from
+  a file newer than the mirror's data for that account (from a file as new as an earlier import's:
+  the later upload wins a tie between two imports);
+- last activity (the account's, and per product) only moves forward: a later date than the
+  mirror's is taken from any file (activity cannot un-happen), an earlier one never;
+- an account the mirror does not have is created only from a file newer than the organization's
+  last complete sync (which listed every account there was);
+
+and the preview lists every value it keeps, row by row, saying from where and what the file says
+(:attr:`SeedPlan.notes`). Whatever an import writes to an account is marked as not yet confirmed
+(``Account.imported_as_of``, the file's date): policies leave the account alone until a sync sees
+it, and that sync clears the mark (accounts/sync/users.py).
 """
 
 import functools
@@ -34,6 +58,7 @@ from accounts.importexport.variants import (
     Variant,
     clip,
     max_length,
+    normalise_site,
     too_long,
 )
 from accounts.models import (
@@ -85,6 +110,7 @@ class AccountChange:
     memberships_removed: list[tuple[int, int, str]] = field(default_factory=list)  # (Membership pk, Group pk, name)
     access_upserts: dict[str, datetime | None] = field(default_factory=dict)  # product resource id -> last active
     access_deleted: list[tuple[int, str]] = field(default_factory=list)  # (ProductAccess pk, resource id)
+    imported_as_of: datetime | None = None  # the mark written with the change: the date of the data it brings
 
 
 @dataclass
@@ -105,6 +131,10 @@ class SeedPlan:
     product_names: dict[str, str]  # resource id -> label
     errors: list[RowError]
     warnings: list[RowError] = field(default_factory=list)  # shown in the preview; the plan may still be applied
+    as_of: datetime | None = None  # the file's date (see file_date)
+    as_of_source: str = ""  # how that date was found, for the preview
+    notes: list[RowError] = field(default_factory=list)  # values kept because the mirror's are newer, row by row
+    not_created: int = 0  # people of the file left out: the last complete sync, newer than the file, had not them
 
     @property
     def created(self) -> int:
@@ -125,6 +155,8 @@ class SeedPlan:
             "product_access_written": sum(len(c.access_upserts) + len(c.access_deleted) for c in self.changes),
             "groups_created": len(self.new_groups),
             "products_created": len(self.new_products),
+            "not_created": self.not_created,
+            "values_not_applied": len(self.notes),
         }
 
     def fingerprint(self) -> str:
@@ -139,6 +171,7 @@ class SeedPlan:
                 ).encode()
             )
         digest.update(json.dumps([sorted(self.new_groups), sorted(self.new_products)]).encode())
+        digest.update(str(self.as_of).encode())  # the date every written account is marked with
         return digest.hexdigest()
 
 
@@ -149,9 +182,90 @@ class _Lookups:
     product_by_ref: dict[tuple[str, str], str]
 
 
+# --- Dates: the file's, and the mirror's for one account ------------------------------------
+
+EXPORTED_AT_GIVEN = "the export time given on the upload form"
+LATEST_IN_FILE = (
+    "the latest date in the file: Atlassian's exports carry no export time, and the file cannot be older than the "
+    "newest date it holds. Give the export time on the upload form to date it exactly"
+)
+
+
+def file_date(records: list[SeedRecord], *, exported_at: datetime | None, now: datetime) -> tuple[datetime | None, str]:
+    """The moment the file describes, and how it was found (see the module docstring).
+
+    ``exported_at`` (from the upload form) wins; otherwise the latest date in the file, never later
+    than ``now`` (a date in the future is a mistake of the file, not a newer export). None when the
+    file holds no date at all.
+    """
+    if exported_at is not None:
+        return exported_at, EXPORTED_AT_GIVEN
+    latest = None
+    for record in records:
+        for value in (record.fields.get("last_active"), record.fields.get("added_to_org")):
+            if value is not None and (latest is None or value > latest):
+                latest = value
+        for cell in record.products.values():
+            if cell.last_active is not None and (latest is None or cell.last_active > latest):
+                latest = cell.last_active
+    if latest is None:
+        return None, ""
+    return min(latest, now), LATEST_IN_FILE
+
+
+@dataclass(frozen=True)
+class MirrorDate:
+    """How recent the mirror's data for one account is, and where it came from."""
+
+    when: datetime | None
+    # "sync", "import", "portal", or "" when there is nothing to go by (never synced nor imported)
+    source: str
+
+    def describe(self) -> str:
+        day = show_day(self.when) if self.when else ""
+        return {
+            "sync": f"the sync of {day}",
+            "import": f"an import of a file of {day}",
+            "portal": f"the portal's change of {day}",
+        }.get(self.source, "the mirror")
+
+    def older_than(self, as_of: datetime | None) -> bool:
+        """Whether a file of ``as_of`` is newer than this data (between two imports, the later upload wins a tie)."""
+        if self.when is None:
+            return True
+        if as_of is None:
+            return False
+        return as_of >= self.when if self.source == "import" else as_of > self.when
+
+
+def mirror_date(current: dict, org_synced: datetime | None) -> MirrorDate:
+    """The date of the mirror's data for an account (a row of ``_plan_chunk``'s values)."""
+    imported, synced, changed = current["imported_as_of"], current["last_synced_at"], current["portal_changed_at"]
+    # The organization's last complete sync listed every account the mirror had not been given by a
+    # later import alone: an account an import created (marked, never synced) was not in it.
+    if synced is not None or imported is None:
+        synced = max(filter(None, (synced, org_synced)), default=None)
+    dates = [(when, source) for when, source in ((synced, "sync"), (imported, "import"), (changed, "portal")) if when]
+    if not dates:
+        return MirrorDate(None, "")
+    when, source = max(dates, key=lambda pair: pair[0])
+    return MirrorDate(when, source)
+
+
+def show_day(value: datetime) -> str:
+    """``20 Nov 2026``: the way Atlassian's exports write a day."""
+    return f"{value.day} {value:%b %Y}"
+
+
 @collector_paused()
-def plan_seed(*, organization, parsed: Parsed, file_name: str = "") -> SeedPlan:
-    """Compare the file with the mirror of ``organization``; nothing is written."""
+def plan_seed(
+    *, organization, parsed: Parsed, file_name: str = "", exported_at: datetime | None = None, now=None
+) -> SeedPlan:
+    """Compare the file with the mirror of ``organization``; nothing is written.
+
+    ``exported_at``: when Atlassian produced the file, if the admin says (see :func:`file_date`).
+    """
+    now = now or timezone.now()
     plan = SeedPlan(
         organization_id=organization.pk,
         org_id=organization.org_id,
@@ -169,6 +283,17 @@ def plan_seed(*, organization, parsed: Parsed, file_name: str = "") -> SeedPlan:
         warnings=list(parsed.warnings),
     )
     records = parsed.records
+    plan.as_of, plan.as_of_source = file_date(records, exported_at=exported_at, now=now)
+    if exported_at is not None and exported_at > now:
+        plan.errors.append(RowError(None, f"the export time given, {exported_at:%Y-%m-%d %H:%M}, is in the future"))
+    if plan.as_of is None and records:
+        plan.errors.append(
+            RowError(
+                None,
+                "the file holds no date (no last activity, no “Added to org”), so the portal cannot tell whether it is "
+                "newer than the mirror: give the time it was exported from admin.atlassian.com on the upload form",
+            )
+        )
     if parsed.variant == Variant.LEGACY:
         _match_legacy_by_email(organization, records)
     lookups = _Lookups(
@@ -178,11 +303,27 @@ def plan_seed(*, organization, parsed: Parsed, file_name: str = "") -> SeedPlan:
         ),
         product_by_ref=_resolve_products(organization, records, plan),
     )
-    now = timezone.now()
     mirrored = Account.objects.filter(organization=organization).exists()  # a first seed has nothing to compare
+    org_synced = organization.last_complete_sync_at
     for start in range(0, len(records), CHUNK):
-        _plan_chunk(organization, records[start : start + CHUNK], lookups, plan, now, mirrored=mirrored)
+        _plan_chunk(organization, records[start : start + CHUNK], lookups, plan, now, mirrored, org_synced)
+    _drop_unused(plan)
+    plan.notes.sort(key=lambda note: note.row or 0)
     return plan
+
+
+def _drop_unused(plan: SeedPlan) -> None:
+    """Create or revive only the groups and products a change of the plan uses.
+
+    A group or product the file names but the mirror lacks is created for the memberships and
+    access written with it; when none is (the file is older than the mirror's data for everyone
+    concerned), the mirror's newer data had no such group, or no use for it.
+    """
+    groups = {gid for c in plan.changes for gid in c.groups_added}
+    plan.new_groups = {gid: name for gid, name in plan.new_groups.items() if gid in groups}
+    plan.revived_groups = [gid for gid in plan.revived_groups if gid in groups]
+    products = {rid for c in plan.changes for rid in c.access_upserts}
+    plan.new_products = {rid: value for rid, value in plan.new_products.items() if rid in products}
 
 
 def _match_legacy_by_email(organization, records: list[SeedRecord]) -> None:
@@ -235,18 +376,39 @@ def _resolve_groups(organization, records: list[SeedRecord], plan: SeedPlan) -> 
 
 
 def _resolve_products(organization, records: list[SeedRecord], plan: SeedPlan) -> dict[tuple[str, str], str]:
-    """(product name, site) in the file -> product resource id in the mirror (new ones get a ``csv:`` id)."""
+    """(product name, site) in the file -> product resource id in the mirror (new ones get a ``csv:`` id).
+
+    Each site of a product is its own product: ``Jira - acme`` and ``Jira - acme-sandbox`` are two,
+    and one's activity is never credited to the other (:func:`_synced_product` says when a site is the
+    synced product's).
+    """
     refs = {ref for r in records for ref in r.products}
     products = list(Product.objects.filter(organization=organization).values_list("resource_id", "key", "name"))
+    home = normalise_site(organization.site_url) if organization.site_url else ""
+    file_sites: dict[str, set[str]] = defaultdict(set)  # primary product key -> the file's sites of it
+    for product, site in refs:
+        file_sites[PRODUCTS[product][1][0]].add(site)
     resolved: dict[tuple[str, str], str] = {}
+    warned: set[str] = set()
     for product, site in sorted(refs):
         display, keys = PRODUCTS[product]
         placeholder = f"csv:{keys[0]}:{site or 'default'}"
-        matches = [p for p in products if p[0] == placeholder] or [p for p in products if p[1] in keys]
-        if len(matches) > 1 and site:
-            matches = [p for p in matches if site in p[0].casefold() or site in p[2].casefold()] or matches[:1]
-        if matches:
-            rid, _, name = matches[0]
+        own = [p for p in products if p[0] == placeholder]
+        synced = [p for p in products if p[1] in keys and not p[0].startswith("csv:")]
+        match = own[0] if own else _synced_product(synced, site, home, organization.cloud_id, file_sites[keys[0]])
+        if not own and match is None and synced and not home and keys[0] not in warned:
+            warned.add(keys[0])
+            sites = ", ".join(sorted(s or "(no site)" for s in file_sites[keys[0]]))
+            plan.warnings.append(
+                RowError(
+                    None,
+                    f"the organization's site URL is not set, so the portal cannot tell which of the file's {display} "
+                    f"sites ({sites}) is the synced {display} product: each site is recorded as a product of its own. "
+                    "Set the organization's Jira site URL and preview again",
+                )
+            )
+        if match:
+            rid, _, name = match
             plan.product_names[rid] = name or display
         else:
             rid = placeholder
@@ -266,8 +428,43 @@ def _resolve_products(organization, records: list[SeedRecord], plan: SeedPlan) -
     return resolved
 
 
-def _plan_chunk(organization, records, lookups: _Lookups, plan: SeedPlan, now: datetime, *, mirrored: bool) -> None:
-    loaded = ("pk", "account_id", *SEED_FIELDS, *_KEPT)
+def _synced_product(synced: list[tuple], site: str, home: str, cloud_id: str, file_sites: set[str]):
+    """The synced product (resource id, key, name) that is the file's ``site``, when the mirror can tell.
+
+    A sync names products by resource ARI (``ari:cloud:jira-software::site/<cloud id>``), not by
+    site. A site is the synced product's when it is the organization's own site (its site URL), or,
+    that being unknown, when the file has no other site of the product; with several synced
+    products of the key, the one of the organization's cloud id. Any other site (a sandbox, a
+    second site) is None: it gets a product of its own rather than lending its activity to another.
+    """
+    if not synced:
+        return None
+    if home:
+        if site and site != home:
+            return None
+    elif len(file_sites) > 1:
+        return None
+    if len(synced) == 1:
+        return synced[0]
+    mine = [p for p in synced if cloud_id and p[0].endswith(f"/{cloud_id}")]
+    return mine[0] if len(mine) == 1 else None
+
+
+_DATES = ("last_synced_at", "portal_changed_at", "imported_as_of")  # what mirror_date needs
+_LABELS = {
+    "name": "Name",
+    "email": "Email",
+    "status": "Status",
+    "added_to_org": "Added to org",
+    "last_active": "Last active",
+    "managed": "Managed",
+    "billable": "Billable",
+    "is_org_admin": "Org admin",
+}
+
+
+def _plan_chunk(organization, records, lookups: _Lookups, plan: SeedPlan, now, mirrored: bool, org_synced) -> None:
+    loaded = ("pk", "account_id", *SEED_FIELDS, *_KEPT, *_DATES)
     existing = {}
     if mirrored:
         rows = Account.objects.filter(organization=organization, account_id__in=[r.account_id for r in records])
@@ -286,85 +483,164 @@ def _plan_chunk(organization, records, lookups: _Lookups, plan: SeedPlan, now: d
         access[account_pk][rid] = (pk, last)
     for record in records:
         current = existing.get(record.account_id)
-        change = _plan_account(record, current, memberships, access, lookups, now)
+        if current is None and org_synced is not None and not MirrorDate(org_synced, "sync").older_than(plan.as_of):
+            # The last complete sync listed every account of the organization, and it is newer than the file.
+            plan.not_created += 1
+            plan.notes.append(
+                RowError(
+                    record.row,
+                    f"not created: {MirrorDate(org_synced, 'sync').describe()}, newer than the file, "
+                    "did not find this account in Atlassian",
+                )
+            )
+            continue
+        change = _plan_account(record, current, memberships, access, lookups, now, plan, org_synced)
         if change is None:
             plan.unchanged += 1
         else:
             plan.changes.append(change)
 
 
-def _plan_account(record: SeedRecord, current: dict | None, memberships, access, lookups, now) -> AccountChange | None:
+@dataclass
+class _Rules:
+    """What the file may change on one account (see the module docstring), and the notes it leaves."""
+
+    row: int
+    newer: bool  # the file is newer than the mirror's data for this account: its values win
+    mirror: MirrorDate
+    notes: list[RowError]
+
+    def kept(self, column: str, kept, said, *, empty: str = "nothing") -> None:
+        """A value of the mirror's kept against the file's: ``kept 2026-11-19 from the sync of 20 Nov 2026;
+        the file says 14 Dec 2025``. ``empty`` is how a missing value reads ("never" for a date of activity)."""
+        where = self.mirror.describe()
+        message = f"kept {_shown(kept, empty)} from {where}; the file says {_said(said, empty)}"
+        self.notes.append(RowError(self.row, message, column))
+
+    def not_applied(self, column: str, what: str) -> None:
+        self.notes.append(
+            RowError(self.row, f"not applied: {what}; {self.mirror.describe()} is newer than the file", column)
+        )
+
+
+def _plan_account(
+    record: SeedRecord, current: dict | None, memberships, access, lookups, now, plan: SeedPlan, org_synced
+) -> AccountChange | None:
     pk = current["pk"] if current else None
+    mirror = mirror_date(current, org_synced) if current else MirrorDate(None, "")
+    rules = _Rules(record.row, mirror.older_than(plan.as_of), mirror, plan.notes)
     values = {name: (current or _DEFAULTS)[name] for name in (*SEED_FIELDS, *_KEPT)}
     change = AccountChange(record.row, record.account_id, pk, "", {}, {}, values, False)
-    has_groups = _plan_groups(record, change, memberships.get(pk, {}), lookups)
-    if has_groups:
+    if _plan_groups(record, change, memberships.get(pk, {}), lookups, rules, plan):
         wanted_groups = _wanted_groups(record, lookups)
         values["licence_group_count"] = sum(1 for gid in wanted_groups if gid in lookups.licence_groups)
-    products_after, product_dates = _plan_access(record, change, access.get(pk, {}), lookups)
-    wanted = dict(record.fields)
-    if "last_active" not in wanted and product_dates is not None:
-        wanted["last_active"] = max(filter(None, product_dates), default=None)
-    for name, value in wanted.items():
-        values[name] = value
-    if "billable" not in record.fields:
+    products_after, product_dates = _plan_access(record, change, access.get(pk, {}), lookups, rules, plan)
+    for name, value in record.fields.items():
+        if name == "last_active":
+            continue
+        if rules.newer:
+            values[name] = value
+        elif value != values[name]:
+            rules.kept(_LABELS[name], values[name], value)
+    last = record.fields.get("last_active", _MISSING)
+    if last is _MISSING and product_dates is not None:
+        last = max(filter(None, product_dates), default=None)
+    if last is not _MISSING:
+        # Last activity only moves forward, whatever the file's date: a later date is news; an
+        # earlier one (or none) is an older picture, and would make the person look idle.
+        held = values["last_active"]
+        if current is None or (last is not None and (held is None or last > held)):
+            values["last_active"] = last
+        elif last != held:
+            rules.kept("Last active", held, last, empty="never")
+    if "billable" not in record.fields and rules.newer:
         values["billable"] = values["status"] == AccountStatus.ACTIVE and products_after > 0
     if values["status"] != (current or {}).get("status"):
         values["status_changed_at"] = now
     compared = (*SEED_FIELDS, "licence_group_count")
     if current is None:
-        change.after = {name: values[name] for name in compared if values[name] != _DEFAULTS[name] or name in wanted}
-        change.write_account = True
+        change.after = {
+            name: values[name] for name in compared if values[name] != _DEFAULTS[name] or name in record.fields
+        }
     else:
         changed = [name for name in compared if values[name] != current[name]]
         change.before = {name: current[name] for name in changed}
         change.after = {name: values[name] for name in changed}
-        change.write_account = bool(changed)
     change.label = values["name"] or values["email"] or record.account_id
     touched = change.groups_added or change.memberships_removed or change.access_upserts or change.access_deleted
-    if current is not None and not change.write_account and not touched:
+    if current is not None and not change.after and not touched:
         return None
+    # Whatever the import writes waits for a sync to confirm it (policies/selection.py): the
+    # account is marked with the date of the newest import data it holds.
+    change.write_account = True
+    marked = current["imported_as_of"] if current else None
+    change.imported_as_of = max(filter(None, (marked, plan.as_of)), default=None)
     return change
+
+
+_MISSING = object()
 
 
 def _wanted_groups(record: SeedRecord, lookups: _Lookups) -> list[str]:
     return [lookups.group_by_name[name] for name in record.groups or {} if name in lookups.group_by_name]
 
 
-def _plan_groups(record: SeedRecord, change: AccountChange, current: dict, lookups: _Lookups) -> bool:
+def _plan_groups(record: SeedRecord, change: AccountChange, current: dict, lookups, rules: _Rules, plan) -> bool:
+    """Memberships to add and remove, from a file newer than the mirror; True when they are applied."""
     if record.groups is None:
         return False
     wanted = _wanted_groups(record, lookups)
-    change.groups_added = [gid for gid in wanted if gid not in current]
+    added = [gid for gid in wanted if gid not in current]
     keep = set(wanted)
-    change.memberships_removed = [member for gid, member in current.items() if gid not in keep]
-    return True
+    removed = [member for gid, member in current.items() if gid not in keep]
+    if rules.newer:
+        change.groups_added, change.memberships_removed = added, removed
+        return True
+    if added or removed:
+        what = sorted(f"add to {plan.group_names.get(gid, gid)}" for gid in added)
+        what += sorted(f"remove from {name}" for _, _, name in removed)
+        rules.not_applied("Groups", ", ".join(what))
+    return False
 
 
-def _plan_access(record: SeedRecord, change: AccountChange, current: dict, lookups: _Lookups):
-    """Product access to write or delete. Returns (products held afterwards, product last-seen dates or None)."""
+def _plan_access(record: SeedRecord, change: AccountChange, current: dict, lookups, rules: _Rules, plan):
+    """Product access to write or delete. Returns (products held afterwards, product last-seen dates or None).
+
+    Access given or taken follows the newer source; a product's last activity only moves forward.
+    """
     merged: dict[str, ProductCell] = {}
     for ref, cell in record.products.items():
         rid = lookups.product_by_ref[ref]
-        other = merged.get(rid)  # two sites of the file on one product of the mirror: merge them
+        other = merged.get(rid)  # the same site under two of the file's product names: merge them
         merged[rid] = cell if other is None else _merged_cell(other, cell)
     held = set(current)
     dates = None
     for rid, cell in merged.items():
         existing = current.get(rid)
+        label = plan.product_names.get(rid, rid)
         if cell.has_last_seen:
             dates = [*(dates or ()), cell.last_active]
         if cell.access is False:
-            if existing:
+            if existing and rules.newer:
                 change.access_deleted.append((existing[0], rid))
                 held.discard(rid)
+            elif existing:
+                rules.not_applied(label, "no access")
             continue
         if cell.access is None and existing is None and not cell.last_active:
             continue  # "never accessed" about a product the person has no access to: nothing to record
-        last = cell.last_active if cell.has_last_seen else (existing[1] if existing else None)
-        if existing is None or existing[1] != last:
-            change.access_upserts[rid] = last
-        held.add(rid)
+        if existing is None:
+            if rules.newer:
+                change.access_upserts[rid] = cell.last_active if cell.has_last_seen else None
+                held.add(rid)
+            else:
+                rules.not_applied(label, "access")
+            continue
+        if cell.has_last_seen and cell.last_active != existing[1]:
+            if cell.last_active is not None and (existing[1] is None or cell.last_active > existing[1]):
+                change.access_upserts[rid] = cell.last_active
+            else:
+                rules.kept(f"{label}, last active", existing[1], cell.last_active, empty="never")
     return len(held), dates
 
 
@@ -444,7 +720,7 @@ _ACCOUNT_COLUMNS = (
     "account_type",
     "management_source",
     "first_seen_at",
-    "last_synced_at",
+    "imported_as_of",
 )
 
 
@@ -468,13 +744,14 @@ def _write_accounts(plan: SeedPlan, now: datetime) -> dict[str, int]:
             v["account_type"],
             "",
             written,
-            written,
+            db_time(c.imported_as_of),
         )
         for c in plan.changes
         if c.write_account
         for v in (c.values,)
     ]
-    updated = [*SEED_FIELDS, "status_changed_at", "licence_group_count", "last_synced_at"]
+    # Not last_synced_at: an import is not a sync. The mark says what no sync has confirmed yet.
+    updated = [*SEED_FIELDS, "status_changed_at", "licence_group_count", "imported_as_of"]
     upsert(Account, _ACCOUNT_COLUMNS, rows, conflict=("organization", "account_id"), update=updated)
     wanted = {c.account_id for c in plan.changes}
     existing = Account.objects.filter(organization_id=plan.organization_id).values_list("account_id", "pk")
@@ -565,6 +842,7 @@ def _events(plan: SeedPlan, account_pks: dict[str, int], actor: Actor, correlati
             after["product_access"] = {plan.product_names[rid]: _iso(v) for rid, v in c.access_upserts.items()}
         if c.access_deleted:
             after["product_access_removed"] = [plan.product_names.get(rid, rid) for _, rid in c.access_deleted]
+        after["imported_as_of"] = _iso(c.imported_as_of)  # the mark: not yet confirmed by a sync
         yield dict(
             action=AuditAction.ACCOUNT_IMPORTED,
             target_type="accounts.account",
@@ -580,7 +858,14 @@ def _events(plan: SeedPlan, account_pks: dict[str, int], actor: Actor, correlati
         target_type="accounts.organization",
         target_id=str(plan.organization_id),
         target_repr=plan.org_id,
-        after={"kind": "seed", "variant": str(plan.variant), "file": plan.file_name, **plan.counts()},
+        after={
+            "kind": "seed",
+            "variant": str(plan.variant),
+            "file": plan.file_name,
+            "file_date": _iso(plan.as_of),
+            "file_date_from": "upload form" if plan.as_of_source == EXPORTED_AT_GIVEN else "latest date in the file",
+            **plan.counts(),
+        },
         reason=f"mirror seeded from {source}; nothing was sent to Atlassian",
         **common,
     )
@@ -593,6 +878,20 @@ def _iso_datetime(value: datetime) -> str:
 
 def _iso(value):
     return _iso_datetime(value) if isinstance(value, datetime) else value
+
+
+def _shown(value, empty: str) -> str:
+    """A mirror value in a note: a day as ``2026-11-19``."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return empty if value is None or value == "" else str(value)
+
+
+def _said(value, empty: str) -> str:
+    """What the file says, in a note: a day as the export writes it (``14 Dec 2025``)."""
+    return show_day(value) if isinstance(value, datetime) else _shown(value, empty)
 
 
 def _jsonable(values: dict) -> dict:

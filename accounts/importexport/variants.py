@@ -66,10 +66,18 @@ STATUSES = {
     "deactivated account": AccountStatus.DEACTIVATED,
     "pending deletion": AccountStatus.PENDING_DELETION,
     "scheduled for deletion": AccountStatus.PENDING_DELETION,
+    # Someone invited who has not signed in yet. The Admin API has no such status: the account is
+    # "active" there, with no product activity (API.md 2.12), and the sync mirrors it so.
+    "invited": AccountStatus.ACTIVE,
+    "invite pending": AccountStatus.ACTIVE,
+    "pending invite": AccountStatus.ACTIVE,
 }
 _TRUE = {"yes", "y", "true", "1", "active", "claimed", "managed"}
 _FALSE = {"no", "n", "false", "0", "inactive", "unclaimed", "not claimed", "external", ""}
 _NEVER = {"never accessed", "never logged in", "never", "-"}
+# What a users export writes in a ``<Product> - <site>`` cell (or a managed accounts export in a
+# product's site list) for someone without access: the cell is not a role, and not access.
+_NO_ACCESS = {"", "no access", "none", "no", "-", "—"}
 _MONTHS = {
     m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
 }
@@ -171,6 +179,12 @@ def parse_status(text: str, *, legacy: bool = False) -> str:
 
 def is_org_admin(text: str) -> bool:
     return "admin" in text.casefold()
+
+
+def has_access(text: str) -> bool:
+    """A users export's access cell: a role (``User``, ``Admin``, ``Agent`` ...) is access; empty or
+    ``No access`` is not."""
+    return " ".join(text.split()).casefold() not in _NO_ACCESS
 
 
 def split_list(text: str) -> list[str]:
@@ -425,7 +439,9 @@ def _listed_sites(table: Table, columns: list[Column]) -> dict[int, list[str]]:
     sites: dict[int, list[str]] = {}
     for column in columns:
         if column.role == "access_sites":
-            found = {normalise_site(s) for _, cells in table.rows for s in split_list(cells[column.index])}
+            found = {
+                normalise_site(s) for _, cells in table.rows for s in split_list(cells[column.index]) if has_access(s)
+            }
             sites[column.index] = sorted(found)
     return sites
 
@@ -531,7 +547,7 @@ _FIELD_ROLES = {
 
 def _product_cell(record: SeedRecord, column: Column, text: str, sites: dict[int, list[str]]) -> None:
     if column.role == "access_sites":
-        listed = {normalise_site(s) for s in split_list(text)}
+        listed = {normalise_site(s) for s in split_list(text) if has_access(s)}
         for site in sites[column.index]:
             record.products.setdefault((column.product, site), ProductCell()).access = site in listed
         return
@@ -540,9 +556,13 @@ def _product_cell(record: SeedRecord, column: Column, text: str, sites: dict[int
     if cell is None:
         cell = record.products[key] = ProductCell()
     if column.role == "last_seen":
+        if " ".join(text.split()).casefold() == "no access":  # where a date was expected: no access, no date
+            if cell.access is None:
+                cell.access = False
+            return
         cell.has_last_seen, cell.last_active = True, parse_day(text)
     elif column.role == "access_role":
-        cell.access = bool(text)
+        cell.access = has_access(text)
     elif column.role == "access_yesno":
         cell.access = parse_bool(text)
 

@@ -5,11 +5,11 @@ the plan is recomputed against the mirror as it is then); see :mod:`accounts.imp
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from accounts.importexport.apply import ChangePlan, plan_changes
 from accounts.importexport.formats import RowError, UploadRefused, read_csv
-from accounts.importexport.seed import AccountChange, SeedPlan, plan_seed
+from accounts.importexport.seed import AccountChange, SeedPlan, plan_seed, show_day
 from accounts.importexport.variants import Variant, detect, seed_records
 
 CHANGES = "changes"
@@ -54,6 +54,27 @@ class Preview:
     def more_errors(self) -> int:
         return max(0, len(self.errors) - SHOWN_ERRORS)
 
+    @property
+    def notes(self) -> list[RowError]:
+        """Values of the file the import will not apply, row by row, and why (the mirror's are newer)."""
+        return getattr(self.plan, "notes", []) if self.plan else []
+
+    def shown_notes(self) -> list[str]:
+        return [str(n) for n in self.notes[:SHOWN_ERRORS]]
+
+    def more_notes(self) -> int:
+        return max(0, len(self.notes) - SHOWN_ERRORS)
+
+    @property
+    def file_date(self) -> str:
+        """The file's date and how it was found, for the preview ("" for the portal's CSV)."""
+        plan = self.plan
+        if not isinstance(plan, SeedPlan) or plan.as_of is None:
+            return ""
+        as_of = plan.as_of.astimezone(UTC)
+        when = f"{as_of:%Y-%m-%d %H:%M} UTC" if as_of.time() != time(0) else show_day(as_of)
+        return f"{when} ({plan.as_of_source})"
+
     def shown_warnings(self) -> list[str]:
         return [str(w) for w in self.warnings[:SHOWN_ERRORS]]
 
@@ -80,8 +101,13 @@ class Preview:
         return self.plan.fingerprint() if self.plan else ""
 
 
-def build_preview(*, data: bytes, file_name: str, kind: str, organization, user) -> Preview:
-    """Read ``data`` and plan it for ``organization``; every problem ends up in the Preview."""
+def build_preview(
+    *, data: bytes, file_name: str, kind: str, organization, user, exported_at: datetime | None = None
+) -> Preview:
+    """Read ``data`` and plan it for ``organization``; every problem ends up in the Preview.
+
+    ``exported_at``: when Atlassian produced an export, if the uploader said (seed only).
+    """
     preview = Preview(kind=kind, file_name=file_name)
     try:
         table = read_csv(data)
@@ -101,7 +127,7 @@ def build_preview(*, data: bytes, file_name: str, kind: str, organization, user)
         preview.ignored = preview.plan.ignored
     else:
         parsed = seed_records(table, preview.variant)
-        preview.plan = plan_seed(organization=organization, parsed=parsed, file_name=file_name)
+        preview.plan = plan_seed(organization=organization, parsed=parsed, file_name=file_name, exported_at=exported_at)
         preview.mapping = [(c.header, c.describe()) for c in parsed.columns]
         preview.ignored = parsed.ignored
     return preview

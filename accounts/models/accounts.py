@@ -43,6 +43,17 @@ class Account(models.Model):
         editable=False,
         help_text="Last time a portal service changed this account in Atlassian (and in the mirror).",
     )
+    imported_as_of = models.DateTimeField(
+        "imported, not yet synced",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "Set when an import of an Atlassian CSV export changed this account and no sync has seen it since: "
+            "the date of that file. Policies leave the account alone until a sync confirms it; the next sync "
+            "that sees the account clears this."
+        ),
+    )
 
     class Meta:
         ordering = ["name", "id"]

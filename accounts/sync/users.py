@@ -62,8 +62,10 @@ _ACTIVE = AccountStatus.ACTIVE
 _ACCOUNT_TYPES = frozenset(AccountType.values)
 _ATLASSIAN, _UNKNOWN = AccountType.ATLASSIAN, AccountType.UNKNOWN
 _JIRA_ONLY_TYPES = (AccountType.APP, AccountType.CUSTOMER)
-# Every column of an account row as written (bulk_create's INSERT); the upsert updates these:
-_ACCOUNT_UPDATE = (*ACCOUNT_FIELDS, "status_changed_at", "last_synced_at")
+# Every column of an account row as written (bulk_create's INSERT); the upsert updates these.
+# ``imported_as_of`` is always written empty: a sync that sees an account confirms (or replaces)
+# whatever an import of an Atlassian CSV export had brought (accounts/importexport/seed.py).
+_ACCOUNT_UPDATE = (*ACCOUNT_FIELDS, "status_changed_at", "last_synced_at", "imported_as_of")
 _ACCOUNT_INSERT = (
     "organization",
     "account_id",
@@ -222,6 +224,7 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
             *values[_LAST_ACTIVE + 1 :],
             status_changed_at,
             now,
+            None,  # imported_as_of: seen by this sync
             None,
             first_seen,
             None,
@@ -238,11 +241,15 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
         if current.last_active and fields["last_active"] is None:
             fields["last_active"] = current.last_active  # blanking waits for the end-of-sync check
             ctx.blanked_accounts.append(current.pk)
-        if all(getattr(current, f) == v for f, v in fields.items()):
+        unchanged = all(getattr(current, f) == v for f, v in fields.items())
+        if unchanged and current.imported_as_of is None:
             continue
         changed_at = ctx.now if current.status != fields["status"] else current.status_changed_at
         rows.append(row(user.account_id, tuple(fields.values()), adapt(changed_at)))
-        ctx.counts["accounts_updated"] += 1
+        if current.imported_as_of is not None:  # written to clear the mark, whether or not anything else changed
+            ctx.counts["imports_confirmed"] += 1
+        if not unchanged:
+            ctx.counts["accounts_updated"] += 1
         if current.status != fields["status"]:
             events.append(_status_event(ctx, current, fields["status"]))
     if created:

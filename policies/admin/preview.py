@@ -26,7 +26,10 @@ from policies.services.runs import blocked_removals, cap_for, evaluate, sync_is_
 HORIZON_DAYS = 30
 DAY = timedelta(days=1)
 _CHUNK = 500
-_RANK = {Verdict.ACT: 0, Verdict.WARN: 1, Verdict.CANCEL: 2, "": 3}
+# Today's column for an account an import changed and no sync has confirmed yet: a run leaves it
+# alone (policies/selection.py), so the preview says what it waits for instead of "act" or "warn".
+WAIT = "wait"
+_RANK = {Verdict.ACT: 0, Verdict.WARN: 1, Verdict.CANCEL: 2, WAIT: 3, "": 4}
 
 # ?show= on the preview page and its CSV: which rows.
 SHOW_CHOICES = (
@@ -35,6 +38,7 @@ SHOW_CHOICES = (
     ("act", "Acted on within 30 days"),
     ("warn", "Warned within 30 days"),
     ("cancel", "Cancelled today"),
+    (WAIT, "Waiting for a sync"),
 )
 CSV_HEADER = (
     "atlassian_account_id",
@@ -55,7 +59,7 @@ CSV_HEADER = (
 @dataclass
 class PreviewRow:
     account_pk: int
-    today: str = ""  # act | warn | cancel | "" (nothing today)
+    today: str = ""  # act | warn | cancel | wait (imported data, waiting for a sync) | "" (nothing today)
     warned_at: datetime | None = None  # an earlier warning, from the open enforcement
     warn_on: datetime | None = None  # the first warning within the horizon
     act_on: datetime | None = None  # the action, when it falls within the horizon
@@ -80,6 +84,7 @@ class PreviewRow:
             "act": self.act_on is not None,
             "warn": self.warn_on is not None,
             "cancel": self.today == Verdict.CANCEL,
+            WAIT: self.today == WAIT,
         }.get(show, True)
 
     def csv_cells(self) -> tuple:
@@ -184,6 +189,17 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         if not row.today:  # today's rows keep today's reason: what a run now would record
             row.due_at, row.reason = last.due_at, last.reason
 
+    for pk, decision in _waiting_for_sync(policy, spec, exemptions, now).items():
+        rows[pk] = PreviewRow(
+            account_pk=pk,
+            today=WAIT,
+            due_at=decision.due_at,
+            reason=(
+                "waiting for a sync: an import changed this account and no sync has confirmed it yet; "
+                f"on the imported data the policy would {decision.verdict.value}: {decision.reason}"
+            ),
+        )
+
     products = {p.pk: p for p in Product.objects.filter(organization=policy.organization)}
     _describe(rows, products, spec.product_pks)
     acting = [r.account_pk for r in rows.values() if r.act_on is not None or r.today in (Verdict.ACT, Verdict.WARN)]
@@ -207,6 +223,7 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         today_counts={
             **{v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
             "needs_review": sum(1 for r in ordered if r.today == Verdict.ACT and r.needs_review),
+            WAIT: sum(1 for r in ordered if r.today == WAIT),
         },
         horizon_counts={
             "act": sum(1 for r in ordered if r.act_on is not None),
@@ -214,6 +231,17 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
             "needs_review": sum(1 for r in ordered if r.act_on is not None and r.needs_review),
         },
     )
+
+
+def _waiting_for_sync(policy, spec, exemptions, now) -> dict[int, Decision]:
+    """Accounts waiting for a sync that the policy would warn or act on today if the imported data
+    were confirmed: account pk -> that decision (a run does neither; see policies/selection.py)."""
+    decisions = {}
+    for snapshot in load_snapshots(policy, spec, exemptions, awaiting_sync=True):
+        decision = decide(spec, snapshot, exemptions, now)
+        if decision.verdict in (Verdict.WARN, Verdict.ACT):
+            decisions[snapshot.pk] = decision
+    return decisions
 
 
 def _project(

@@ -202,7 +202,10 @@ class PreviewRowSerializer(serializers.Serializer):
     name = serializers.CharField()
     email = serializers.CharField()
     managed = serializers.BooleanField()
-    today = serializers.CharField(help_text="act, warn, cancel, or empty: nothing today.")
+    today = serializers.CharField(
+        help_text="act, warn, cancel, wait (an import changed the account and no sync has confirmed it yet: "
+        "a run leaves it alone), or empty: nothing today."
+    )
     warned_at = serializers.DateTimeField(allow_null=True, help_text="An earlier warning (open enforcement).")
     warn_on = serializers.DateTimeField(allow_null=True, help_text="First warning within the horizon.")
     act_on = serializers.DateTimeField(allow_null=True, help_text="The action, if within the horizon.")

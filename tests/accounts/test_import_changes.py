@@ -62,7 +62,7 @@ class TestPreview:
         ann, bob = _plain(2)
         first, _second = team_groups
         keep = "; ".join([*_groups_of(ann), first.name])
-        plan = _plan(mirrored, _file([[ann.account_id, keep, ""], [bob.account_id, "", "suspended"]]))
+        plan = _plan(mirrored, _file([[ann.account_id, keep, ""], [bob.account_id, "(none)", "suspended"]]))
         assert plan.errors == []
         changes = {p.account_id: p.describe() for p in plan.plans}
         assert changes[ann.account_id] == [f"add to {first.name}"]
@@ -91,7 +91,12 @@ class TestApply:
         first, _ = team_groups
         plan = _plan(
             mirrored,
-            _file([[ann.account_id, "; ".join([*_groups_of(ann), first.name]), ""], [bob.account_id, "", "suspended"]]),
+            _file(
+                [
+                    [ann.account_id, "; ".join([*_groups_of(ann), first.name]), ""],
+                    [bob.account_id, "(none)", "suspended"],
+                ]
+            ),
         )
         report = apply_changes(plan=plan, client=atlassian, actor=ACTOR)
         assert report.ok, [o.error for o in report.outcomes]
@@ -121,7 +126,8 @@ class TestApply:
 
     def test_activation_comes_first_then_groups(self, simulator, mirrored, atlassian, team_groups):
         ann = _plain(1)[0]
-        apply_changes(plan=_plan(mirrored, _file([[ann.account_id, "", "suspended"]])), client=atlassian, actor=ACTOR)
+        emptied = _file([[ann.account_id, "(none)", "suspended"]])
+        apply_changes(plan=_plan(mirrored, emptied), client=atlassian, actor=ACTOR)
         plan = _plan(mirrored, _file([[ann.account_id, team_groups[0].name, "active"]]))
         assert plan.plans[0].describe() == ["status suspended → active", f"add to {team_groups[0].name}"]
         report = apply_changes(plan=plan, client=atlassian, actor=ACTOR)

@@ -73,6 +73,7 @@ class TestInsertRows:
     FIELDS = ("organization", "account_id", "email", "name", "account_type", "status", "status_changed_at")
     FIELDS += ("managed", "is_org_admin", "management_source", "added_to_org", "last_active", "billable")
     FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_at", "portal_changed_at")
+    FIELDS += ("imported_as_of",)
     UNIQUE = ("organization", "account_id")
 
     def _row(self, org, account_id, name, adapt, when):
@@ -95,6 +96,7 @@ class TestInsertRows:
             first_seen_at=adapt(when),
             last_synced_at=adapt(when),
             portal_changed_at=None,
+            imported_as_of=None,
         )
         return tuple(values[f] for f in self.FIELDS)
 
