@@ -23,6 +23,7 @@ def client_for(organization: Organization, **overrides) -> AtlassianClient:
         jira_email=organization.jira_email or None,
         jira_api_token=organization.jira_api_token() or None,
         directory_id=organization.directory_id or "-",
+        group_id_form=organization.group_id_form or None,
         user_agent=f"atlassian-governance-portal ({settings.PORTAL_BASE_URL})",
     )
     options.update(overrides)

@@ -48,6 +48,16 @@ def root(db):
 
 
 @pytest.fixture
+def group_id_form():
+    """How the simulators of a test spell group ids in the Admin API's group search and paths.
+
+    ``ari`` unless a test says otherwise with ``@both_group_id_forms`` (tests/group_forms.py),
+    which runs it once per form the documents show.
+    """
+    return "ari"
+
+
+@pytest.fixture
 def client_for(client):
     def login(user):
         client.force_login(user)

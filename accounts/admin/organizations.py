@@ -7,9 +7,14 @@ the audit trail or exported: the form only ever says whether one is stored.
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
+from django.http import Http404, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from accounts.models import Organization
+from accounts.preflight import FAIL, PASS, WARN, organization_check
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 
@@ -30,6 +35,9 @@ SECRET_FIELDS = {
     "new_jira_api_token": ("set_jira_api_token", "jira_token_encrypted"),
 }
 FORM_ONLY_FIELDS = (*SECRET_FIELDS, "forget_secrets")
+# "Check connection" answers inside the web request: a sample of users, few retries, short waits.
+CHECK_USER_SAMPLE = 1000
+CHECK_CLIENT_OPTIONS = {"max_attempts": 2, "max_total_wait": 10.0, "timeout": (5.0, 20.0)}
 
 
 def _secret_field(label: str) -> forms.CharField:
@@ -126,13 +134,13 @@ class OrganizationAdmin(admin.ModelAdmin):
             "Credentials",
             {"fields": ("credentials_from_env", "stored_credentials", *FORM_ONLY_FIELDS)},
         ),
-        ("Sync", {"fields": ("last_complete_sync_at", "created_at")}),
+        ("Sync", {"fields": ("last_complete_sync_at", "group_id_form", "created_at")}),
     )
 
     def get_readonly_fields(self, request, obj=None):
         # The org id keys the whole mirror: changing it would orphan every account.
         fixed = ("org_id",) if obj is not None else ()
-        return (*fixed, "stored_credentials", "last_complete_sync_at", "created_at")
+        return (*fixed, "stored_credentials", "last_complete_sync_at", "group_id_form", "created_at")
 
     def get_fieldsets(self, request, obj=None):
         editable = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
@@ -157,3 +165,48 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         organization_save(form=form, actor=Actor.from_request(request), created=not change)
+
+    # -- "Check connection": the read-only preflight (accounts/preflight.py) ----------------------------
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.check_connection_view)
+        return [
+            path("<path:object_id>/check-connection/", view, name="accounts_organization_check"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk and self.has_change_permission(request, obj):
+            context["check_url"] = reverse("admin:accounts_organization_check", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def check_connection_view(self, request, object_id):
+        """GET explains and offers the button; POST runs the checks and shows them.
+
+        Only those who may change the connection settings may test them: the checks spend the
+        organization's rate-limit budget. Nothing is written, in Atlassian or here, so nothing is
+        audited.
+        """
+        organization = self.get_object(request, object_id)
+        if organization is None:
+            raise Http404("No such organization.")
+        if not self.has_change_permission(request, organization):
+            raise PermissionDenied
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        checks = None
+        if request.method == "POST":
+            checks = organization_check(organization=organization, user_limit=CHECK_USER_SAMPLE, **CHECK_CLIENT_OPTIONS)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Check connection: {organization}",
+            "opts": self.opts,
+            "original": organization,
+            "organization": organization,
+            "checks": checks,
+            "failed": bool(checks) and any(c.outcome == FAIL for c in checks),
+            "counts": None if checks is None else {o: sum(c.outcome == o for c in checks) for o in (PASS, WARN, FAIL)},
+            "sample": CHECK_USER_SAMPLE,
+            "change_url": reverse("admin:accounts_organization_change", args=[organization.pk]),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/accounts/organization/check_connection.html", context)

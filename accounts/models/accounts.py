@@ -8,6 +8,8 @@ class AccountStatus(models.TextChoices):
     PENDING_DELETION = "pending_deletion", "Pending deletion"
     NOT_IN_DIRECTORY = "not_in_directory", "Not in a directory"
     REMOVED = "removed", "Removed"
+    # Atlassian sent a status the portal does not know: mirrored, reported by the sync, never acted on.
+    UNKNOWN = "unknown", "Unknown"
 
 
 class AccountType(models.TextChoices):

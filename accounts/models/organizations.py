@@ -20,6 +20,15 @@ class Organization(models.Model):
         max_length=200, default="-", help_text="Directory for suspend/restore; '-' means all directories."
     )
     jira_email = models.EmailField(blank=True)
+    group_id_form = models.CharField(
+        "group id form",
+        max_length=8,
+        blank=True,
+        editable=False,
+        choices=[("ari", "ARI (ari:cloud:identity::group/…)"), ("uuid", "bare UUID")],
+        help_text="How Atlassian's group search spells group ids, as the last sync saw it; "
+        "calls naming a group use it. The mirror always stores the bare UUID.",
+    )
     credentials_from_env = models.BooleanField(
         default=True, help_text="Read the API key and Jira token from ATLASSIAN_* environment variables."
     )

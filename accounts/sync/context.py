@@ -31,6 +31,20 @@ class SyncContext:
     blanked_accounts: list[int] = field(default_factory=list)
     blanked_access: list[int] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    # What Atlassian sent that the portal does not know (mirrored anyway), for the run's log.
+    unknown_statuses: Counter = field(default_factory=Counter)
+    unknown_product_keys: set[str] = field(default_factory=set)
+
+    def log_lines(self) -> list[str]:
+        """The run's notes for its record (``TaskRun.log_excerpt``): what was mirrored as unknown."""
+        lines = [
+            f"Atlassian sent the unknown status {status!r} for {n} account(s): mirrored as Unknown, never acted on."
+            for status, n in sorted(self.unknown_statuses.items())
+        ]
+        if self.unknown_product_keys:
+            keys = ", ".join(sorted(self.unknown_product_keys))
+            lines.append(f"Products with keys the portal does not know, mirrored under their key: {keys}.")
+        return lines
 
     def audit_fields(self) -> dict:
         return {"organization": self.organization.org_id, "correlation_id": self.correlation_id}

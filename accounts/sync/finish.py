@@ -85,7 +85,13 @@ def apply_removals_and_blanks(ctx: SyncContext, missing: list) -> None:
 
 
 def update_seats(ctx: SyncContext, roles: list[ApplicationRole] | None) -> None:
-    """Seat counts: Jira's own figures where it has them, otherwise active accounts with access."""
+    """Seat counts: Jira's own figures where it has them, otherwise active accounts with access.
+
+    Jira's figures are those of the one site the portal reads (``site_url``). When the organization
+    has several products with the same key (a sandbox site beside production), they go to the
+    product of the organization's ``cloud_id`` if set, else to the one most people can use; the
+    others get their counted access (``check_atlassian`` warns about this).
+    """
     products = list(Product.objects.filter(organization=ctx.organization))
     by_key = {}
     for role in roles or []:
@@ -97,9 +103,10 @@ def update_seats(ctx: SyncContext, roles: list[ApplicationRole] | None) -> None:
         .annotate(n=Count("account", filter=Q(account__status=AccountStatus.ACTIVE)))
         .values_list("product", "n")
     )
+    jira_site = _jira_site_products(products, ctx.organization.cloud_id, used)
     changed = []
     for product in products:
-        role = by_key.get(product.key)
+        role = by_key.get(product.key) if product.pk in jira_site else None
         total = None if role is None or role.unlimited else role.number_of_seats
         in_use = role.user_count if role is not None and role.user_count is not None else used.get(product.pk, 0)
         if (product.seats_total, product.seats_used) != (total, in_use):
@@ -108,3 +115,19 @@ def update_seats(ctx: SyncContext, roles: list[ApplicationRole] | None) -> None:
     if changed:
         Product.objects.bulk_update(changed, ["seats_total", "seats_used", "seats_synced_at"])
         ctx.counts["products_written"] += len(changed)
+
+
+def _jira_site_products(products: list[Product], cloud_id: str, used: dict[int, int]) -> set[int]:
+    """The pks of the products Jira's application roles describe: one per key."""
+    by_key: dict[str, list[Product]] = {}
+    for product in products:
+        by_key.setdefault(product.key, []).append(product)
+    chosen = set()
+    for same_key in by_key.values():
+        if len(same_key) == 1:
+            chosen.add(same_key[0].pk)
+            continue
+        on_site = [p for p in same_key if cloud_id and p.resource_id.endswith(f"/{cloud_id}")]
+        pick = on_site[0] if on_site else max(same_key, key=lambda p: (used.get(p.pk, 0), -p.pk))
+        chosen.add(pick.pk)
+    return chosen

@@ -20,6 +20,9 @@ PRODUCT_NAMES = {
     "statuspage": "Statuspage",
     "trello": "Trello",
     "loom": "Loom",
+    "compass": "Compass",
+    "rovo": "Rovo",
+    "jira-work-management": "Jira Work Management",
 }
 ROLE_THREADS = 4  # concurrent role-assignment fetches (one forked client each)
 _GROUP_FIELDS = ("name", "description", "directory_id", "external_synced", "managed_by", "member_count", "removed_at")
@@ -30,6 +33,9 @@ def ensure_products(ctx: SyncContext, products: dict[str, str]) -> None:
     missing = {rid: key for rid, key in products.items() if rid not in ctx.product_pks}
     if not missing:
         return
+    # A key the portal has no name for (a product Atlassian added) is mirrored under the key itself:
+    # policies can still scope it, and the run's log says so.
+    ctx.unknown_product_keys.update(key for key in missing.values() if key not in PRODUCT_NAMES)
     org = ctx.organization
     Product.objects.bulk_create(
         [

@@ -35,7 +35,7 @@ USER_EXPAND = ("productAccess", "groups", "platformRoles")
 USER_BATCH = 5000
 PROGRESS_EVERY = 2000  # users between two progress updates of the run record
 # Counts of users read and left alone: a sync with nothing else to report writes no audit event.
-_NOT_WRITES = ("users_seen", "duplicates_skipped", "accounts_deferred")
+_NOT_WRITES = ("users_seen", "duplicates_skipped", "accounts_deferred", "accounts_unknown_status")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,7 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
     try:
         load_products(ctx)
         groups = list(client.iter_groups())
+        _note_group_id_form(ctx.organization, client)
         count_before = client.count_users()
         # The users are fetched from here on, in the background, while the groups are written.
         with (
@@ -175,6 +176,18 @@ def _check_listing_complete(ctx: SyncContext, expected: int) -> None:
         )
 
 
+def _note_group_id_form(organization: Organization, client) -> None:
+    """Remember how the group search spells group ids: the services' calls naming a group use it.
+
+    The mirror stores every group id canonical (the bare UUID) whatever the form; only the paths
+    of the Admin API need the spelling its group search uses (governance/atlassian/groupids.py).
+    """
+    form = getattr(client, "group_id_form", None)
+    if form and form != organization.group_id_form:
+        Organization.objects.filter(pk=organization.pk).update(group_id_form=form)
+        organization.group_id_form = form
+
+
 def _has_jira(organization: Organization) -> bool:
     return bool(
         (organization.site_url or organization.cloud_id) and organization.jira_email and organization.jira_api_token()
@@ -200,7 +213,10 @@ def _close(ctx, run, client, status, error, action) -> SyncResult:
     stats = client.stats
     counts = {**dict(ctx.counts), "http_requests": stats.requests, "http_retries": stats.retries}
     wrote = any(v for k, v in ctx.counts.items() if k not in _NOT_WRITES)
-    task_run_finish(run=run, status=status, counts=counts, error=error)
+    notes = ctx.log_lines()
+    for line in notes:
+        log.warning("Sync of %s: %s", ctx.organization.org_id, line)
+    task_run_finish(run=run, status=status, counts=counts, error=error, log_lines=notes)
     if status != RunStatus.SUCCEEDED or wrote:
         with transaction.atomic():
             record_event(

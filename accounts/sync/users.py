@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountStatus, AccountType, Group
 from accounts.sync.access import write_memberships, write_product_access
-from accounts.sync.context import SyncContext, SyncDataError
+from accounts.sync.context import SyncContext
 from accounts.sync.groups import ensure_products
 from accounts.sync.sql import datetime_adapter, in_chunks, insert_rows, pks_by
 from governance.atlassian.records import DirectoryUser
@@ -58,6 +58,9 @@ ACCOUNT_FIELDS = (
     "licence_group_count",
 )
 _ACTIVE = AccountStatus.ACTIVE
+# A status outside the documented enum is mirrored as unknown (and reported), never a failed sync:
+# Atlassian adds values over time, and one odd account must not stop the mirror of all the others.
+_UNKNOWN_STATUS = AccountStatus.UNKNOWN
 # Looked up once: enum members and choices are slow attributes to read per user.
 _ACCOUNT_TYPES = frozenset(AccountType.values)
 _ATLASSIAN, _UNKNOWN = AccountType.ATLASSIAN, AccountType.UNKNOWN
@@ -180,9 +183,7 @@ def ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None
 
 def _account_values(user: DirectoryUser, current: Account | None, licence_ids: frozenset[str]) -> tuple:
     """What the mirror should hold for ``user``, in the order of ACCOUNT_FIELDS (datetimes as is)."""
-    status = STATUS_FROM_REMOTE.get(user.status)
-    if status is None:
-        raise SyncDataError(f"Atlassian sent an unknown status {user.status!r} for account {user.account_id}.")
+    status = STATUS_FROM_REMOTE.get(user.status, _UNKNOWN_STATUS)
     access = user.product_access
     activity = [p.last_active for p in access if p.last_active]
     account_type = user.account_type if user.account_type in _ACCOUNT_TYPES else _UNKNOWN
@@ -233,6 +234,9 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
     for user in users:
         current = existing.get(user.account_id)
         values = _account_values(user, current, licence_ids)
+        if user.status not in STATUS_FROM_REMOTE:
+            ctx.unknown_statuses[user.status] += 1
+            ctx.counts["accounts_unknown_status"] += 1
         if current is None:
             rows.append(row(user.account_id, values, now))
             created.append(user.account_id)

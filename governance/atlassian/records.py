@@ -20,8 +20,12 @@ class ProductActivity:
 
 @dataclass(frozen=True, slots=True)
 class GroupRef:
+    """A group a user belongs to. ``id`` is canonical (the bare UUID, see ``groupids``);
+    ``id_form`` says how Atlassian spelt it (``ari`` or ``uuid``)."""
+
     id: str
     name: str
+    id_form: str = "uuid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,8 @@ class DirectoryUser:
 
 @dataclass(frozen=True, slots=True)
 class DirectoryGroup:
-    """A group from the v2 group search."""
+    """A group from the v2 group search. ``id`` is canonical (the bare UUID, see ``groupids``);
+    ``id_form`` says how the search spelt it, which is how its paths want it."""
 
     id: str
     name: str
@@ -59,6 +64,7 @@ class DirectoryGroup:
     managed_by: str | None  # external | admins | team-members | open
     modifiable: bool | None
     user_count: int | None
+    id_form: str = "uuid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,12 @@ API_KEY = "sim-key-7d3f9a1c5e"
 
 
 @pytest.fixture
-def simulator():
+def simulator(group_id_form):
     """A small, deterministic organization served over real HTTP on loopback."""
-    sim = Simulator(SimulatorConfig(users=120, groups=12, seed=7, org_id="sim-org", api_key=API_KEY, now=SIM_NOW))
+    config = SimulatorConfig(
+        users=120, groups=12, seed=7, org_id="sim-org", api_key=API_KEY, now=SIM_NOW, group_id_form=group_id_form
+    )
+    sim = Simulator(config)
     sim.start()
     yield sim
     sim.stop()

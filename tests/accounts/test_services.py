@@ -20,6 +20,7 @@ from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from governance.audit.verify import verify_chain
+from tests.group_forms import both_group_id_forms
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.system("test")
@@ -94,6 +95,7 @@ class TestLifecycle:
         assert not AuditEvent.objects.filter(action=AuditAction.ACCOUNT_DEACTIVATED).exists()
 
 
+@both_group_id_forms
 class TestMemberships:
     def test_add_and_remove_round_trip(self, simulator, mirrored, atlassian):
         group = Group.objects.filter(external_synced=False, is_licence_group=False).first()
@@ -112,6 +114,7 @@ class TestMemberships:
             membership_add(account=_plain_active(), group=group, client=atlassian, actor=ACTOR, reason="x")
 
 
+@both_group_id_forms
 class TestProductAccess:
     def test_removing_a_product_leaves_its_licence_groups_and_restoring_gives_them_back(
         self, simulator, mirrored, atlassian

@@ -13,6 +13,7 @@ from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.verify import verify_chain
 from governance.runs.models import RunStatus, TaskRun
 from tests.accounts.conftest import API_KEY, SIM_NOW
+from tests.group_forms import both_group_id_forms
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +40,7 @@ def _directory_users(simulator) -> list:
     return [a for a in simulator.state.dataset.accounts if simulator.state.directory_user(a.account_id)]
 
 
+@both_group_id_forms
 class TestFirstSync:
     def test_it_mirrors_every_user_group_and_membership(self, simulator, organization, atlassian):
         result = _sync(organization, atlassian)
@@ -95,6 +97,7 @@ class TestResync:
         event = AuditEvent.objects.get(action=AuditAction.ACCOUNT_SUSPENDED, target_id=str(account.pk))
         assert event.before == {"status": "active"}
 
+    @both_group_id_forms
     def test_group_changes_are_mirrored_and_audited(self, simulator, organization, atlassian):
         _sync(organization, atlassian)
         membership = Membership.objects.select_related("account", "group").filter(group__external_synced=False).first()

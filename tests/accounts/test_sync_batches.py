@@ -169,10 +169,11 @@ def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, org
 
     monkeypatch.setattr(runner, "USER_BATCH", 25)
     monkeypatch.setattr(runner, "apply_user_page", apply)
-    with client_for(organization, page_size=10, sleep=lambda s: None) as client:  # 12 pages of 10 users
+    # 13 pages of 10 users: 120 in the directories and 1 managed account in none
+    with client_for(organization, page_size=10, sleep=lambda s: None) as client:
         with connection.execute_wrapper(inserts):
             assert organization_sync(organization=organization, client=client).ok
-        assert sizes == [30, 30, 30, 30]
+        assert sizes == [30, 30, 30, 30, 1]
         # Each batch sends each big table a few multi-row statements, however many rows it has.
         for model in (Account, ProductAccess, Membership):
             columns = len(model._meta.concrete_fields) - 1  # every column but the primary key
@@ -182,9 +183,7 @@ def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, org
             assert sum(map(sum, rows)) == model.objects.count()
         # More memberships than those bounds allow statements: one statement per row would fail them.
         assert Membership.objects.count() > len(per_batch) * sql.rows_per_statement(3).bit_length()
-        directory = {
-            a.account_id for a in simulator.state.dataset.accounts if simulator.state.directory_user(a.account_id)
-        }
+        directory = {a.account_id for a in simulator.state.dataset.accounts if simulator.state.in_default_scope(a)}
         assert set(Account.objects.filter(organization=organization).values_list("account_id", flat=True)) == directory
         assert Membership.objects.exists()
         assert ProductAccess.objects.exists()

@@ -11,7 +11,8 @@ ORG_ID = "org-1"
 API_KEY = "ATATT-admin-key-SECRET-7f3a9c"
 JIRA_EMAIL = "robot@example.com"
 JIRA_TOKEN = "jira-token-SECRET-42b1e0"
-GROUP_ARI = "ari:cloud:identity::group/1f2e3d4c-0000-4000-8000-000000000001"
+GROUP_UUID = "1f2e3d4c-0000-4000-8000-000000000001"
+GROUP_ARI = "ari:cloud:identity::group/" + GROUP_UUID
 GROUP_ARI_IN_PATH = "ari%3Acloud%3Aidentity%3A%3Agroup%2F1f2e3d4c-0000-4000-8000-000000000001"
 START = datetime(2026, 8, 3, 10, 0, 0, tzinfo=UTC)
 

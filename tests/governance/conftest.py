@@ -78,8 +78,8 @@ def enc(value: str) -> str:
 
 
 @pytest.fixture
-def sim():
-    simulator = Simulator(make_config())
+def sim(group_id_form):
+    simulator = Simulator(make_config(group_id_form=group_id_form))
     simulator.start()
     yield simulator
     simulator.stop()

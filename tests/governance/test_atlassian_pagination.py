@@ -9,6 +9,7 @@ from governance.atlassian.records import ProductActivity
 from tests.governance.atlassian_fakes import (
     GROUP_ARI,
     GROUP_ARI_IN_PATH,
+    GROUP_UUID,
     FakeTime,
     client_for,
     jira_user,
@@ -116,7 +117,8 @@ def test_user_search_maps_camel_case_users_with_product_access_and_groups(server
         ),
         ProductActivity("jira", "ari:cloud:jira::site/s1", None),
     )
-    assert [(g.id, g.name) for g in mapped.groups] == [(GROUP_ARI, "Engineering")]
+    # The canonical id (the bare UUID), and the form Atlassian spelt it in.
+    assert [(g.id, g.name, g.id_form) for g in mapped.groups] == [(GROUP_UUID, "Engineering", "ari")]
 
 
 def test_group_search_expands_user_counts_and_maps_management_fields(server, client):
@@ -136,8 +138,9 @@ def test_group_search_expands_user_counts_and_maps_management_fields(server, cli
 
     assert server.received[0].path == "/admin/v2/orgs/org-1/directories/-/groups/search"
     assert server.received[0].json() == {"limit": 100, "expand": ["counts.users"]}
+    assert client.group_id_form == "ari"  # later paths naming a group spell it so
     assert (mapped.id, mapped.external_synced, mapped.managed_by, mapped.modifiable, mapped.user_count) == (
-        GROUP_ARI,
+        GROUP_UUID,
         True,
         "external",
         False,

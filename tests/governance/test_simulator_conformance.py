@@ -15,7 +15,9 @@ from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from governance.atlassian.contracts import CONTRACTS_DIR
+from governance.atlassian.simulator.dataset import ROVO
 from tests.governance.conftest import ORG, enc
+from tests.group_forms import both_group_id_forms
 
 ATLASSIAN = "https://api.atlassian.com"
 JIRA_SITE = "https://your-domain.atlassian.net"
@@ -100,7 +102,7 @@ class TestAdminV2Users:
     def test_deprecated_list_count_and_details(self, sim, api, admin_doc):
         conforms(admin_doc, api.admin("GET", f"/admin/v2/orgs/{ORG}/directories/-/users?limit=5"), status=200)
         count = conforms(admin_doc, api.admin("GET", f"/admin/v2/orgs/{ORG}/directories/-/users/count"), status=200)
-        assert count.json() == {"count": 60}
+        assert count.json() == {"count": 61}  # 60 directory members, 1 managed account in no directory
         deactivated = sim.state.find_user(status="deactivated")
         details = api.admin("GET", f"/admin/v2/orgs/{ORG}/directories/-/users/{enc(deactivated)}")
         assert "deactivatedOn" in conforms(admin_doc, details, status=200).json()["data"]
@@ -131,6 +133,7 @@ class TestAdminV2Users:
         conforms(admin_doc, api.search_users({"limit": 5}, directory=local), status=200)
 
 
+@both_group_id_forms
 class TestAdminV2Groups:
     def test_search_with_counts_and_details(self, sim, api, admin_doc):
         page = api.search_groups({"expand": ["counts.users", "counts.resources"], "limit": 100})
@@ -154,7 +157,7 @@ class TestAdminV2Groups:
         user = sim.state.find_user(not_in_group=group.name)
         path = f"/admin/v2/orgs/{ORG}/directories/-/groups/{enc(group.id)}/memberships"
         response = conforms(admin_doc, api.admin("POST", path, json={"accountId": user}), status=403)
-        assert response.json()["errors"][0]["code"] == "ADMIN-403-1"
+        assert response.json()["errors"][0]["code"] == "ADMIN-403-5"  # "Not allowed to manage the group"
 
 
 class TestAdminErrors:
@@ -213,9 +216,58 @@ class TestAdminV1:
         conforms(admin_doc, api.admin("POST", f"/admin/v1/orgs/{ORG}/users/{user}/roles/revoke", json=body), status=204)
         bad = {"role": "atlassian/user", "resource": "ari:cloud:trello::site/none"}
         refused = api.admin("POST", f"/admin/v1/orgs/{ORG}/users/{user}/roles/assign", json=bad)
-        assert conforms(admin_doc, refused, status=400).json()["errors"][0]["code"] == "ADMIN-400-4"
+        assert conforms(admin_doc, refused, status=400).json()["errors"][0]["code"] == "ADMIN-UAM-400-1"
         missing = api.admin("POST", f"/admin/v1/orgs/{ORG}/users/nobody/roles/assign", json=body)
-        conforms(admin_doc, missing, status=404)
+        assert conforms(admin_doc, missing, status=404).json()["errors"][0]["code"] == "ADMIN-UAM-404-3"
+
+
+class TestFidelity:
+    """The answers added for fidelity (the newer products, two directories, managed accounts in no
+    directory, refused deletions, an expired key, both group id forms) conform as well."""
+
+    @both_group_id_forms
+    def test_newer_products_and_group_ids_in_the_user_search(self, sim, api, admin_doc):
+        body = {"limit": 100, "expand": ["productAccess", "groups"]}
+        page = conforms(admin_doc, api.search_users(body), status=200).json()["data"]
+        keys = {p["key"] for u in page for p in u["productAccess"]}
+        assert {"jira-product-discovery", "loom", "rovo", "compass", "bitbucket"} <= keys
+        assert any(u["status"] == "not_invited" for u in page)  # the managed account in no directory
+
+    def test_v1_answers_of_a_user_with_newer_products_stay_in_their_enum(self, sim, api, admin_doc):
+        state = sim.state
+        user = next(
+            u
+            for u in state.account_ids(claim_status="managed", status="active")
+            if any(state.user(u).last_active[k] for k in ("loom", "rovo", "jira-product-discovery"))
+        )
+        dates = api.admin("GET", f"/admin/v1/orgs/{ORG}/directory/users/{enc(user)}/last-active-dates")
+        conforms(admin_doc, dates, status=200)
+        conforms(admin_doc, api.admin("GET", f"/admin/v1/orgs/{ORG}/users"), status=200)
+
+    def test_two_directories_and_an_unknown_one(self, api, admin_doc):
+        listing = conforms(admin_doc, api.admin("GET", f"/admin/v2/orgs/{ORG}/directories"), status=200).json()
+        assert len(listing["data"]) == 2
+        unknown = api.admin("POST", f"/admin/v2/orgs/{ORG}/directories/unknown/users/search", json={})
+        assert conforms(admin_doc, unknown, status=404).json()["errors"][0]["code"] == "ADMIN-404-1"
+
+    def test_a_refused_deletion(self, sim, api, um_doc):
+        admin = enc(sim.state.find_user(org_admin=True, claim_status="managed"))
+        refused = conforms(um_doc, api.admin("POST", f"/users/{admin}/manage/lifecycle/delete", json={}), status=409)
+        assert refused.json()["key"] == "conflict.lifecycleErrors"
+
+    def test_an_expired_key(self, sim, api, admin_doc, um_doc):
+        user = enc(sim.state.find_user(status="active", claim_status="managed"))
+        sim.faults.expire_api_key()
+        conforms(admin_doc, api.search_users(), status=401)
+        dates = api.admin("GET", f"/admin/v1/orgs/{ORG}/directory/users/{user}/last-active-dates")
+        conforms(admin_doc, dates, status=401)
+        conforms(um_doc, api.admin("POST", f"/users/{user}/manage/lifecycle/disable", json={}), status=401)
+
+    def test_a_resource_outside_the_role_assignment_list(self, sim, api, admin_doc):
+        user = enc(sim.state.find_user(status="active"))
+        body = {"role": "atlassian/user", "resource": sim.state.data.resource_id(ROVO)}
+        refused = api.admin("POST", f"/admin/v1/orgs/{ORG}/users/{user}/roles/assign", json=body)
+        assert conforms(admin_doc, refused, status=400).json()["errors"][0]["code"] == "ADMIN-UAM-400-1"
 
 
 class TestUserManagement:
@@ -248,7 +300,7 @@ class TestUserManagement:
 class TestJira:
     def test_application_roles(self, api, jira_doc):
         roles = conforms(jira_doc, api.jira("GET", "/rest/api/3/applicationrole"), JIRA_SITE, 200).json()
-        assert {r["key"] for r in roles} == {"jira-software", "jira-servicedesk"}
+        assert {r["key"] for r in roles} == {"jira-software", "jira-servicedesk", "jira-product-discovery"}
         conforms(jira_doc, api.jira("GET", "/rest/api/3/applicationrole/jira-software"), JIRA_SITE, 200)
 
     def test_users_search_with_apps_customers_and_inactive(self, sim, api, jira_doc):
@@ -259,6 +311,7 @@ class TestJira:
         assert len(conforms(jira_doc, api.jira("GET", gateway), JIRA_SITE, 200).json()) == 5
         conforms(jira_doc, api.jira("GET", "/rest/api/3/users?maxResults=5"), JIRA_SITE, 200)
 
+    @both_group_id_forms
     def test_group_members_pages(self, sim, api, jira_doc):
         group = sim.state.group("jira-software-users").jira_id
         first = api.jira("GET", f"/rest/api/3/group/member?groupId={group}&maxResults=10")
@@ -268,6 +321,7 @@ class TestJira:
         conforms(jira_doc, api.jira("GET", "/rest/api/3/group/member?groupId=nope"), JIRA_SITE, 404)
         conforms(jira_doc, api.jira("GET", "/rest/api/3/group/member"), JIRA_SITE, 400)
 
+    @both_group_id_forms
     def test_group_user_add_and_remove(self, sim, api, jira_doc):
         group = sim.state.group(_team_group(sim))
         user = sim.state.find_user(not_in_group=group.name)

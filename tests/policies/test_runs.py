@@ -18,6 +18,7 @@ from policies.services.execute import claim, execute
 from policies.services.policies import policy_save
 from policies.services.review import enforcement_approve, run_undo
 from policies.services.runs import policy_run
+from tests.group_forms import both_group_id_forms
 from tests.policies.conftest import RUN_AT
 
 pytestmark = pytest.mark.django_db
@@ -308,6 +309,7 @@ class TestReviewAndUndo:
             assert simulator.state.user(enforcement.account.account_id).status == "active"
         assert AuditEvent.objects.filter(action=AuditAction.POLICY_RUN_UNDONE).count() == 1
 
+    @both_group_id_forms
     def test_remove_product_access_records_what_it_removed_and_undo_puts_it_back(
         self, make_policy, simulator, atlassian
     ):

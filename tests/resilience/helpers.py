@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from accounts.models import Account, AccountStatus, Membership
 from accounts.sync.runner import organization_sync
 from accounts.sync.users import STATUS_FROM_REMOTE
+from governance.atlassian.groupids import canonical_group_id
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.verify import verify_chain
 from governance.runs.models import RunStatus, TaskRun
@@ -72,13 +73,16 @@ def mirror_state(organization) -> dict[str, tuple]:
 
 
 def assert_mirror_matches(simulator, organization) -> None:
-    """Every directory user of the simulator is mirrored with its status, groups and latest
-    activity, and every other mirrored account is marked removed."""
+    """Every user the v2 search lists (directory users, and managed accounts in no directory) is
+    mirrored with its status, groups (canonical ids) and latest activity, and every other mirrored
+    account is marked removed."""
     expected = {}
-    for account_id in simulator.state.account_ids():
-        user = simulator.state.user(account_id)
+    state = simulator.state
+    for account_id in state.account_ids() + state.account_ids(in_directory=False, claim_status="managed"):
+        user = state.user(account_id)
         activity = [t for key, t in user.last_active.items() if key in user.products and t is not None]
-        expected[account_id] = (STATUS_FROM_REMOTE[user.status], set(user.group_ids), max(activity, default=None))
+        groups = {canonical_group_id(g) for g in user.group_ids}
+        expected[account_id] = (STATUS_FROM_REMOTE[user.status], groups, max(activity, default=None))
     groups = {}
     for account_id, group_id in Membership.objects.filter(account__organization=organization).values_list(
         "account__account_id", "group__group_id"

@@ -10,6 +10,11 @@ Three auth/base-URL families share one session:
 Reads stream page by page; writes are sent once (retried only on 429/503, when Atlassian refused
 before acting) and raise :class:`AtlassianError` on failure. Retries, pacing and error parsing
 live in :mod:`.transport`, page walking in :mod:`.paging`, JSON-to-record mapping in :mod:`.mappers`.
+
+Group ids: records carry the canonical bare UUID (``governance.atlassian.groupids``). A path that
+names a group spells it in ``group_id_form``, the form the group search uses: given by the caller
+(the organization remembers what its last sync saw) and learnt again whenever the groups are
+listed. Unknown, the id goes as given. Jira always gets the bare UUID.
 """
 
 import copy
@@ -25,6 +30,7 @@ from urllib.parse import urlsplit
 import requests
 
 from governance.atlassian.errors import AtlassianError
+from governance.atlassian.groupids import FORMS, canonical_group_id, group_id_as
 from governance.atlassian.records import (
     ApplicationRole,
     CallStats,
@@ -94,6 +100,7 @@ class AtlassianClient:
         jira_api_token: str | None = None,
         cloud_id: str | None = None,
         directory_id: str = "-",
+        group_id_form: str | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
         max_attempts: int = 6,
         max_total_wait: float = 300.0,
@@ -109,8 +116,11 @@ class AtlassianClient:
             raise ValueError("org_id and api_key are required")
         if page_size < 1 or max_attempts < 1 or max_total_wait < 0:
             raise ValueError("page_size and max_attempts must be at least 1, max_total_wait not negative")
+        if group_id_form not in (None, "", *FORMS):
+            raise ValueError(f"group_id_form must be one of {', '.join(FORMS)}")
         self.org_id = org_id
         self.directory_id = directory_id
+        self.group_id_form = group_id_form or None
         self.page_size = page_size
         self.api_base = checked_base(api_base, "api_base")
         self.jira_base = self._jira_base(site_url, cloud_id)
@@ -161,6 +171,7 @@ class AtlassianClient:
             session=requests.Session(),
             stats=CallStats(),
             rng=random.Random(self._transport.rng.random()),
+            rate_limit_headers={},
             _not_before={},
         )
         return twin
@@ -225,11 +236,41 @@ class AtlassianClient:
                 raise ShapeError("count is not a non-negative integer")
             return count
 
+    @property
+    def rate_limit_headers(self) -> dict[str, dict[str, str]]:
+        """The rate-limit headers of the newest response from each origin (``scheme://host``)."""
+        return self._transport.rate_limit_headers
+
+    def organization(self) -> dict[str, str]:
+        """The organization's id and name (v1 ``GET /orgs/{orgId}``): the cheapest proof the key works."""
+        call = Call("GET", f"{self.api_base}/admin/v1/orgs/{segment(self.org_id)}", self._admin_auth)
+        body = self._json(call)
+        with shape_guard(call.method, call.path):
+            data = paging.require_mapping(paging.require_mapping(body, "response").get("data"), "data")
+            attributes = data.get("attributes")
+            name = attributes.get("name") if isinstance(attributes, Mapping) else None
+            return {"id": mappers.required_str(data, "id"), "name": name if isinstance(name, str) else ""}
+
+    def directories(self) -> list[dict[str, str]]:
+        """The organization's directories, ``{"id", "name"}`` each (v2 ``GET /orgs/{orgId}/directories``)."""
+        url = f"{self.api_base}/admin/v2/orgs/{segment(self.org_id)}/directories"
+
+        def directory(item: Mapping[str, Any]) -> dict[str, str]:
+            return {"id": mappers.required_str(item, "directoryId"), "name": mappers.optional_str(item, "name") or ""}
+
+        return [item for page in self._get_cursor_pages(url, directory) for item in page]
+
     def iter_group_pages(self) -> Iterator[list[DirectoryGroup]]:
-        """Every group with its user count, one page at a time (v2 ``POST .../groups/search``)."""
+        """Every group with its user count, one page at a time (v2 ``POST .../groups/search``).
+
+        The ids' spelling is noted as ``group_id_form``: later paths naming a group use it.
+        """
         body = {"limit": self._admin_limit, "expand": ["counts.users"]}
         url = self._directory_url(None, "groups", "search")
-        yield from self._search_pages(url, body, mappers.directory_group, key=_item_key("id"))
+        for page in self._search_pages(url, body, mappers.directory_group, key=_item_key("id")):
+            if page:
+                self.group_id_form = page[0].id_form
+            yield page
 
     def iter_groups(self) -> Iterator[DirectoryGroup]:
         """Every group, flattened from :meth:`iter_group_pages`."""
@@ -238,7 +279,7 @@ class AtlassianClient:
 
     def group_role_assignments(self, group_id: str, *, directory_id: str | None = None) -> list[GroupRoleAssignment]:
         """The product roles a group grants (v2 ``GET .../groups/{groupId}/role-assignments``)."""
-        url = self._directory_url(directory_id, "groups", group_id, "role-assignments")
+        url = self._directory_url(directory_id, "groups", self._group(group_id), "role-assignments")
         return [item for page in self._get_cursor_pages(url, mappers.group_role_assignment) for item in page]
 
     def user_role_assignments(self, account_id: str, *, directory_id: str | None = None) -> list[UserRoleAssignment]:
@@ -309,7 +350,7 @@ class AtlassianClient:
 
         def fetch(start_at: int) -> Any:
             params = {
-                "groupId": group_id,
+                "groupId": canonical_group_id(group_id),  # Jira knows the bare id only
                 "includeInactiveUsers": "true" if include_inactive else "false",
                 "startAt": start_at,
                 "maxResults": size,
@@ -336,7 +377,7 @@ class AtlassianClient:
 
     def group_membership_add(self, group_id: str, account_id: str, *, directory_id: str | None = None) -> None:
         """Add a user to a group. Already being a member counts as success; a licence-limit 409 raises."""
-        url = self._directory_url(directory_id, "groups", group_id, "memberships")
+        url = self._directory_url(directory_id, "groups", self._group(group_id), "memberships")
         try:
             self._write("POST", url, json={"accountId": account_id})
         except AtlassianError as exc:
@@ -346,7 +387,8 @@ class AtlassianClient:
 
     def group_membership_remove(self, group_id: str, account_id: str, *, directory_id: str | None = None) -> None:
         """Remove a user from a group. A 404 (not a member, or no such group) raises: the caller decides."""
-        self._write("DELETE", self._directory_url(directory_id, "groups", group_id, "memberships", account_id))
+        url = self._directory_url(directory_id, "groups", self._group(group_id), "memberships", account_id)
+        self._write("DELETE", url)
 
     # -- Admin v1 writes: direct product roles -----------------------------------------------------
 
@@ -382,6 +424,10 @@ class AtlassianClient:
     @property
     def _admin_limit(self) -> int:
         return min(self.page_size, ADMIN_PAGE_LIMIT)
+
+    def _group(self, group_id: str) -> str:
+        """A group id spelt as the Admin API's group paths want it (the segment is escaped later)."""
+        return group_id_as(group_id, self.group_id_form)
 
     def _admin_url(self, version: str, *segments: str) -> str:
         return f"{self.api_base}/admin/{version}/orgs/{segment(self.org_id)}/" + join_segments(segments)

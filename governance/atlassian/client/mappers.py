@@ -3,12 +3,18 @@
 Only what the portal relies on is validated (identifiers, statuses, timestamps); a missing
 optional field becomes None or an empty tuple, never a guess. Problems raise ShapeError with a
 message that names the field, not its value (values can be personal data).
+
+Group ids leave here canonical (the bare UUID: ``governance.atlassian.groupids``), with the form
+Atlassian used beside them: the group search and a user's ``groups`` may spell the same group two
+ways. A status outside the documented enums is passed on as sent; the sync decides what to do
+with it (it mirrors it as unknown).
 """
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from governance.atlassian.groupids import canonical_group_id, group_id_form
 from governance.atlassian.records import (
     ApplicationRole,
     DirectoryGroup,
@@ -28,6 +34,7 @@ T = TypeVar("T")
 
 # v1 /users account_status -> the portal's combined status. v1 has no membership notion: an
 # "inactive" (deactivated) or "closed" (deleted) account is treated as deactivated either way.
+# Any other value is passed on as sent (an unknown status, reported by the sync).
 V1_STATUS = {"active": "active", "inactive": "deactivated", "closed": "deactivated"}
 
 
@@ -54,9 +61,7 @@ def directory_user_v2(item: Mapping[str, Any]) -> DirectoryUser:
 def directory_user_v1(item: Mapping[str, Any]) -> DirectoryUser:
     """A v1 managed account from ``GET /admin/v1/orgs/{orgId}/users`` (snake_case)."""
     account_status = required_str(item, "account_status")
-    status = V1_STATUS.get(account_status)
-    if status is None:
-        raise ShapeError("account_status has an unknown value")
+    status = V1_STATUS.get(account_status, account_status)
     return DirectoryUser(
         account_id=required_str(item, "account_id"),
         account_type=required_str(item, "account_type"),
@@ -78,8 +83,10 @@ def directory_group(item: Mapping[str, Any]) -> DirectoryGroup:
     counts = optional_mapping(item, "counts")
     modifiable = access.get("modifiable")
     users = counts.get("users")
+    group_id = required_str(item, "id")
     return DirectoryGroup(
-        id=required_str(item, "id"),
+        id=canonical_group_id(group_id),
+        id_form=group_id_form(group_id),
         name=optional_str(item, "name") or "",
         description=optional_str(item, "description") or "",
         directory_id=optional_str(item, "directoryId"),
@@ -150,7 +157,7 @@ def application_role(item: Mapping[str, Any]) -> ApplicationRole:
     return ApplicationRole(
         key=required_str(item, "key"),
         name=optional_str(item, "name") or "",
-        group_ids=tuple(optional_str(g, "groupId") or "" for g in details),
+        group_ids=tuple(canonical_group_id(optional_str(g, "groupId") or "") for g in details),
         group_names=group_names,
         default_group_names=default_names,
         number_of_seats=optional_int(item, "numberOfSeats"),
@@ -206,7 +213,10 @@ def _product_last_active(item: Mapping[str, Any]) -> ProductActivity:
 
 
 def _group_ref(item: Mapping[str, Any]) -> GroupRef:
-    return GroupRef(id=required_str(item, "id"), name=optional_str(item, "name") or "")
+    group_id = required_str(item, "id")
+    return GroupRef(
+        id=canonical_group_id(group_id), name=optional_str(item, "name") or "", id_form=group_id_form(group_id)
+    )
 
 
 # -- field helpers --------------------------------------------------------------------------------

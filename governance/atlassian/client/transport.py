@@ -37,6 +37,15 @@ NETWORK_ERRORS = (requests.Timeout, requests.ConnectionError, requests.exception
 
 # Statuses on which a non-idempotent write may be retried: Atlassian refused before acting.
 WRITE_RETRY_STATUSES = frozenset({429, 503})
+# Headers that say how much of the rate limit is left (API.md 2.2, 4.8).
+RATE_LIMIT_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-RateLimit-NearLimit",
+    "Retry-After",
+    "RateLimit-Reason",
+)
 
 
 class Secret:
@@ -148,6 +157,8 @@ class Transport:
     secrets: tuple[str, ...] = ()
     rng: random.Random = field(default_factory=random.Random)
     stats: CallStats = field(default_factory=CallStats)
+    # The rate-limit headers of the newest response from each origin (for the preflight's report).
+    rate_limit_headers: dict[str, dict[str, str]] = field(default_factory=dict)
     _not_before: dict[str, float] = field(default_factory=dict)
 
     def send(self, call: Call) -> requests.Response:
@@ -274,6 +285,8 @@ class Transport:
         self.stats.waited_seconds += seconds
 
     def _note_rate_limit(self, origin: str, response: requests.Response) -> None:
+        seen = {name: response.headers[name] for name in RATE_LIMIT_HEADERS if name in response.headers}
+        self.rate_limit_headers[origin] = seen
         delay = pacing_delay(response.headers, now=self.now(), max_wait=self.policy.max_pace_wait)
         if delay > 0:
             ready_at = self.clock() + delay

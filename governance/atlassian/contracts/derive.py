@@ -37,14 +37,14 @@ OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
     # Organizations (Admin) API; paths are relative to its server https://api.atlassian.com/admin.
     "admin-organization.2026-09-24.json": (
         ("GET", "/v1/orgs"),  # sim handlers_admin_v1.orgs
-        ("GET", "/v1/orgs/{orgId}"),  # sim handlers_admin_v1.org
+        ("GET", "/v1/orgs/{orgId}"),  # client organization (preflight); sim handlers_admin_v1.org
         ("GET", "/v1/orgs/{orgId}/users"),  # client iter_managed_account_pages; sim v1_users
         ("GET", "/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates"),  # client last_active_dates; sim
         ("POST", "/v1/orgs/{orgId}/users/{userId}/roles/assign"),  # client user_role_assign; sim role_assign
         ("POST", "/v1/orgs/{orgId}/users/{userId}/roles/revoke"),  # client user_role_revoke; sim role_revoke
         ("POST", "/v1/orgs/{orgId}/users/{userId}/role-assignments/assign"),  # sim org_role_assign
         ("POST", "/v1/orgs/{orgId}/users/{userId}/role-assignments/revoke"),  # sim org_role_revoke
-        ("GET", "/v2/orgs/{orgId}/directories"),  # sim handlers_admin.directories
+        ("GET", "/v2/orgs/{orgId}/directories"),  # client directories (preflight); sim handlers_admin.directories
         ("POST", ADMIN_V2 + "/users/search"),  # client iter_user_pages; sim user_search
         ("GET", ADMIN_V2 + "/users/count"),  # client count_users; sim user_count
         ("GET", ADMIN_V2 + "/users"),  # sim user_list (deprecated listing)

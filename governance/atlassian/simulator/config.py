@@ -3,15 +3,23 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from governance.atlassian.groupids import ARI, FORMS
+
 
 @dataclass(frozen=True)
 class SimulatorConfig:
     """Everything that shapes a simulated organization and the server in front of it.
 
-    ``users`` counts the people in the organization's directories (v2 search, ``users/count``);
-    app and customer accounts come on top (about 1% and 3% of ``users``) and exist in Jira only.
+    ``users`` counts the people in the organization's directories; app and customer accounts come
+    on top (about 1% and 3% of ``users``) and exist in Jira only, and so do managed accounts in no
+    directory (about 1%, at least one), which the v2 search and ``users/count`` over ``-`` include.
     ``now`` fixes the simulator's clock (activity is generated relative to it and the clock stays
     frozen until ``state.advance_time``); ``None`` means real time.
+
+    ``group_id_form`` is how the Admin API's group search, group details and group paths spell a
+    group id: ``ari`` (``ari:cloud:identity::group/<uuid>``) or ``uuid`` (the bare id, as in the
+    documents' examples). A user's ``groups`` expansion gives the ARI either way and Jira the bare
+    id; an id in another form than the endpoint's names no group (404).
     """
 
     users: int = 200
@@ -24,6 +32,16 @@ class SimulatorConfig:
     port: int = 0
     now: datetime | None = None
     org_name: str | None = None
+    group_id_form: str = ARI
+    # A second Jira site (a sandbox): Jira Software under the same product key on another cloud id,
+    # a few people with access. Off by default: the portal's product-scoped plans name products by
+    # key, which such a world makes ambiguous.
+    sandbox_site: bool = False
+    # The org API key has expired: the Admin and User management APIs answer 401 (Jira's token works).
+    api_key_expired: bool = False
+    # v2 writes (suspend, restore, remove, memberships, group roles) refuse the directory "-", which
+    # the documents offer to reads only ("increase the operation scope to all directories").
+    writes_need_directory: bool = False
     # Random faults (0 = off).
     error_rate: float = 0.0
     latency_ms: int = 0
@@ -51,5 +69,7 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         if self.latency_ms < 0 or self.rate_limit_per_minute < 0:
             raise ValueError("latency_ms and rate_limit_per_minute must not be negative")
+        if self.group_id_form not in FORMS:
+            raise ValueError(f"group_id_form must be one of {', '.join(FORMS)}")
         if self.now is not None and self.now.tzinfo is None:
             raise ValueError("now must be timezone-aware")

@@ -20,19 +20,45 @@ DAY = 86400.0
 @dataclass(frozen=True)
 class Product:
     key: str  # v2 productAccess key, role-assignment resourceOwner, ARI product segment
-    v1_key: str  # the Admin v1 product enum spells JSM differently
+    v1_key: str | None  # the Admin v1 enum spells JSM differently and lacks the newer products (None)
     name: str
-    jira_role: bool  # exposed as a Jira application role
+    jira_role: bool  # exposed as a Jira application role (of the production site)
+    instance: str = "site"  # whose id ends the resource ARI: site, sandbox, loom or workspace
+    assignable: bool = True  # a resource the role-assignment endpoints accept (their documented list)
+
+    @property
+    def ref(self) -> str:
+        """How tests and snapshots name the product: its key, ``key@sandbox`` for the second site."""
+        return f"{self.key}@{self.instance}" if self.instance == "sandbox" else self.key
 
 
+# The first four are the original products; the others were added later and are granted through
+# direct roles (not through groups), so that worlds seeded before keep their groups and accounts.
 PRODUCTS = (
     Product("jira-software", "jira-software", "Jira Software", True),
     Product("jira-servicedesk", "jira-service-desk", "Jira Service Management", True),
     Product("confluence", "confluence", "Confluence", False),
-    Product("bitbucket", "bitbucket", "Bitbucket", False),
+    Product("bitbucket", "bitbucket", "Bitbucket", False, instance="workspace"),
+    Product("jira-product-discovery", None, "Jira Product Discovery", True),
+    Product("loom", None, "Loom", False, instance="loom"),
+    # Rovo's key and resource are not in the documents (the role-assignment list lacks it): UNCONFIRMED.
+    Product("rovo", None, "Rovo", False, assignable=False),
+    Product("compass", None, "Compass", False),
+    # A second Jira site (a sandbox): the same product key on another cloud id.
+    Product("jira-software", "jira-software", "Jira Software (sandbox)", False, instance="sandbox"),
 )
-JSW, JSM, CONF, BB = range(len(PRODUCTS))
-PRODUCT_BY_KEY = {p.key: i for i, p in enumerate(PRODUCTS)}
+JSW, JSM, CONF, BB, JPD, LOOM, ROVO, COMPASS, SANDBOX = range(len(PRODUCTS))
+# By reference: the key, and "jira-software@sandbox" for the sandbox (which shares its key).
+PRODUCT_BY_KEY = {p.ref: i for i, p in enumerate(PRODUCTS)}
+# Who gets each newer product (a direct atlassian/user role): share of the people asked, whether
+# only Jira Software users are asked, and the share of holders who never opened it.
+EXTRA_GRANTS = (
+    (JPD, 0.15, True, 0.3),
+    (LOOM, 0.25, False, 0.5),
+    (ROVO, 0.35, False, 0.6),
+    (COMPASS, 0.06, True, 0.3),
+    (SANDBOX, 0.05, True, 0.5),
+)
 
 # name, description, (product, role) grants, share of users who are members
 LICENCE_GROUPS = (
@@ -98,6 +124,7 @@ class Account:
         "account_id",
         "added",
         "deactivated_on",
+        "delete_refusal",
         "deletion_at",
         "directory",
         "email",
@@ -131,6 +158,7 @@ class Account:
         self.suspended = False
         self.deactivated_on: float | None = None
         self.deletion_at: float | None = None  # lifecycle delete pending until this epoch
+        self.delete_refusal: tuple[str, str] | None = None  # (code, message): lifecycle delete answers 409
         self.gone = False  # deleted for good: invisible everywhere
         self.groups = array("I")
         self.last_active: tuple[float | None, ...] = (None,) * len(PRODUCTS)
@@ -177,7 +205,17 @@ def _spread(rng: random.Random, n: int, default: int, shares, minimum: int) -> l
 class Dataset:
     """The generated organization. Mutated only through ``SimulatorState`` (which holds the lock)."""
 
-    def __init__(self, *, users: int, groups: int, seed: int, org_id: str, org_name: str | None, now: float):
+    def __init__(
+        self,
+        *,
+        users: int,
+        groups: int,
+        seed: int,
+        org_id: str,
+        org_name: str | None,
+        now: float,
+        sandbox_site: bool = False,
+    ):
         rng = random.Random(f"atlassian-simulator:{seed}")
         self.seed = seed
         self.org_id = org_id
@@ -201,16 +239,36 @@ class Dataset:
         self._build_users(rng, users, now)
         self._build_jira_only(rng, users)
         self.jira_order = sorted(range(len(self.accounts)), key=lambda i: self.accounts[i].account_id)
+        # What came later draws from a stream of its own: the accounts, groups and activity above
+        # stay what they were for a given seed.
+        later = random.Random(f"atlassian-simulator:{seed}:later")
+        self.instance_ids = {
+            "site": self.cloud_id,
+            "sandbox": _uuid(later),
+            "loom": _uuid(later),
+            "workspace": _uuid(later),
+        }
+        self.sandbox_site = sandbox_site
+        self._grant_newer_products(later, users)
+        self._build_outside_directories(later, users, now)
         self._set_seats()
 
     # -- resources -------------------------------------------------------------------------------
     def resource_id(self, product: int) -> str:
-        return f"ari:cloud:{PRODUCTS[product].key}::site/{self.cloud_id}"
+        """The product instance's ARI: ``ari:cloud:<key>::site/<cloudId>`` (a workspace for Bitbucket)."""
+        p = PRODUCTS[product]
+        kind = "workspace" if p.instance == "workspace" else "site"
+        return f"ari:cloud:{p.key}::{kind}/{self.instance_ids[p.instance]}"
 
     def product_url(self, product: int) -> str:
-        if product == BB:
+        p = PRODUCTS[product]
+        if p.instance == "workspace":
             return f"https://bitbucket.org/{self.site_name}"
-        suffix = "/wiki" if product == CONF else ""
+        if p.instance == "loom":
+            return "https://www.loom.com"
+        if p.instance == "sandbox":
+            return f"https://{self.site_name}-sandbox.atlassian.net"
+        suffix = {CONF: "/wiki", COMPASS: "/compass"}.get(product, "")
         return f"https://{self.site_name}.atlassian.net{suffix}"
 
     def unique_email(self, local: str, domain: str) -> str:
@@ -347,9 +405,39 @@ class Dataset:
             account = self.new_account(f"qm:{_uuid(rng)}:{_uuid(rng)}", "customer", f"{first} {last}", email)
             account.jira_active = rng.random() < 0.95
 
+    def _grant_newer_products(self, rng: random.Random, n: int) -> None:
+        """Direct roles on the newer products; activity never later than the person's latest."""
+        groups = self.groups
+        for a in self.accounts[:n]:
+            held = {p for g in a.groups for p, _r in groups[g].roles}
+            seen = [t for t in a.last_active if t is not None]
+            latest = max(seen) if seen else None
+            values = list(a.last_active)
+            for product, share, jira_only, never in EXTRA_GRANTS:
+                asked = not jira_only or JSW in held
+                if not (asked and (rng.random() < share or (product == SANDBOX and a.org_admin))):
+                    continue
+                opened, when = rng.random() >= never, rng.random()  # drawn whether granted or not
+                if product == SANDBOX and not self.sandbox_site:
+                    continue
+                self.direct_roles.setdefault(a.idx, set()).add((product, "atlassian/user"))
+                if latest is not None and a.added is not None and opened:
+                    values[product] = a.added + (latest - a.added) * (0.3 + 0.7 * when)
+            a.last_active = tuple(values)
+
+    def _build_outside_directories(self, rng: random.Random, n: int, now: float) -> None:
+        """Managed accounts (on the verified domain) in no directory: v2 ``not_invited``, no access."""
+        for _k in range(max(1, round(0.01 * n))):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            email = self.unique_email(f"{first}.{last}".lower(), self.domain)
+            a = self.new_account("712020:" + _uuid(rng), "atlassian", f"{first} {last}", email)
+            a.managed = True
+            a.in_directory = False
+            a.added = now - DAY * (30 + 700 * rng.random())
+
     def _set_seats(self) -> None:
         for p in range(len(PRODUCTS)):
-            holders: set[int] = set()
+            holders: set[int] = {i for i, roles in self.direct_roles.items() if any(rp == p for rp, _r in roles)}
             for g in self.groups:
                 if any(gp == p for gp, _r in g.roles):
                     holders |= g.members

@@ -16,7 +16,9 @@ changes nothing), except ``malformed``, which lets the request run and then trun
   goes round in circles;
 - ``cursor_skip``: the request runs, and a paged answer's ``links.next`` jumps over the following
   page, whose items are never served (on the last page but one, ``next`` disappears): a listing
-  that silently loses items.
+  that silently loses items;
+- an expired org API key (``expire_api_key``, or ``SimulatorConfig.api_key_expired``): every Admin
+  and User management request answers 401 until the key is renewed; Jira's token still works.
 
 The two cursor faults only change answers that carry ``links.self`` (the Admin API listings);
 give them a ``path_contains`` so that they are not spent on other requests. Every scripted fault
@@ -62,6 +64,8 @@ class Faults:
         self.drop_rate = config.drop_rate
         self.cursor_repeat_rate = config.cursor_repeat_rate
         self.cursor_skip_rate = config.cursor_skip_rate
+        # The org API key has expired: Admin and User management requests answer 401 until renewed.
+        self.api_key_expired = config.api_key_expired
         self.injected: Counter[str] = Counter()
 
     # -- scripting -------------------------------------------------------------------------------
@@ -106,9 +110,14 @@ class Faults:
         """The next ``n`` matching listings hand back a cursor that jumps over one page."""
         self._add(_Script("cursor_skip", n, path_contains, after=after))
 
+    def expire_api_key(self, expired: bool = True) -> None:
+        """The org API key expires (keys last at most a year) or, with False, is renewed."""
+        self.api_key_expired = expired
+
     def clear(self) -> None:
-        """Drop every scripted fault and switch the random ones off."""
+        """Drop every scripted fault, switch the random ones off and renew an expired key."""
         with self._lock:
+            self.api_key_expired = False
             self._scripts.clear()
             self.error_rate = self.malformed_rate = self.drop_rate = 0.0
             self.cursor_repeat_rate = self.cursor_skip_rate = 0.0

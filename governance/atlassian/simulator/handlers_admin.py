@@ -1,17 +1,35 @@
 """Organizations (Admin) API v2: directories, users, groups, memberships, role assignments.
 
 The server has already checked the Bearer key and the org id. Every handler runs under the state lock.
-Error codes the documents name are used as documented (ADMIN-400-1 bad cursor, ADMIN-400-4 invalid
-resource, ADMIN-404-2 org, ADMIN-404-8 user, ADMIN-404-10 group, ADMIN-409-3 licence limit,
-ADMIN-UAM-409-3 role licence limit); the others are simulator choices (ADMIN-400-2 invalid request,
-ADMIN-403-1 IdP-synced group, ADMIN-404-5 directory, ADMIN-409-1 already a member).
+Error codes come from the documents' code list only (see ``errors.py``): ADMIN-400-1 bad cursor,
+ADMIN-400-4 invalid resource, ADMIN-400-19 bad query parameters, ADMIN-400-24 invalid body,
+ADMIN-403-5 IdP-synced group, ADMIN-404-1 unknown directory, ADMIN-404-2 org, ADMIN-404-8 user,
+ADMIN-404-10 group, ADMIN-409-3 licence limit, ADMIN-409-28 already a member, ADMIN-UAM-409-3 role
+licence limit.
+
+Group ids in the group search, group details and group paths are spelt as configured
+(``SimulatorConfig.group_id_form``); a user's ``groups`` expansion gives ARIs.
 """
 
 from typing import Any
 
 from . import render
 from .dataset import PRODUCTS
-from .errors import ApiError, Response, admin_error
+from .errors import (
+    CONFLICT,
+    GROUP_NOT_FOUND,
+    INVALID_BODY,
+    INVALID_CURSOR,
+    INVALID_RESOURCE,
+    INVALID_SYNTAX,
+    LICENCE_LIMIT,
+    NOT_ALLOWED_GROUP,
+    UNKNOWN_RESOURCE,
+    USER_NOT_FOUND,
+    ApiError,
+    Response,
+    admin_error,
+)
 from .paging import BadCursor, page_after, page_offset
 from .query import GROUP_ARRAYS, USER_ARRAYS, GroupQuery, InvalidRequest, UserQuery, from_query, parse_limit
 from .request import Request
@@ -19,33 +37,49 @@ from .state import ORG_ADMIN, PRODUCT_ROLES, StateError
 
 NO_CONTENT = 204
 STATE_ERRORS = {
-    "synced_group": (403, "ADMIN-403-1"),
-    "already_member": (409, "ADMIN-409-1"),
-    "licence_limit": (409, "ADMIN-409-3"),
-    "not_member": (404, "ADMIN-404-8"),
+    "synced_group": (403, NOT_ALLOWED_GROUP),
+    "already_member": (409, CONFLICT),
+    "licence_limit": (409, LICENCE_LIMIT),
+    "not_member": (404, USER_NOT_FOUND),
 }
 
 
-def bad_request(detail: str, code: str = "ADMIN-400-2") -> ApiError:
+def bad_request(detail: str, code: str = INVALID_BODY) -> ApiError:
     return admin_error(400, code, detail)
 
 
+def bad_parameter(detail: str) -> ApiError:
+    return admin_error(400, INVALID_SYNTAX, detail)
+
+
 def bad_cursor() -> ApiError:
-    return admin_error(400, "ADMIN-400-1", "The cursor is invalid or has expired")
+    return admin_error(400, INVALID_CURSOR, "The cursor is invalid or has expired")
 
 
 def user_not_found() -> ApiError:
-    return admin_error(404, "ADMIN-404-8", "User not found")
+    return admin_error(404, USER_NOT_FOUND, "User not found")
 
 
 def group_not_found() -> ApiError:
-    return admin_error(404, "ADMIN-404-10", "Group not found")
+    return admin_error(404, GROUP_NOT_FOUND, "Group not found")
+
+
+def directory_not_found() -> ApiError:
+    return admin_error(404, UNKNOWN_RESOURCE, "Directory not found")
 
 
 def _scope(app, req: Request) -> int:
     scope = app.state.directory_scope(req.params["directoryId"])
     if scope is None:
-        raise admin_error(404, "ADMIN-404-5", "Directory not found")
+        raise directory_not_found()
+    return scope
+
+
+def _write_scope(app, req: Request) -> int:
+    """The directory of a write; ``-`` is refused when the simulator is told to (writes_need_directory)."""
+    scope = _scope(app, req)
+    if scope < 0 and app.config.writes_need_directory:
+        raise directory_not_found()
     return scope
 
 
@@ -57,14 +91,14 @@ def _user(app, req: Request, scope: int, key: str = "accountId"):
 
 
 def _group(app, req: Request, scope: int):
-    g = app.state.group_by_id(req.params["groupId"], scope)
+    g = app.state.admin_group_by_id(req.params["groupId"], scope)
     if g is None:
         raise group_not_found()
     return g
 
 
 def _state_error(exc: StateError) -> ApiError:
-    status, code = STATE_ERRORS.get(exc.kind, (400, "ADMIN-400-2"))
+    status, code = STATE_ERRORS.get(exc.kind, (400, INVALID_BODY))
     return admin_error(status, code, exc.detail)
 
 
@@ -101,7 +135,7 @@ def _paged(app, req: Request, kind: str, body: dict[str, Any], default_limit: in
     try:
         query = make_query(app.state, scope, filters)
     except InvalidRequest as exc:
-        raise bad_request(exc.detail, exc.code) from None
+        raise (bad_parameter(exc.detail) if req.method == "GET" else bad_request(exc.detail, exc.code)) from None
     if query.sort:
         position = position or 0
         items, following = page_offset(query.sorted_matches(), position, limit)
@@ -133,9 +167,9 @@ def _offset_page(app, req: Request, kind: str, items: list, default_limit: int =
         limit, offset = payload["l"], payload["p"]
     else:
         try:
-            limit = parse_limit({"limit": req.int_arg("limit", default_limit, bad_request)}, default_limit)
+            limit = parse_limit({"limit": req.int_arg("limit", default_limit, bad_parameter)}, default_limit)
         except InvalidRequest as exc:
-            raise bad_request(exc.detail) from None
+            raise bad_parameter(exc.detail) from None
         offset = 0
     chunk, following = page_offset(items, offset, limit)
     links = {"self": app.codec.encode({"k": kind, "d": directory, "l": limit, "p": offset})}
@@ -153,7 +187,7 @@ def user_list(app, req: Request) -> Response:
     try:
         body = from_query(req.query, USER_ARRAYS)
     except InvalidRequest as exc:
-        raise bad_request(exc.detail) from None
+        raise bad_parameter(exc.detail) from None
     if "cursor" in body:
         body = {"cursor": body["cursor"]}
     return _paged(app, req, "users", body, 20, UserQuery, _render_user(app))
@@ -163,7 +197,7 @@ def user_count(app, req: Request) -> Response:
     try:
         query = UserQuery(app.state, _scope(app, req), from_query(req.query, USER_ARRAYS))
     except InvalidRequest as exc:
-        raise bad_request(exc.detail) from None
+        raise bad_parameter(exc.detail) from None
     return Response(200, {"count": query.count()})
 
 
@@ -173,17 +207,17 @@ def user_details(app, req: Request) -> Response:
 
 
 def user_suspend(app, req: Request) -> Response:
-    app.state.suspend(_user(app, req, _scope(app, req)))
+    app.state.suspend(_user(app, req, _write_scope(app, req)))
     return Response(NO_CONTENT)
 
 
 def user_restore(app, req: Request) -> Response:
-    app.state.restore(_user(app, req, _scope(app, req)))
+    app.state.restore(_user(app, req, _write_scope(app, req)))
     return Response(NO_CONTENT)
 
 
 def user_remove(app, req: Request) -> Response:
-    app.state.remove_from_directory(_user(app, req, _scope(app, req)))
+    app.state.remove_from_directory(_user(app, req, _write_scope(app, req)))
     return Response(NO_CONTENT)
 
 
@@ -229,7 +263,7 @@ def group_count(app, req: Request) -> Response:
     try:
         query = GroupQuery(app.state, _scope(app, req), from_query(req.query, GROUP_ARRAYS))
     except InvalidRequest as exc:
-        raise bad_request(exc.detail) from None
+        raise bad_parameter(exc.detail) from None
     return Response(200, {"count": sum(1 for i in query.candidates() if query.accept(i))})
 
 
@@ -243,21 +277,26 @@ def group_role_assignments(app, req: Request) -> Response:
     return _offset_page(app, req, "group-roles", render.v2_group_roles(app.state, g))
 
 
-def role_body(app, req: Request, role_key: str, resource_key: str) -> tuple[str, int | None]:
-    body = _body(req)
+def role_body(
+    app, req: Request, role_key: str, resource_key: str, codes: tuple[str, str] = (INVALID_BODY, INVALID_RESOURCE)
+) -> tuple[str, int | None]:
+    """The role and product of a role assignment body; ``codes`` are those of a bad body and of a
+    resource the endpoint does not take (the v1 user-role endpoints document ADMIN-UAM codes)."""
+    bad_body, bad_resource = codes
+    body = req.json(lambda detail: bad_request(detail, bad_body))
     role, resource = body.get(role_key), body.get(resource_key)
     if role not in PRODUCT_ROLES and role != ORG_ADMIN:
-        raise bad_request(f"{role_key} is missing or not a known role")
+        raise bad_request(f"{role_key} is missing or not a known role", bad_body)
     if role == ORG_ADMIN and not resource:
         return role, None
     product = next((p for p in range(len(PRODUCTS)) if app.state.data.resource_id(p) == resource), None)
-    if product is None:
-        raise bad_request("The resource is missing or invalid", "ADMIN-400-4")
+    if product is None or not PRODUCTS[product].assignable:
+        raise bad_request("The resource is missing or invalid", bad_resource)
     return role, product
 
 
 def group_role_assign(app, req: Request) -> Response:
-    g = _group(app, req, _scope(app, req))
+    g = _group(app, req, _write_scope(app, req))
     role, product = role_body(app, req, "roleId", "resourceId")
     if product is None:
         raise bad_request("Org admin can't be granted through a group")
@@ -266,7 +305,7 @@ def group_role_assign(app, req: Request) -> Response:
 
 
 def group_role_revoke(app, req: Request) -> Response:
-    g = _group(app, req, _scope(app, req))
+    g = _group(app, req, _write_scope(app, req))
     role, product = role_body(app, req, "roleId", "resourceId")
     if product is not None:
         app.state.group_revoke_role(g, role, product)
@@ -274,7 +313,7 @@ def group_role_revoke(app, req: Request) -> Response:
 
 
 def membership_add(app, req: Request) -> Response:
-    scope = _scope(app, req)
+    scope = _write_scope(app, req)
     g = _group(app, req, scope)
     account_id = _body(req).get("accountId")
     if not isinstance(account_id, str) or not account_id:
@@ -290,7 +329,7 @@ def membership_add(app, req: Request) -> Response:
 
 
 def membership_remove(app, req: Request) -> Response:
-    g = _group(app, req, _scope(app, req))
+    g = _group(app, req, _write_scope(app, req))
     a = _user(app, req, -1)
     try:
         app.state.remove_member(g, a)

@@ -1,12 +1,22 @@
 """Organizations (Admin) API v1: orgs, managed accounts, last-active dates, user roles (snake_case JSON).
 
-Error codes as in ``handlers_admin``; the v1 list's ``links.next`` is a full URL with ``?cursor=``.
+Error codes as each endpoint documents them: the user-role endpoints answer with ADMIN-UAM codes
+(400 ADMIN-UAM-400-1 or -400-3, 404 ADMIN-UAM-404-3, 409 ADMIN-UAM-409-3), last-active-dates with
+ADMIN-400-4 and ADMIN-404-8. The v1 list's ``links.next`` is a full URL with ``?cursor=``.
 """
 
 from urllib.parse import quote
 
 from . import render
-from .errors import Response, admin_error
+from .errors import (
+    INVALID_RESOURCE,
+    ROLE_LICENCE_LIMIT,
+    UAM_BAD_REQUEST,
+    UAM_INVALID_ROLE,
+    UAM_NOT_FOUND,
+    Response,
+    admin_error,
+)
 from .handlers_admin import NO_CONTENT, bad_cursor, bad_request, role_body, user_not_found
 from .paging import BadCursor, page_after
 from .request import Request
@@ -52,24 +62,25 @@ def last_active_dates(app, req: Request) -> Response:
     if a is None:
         raise user_not_found()
     if req.arg("cursor") not in (None, ""):
-        raise bad_cursor()
+        # The endpoint documents ADMIN-400-4 as its only 400 code: the simulator never pages it.
+        raise admin_error(400, INVALID_RESOURCE, "The cursor is invalid")
     return Response(200, render.last_active_dates(app.state, a))
 
 
 def _v1_role(app, req: Request, assign: bool, org_level: bool) -> Response:
     a = app.state.directory_user(req.params["userId"])
     if a is None:
-        raise user_not_found()
-    role, product = role_body(app, req, "role", "resource")
+        raise admin_error(404, UAM_NOT_FOUND, "User not found")
+    role, product = role_body(app, req, "role", "resource", codes=(UAM_BAD_REQUEST, UAM_BAD_REQUEST))
     if org_level and role != ORG_ADMIN:
-        raise bad_request("Only atlassian/org-admin can be assigned at the organization level")
+        raise bad_request("Only atlassian/org-admin can be assigned at the organization level", UAM_INVALID_ROLE)
     try:
         if assign:
             app.state.assign_role(a, role, product)
         else:
             app.state.revoke_role(a, role, product)
     except StateError as exc:
-        raise admin_error(409, "ADMIN-UAM-409-3", exc.detail) from None
+        raise admin_error(409, ROLE_LICENCE_LIMIT, exc.detail) from None
     return Response(NO_CONTENT)
 
 

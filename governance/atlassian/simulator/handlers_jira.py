@@ -2,7 +2,7 @@
 
 Served at ``/rest/api/3/...`` (site URL) and ``/ex/jira/{cloudId}/rest/api/3/...`` (gateway); the
 server has checked Basic auth (jira email + API key). Group ids are the bare ids Jira uses (the
-part after ``ari:cloud:identity::group/``); the ARI form is accepted too. Jira's ``active`` is
+part after ``ari:cloud:identity::group/``); an ARI names no group (404). Jira's ``active`` is
 true only for directory users whose status is active (suspended, deactivated, removed: false).
 """
 
@@ -64,7 +64,7 @@ def _group(app, req: Request):
     group_id, name = req.arg("groupId"), req.arg("groupname") or req.arg("groupName")
     if not group_id and not name:
         raise _bad("Either groupId or groupname must be provided")
-    g = app.state.group_by_id(group_id) if group_id else app.state.group_by_name(name)
+    g = app.state.jira_group_by_id(group_id) if group_id else app.state.group_by_name(name)
     if g is None:
         raise jira_error(404, f"The group {group_id or name} does not exist")
     return g

@@ -1,7 +1,10 @@
 """User management API (``https://api.atlassian.com/users/{account_id}/manage...``): managed accounts only.
 
 Unknown accounts answer 404 ``{"key":"accountNotFound"}``; accounts the org does not manage
-(unmanaged, app, customer) answer 403 ``{"key":"forbidden"}``.
+(unmanaged, app, customer) answer 403 ``{"key":"forbidden"}``. A delete the account is not eligible
+for (an org admin, or one marked with ``state.refuse_deletion``) answers 409
+``{"key":"conflict.lifecycleErrors","context":{"message","accountId","errorCodes":[{"code","message"}]}}``
+as the document describes; the codes themselves are the simulator's (the document lists none).
 """
 
 from datetime import UTC, datetime
@@ -86,7 +89,12 @@ def enable(app, req: Request) -> Response:
 
 
 def delete(app, req: Request) -> Response:
-    when = app.state.schedule_deletion(_managed(app, req))
+    a = _managed(app, req)
+    refusals = app.state.delete_refusals(a)
+    if refusals:
+        context = {"message": "This account isn't eligible for deletion", "accountId": a.account_id}
+        raise um_error(409, "conflict.lifecycleErrors", {**context, "errorCodes": refusals})
+    when = app.state.schedule_deletion(a)
     day = datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%d")
     return Response(200, {"message": f"The account is deactivated and will be deleted on {day}"})
 

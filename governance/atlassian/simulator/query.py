@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from .dataset import PRODUCT_BY_KEY, PRODUCTS
+from .dataset import PRODUCTS
+from .errors import INVALID_BODY
 from .state import SimulatorState
 
 USER_STATUSES = ("active", "suspended", "not_invited", "deactivated", "for_deletion")
@@ -49,9 +50,9 @@ GROUP_ARRAYS = {
 
 
 class InvalidRequest(ValueError):
-    """A request the API refuses with 400 (the code defaults to ADMIN-400-2, a simulator choice)."""
+    """A request the API refuses with 400 (by default ADMIN-400-24, "Invalid request body")."""
 
-    def __init__(self, detail: str, code: str = "ADMIN-400-2"):
+    def __init__(self, detail: str, code: str = INVALID_BODY):
         super().__init__(detail)
         self.detail = detail
         self.code = code
@@ -133,7 +134,9 @@ class UserQuery:
         self.directories = _directories(state, _strings(b, "directoryIds", USER_ARRAYS))
         self.products = _products(state, _strings(b, "resourceIds", USER_ARRAYS))
         group_ids = _strings(b, "groupIds", USER_ARRAYS)
-        self.groups = None if group_ids is None else [g for g in map(state.group_by_id, group_ids) if g is not None]
+        self.groups = (
+            None if group_ids is None else [g for g in map(state.admin_group_by_id, group_ids) if g is not None]
+        )
         self.status = _strings(b, "status", USER_ARRAYS, USER_STATUSES)
         self.account_status = _strings(b, "accountStatus", USER_ARRAYS, ACCOUNT_STATUSES)
         self.membership_status = _strings(b, "membershipStatus", USER_ARRAYS, MEMBERSHIP_STATUSES)
@@ -169,9 +172,13 @@ class UserQuery:
     def accept(self, idx: int) -> bool:
         state = self.state
         a = state.data.accounts[idx]
-        if a.gone or a.kind != "atlassian" or not a.in_directory:
+        if a.gone or a.kind != "atlassian":
             return False
-        if self.scope >= 0 and a.directory != self.scope:
+        if not a.in_directory:
+            # Managed accounts outside any directory count over "-" only (ORG26 users/count).
+            if not (a.managed and self.scope < 0 and self.directories is None):
+                return False
+        elif self.scope >= 0 and a.directory != self.scope:
             return False
         if self.directories is not None and a.directory not in self.directories:
             return False
@@ -231,10 +238,10 @@ class GroupQuery:
         self.directories = _directories(state, _strings(b, "directoryIds", GROUP_ARRAYS))
         self.role_ids = _strings(b, "roleIds", GROUP_ARRAYS)
         owners = _strings(b, "resourceOwners", GROUP_ARRAYS)
-        self.owners = None if owners is None else {PRODUCT_BY_KEY[o] for o in owners if o in PRODUCT_BY_KEY}
+        self.owners = None if owners is None else {i for i, p in enumerate(PRODUCTS) if p.key in owners}
         self.products = _products(state, _strings(b, "resourceIds", GROUP_ARRAYS))
         ids = _strings(b, "groupIds", GROUP_ARRAYS)
-        self.ids = None if ids is None else {g.idx for g in map(state.group_by_id, ids) if g is not None}
+        self.ids = None if ids is None else {g.idx for g in map(state.admin_group_by_id, ids) if g is not None}
         names = _strings(b, "groupNames", GROUP_ARRAYS)
         self.names = None if names is None else {n.lower() for n in names}
         self.expand = set(_strings(b, "expand", GROUP_ARRAYS, GROUP_EXPANDS) or ())

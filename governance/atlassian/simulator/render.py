@@ -85,7 +85,7 @@ def v2_user(state: SimulatorState, a: Account, expand: set[str] | frozenset = fr
         d["platformRoles"] = state.platform_roles(a)
     d["picture"] = avatar(a, 48)
     d["avatar"] = avatar(a, 128)
-    if a.managed:
+    if a.managed and a.directory is not None:
         d["managementSource"] = "synced" if a.directory == 1 else "invited"
     d["mfaEnabled"] = a.mfa
     city, zone = location(a, seed)
@@ -116,7 +116,7 @@ def v2_group(state: SimulatorState, g: Group, expand: set[str] | frozenset = fro
     """A group of the search (``counts`` only when expanded). Group details carry no ``counts``: the
     published document types it as ``GroupCounts`` (not a JSON type), so no validator accepts it."""
     d: dict[str, Any] = {
-        "id": state.group_ari(g),
+        "id": state.group_api_id(g),
         "name": g.name,
         "description": g.description,
         "directoryId": state.data.directories[g.directory][0],
@@ -207,7 +207,8 @@ def v1_user(state: SimulatorState, a: Account, base: str) -> dict[str, Any]:
     if a.email is not None:
         d["email"] = a.email
     d["access_billable"] = state.billable(a)
-    products = state.products_of(a)
+    # The v1 product enum lacks the newer products (Jira Product Discovery, Loom ...): left out here.
+    products = [p for p in state.products_of(a) if PRODUCTS[p].v1_key is not None]
     seen = [a.last_active[p] for p in products if a.last_active[p] is not None]
     if seen:
         d["last_active"] = iso(max(seen))
@@ -226,7 +227,7 @@ def last_active_dates(state: SimulatorState, a: Account) -> dict[str, Any]:
     access = []
     for p in state.products_of(a):
         when = a.last_active[p]
-        if when is not None:  # a product never opened has no entry
+        if when is not None and PRODUCTS[p].v1_key is not None:  # never opened: no entry
             access.append(
                 {
                     "id": state.data.resource_id(p),

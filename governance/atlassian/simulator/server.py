@@ -7,6 +7,7 @@ Every Admin response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` an
 
 ``Simulator.writes`` logs every write that was carried out (2xx), in order, so tests can tell
 how many times an account was acted on, including writes whose client gave up before the answer.
+``Simulator.requests_log`` keeps every request answered (the newest 50,000): method, path, status.
 """
 
 import base64
@@ -20,6 +21,7 @@ import re
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +29,19 @@ from urllib.parse import quote, unquote, urlsplit
 
 from . import handlers_admin, handlers_admin_v1, handlers_jira, handlers_usermgmt
 from .config import SimulatorConfig
-from .errors import ADMIN, JIRA, USER_MGMT, ApiError, Response, admin_error, family_error, jira_error, proxy_error
+from .errors import (
+    ADMIN,
+    JIRA,
+    ORG_NOT_FOUND,
+    RATE_LIMITED,
+    USER_MGMT,
+    ApiError,
+    Response,
+    admin_error,
+    family_error,
+    jira_error,
+    proxy_error,
+)
 from .faults import Decision, Faults, RateLimiter, Window
 from .paging import CursorCodec
 from .request import Request
@@ -48,6 +62,18 @@ class Write:
     path: str
     status: int
     at: float
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request the simulator answered (or dropped: status 0): method, decoded path, status."""
+
+    method: str
+    path: str
+    status: int
+
+
+REQUEST_LOG_SIZE = 50_000
 
 
 def _is_write(method: str, path: str) -> bool:
@@ -123,6 +149,7 @@ class Simulator:
         self._served = 0
         self._served_lock = threading.Lock()
         self._writes: list[Write] = []
+        self._log: deque[Served] = deque(maxlen=REQUEST_LOG_SIZE)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._caches: dict[str, tuple[int, object]] = {}
@@ -180,6 +207,12 @@ class Simulator:
         with self._served_lock:
             return list(self._writes)
 
+    @property
+    def requests_log(self) -> list[Served]:
+        """Every request answered so far (the newest ``REQUEST_LOG_SIZE``), oldest first."""
+        with self._served_lock:
+            return list(self._log)
+
     def writes_for(self, account_id: str) -> list[Write]:
         """The writes whose path names ``account_id`` (suspend, remove, lifecycle, memberships ...)."""
         return [w for w in self.writes if f"/{account_id}/" in f"{w.path}/"]
@@ -215,6 +248,8 @@ class Simulator:
         if delay:
             time.sleep(delay)
         if decision is not None and decision.kind == "drop":
+            with self._served_lock:
+                self._log.append(Served(method, unquote(req.path), 0))
             return DROP
         dispatched = False
         try:
@@ -228,8 +263,9 @@ class Simulator:
         except Exception:
             log.exception("simulator handler failed: %s %s", method, req.path)
             response = family_error(req.family, 500, "Internal error").response
-        if dispatched and 200 <= response.status < 300 and _is_write(req.method, req.path):
-            with self._served_lock:
+        with self._served_lock:
+            self._log.append(Served(req.method, unquote(req.path), response.status))
+            if dispatched and 200 <= response.status < 300 and _is_write(req.method, req.path):
                 self._writes.append(Write(req.method, unquote(req.path), response.status, time.time()))
         if dispatched and decision is None and _paged(response):
             decision = self.faults.decide_cursor()
@@ -298,7 +334,7 @@ class Simulator:
         fn, bucket, req.params = found
         self._authenticate(req)
         if req.family == ADMIN and "orgId" in req.params and req.params["orgId"] != self.config.org_id:
-            raise admin_error(404, "ADMIN-404-2", "Organization not found")
+            raise admin_error(404, ORG_NOT_FOUND, "Organization not found")
         # A page the server reads for itself (cursor_skip) is not a client request: no rate budget.
         window = self.limiter.peek("all", NOMINAL_LIMIT) if internal else self._rate_check(req, bucket)
         with self.state.lock:
@@ -325,9 +361,12 @@ class Simulator:
                 error.response.headers["WWW-Authenticate"] = 'Basic realm="protected-area"'
                 raise error
             return
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
+        valid = scheme.lower() == "bearer" and hmac.compare_digest(
             credentials.strip().encode(), self.config.api_key.encode()
-        ):
+        )
+        # An expired key is refused like a wrong one: what Atlassian's gateway says then is not
+        # documented (UNCONFIRMED), so the body gives no more away than for a wrong key.
+        if not valid or self.faults.api_key_expired:
             if req.family == USER_MGMT:
                 raise family_error(USER_MGMT, 401, "Unauthorized")
             raise proxy_error(401, "Unauthorized")
@@ -348,7 +387,7 @@ class Simulator:
             error = jira_error(429, "Rate limit exceeded.")
             error.response.headers["RateLimit-Reason"] = "jira-burst-based"
         elif req.path.startswith("/admin/v2/"):
-            error = admin_error(429, "ADMIN-429-1", "Too many requests: slow down and retry after the reset time")
+            error = admin_error(429, RATE_LIMITED, "Too many requests: slow down and retry after the reset time")
         else:
             error = proxy_error(429, "Too Many Requests")
         headers = _rate_headers(Window(False, window.limit, 0, window.reset))

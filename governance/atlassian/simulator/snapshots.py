@@ -24,8 +24,8 @@ class UserInfo:
     org_admin: bool
     platform_roles: tuple[str, ...]
     groups: tuple[str, ...]  # group names
-    group_ids: tuple[str, ...]  # group ARIs
-    products: tuple[str, ...]  # product keys the user can access now
+    group_ids: tuple[str, ...]  # group ARIs (as a user's ``groups`` expansion gives them)
+    products: tuple[str, ...]  # product keys the user can access now ("jira-software@sandbox": 2nd site)
     last_active: dict[str, datetime | None] = field(hash=False)  # every product's stored last activity
     added_to_org: datetime | None = None
     deactivated_on: datetime | None = None
@@ -34,7 +34,7 @@ class UserInfo:
 
 @dataclass(frozen=True)
 class GroupInfo:
-    id: str  # v2 ARI
+    id: str  # as the Admin API's group search and paths spell it (SimulatorConfig.group_id_form)
     jira_id: str  # the bare id Jira uses
     name: str
     description: str
@@ -43,6 +43,10 @@ class GroupInfo:
     managed_by: str
     member_ids: tuple[str, ...]
     roles: tuple[tuple[str, str], ...]  # (product key, role)
+    ari: str = ""  # the ARI, as a user's ``groups`` expansion gives it
+
+
+_DEFAULT = object()  # in_directory not given: directory members only (for atlassian accounts)
 
 
 def _dt(epoch: float | None) -> datetime | None:
@@ -75,8 +79,8 @@ class SnapshotMixin:
             platform_roles=tuple(self.platform_roles(a)),
             groups=tuple(g.name for g in groups),
             group_ids=tuple(self.group_ari(g) for g in groups),
-            products=tuple(PRODUCTS[p].key for p in self.products_of(a)),
-            last_active={PRODUCTS[p].key: _dt(t) for p, t in enumerate(a.last_active)},
+            products=tuple(PRODUCTS[p].ref for p in self.products_of(a)),
+            last_active={PRODUCTS[p].ref: _dt(t) for p, t in enumerate(a.last_active)},
             added_to_org=_dt(a.added),
             deactivated_on=_dt(a.deactivated_on),
             deletion_scheduled_for=_dt(a.deletion_at),
@@ -88,7 +92,8 @@ class SnapshotMixin:
             if g is None:
                 return None
             return GroupInfo(
-                id=self.group_ari(g),
+                id=self.group_api_id(g),
+                ari=self.group_ari(g),
                 jira_id=g.uuid,
                 name=g.name,
                 description=g.description,
@@ -96,7 +101,7 @@ class SnapshotMixin:
                 external_synced=g.synced,
                 managed_by=g.managed_by,
                 member_ids=tuple(self.data.accounts[i].account_id for i in sorted(g.members)),
-                roles=tuple((PRODUCTS[p].key, role) for p, role in g.roles),
+                roles=tuple((PRODUCTS[p].ref, role) for p, role in g.roles),
             )
 
     def group_names(self) -> list[str]:
@@ -105,7 +110,7 @@ class SnapshotMixin:
 
     def account_ids(self, limit: int | None = None, **criteria) -> list[str]:
         """Account ids matching every criterion, in creation order. Criteria: kind (default atlassian),
-        status, claim_status, has_email, org_admin, in_directory (default True for atlassian),
+        status, claim_status, has_email, org_admin, in_directory (default True for atlassian; None: any),
         in_group / not_in_group (name or id), product (key the user can access), synced_group_member."""
         with self.lock:
             out = []
@@ -126,15 +131,15 @@ class SnapshotMixin:
         claim_status: str | None = None,
         has_email: bool | None = None,
         org_admin: bool | None = None,
-        in_directory: bool | None = None,
+        in_directory: bool | object | None = _DEFAULT,
         in_group: str | None = None,
         not_in_group: str | None = None,
         product: str | None = None,
         synced_group_member: bool | None = None,
     ) -> Iterator[Account]:
         self.expire_deletions()
-        if in_directory is None and kind == "atlassian":
-            in_directory = True
+        if in_directory is _DEFAULT:
+            in_directory = True if kind == "atlassian" else None
         inside = self.group_by_id(in_group) or self.group_by_name(in_group) if in_group else None
         outside = self.group_by_id(not_in_group) or self.group_by_name(not_in_group) if not_in_group else None
         product_idx = PRODUCT_BY_KEY[product] if product else None
@@ -169,7 +174,7 @@ class SnapshotMixin:
         *,
         account_type: str = "atlassian",
         managed: bool = True,
-        directory: str = "local",
+        directory: str | None = "local",
         groups: Iterable[str] = (),
         last_active: dict[str, datetime] | None = None,
         added_to_org: datetime | None = None,
@@ -178,8 +183,9 @@ class SnapshotMixin:
     ) -> str:
         """Create an account (as if invited or provisioned) and return its account id.
 
-        ``directory`` is "local" or "idp"; ``groups`` are names or ids (no licence or sync checks:
-        this is setup, not an API write); ``last_active`` maps product keys to datetimes.
+        ``directory`` is "local", "idp" or None (a managed account in no directory: no groups, no
+        access); ``groups`` are names or ids (no licence or sync checks: this is setup, not an API
+        write); ``last_active`` maps product keys to datetimes.
         """
         with self.lock:
             data = self.data
@@ -190,7 +196,8 @@ class SnapshotMixin:
             data.jira_order.append(a.idx)
             if account_type == "atlassian":
                 a.managed = managed
-                a.directory = 1 if directory == "idp" else 0
+                a.directory = None if directory is None else 1 if directory == "idp" else 0
+                a.in_directory = directory is not None
                 a.org_admin = org_admin
                 a.suspended = suspended
                 a.added = added_to_org.timestamp() if added_to_org else self.now_epoch()

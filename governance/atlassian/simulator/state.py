@@ -10,11 +10,12 @@ import time
 from array import array
 from datetime import UTC, datetime, timedelta
 
+from governance.atlassian.groupids import ARI, GROUP_ARI_PREFIX, UUID, canonical_group_id, group_id_form
+
 from .config import SimulatorConfig
 from .dataset import DAY, PRODUCT_BY_KEY, PRODUCTS, SITE_ADMINS, Account, Dataset, Group
 from .snapshots import SnapshotMixin
 
-GROUP_ARI_PREFIX = "ari:cloud:identity::group/"
 ORG_ADMIN = "atlassian/org-admin"
 SITE_ADMIN = "atlassian/site-admin"
 PRODUCT_ROLES = frozenset(
@@ -56,6 +57,7 @@ class SimulatorState(SnapshotMixin):
             org_id=config.org_id,
             org_name=config.org_name,
             now=self.now_epoch(),
+            sandbox_site=config.sandbox_site,
         )
         self.generation_seconds = time.perf_counter() - started
         self.version = 0
@@ -119,16 +121,36 @@ class SimulatorState(SnapshotMixin):
             return None
         return a
 
-    def group_by_id(self, group_id: str, scope: int = -1) -> Group | None:
-        """Accepts the v2 ARI or the bare id Jira uses."""
-        gid = group_id[len(GROUP_ARI_PREFIX) :] if group_id.startswith(GROUP_ARI_PREFIX) else group_id
-        idx = self.data.group_by_uuid.get(gid)
+    def group_by_id(self, group_id: str, scope: int = -1, *, form: str | None = None) -> Group | None:
+        """The group named by ``group_id`` in ``form`` (``ari`` or ``uuid``): an id in the other form
+        names no group, as an API that knows only one spelling would answer. ``None`` takes either
+        (setup helpers and snapshots)."""
+        if form is not None and group_id_form(group_id) != form:
+            return None
+        idx = self.data.group_by_uuid.get(canonical_group_id(group_id))
         if idx is None:
             return None
         g = self.data.groups[idx]
         if g.gone or (scope >= 0 and g.directory != scope):
             return None
         return g
+
+    @property
+    def group_id_form(self) -> str:
+        """How the Admin API's group search, details and paths spell a group id (``ari`` or ``uuid``)."""
+        return self.config.group_id_form
+
+    def admin_group_by_id(self, group_id: str, scope: int = -1) -> Group | None:
+        """A group named as the Admin API's group endpoints name it (the configured form only)."""
+        return self.group_by_id(group_id, scope, form=self.config.group_id_form)
+
+    def jira_group_by_id(self, group_id: str) -> Group | None:
+        """A group named as Jira names it: the bare id only."""
+        return self.group_by_id(group_id, form=UUID)
+
+    def group_api_id(self, g: Group) -> str:
+        """The id of the Admin API's group search and details (a user's ``groups`` always give the ARI)."""
+        return self.group_ari(g) if self.config.group_id_form == ARI else g.uuid
 
     def group_by_name(self, name: str) -> Group | None:
         lowered = name.lower()
@@ -158,6 +180,27 @@ class SimulatorState(SnapshotMixin):
         if not a.in_directory:
             return "no_membership"
         return "suspended" if a.suspended else "active"
+
+    def in_default_scope(self, a: Account) -> bool:
+        """Whether the v2 listing over ``-`` shows the account: every directory member, and managed
+        accounts outside any directory (ORG26, ``users/count``: "including managed accounts that
+        aren't in a directory")."""
+        return a.kind == "atlassian" and not a.gone and (a.in_directory or a.managed)
+
+    def delete_refusals(self, a: Account) -> list[dict[str, str]]:
+        """Why a lifecycle delete is refused (409 ``conflict.lifecycleErrors``); empty when allowed.
+
+        The document gives the shape, not the codes: these are the simulator's (UNCONFIRMED).
+        """
+        refusals = []
+        if a.org_admin and a.in_directory:
+            refusals.append(
+                {"code": "ORG_ADMIN", "message": "The account is an organization admin: revoke the admin role first"}
+            )
+        if a.delete_refusal is not None:
+            code, message = a.delete_refusal
+            refusals.append({"code": code, "message": message})
+        return refusals
 
     def counts_for_seats(self, a: Account) -> bool:
         return a.in_directory and not a.suspended and a.deactivated_on is None and a.deletion_at is None
@@ -366,6 +409,20 @@ class SimulatorState(SnapshotMixin):
             values = list(a.last_active)
             values[PRODUCT_BY_KEY[product_key]] = when.timestamp() if when is not None else None
             a.last_active = tuple(values)
+            self._touch()
+
+    def refuse_deletion(
+        self,
+        account_id: str,
+        code: str | None = "ENTITLEMENT_OWNER",
+        message: str = "The account owns sites or apps with active subscriptions",
+    ) -> None:
+        """From now on a lifecycle delete of the account answers 409 (``code=None`` lifts it)."""
+        with self.lock:
+            a = self.account(account_id)
+            if a is None:
+                raise KeyError(account_id)
+            a.delete_refusal = None if code is None else (code, message)
             self._touch()
 
     def set_seats(self, product_key: str, seats: int) -> None:

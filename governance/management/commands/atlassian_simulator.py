@@ -8,6 +8,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.atlassian.groupids import ARI, FORMS
 from governance.atlassian.simulator import Simulator, SimulatorConfig
 
 
@@ -30,6 +31,18 @@ class Command(BaseCommand):
         parser.add_argument("--org-id", default="demo-org")
         parser.add_argument("--api-key", default="demo-key", help="Bearer key of the Admin APIs and Jira API token")
         parser.add_argument("--jira-email", default="admin@example.com", help="Basic-auth user of Jira")
+        parser.add_argument(
+            "--group-id-form",
+            choices=FORMS,
+            default=ARI,
+            help="how the Admin API's group search, details and paths spell group ids (users' groups: always ARIs)",
+        )
+        parser.add_argument(
+            "--sandbox-site", action="store_true", help="a second Jira site (same product key, another cloud id)"
+        )
+        parser.add_argument(
+            "--expired-api-key", action="store_true", help="the org API key has expired: Admin requests answer 401"
+        )
         parser.add_argument("--error-rate", type=_rate, default=0.0, help="share of requests failing with 5xx")
         parser.add_argument("--latency-ms", type=int, default=0, help="added latency per request")
         parser.add_argument("--rate-limit", type=int, default=0, help="requests per minute before 429 (0 = off)")
@@ -57,6 +70,9 @@ class Command(BaseCommand):
                 org_id=options["org_id"],
                 api_key=options["api_key"],
                 jira_email=options["jira_email"],
+                group_id_form=options["group_id_form"],
+                sandbox_site=options["sandbox_site"],
+                api_key_expired=options["expired_api_key"],
                 host=options["host"],
                 port=options["port"],
                 error_rate=options["error_rate"],
@@ -79,6 +95,7 @@ class Command(BaseCommand):
             f"Atlassian simulator: {config.users} users, {config.groups} groups, seed {config.seed} "
             f"(generated in {state.generation_seconds:.2f}s)\n"
             f"  org id {state.org_id}, cloud id {state.cloud_id}, directories {', '.join(state.directory_ids)}\n"
+            f"  group ids: {config.group_id_form} in the group search and paths, ARIs in users' groups\n"
             f"  Jira: Basic {config.jira_email} / <api key>; Admin: Bearer <api key>\n"
             f"{base_url}"
         )
