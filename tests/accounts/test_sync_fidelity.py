@@ -198,7 +198,7 @@ class TestSandboxSite:
 
 class TestMigration:
     def test_group_ids_are_made_canonical_unless_the_bare_id_exists(self):
-        migration = importlib.import_module("accounts.migrations.0005_unknown_status_group_id_form")
+        migration = importlib.import_module("accounts.migrations.0006_unknown_status_group_id_form")
         org = OrganizationFactory()
         renamed = Group.objects.create(organization=org, group_id=GROUP_ARI_PREFIX + "aaa", name="a")
         real = Group.objects.create(organization=org, group_id="bbb", name="b")

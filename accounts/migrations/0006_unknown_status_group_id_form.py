@@ -27,7 +27,7 @@ def canonical_group_ids(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_account_portal_changed_at"),
+        ("accounts", "0005_import_provenance"),
     ]
 
     operations = [
