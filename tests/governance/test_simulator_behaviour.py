@@ -84,7 +84,7 @@ class TestDataset:
         sim = Simulator(make_config(users=100_000, groups=2000, seed=1))
         elapsed = time.perf_counter() - started
         data = sim.state.data
-        assert sum(1 for a in data.accounts if a.kind == "atlassian") == 100_000
+        assert sum(1 for a in data.accounts if a.kind == "atlassian" and a.in_directory) == 100_000
         assert len(data.groups) == 2000
         memberships = sum(len(g.members) for g in data.groups)
         assert 900_000 <= memberships <= 1_100_000

@@ -30,6 +30,7 @@ from accounts.bulk import accounts_bulk_apply
 from accounts.clients import client_for
 from accounts.models import Account, AccountStatus, Group, Membership, Organization
 from accounts.sync.runner import organization_sync
+from governance.atlassian.groupids import canonical_group_id
 from governance.atlassian.simulator import Simulator, SimulatorConfig
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
@@ -183,7 +184,7 @@ def _mirror_matches_atlassian(sim, organization) -> None:
             continue
         if account.status != remote_status[info.status]:
             wrong.append(f"{account.account_id}: mirror {account.status}, Atlassian {info.status}")
-        if memberships.get(account.pk, set()) != set(info.group_ids):
+        if memberships.get(account.pk, set()) != {canonical_group_id(g) for g in info.group_ids}:
             wrong.append(f"{account.account_id}: memberships differ from Atlassian's")
     assert wrong == [], "\n".join(wrong[:20])
 
