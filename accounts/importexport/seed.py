@@ -537,37 +537,13 @@ def _plan_account(
         wanted_groups = _wanted_groups(record, lookups)
         values["licence_group_count"] = sum(1 for gid in wanted_groups if gid in lookups.licence_groups)
     products_after, product_dates = _plan_access(record, change, access.get(pk, {}), lookups, rules, plan)
-    for name, value in record.fields.items():
-        if name == "last_active":
-            continue
-        if rules.newer:
-            values[name] = value
-        elif value != values[name]:
-            rules.kept(_LABELS[name], values[name], value)
-    last = record.fields.get("last_active", _MISSING)
-    if last is _MISSING and product_dates is not None:
-        last = max(filter(None, product_dates), default=None)
-    if last is not _MISSING:
-        # Last activity only moves forward, whatever the file's date: a later date is news; an
-        # earlier one (or none) is an older picture, and would make the person look idle.
-        held = values["last_active"]
-        if current is None or (last is not None and (held is None or last > held)):
-            values["last_active"] = last
-        elif last != held:
-            rules.kept("Last active", held, last, empty="never")
+    _plan_fields(record, values, rules)
+    _plan_last_active(record, values, current, product_dates, rules)
     if "billable" not in record.fields and rules.newer:
         values["billable"] = values["status"] == AccountStatus.ACTIVE and products_after > 0
     if values["status"] != (current or {}).get("status"):
         values["status_changed_at"] = now
-    compared = (*SEED_FIELDS, "licence_group_count")
-    if current is None:
-        change.after = {
-            name: values[name] for name in compared if values[name] != _DEFAULTS[name] or name in record.fields
-        }
-    else:
-        changed = [name for name in compared if values[name] != current[name]]
-        change.before = {name: current[name] for name in changed}
-        change.after = {name: values[name] for name in changed}
+    change.before, change.after = _before_after(record, values, current)
     change.label = values["name"] or values["email"] or record.account_id
     touched = change.groups_added or change.memberships_removed or change.access_upserts or change.access_deleted
     if current is not None and not change.after and not touched:
@@ -581,6 +557,42 @@ def _plan_account(
 
 
 _MISSING = object()
+
+
+def _plan_fields(record: SeedRecord, values: dict, rules: _Rules) -> None:
+    """The file's values (but last activity) from a newer file; from an older one, notes of what is kept."""
+    for name, value in record.fields.items():
+        if name == "last_active":
+            continue
+        if rules.newer:
+            values[name] = value
+        elif value != values[name]:
+            rules.kept(_LABELS[name], values[name], value)
+
+
+def _plan_last_active(record: SeedRecord, values: dict, current: dict | None, product_dates, rules: _Rules) -> None:
+    """The account's last activity: the file's column, or else the latest of its products' dates."""
+    last = record.fields.get("last_active", _MISSING)
+    if last is _MISSING and product_dates is not None:
+        last = max(filter(None, product_dates), default=None)
+    if last is _MISSING:
+        return
+    # Last activity only moves forward, whatever the file's date: a later date is news; an
+    # earlier one (or none) is an older picture, and would make the person look idle.
+    held = values["last_active"]
+    if current is None or (last is not None and (held is None or last > held)):
+        values["last_active"] = last
+    elif last != held:
+        rules.kept("Last active", held, last, empty="never")
+
+
+def _before_after(record: SeedRecord, values: dict, current: dict | None) -> tuple[dict, dict]:
+    """The compared fields as they were and as they will be: for a new account, what differs from the defaults."""
+    compared = (*SEED_FIELDS, "licence_group_count")
+    if current is None:
+        return {}, {name: values[name] for name in compared if values[name] != _DEFAULTS[name] or name in record.fields}
+    changed = [name for name in compared if values[name] != current[name]]
+    return {name: current[name] for name in changed}, {name: values[name] for name in changed}
 
 
 def _wanted_groups(record: SeedRecord, lookups: _Lookups) -> list[str]:
