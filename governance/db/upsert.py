@@ -9,7 +9,7 @@ memberships) spent over a minute in Django's SQL compiler, and a seed of the sam
 
 Multi-row statements rather than one one-row statement run by ``executemany`` (the seed import
 had its own helper doing that): measured on the same 50,000 rows of nine columns, a fresh insert
-then an upsert of all of them, in one transaction (2 cores, median of two runs)::
+then an upsert of all of them, in one transaction (2 shared cores, the second of two runs)::
 
                         multi-row        executemany, one row a statement
     SQLite 3            0.15 s / 0.13 s  0.17 s / 0.18 s
