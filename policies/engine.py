@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from policies.domain import AccountStatus, AccountType, ClaimScope, PolicyAction, Trigger
+
 
 class Verdict(StrEnum):
     NONE = "none"  # nothing to do (and nothing open to cancel)
@@ -40,16 +42,16 @@ class AccountSnapshot:
 @dataclass(frozen=True, slots=True)
 class PolicySpec:
     id: int
-    trigger: str  # inactive | never_active | in_state
+    trigger: str  # a Trigger
     trigger_days: int
-    action: str
-    trigger_state: str = ""
+    action: str  # a PolicyAction
+    trigger_state: str = ""  # an AccountStatus, for Trigger.IN_STATE
     warning_offsets: tuple[int, ...] = ()  # days before the action, largest first
     product_pks: frozenset[int] = frozenset()  # empty: any product
     product_names: dict[int, str] = field(default_factory=dict)
     include_group_pks: frozenset[int] = frozenset()
     exclude_group_pks: frozenset[int] = frozenset()
-    claim_scope: str = "all"  # all | managed | external
+    claim_scope: str = ClaimScope.ALL
     include_org_admins: bool = False
     include_app_accounts: bool = False
 
@@ -104,20 +106,30 @@ class Decision:
 
 
 # Which account statuses each action applies to (acting on an already-suspended account is moot).
+_ACTIVE, _SUSPENDED, _DEACTIVATED = AccountStatus.ACTIVE, AccountStatus.SUSPENDED, AccountStatus.DEACTIVATED
 _STATUSES_FOR_ACTION = {
-    "notify": {"active"},
-    "remove_product_access": {"active"},
-    "suspend": {"active"},
-    "deactivate": {"active", "suspended"},
-    "delete": {"active", "suspended", "deactivated"},
+    PolicyAction.NOTIFY: {_ACTIVE},
+    PolicyAction.REMOVE_PRODUCT_ACCESS: {_ACTIVE},
+    PolicyAction.SUSPEND: {_ACTIVE},
+    PolicyAction.DEACTIVATE: {_ACTIVE, _SUSPENDED},
+    PolicyAction.DELETE: {_ACTIVE, _SUSPENDED, _DEACTIVATED},
 }
+_ONLY_ACTIVE = {_ACTIVE}
+# Atlassian only deactivates and deletes managed accounts.
+_MANAGED_ONLY = {PolicyAction.DEACTIVATE, PolicyAction.DELETE}
 _ACTION_WORDS = {
-    "notify": "reminded",
-    "remove_product_access": "removed from",
-    "suspend": "suspended",
-    "deactivate": "deactivated",
-    "delete": "deleted",
+    PolicyAction.NOTIFY: "reminded",
+    PolicyAction.REMOVE_PRODUCT_ACCESS: "removed from",
+    PolicyAction.SUSPEND: "suspended",
+    PolicyAction.DEACTIVATE: "deactivated",
+    PolicyAction.DELETE: "deleted",
 }
+# Members bound to module names: the functions below run once per account, and reading an enum
+# member off its class costs several times a string comparison.
+_APP, _CUSTOMER = AccountType.APP, AccountType.CUSTOMER
+_MANAGED, _EXTERNAL = ClaimScope.MANAGED, ClaimScope.EXTERNAL
+_IN_STATE, _NEVER_ACTIVE = Trigger.IN_STATE, Trigger.NEVER_ACTIVE
+_REMOVE_PRODUCT_ACCESS = PolicyAction.REMOVE_PRODUCT_ACCESS
 
 
 def _day(value: datetime) -> str:
@@ -132,23 +144,23 @@ def days_inactive(since: datetime, at: datetime) -> int:
 
 def in_scope(policy: PolicySpec, account: AccountSnapshot) -> bool:
     """Whether the policy looks at this account at all (before exemptions and triggers)."""
-    if account.account_type == "app" and not policy.include_app_accounts:
+    if account.account_type == _APP and not policy.include_app_accounts:
         return False
-    if account.account_type == "customer":
+    if account.account_type == _CUSTOMER:
         return False  # portal customers hold no licence
-    if policy.claim_scope == "managed" and not account.managed:
+    if policy.claim_scope == _MANAGED and not account.managed:
         return False
-    if policy.claim_scope == "external" and account.managed:
+    if policy.claim_scope == _EXTERNAL and account.managed:
         return False
-    if policy.action in ("deactivate", "delete") and not account.managed:
-        return False  # Atlassian only deactivates and deletes managed accounts
+    if policy.action in _MANAGED_ONLY and not account.managed:
+        return False
     if policy.include_group_pks and not (account.group_pks & policy.include_group_pks):
         return False
     if account.group_pks & policy.exclude_group_pks:
         return False
-    if policy.trigger == "in_state":
+    if policy.trigger == _IN_STATE:
         return account.status == policy.trigger_state
-    if account.status not in _STATUSES_FOR_ACTION.get(policy.action, {"active"}):
+    if account.status not in _STATUSES_FOR_ACTION.get(policy.action, _ONLY_ACTIVE):
         return False
     # With products in scope, an account without access to any of them has nothing to lose.
     return bool(account.product_activity) or not policy.product_pks
@@ -171,31 +183,10 @@ def _anchor(policy: PolicySpec, account: AccountSnapshot) -> tuple[datetime | No
     Runs for every account in scope, so it builds no list and composes only the label it returns.
     Of equal moments the first listed wins: last activity (or the state), then joining, then restoring.
     """
-    if policy.trigger == "in_state":
-        when, label, product = account.status_changed_at, None, ""  # None: f"{account.status} since"
-        restored = account.restored_at
-        if restored is not None and (when is None or restored > when):
-            when, label = restored, "restored on"
-        if when is None:
-            return None, "", product
-        return when, label or f"{account.status} since", product
-    if policy.product_pks:
-        last_pk = last = None
-        for pk, used in account.product_activity.items():  # the latest use, the first of equal ones
-            if used and (last is None or used > last):
-                last_pk, last = pk, used
-        if not last_pk:
-            last = None
-        product = (
-            policy.product_names.get(last_pk)
-            if last_pk
-            else ", ".join(
-                sorted(policy.product_names[pk] for pk in account.product_activity if pk in policy.product_names)
-            )
-        )
-    else:
-        last, product = account.last_active, "any product"
-    if policy.trigger == "never_active" and last is not None:
+    if policy.trigger == _IN_STATE:
+        return _state_anchor(account)
+    last, product = _last_use(policy, account)
+    if policy.trigger == _NEVER_ACTIVE and last is not None:
         return None, "", product
     when, label = last, None  # None: f"last active in {product} on"
     added, restored = account.added_to_org, account.restored_at
@@ -206,6 +197,35 @@ def _anchor(policy: PolicySpec, account: AccountSnapshot) -> tuple[datetime | No
     if when is None:
         return None, "", product
     return when, label or f"last active in {product} on", product
+
+
+def _state_anchor(account: AccountSnapshot) -> tuple[datetime | None, str, str]:
+    """``_anchor`` for Trigger.IN_STATE: since the status began, or since the portal restored access."""
+    when, label = account.status_changed_at, None  # None: f"{account.status} since"
+    restored = account.restored_at
+    if restored is not None and (when is None or restored > when):
+        when, label = restored, "restored on"
+    if when is None:
+        return None, "", ""
+    return when, label or f"{account.status} since", ""
+
+
+def _last_use(policy: PolicySpec, account: AccountSnapshot) -> tuple[datetime | None, str]:
+    """The account's last activity in the policy's products (any product, without), and the product's name.
+
+    With products in scope: the latest use, the first of equal ones; never used, the names of the
+    scoped products the account has.
+    """
+    if not policy.product_pks:
+        return account.last_active, "any product"
+    last_pk = last = None
+    for pk, used in account.product_activity.items():
+        if used and (last is None or used > last):
+            last_pk, last = pk, used
+    if last_pk:
+        return last, policy.product_names.get(last_pk)
+    names = sorted(policy.product_names[pk] for pk in account.product_activity if pk in policy.product_names)
+    return None, ", ".join(names)
 
 
 def decide(
@@ -265,7 +285,7 @@ def _decide(
     if anchor is None:
         if silent:
             return None
-        if policy.trigger == "never_active":
+        if policy.trigger == _NEVER_ACTIVE:
             return _none_or_cancel(account, open_case, f"has used {product}")
         return _none_or_cancel(account, open_case, "no activity, join or restore date known: not judged")
     due = anchor + timedelta(days=policy.trigger_days)
@@ -282,7 +302,7 @@ def _decide(
     elif lead and open_case.warned_at is not None:
         due = max(due, open_case.warned_at + lead)
     words = _ACTION_WORDS.get(policy.action, policy.action)
-    what = f"{words} {product}" if policy.action == "remove_product_access" else words
+    what = f"{words} {product}" if policy.action == _REMOVE_PRODUCT_ACCESS else words
     base = f"{label} {_day(anchor)} ({days} days; threshold {policy.trigger_days} days)"
     common = dict(due_at=due, inactive_since=anchor, days_inactive=days, product=product)
     if now < due:

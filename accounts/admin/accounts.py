@@ -16,6 +16,7 @@ from accounts.bulk import BULK_ACTIONS
 from accounts.filtersets import AccountFilterSet
 from accounts.importexport.admin import AccountImportExportMixin
 from accounts.models import Account, ProductAccess
+from governance.admin_tools import ReadOnlyAdminMixin
 
 
 def _bulk_admin_action(name: str):
@@ -39,7 +40,7 @@ class AccountChangeList(ChangeList):
 
 
 @admin.register(Account)
-class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmin):
     """Accounts: filters from AccountFilterSet, services-backed bulk actions, CSV import/export (mixin)."""
 
     list_display = (
@@ -82,15 +83,6 @@ class AccountAdmin(AccountImportExportMixin, admin.ModelAdmin):
     )
 
     # -- read-only: the mirror changes through services, never through a form ------------------
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)

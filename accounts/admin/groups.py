@@ -8,6 +8,7 @@ from django.db.models import Prefetch
 from accounts.admin.paginators import CappedCountPaginator
 from accounts.filtersets import AccountFilterSet
 from accounts.models import Account, Group, GroupProductGrant
+from governance.admin_tools import ReadOnlyAdminMixin
 
 MEMBERS_PER_PAGE = 50
 
@@ -20,7 +21,7 @@ class GroupChangeList(ChangeList):
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: memberships change through the account list's bulk actions (services)."""
 
     list_display = ("name", "member_count", "products_granted", "external_synced", "is_licence_group", "removed_at")
@@ -45,15 +46,6 @@ class GroupAdmin(admin.ModelAdmin):
         "member_count",
         "removed_at",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_changelist(self, request, **kwargs):
         return GroupChangeList

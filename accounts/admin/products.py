@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from accounts.models import Product
+from governance.admin_tools import ReadOnlyAdminMixin
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Products and their seats, as the last sync saw them. Read-only."""
 
     list_display = ("__str__", "key", "organization", "seats_used", "seats_total", "seats_free", "seats_synced_at")
@@ -15,15 +16,6 @@ class ProductAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     actions = None
     readonly_fields = [f.name for f in Product._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="seats free")
     def seats_free(self, obj):

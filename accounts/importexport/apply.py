@@ -291,32 +291,39 @@ def _plan_groups(plan: RowPlan, account: Account, cell: str, current: set[int], 
             errors.append(RowError(plan.row, message, "groups"))
             return
         names = []  # remove from every group
-    wanted: dict[int, Group] = {}
-    for name in names:
-        matches = groups.find(name)
-        if not matches:
-            errors.append(RowError(plan.row, f"unknown group “{name}”", "groups"))
-        elif len(matches) > 1:
-            problem = f"“{name}” names {len(matches)} groups; rename one in Atlassian"
-            errors.append(RowError(plan.row, problem, "groups"))
-        else:
-            wanted[matches[0].pk] = matches[0]
+    wanted = _named_groups(plan.row, names, groups, errors)
     if any(e.row == plan.row for e in errors):
         return
     add = [g for pk, g in wanted.items() if pk not in current]
     remove = [groups.by_pk[pk] for pk in current if pk not in wanted and pk in groups.by_pk]
-    for group in add + remove:
-        if group.external_synced:
-            errors.append(
-                RowError(plan.row, f"“{group}” is synced from an identity provider; change it there", "groups")
-            )
-    for group in remove:
-        if group.is_licence_group and account.is_org_admin:
-            errors.append(
-                RowError(plan.row, f"{account} is an org admin; the portal does not take their licence “{group}”")
-            )
+    _check_group_changes(plan.row, account, add, remove, errors)
     plan.add = sorted(((g.pk, g.name) for g in add), key=lambda g: g[1])
     plan.remove = sorted(((g.pk, g.name) for g in remove), key=lambda g: g[1])
+
+
+def _named_groups(row: int, names: list[str], groups: _Groups, errors) -> dict[int, Group]:
+    """The group each name designates, by pk; an unknown or ambiguous name is a row error."""
+    wanted: dict[int, Group] = {}
+    for name in names:
+        matches = groups.find(name)
+        if not matches:
+            errors.append(RowError(row, f"unknown group “{name}”", "groups"))
+        elif len(matches) > 1:
+            problem = f"“{name}” names {len(matches)} groups; rename one in Atlassian"
+            errors.append(RowError(row, problem, "groups"))
+        else:
+            wanted[matches[0].pk] = matches[0]
+    return wanted
+
+
+def _check_group_changes(row: int, account: Account, add: list, remove: list, errors) -> None:
+    """Row errors for memberships the portal may not change: IdP-synced groups, an org admin's licence."""
+    for group in add + remove:
+        if group.external_synced:
+            errors.append(RowError(row, f"“{group}” is synced from an identity provider; change it there", "groups"))
+    for group in remove:
+        if group.is_licence_group and account.is_org_admin:
+            errors.append(RowError(row, f"{account} is an org admin; the portal does not take their licence “{group}”"))
 
 
 def _plan_status(plan: RowPlan, account: Account, cell: str, user, errors) -> None:

@@ -148,14 +148,8 @@ def read_csv(data: bytes, *, limit_bytes: int | None = None, limit_rows: int | N
     stream = io.StringIO(text, newline="")
     reader = csv.reader(stream, delimiter=_delimiter(text.split("\n", 1)[0]))
     try:
-        header = next(reader, None)
-        if not header or not any(cell.strip() for cell in header):
-            raise UploadRefused("The file is empty: the first line must be a header naming the columns.")
-        headers = [cell.strip() for cell in header]
-        while headers and not headers[-1]:
-            headers.pop()
-        table = Table(headers=headers)
-        width = len(headers)
+        table = Table(headers=_headers(next(reader, None)))
+        width = len(table.headers)
         for number, cells in enumerate(reader, start=2):
             if not cells or not any(cells):
                 continue
@@ -163,21 +157,33 @@ def read_csv(data: bytes, *, limit_bytes: int | None = None, limit_rows: int | N
                 raise UploadRefused(
                     f"The file has more than {limit_rows:,} rows (IMPORT_MAX_ROWS). Split it into smaller files."
                 )
-            if len(cells) > width:
-                if any(c.strip() for c in cells[width:]):
-                    table.errors.append(
-                        RowError(number, f"it has {len(cells)} cells but the header names {width} columns")
-                    )
-                    continue
-                cells = cells[:width]
-            elif len(cells) < width:
-                cells = cells + [""] * (width - len(cells))
-            table.rows.append((number, cells))
+            fitted = _fit(cells, width)
+            if fitted is None:
+                table.errors.append(RowError(number, f"it has {len(cells)} cells but the header names {width} columns"))
+            else:
+                table.rows.append((number, fitted))
     except csv.Error as exc:
         raise UploadRefused(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
     if not table.rows and not table.errors:
         raise UploadRefused("The file has a header but no rows.")
     return table
+
+
+def _headers(header: list[str] | None) -> list[str]:
+    """The column names of the header line, without trailing empty ones; refuses an empty header."""
+    if not header or not any(cell.strip() for cell in header):
+        raise UploadRefused("The file is empty: the first line must be a header naming the columns.")
+    headers = [cell.strip() for cell in header]
+    while headers and not headers[-1]:
+        headers.pop()
+    return headers
+
+
+def _fit(cells: list[str], width: int) -> list[str] | None:
+    """A row's cells padded or cut to ``width``; None when cells past the header hold something."""
+    if len(cells) > width:
+        return None if any(c.strip() for c in cells[width:]) else cells[:width]
+    return cells + [""] * (width - len(cells)) if len(cells) < width else cells
 
 
 def xlsx_bytes(header: Iterable[str], rows: Iterable[Iterable[str]], *, title: str = "Accounts") -> bytes:

@@ -26,6 +26,7 @@ from import_export import fields, resources
 
 from accounts.models import Account, Group, Membership, Product, ProductAccess
 from governance.csvexport import safe_cell
+from governance.db.compiled import fetch_driver_rows
 
 CHUNK_SIZE = 2000
 GROUP_JOINER = "; "
@@ -175,10 +176,7 @@ def _fetch(values) -> list[tuple]:
     few microseconds a row: more than reading the row. Every column read this way is either a
     string, a number or a flag whose truth is all that is used.
     """
-    sql, params = values.query.sql_with_params()
-    with connections[values.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return fetch_driver_rows(values)
 
 
 def _related(model, pks: list[int], *fields) -> list[tuple]:

@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -73,6 +73,8 @@ from accounts.models import (
 )
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_events
+from governance.db.datetimes import datetime_adapter, db_datetime
+from governance.db.upsert import upsert
 from governance.gc_pause import collector_paused
 
 CHUNK = 2000
@@ -535,37 +537,13 @@ def _plan_account(
         wanted_groups = _wanted_groups(record, lookups)
         values["licence_group_count"] = sum(1 for gid in wanted_groups if gid in lookups.licence_groups)
     products_after, product_dates = _plan_access(record, change, access.get(pk, {}), lookups, rules, plan)
-    for name, value in record.fields.items():
-        if name == "last_active":
-            continue
-        if rules.newer:
-            values[name] = value
-        elif value != values[name]:
-            rules.kept(_LABELS[name], values[name], value)
-    last = record.fields.get("last_active", _MISSING)
-    if last is _MISSING and product_dates is not None:
-        last = max(filter(None, product_dates), default=None)
-    if last is not _MISSING:
-        # Last activity only moves forward, whatever the file's date: a later date is news; an
-        # earlier one (or none) is an older picture, and would make the person look idle.
-        held = values["last_active"]
-        if current is None or (last is not None and (held is None or last > held)):
-            values["last_active"] = last
-        elif last != held:
-            rules.kept("Last active", held, last, empty="never")
+    _plan_fields(record, values, rules)
+    _plan_last_active(record, values, current, product_dates, rules)
     if "billable" not in record.fields and rules.newer:
         values["billable"] = values["status"] == AccountStatus.ACTIVE and products_after > 0
     if values["status"] != (current or {}).get("status"):
         values["status_changed_at"] = now
-    compared = (*SEED_FIELDS, "licence_group_count")
-    if current is None:
-        change.after = {
-            name: values[name] for name in compared if values[name] != _DEFAULTS[name] or name in record.fields
-        }
-    else:
-        changed = [name for name in compared if values[name] != current[name]]
-        change.before = {name: current[name] for name in changed}
-        change.after = {name: values[name] for name in changed}
+    change.before, change.after = _before_after(record, values, current)
     change.label = values["name"] or values["email"] or record.account_id
     touched = change.groups_added or change.memberships_removed or change.access_upserts or change.access_deleted
     if current is not None and not change.after and not touched:
@@ -579,6 +557,42 @@ def _plan_account(
 
 
 _MISSING = object()
+
+
+def _plan_fields(record: SeedRecord, values: dict, rules: _Rules) -> None:
+    """The file's values (but last activity) from a newer file; from an older one, notes of what is kept."""
+    for name, value in record.fields.items():
+        if name == "last_active":
+            continue
+        if rules.newer:
+            values[name] = value
+        elif value != values[name]:
+            rules.kept(_LABELS[name], values[name], value)
+
+
+def _plan_last_active(record: SeedRecord, values: dict, current: dict | None, product_dates, rules: _Rules) -> None:
+    """The account's last activity: the file's column, or else the latest of its products' dates."""
+    last = record.fields.get("last_active", _MISSING)
+    if last is _MISSING and product_dates is not None:
+        last = max(filter(None, product_dates), default=None)
+    if last is _MISSING:
+        return
+    # Last activity only moves forward, whatever the file's date: a later date is news; an
+    # earlier one (or none) is an older picture, and would make the person look idle.
+    held = values["last_active"]
+    if current is None or (last is not None and (held is None or last > held)):
+        values["last_active"] = last
+    elif last != held:
+        rules.kept("Last active", held, last, empty="never")
+
+
+def _before_after(record: SeedRecord, values: dict, current: dict | None) -> tuple[dict, dict]:
+    """The compared fields as they were and as they will be: for a new account, what differs from the defaults."""
+    compared = (*SEED_FIELDS, "licence_group_count")
+    if current is None:
+        return {}, {name: values[name] for name in compared if values[name] != _DEFAULTS[name] or name in record.fields}
+    changed = [name for name in compared if values[name] != current[name]]
+    return {name: current[name] for name in changed}, {name: values[name] for name in changed}
 
 
 def _wanted_groups(record: SeedRecord, lookups: _Lookups) -> list[str]:
@@ -725,7 +739,7 @@ _ACCOUNT_COLUMNS = (
 
 
 def _write_accounts(plan: SeedPlan, now: datetime) -> dict[str, int]:
-    db_time = _db_datetime(Account)
+    db_time = datetime_adapter()
     org, written = plan.organization_id, db_time(now)
     rows = [  # in the order of _ACCOUNT_COLUMNS
         (
@@ -759,7 +773,7 @@ def _write_accounts(plan: SeedPlan, now: datetime) -> dict[str, int]:
 
 
 def _write_memberships(plan: SeedPlan, account_pks: dict[str, int], group_pks: dict[str, int]) -> None:
-    now = _db_datetime(Membership)(timezone.now())
+    now = db_datetime(timezone.now())
     added = [(account_pks[c.account_id], group_pks[gid], now) for c in plan.changes for gid in c.groups_added]
     removed = [pk for c in plan.changes for pk, _, _ in c.memberships_removed]
     touched = {group_pks[gid] for c in plan.changes for gid in c.groups_added}
@@ -778,7 +792,7 @@ def _write_memberships(plan: SeedPlan, account_pks: dict[str, int], group_pks: d
 
 
 def _write_access(plan: SeedPlan, account_pks: dict[str, int], product_pks: dict[str, int]) -> None:
-    db_time = _db_datetime(ProductAccess)
+    db_time = datetime_adapter()
     unknown = ProductGrant.UNKNOWN.value
     rows = [
         (account_pks[c.account_id], product_pks[rid], db_time(last), unknown)
@@ -790,42 +804,6 @@ def _write_access(plan: SeedPlan, account_pks: dict[str, int], product_pks: dict
     deleted = [pk for c in plan.changes for pk, _ in c.access_deleted]
     for start in range(0, len(deleted), CHUNK):
         ProductAccess.objects.filter(pk__in=deleted[start : start + CHUNK]).delete()
-
-
-def _db_datetime(model):
-    """The backend's own form of an aware datetime (UTC text on SQLite), as Django would send it.
-
-    Memoised: an export's dates repeat (one midnight per day), and Django's adapter costs ~5 µs.
-    """
-    adapt = functools.lru_cache(maxsize=65_536)(connections[router.db_for_write(model)].ops.adapt_datetimefield_value)
-    return lambda value: None if value is None else adapt(value)
-
-
-def upsert(model, fields, rows: list[tuple], *, conflict, update=()) -> None:
-    """``INSERT … ON CONFLICT (conflict) DO UPDATE SET update`` (or ``DO NOTHING``) for many rows.
-
-    One prepared statement run by ``executemany``: ``bulk_create`` composes its SQL value by
-    value, which here costs about 100 µs per account row and 60 µs per membership, ten times what
-    the database spends, and a seed writes half a million rows. The statement is the same on
-    SQLite (3.24+) and PostgreSQL. ``rows`` hold database values: see :func:`_db_datetime`.
-    """
-    if not rows:
-        return
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    column = {f: quote(model._meta.get_field(f).column) for f in {*fields, *conflict, *update}}
-    action = (
-        "DO UPDATE SET " + ", ".join(f"{column[f]} = excluded.{column[f]}" for f in update) if update else "DO NOTHING"
-    )
-    # Only quoted table and column names from the model's metadata are formatted in; values are parameters.
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(column[f] for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({', '.join(column[f] for f in conflict)}) {action}"
-    )
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 10 * CHUNK):
-            cursor.executemany(sql, rows[start : start + 10 * CHUNK])
 
 
 def _events(plan: SeedPlan, account_pks: dict[str, int], actor: Actor, correlation_id: str) -> Iterator[dict]:

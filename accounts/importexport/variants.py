@@ -446,47 +446,64 @@ def _listed_sites(table: Table, columns: list[Column]) -> dict[int, list[str]]:
     return sites
 
 
+@dataclass
+class _Gathered:
+    """What a row says across several columns: its groups (names and ids) and last-activity dates."""
+
+    group_names: list[str] = field(default_factory=list)
+    group_ids: list[str] = field(default_factory=list)
+    has_groups: bool = False
+    last_active: list[datetime | None] = field(default_factory=list)
+
+
 def _record(number: int, cells: list[str], columns: list[Column], variant: Variant, sites) -> SeedRecord:
     record = SeedRecord(row=number, account_id="", rows=[number])
-    group_names: list[str] = []
-    group_ids: list[str] = []
-    has_groups = False
-    last_active: list[datetime | None] = []
+    gathered = _Gathered()
     limits = _limits()
     for column in columns:
         text = cells[column.index].strip()
-        role = column.role
         try:
-            if role in limits:
-                _check_length(text, role, limits[role])
-            if column.product:
-                _product_cell(record, column, text, sites)
-            elif role in _FIELD_ROLES:
-                name, parse = _FIELD_ROLES[role]
-                record.fields[name] = parse(text)
-            elif role == "account_id":
-                record.account_id = text
-            elif role == "status":
-                if text:
-                    record.fields["status"] = parse_status(text, legacy=variant == Variant.LEGACY)
-            elif role == "last_active":
-                last_active.append(parse_day(text))
-            elif role == "group_ids":
-                group_ids = split_list(text)
-            else:  # group_names, group_pivot, group_row
-                has_groups = True
-                group_names.extend(split_list(text) if role == "group_names" else [text] if text else [])
+            if column.role in limits:
+                _check_length(text, column.role, limits[column.role])
+            _read_cell(record, gathered, column, text, variant, sites)
         except ValueError as exc:
             raise _CellError(column.header, str(exc)) from None
-    if last_active:
-        dated = [d for d in last_active if d]
-        record.fields["last_active"] = max(dated) if dated else None
-    if has_groups:
-        if group_ids and len(group_ids) != len(group_names):
-            raise _CellError("", f"{len(group_ids)} group ids for {len(group_names)} group names")
-        ids = group_ids or [""] * len(group_names)
-        record.groups = dict(zip(group_names, ids, strict=True))
+    _finish_record(record, gathered)
     return record
+
+
+def _read_cell(record: SeedRecord, gathered: _Gathered, column: Column, text: str, variant: Variant, sites) -> None:
+    """One cell into ``record`` (a field, a product's cell) or ``gathered`` (a group, a date); ValueError if invalid."""
+    role = column.role
+    if column.product:
+        _product_cell(record, column, text, sites)
+    elif role in _FIELD_ROLES:
+        name, parse = _FIELD_ROLES[role]
+        record.fields[name] = parse(text)
+    elif role == "account_id":
+        record.account_id = text
+    elif role == "status":
+        if text:
+            record.fields["status"] = parse_status(text, legacy=variant == Variant.LEGACY)
+    elif role == "last_active":
+        gathered.last_active.append(parse_day(text))
+    elif role == "group_ids":
+        gathered.group_ids = split_list(text)
+    else:  # group_names, group_pivot, group_row
+        gathered.has_groups = True
+        gathered.group_names.extend(split_list(text) if role == "group_names" else [text] if text else [])
+
+
+def _finish_record(record: SeedRecord, gathered: _Gathered) -> None:
+    """The row's latest activity date, and its groups by name (with their ids, when the file has them)."""
+    if gathered.last_active:
+        dated = [d for d in gathered.last_active if d]
+        record.fields["last_active"] = max(dated) if dated else None
+    if gathered.has_groups:
+        names, ids = gathered.group_names, gathered.group_ids
+        if ids and len(ids) != len(names):
+            raise _CellError("", f"{len(ids)} group ids for {len(names)} group names")
+        record.groups = dict(zip(names, ids or [""] * len(names), strict=True))
 
 
 # Columns whose text the seed stores in a length-limited database column: role -> (model, field).

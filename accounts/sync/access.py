@@ -18,9 +18,11 @@ from django.utils import timezone
 
 from accounts.models import Account, Group, Membership, ProductAccess, ProductGrant
 from accounts.sync.context import SyncContext
-from accounts.sync.sql import datetime_adapter, db_datetime, fetch_rows, in_chunks, insert_rows
 from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
+from governance.db.datetimes import datetime_adapter, db_datetime
+from governance.db.fetch import fetch_rows, in_chunks
+from governance.db.upsert import upsert
 
 _GROUP, _DIRECT = ProductGrant.GROUP, ProductGrant.DIRECT
 _ACCESS_FIELDS = ("account", "product", "last_active", "granted")
@@ -52,7 +54,7 @@ def write_product_access(
         else:
             rows.extend((account_pk, p, last_active, grant) for p, (last_active, grant) in held.items())
     gone = _access_changes(ctx, wanted, [a.pk for a in existing.values()], rows)
-    insert_rows(ProductAccess, _ACCESS_FIELDS, rows, unique_fields=_ACCESS_FIELDS[:2], update_fields=_ACCESS_FIELDS[2:])
+    upsert(ProductAccess, _ACCESS_FIELDS, rows, conflict=_ACCESS_FIELDS[:2], update=_ACCESS_FIELDS[2:])
     for chunk in in_chunks(gone):
         ProductAccess.objects.filter(pk__in=chunk).delete()
     ctx.counts["product_access_written"] += len(rows) + len(gone)
@@ -116,7 +118,7 @@ def write_memberships(
         events.extend(_membership_events(ctx, existing, added, removed))
     first_seen = db_datetime(timezone.now())  # first_seen_at is auto_now_add
     rows = [(a, g, first_seen) for g in sorted(to_add) for a in sorted(to_add[g])]
-    insert_rows(Membership, _MEMBERSHIP_FIELDS, rows)
+    upsert(Membership, _MEMBERSHIP_FIELDS, rows)
     ctx.counts["memberships_added"] += len(rows)
     ctx.counts["memberships_removed"] += len(removed)
 

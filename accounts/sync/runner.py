@@ -15,11 +15,11 @@ from accounts.sync.context import SyncContext, SyncDataError
 from accounts.sync.finish import SyncHalted, apply_removals_and_blanks, check_limits, missing_accounts, update_seats
 from accounts.sync.groups import fetch_group_roles, load_products, sync_groups
 from accounts.sync.prefetch import user_batches
-from accounts.sync.sql import sqlite_bulk_writes
 from accounts.sync.users import apply_user_page
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_event
+from governance.db.sqlite import sqlite_bulk_writes
 from governance.gc_pause import collector_paused
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun

@@ -1,7 +1,7 @@
 """One batch of users: accounts, product access and memberships, diffed against the mirror.
 
 A batch is a few API pages (``runner.USER_BATCH`` users) written in one transaction with its
-audit events. The three big tables are written with :mod:`accounts.sync.sql` (batched multi-row
+audit events. The three big tables are written with :mod:`governance.db.upsert` (batched multi-row
 INSERT / upsert statements) rather than ``bulk_create``, whose per-row Python cost dominated.
 
 Users the mirror does not know yet (every user of a first sync) take a short path: their rows
@@ -26,10 +26,12 @@ from accounts.models import Account, AccountStatus, AccountType, Group
 from accounts.sync.access import write_memberships, write_product_access
 from accounts.sync.context import SyncContext
 from accounts.sync.groups import ensure_products
-from accounts.sync.sql import datetime_adapter, in_chunks, insert_rows, pks_by
 from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
 from governance.audit.record import record_events
+from governance.db.datetimes import datetime_adapter
+from governance.db.fetch import in_chunks, pks_by
+from governance.db.upsert import upsert
 
 STATUS_FROM_REMOTE = {
     "active": AccountStatus.ACTIVE,
@@ -258,9 +260,7 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
             events.append(_status_event(ctx, current, fields["status"]))
     if created:
         ctx.counts["accounts_created"] += len(created)
-    insert_rows(
-        Account, _ACCOUNT_INSERT, rows, unique_fields=["organization", "account_id"], update_fields=_ACCOUNT_UPDATE
-    )
+    upsert(Account, _ACCOUNT_INSERT, rows, conflict=["organization", "account_id"], update=_ACCOUNT_UPDATE)
     pks = {a.account_id: a.pk for a in existing.values()}
     if created:
         pks.update(pks_by(Account, "account_id", created, organization=org_pk))

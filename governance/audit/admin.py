@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest
 from django.urls import path, reverse
 
+from governance.admin_tools import ReadOnlyAdminMixin
 from governance.admin_tools.filters import DateRangeFilter
 from governance.audit.export import CSV_HEADER, audit_rows
 from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent
@@ -12,7 +13,7 @@ from governance.csvexport import streaming_csv_response
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only for everyone: no add, change or delete, whatever the user's permissions."""
 
     list_display = ("seq", "created_at", "actor_kind", "actor_name", "action", "target_type", "target_repr", "reason")
@@ -24,15 +25,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     ordering = ("-seq",)
     actions = None
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         download = self.admin_site.admin_view(self.download_csv)
@@ -63,19 +55,10 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(admin.ModelAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Where retention cut the chain, and which archive file holds the events before it. Read-only."""
 
     list_display = ("last_seq", "first_seq", "row_count", "cutoff", "archive_name", "created_at", "actor_name")
     ordering = ("-last_seq",)
     actions = None
     readonly_fields = [f.name for f in AuditCheckpoint._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,14 +1,12 @@
 """The auditor's CSV of the audit log: streamed, formula-safe, ISO-8601 UTC."""
 
 from datetime import UTC, datetime
-from itertools import chain
 
-from django.db import connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
-from django.db.models.sql.constants import MULTI
 
 from governance.audit.chain import iso_utc
+from governance.db.compiled import unconverted_rows
 
 CSV_HEADER = (
     "seq",
@@ -62,29 +60,13 @@ def audit_rows(queryset, *, chunk_size: int = 2000, header: tuple[str, ...] = CS
         .annotate(before_text=Cast("before", TextField()), after_text=Cast("after", TextField()))
         .values_list(*_columns(header))
     )
-    rows, converters, compiler = _unconverted_rows(values, chunk_size)
+    rows, converters, compiler = unconverted_rows(values, chunk_size)
     created_at = _CreatedAtCells(converters.pop(_CREATED_AT, None), compiler.connection)
     if converters:  # a backend that converts other columns too: let the ORM do those, per row
         rows = compiler.apply_converters(rows, converters)
     time_cell = created_at.cell
     for row in rows:
         yield (row[0], time_cell(row[1]), *row[2:])
-
-
-def _unconverted_rows(values, chunk_size: int):
-    """Run a values_list() queryset as ``QuerySet.iterator(chunk_size)`` does, converters left out.
-
-    Returns the rows (an iterator of tuples, as the driver gives them), the ORM's converters by
-    column index (``{index: ([converter, ...], expression)}``), and the SQL compiler. Reads are
-    chunked exactly as ``iterator()`` chunks them: a server-side cursor on PostgreSQL unless
-    ``DISABLE_SERVER_SIDE_CURSORS``, ``fetchmany(chunk_size)`` on SQLite.
-    """
-    compiler = values.query.get_compiler(using=values.db)
-    chunked_fetch = not connections[values.db].settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-    chunks = compiler.execute_sql(MULTI, chunked_fetch=chunked_fetch, chunk_size=chunk_size)
-    # As SQLCompiler.results_iter(): compiler.select is known once execute_sql() built the SQL.
-    converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
-    return chain.from_iterable(chunks), converters, compiler
 
 
 class _CreatedAtCells:

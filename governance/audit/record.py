@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from governance.audit.chain import GENESIS_HASH, HASHED_FIELDS, iso_utc
 from governance.audit.models import ActorKind, AuditCheckpoint, AuditEvent
+from governance.db.upsert import insert_returning
 
 # Any constant works; it only has to be the same in every process that appends.
 _PG_ADVISORY_LOCK_KEY = 0x41554449  # "AUDI"
@@ -187,56 +188,42 @@ def record_events(events: list[dict]) -> list[AuditEvent]:
     return [_instance(values, ids[values["seq"]]) for values in rows]
 
 
-_COLUMNS = [AuditEvent._meta.get_field(name) for name in ("seq", *HASHED_FIELDS[1:], "prev_hash", "hash")]
+_COLUMNS = ("seq", *HASHED_FIELDS[1:], "prev_hash", "hash")
 
 
 def _insert(rows: list[dict], now) -> dict[int, int]:
-    """INSERT ``rows``; return their primary keys by sequence number."""
+    """INSERT ``rows`` (governance.db.upsert.insert_returning); return their primary keys by sequence number."""
     ops = connection.ops
-    table = ops.quote_name(AuditEvent._meta.db_table)
-    columns = ", ".join(ops.quote_name(f.column) for f in _COLUMNS)
     created_at = AuditEvent._meta.get_field("created_at").get_db_prep_save(now, connection)
     json_value, ip_value = ops.adapt_json_value, ops.adapt_ipaddressfield_value
-    placeholder = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    returning = connection.features.can_return_rows_from_bulk_insert
-    size = min(_ROWS_PER_INSERT, ops.bulk_batch_size(_COLUMNS, rows))
-    ids: dict[int, int] = {}
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            params = []
-            for v in chunk:
-                before, after = v["before"], v["after"]
-                params += (
-                    v["seq"],
-                    created_at,
-                    v["actor_kind"],
-                    v["actor_user_id"],
-                    v["actor_name"],
-                    v["action"],
-                    v["target_type"],
-                    v["target_id"],
-                    v["target_repr"],
-                    v["organization"],
-                    None if before is None else json_value(before, None),
-                    None if after is None else json_value(after, None),
-                    v["reason"],
-                    v["correlation_id"],
-                    ip_value(v["client_ip"]),
-                    v["prev_hash"],
-                    v["hash"],
-                )
-            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))}"  # noqa: S608
-            if returning:
-                # Matched by seq, not by position: SQLite does not promise RETURNING's row order.
-                cursor.execute(f"{sql} RETURNING {ops.quote_name('seq')}, {ops.quote_name('id')}", params)
-                ids.update(cursor.fetchall())
-            else:
-                cursor.execute(sql, params)
-        if not returning:
-            first, last = rows[0]["seq"], rows[-1]["seq"]
-            ids.update(AuditEvent.objects.filter(seq__gte=first, seq__lte=last).values_list("seq", "id"))
-    return ids
+    params = [
+        (
+            v["seq"],
+            created_at,
+            v["actor_kind"],
+            v["actor_user_id"],
+            v["actor_name"],
+            v["action"],
+            v["target_type"],
+            v["target_id"],
+            v["target_repr"],
+            v["organization"],
+            None if v["before"] is None else json_value(v["before"], None),
+            None if v["after"] is None else json_value(v["after"], None),
+            v["reason"],
+            v["correlation_id"],
+            ip_value(v["client_ip"]),
+            v["prev_hash"],
+            v["hash"],
+        )
+        for v in rows
+    ]
+    # Matched by seq, not by position: SQLite does not promise RETURNING's row order.
+    returned = insert_returning(AuditEvent, _COLUMNS, params, returning=("seq", "id"), max_rows=_ROWS_PER_INSERT)
+    if returned is not None:
+        return dict(returned)
+    first, last = rows[0]["seq"], rows[-1]["seq"]
+    return dict(AuditEvent.objects.filter(seq__gte=first, seq__lte=last).values_list("seq", "id"))
 
 
 _FIELD_NAMES = [f.attname for f in AuditEvent._meta.concrete_fields]

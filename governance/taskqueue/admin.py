@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django_q import admin as django_q_admin  # noqa: F401  (django-q2's pages must be registered to be replaced)
 from django_q.models import Failure, OrmQ, Schedule, Success, Task
 
+from governance.admin_tools import ReadOnlyAdminMixin
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor, record_event
 from governance.logging import redact
@@ -36,20 +37,6 @@ _SHOWN = 300
 
 def _superuser(request) -> bool:
     return bool(request.user.is_active and request.user.is_superuser)
-
-
-class _ReadOnly:
-    """Results and queued tasks are written by the cluster only; not even a superuser edits them here
-    (django-q2 prunes results itself; a queued foreign task is refused when it comes up)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Schedules -------------------------------------------------------------------------------------
@@ -220,7 +207,9 @@ def _summary_text(value, *, success: bool) -> str:
     return truncatechars(redact(text), _SHOWN)
 
 
-class _ResultAdmin(_ReadOnly, admin.ModelAdmin):
+# Results and queued tasks are written by the cluster only; not even a superuser edits them here
+# (django-q2 prunes results itself; a queued foreign task is refused when it comes up).
+class _ResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Success or Failure rows. ``result``, ``args`` and ``kwargs`` are pickled: they are loaded
     (through annotations) only for rows naming a portal function, so a foreign row's stored value is
     never unpickled nor shown."""
@@ -278,7 +267,7 @@ class PortalFailureAdmin(_ResultAdmin):
 # --- The ORM broker's queue -----------------------------------------------------------------------
 
 
-class PortalQueueAdmin(_ReadOnly, admin.ModelAdmin):
+class PortalQueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Tasks waiting in the ORM broker. Only the function's name is decoded from the payload."""
 
     list_display = ("id", "task_name", "func_name", "portal_function", "lock")

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from governance.admin_tools import ReadOnlyAdminMixin
 from governance.audit.record import Actor
 from policies.access.services import AccessRefused, access_request_decide
 from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, names
@@ -41,7 +42,7 @@ class DecisionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccessRequest)
-class AccessRequestAdmin(GuardedActionsMixin, admin.ModelAdmin):
+class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin):
     list_display = ("__str__", "account", "kind", "status", "policy", "age", "expires_at", "decided_by")
     list_filter = (DecisionFilter, "status", "kind", "enforcement__policy")
     list_select_related = ("account", "enforcement__policy", "decided_by")
@@ -60,15 +61,6 @@ class AccessRequestAdmin(GuardedActionsMixin, admin.ModelAdmin):
     readonly_fields = [name for fieldset in fieldsets for name in fieldset[1]["fields"]]
 
     # -- read-only: requests change through the access-request services -----------------------------
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_decide_permission(self, request) -> bool:
         return request.user.has_perm(DECIDE_PERMISSION)
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.text import Truncator
 
 from accounts.clients import MissingCredentials, client_for
+from governance.admin_tools import ReadOnlyAdminMixin
 from governance.audit.record import Actor
 from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, names
 from policies.models import Enforcement, EnforcementStatus
@@ -37,7 +38,7 @@ class NeedsDecisionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Enforcement)
-class EnforcementAdmin(GuardedActionsMixin, admin.ModelAdmin):
+class EnforcementAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin):
     list_display = ("account", "policy", "status", "action", "due_at", "short_reason", "warned_at", "executed_at")
     list_filter = ("status", NeedsDecisionFilter, "policy", "action")
     list_select_related = ("account", "policy")
@@ -59,15 +60,6 @@ class EnforcementAdmin(GuardedActionsMixin, admin.ModelAdmin):
     readonly_fields = [name for fieldset in fieldsets for name in fieldset[1]["fields"]]
 
     # -- read-only: enforcements change through runs and the review services -----------------------
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm(REVIEW_PERMISSION)
 

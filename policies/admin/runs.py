@@ -15,6 +15,7 @@ from django.utils.text import Truncator
 
 from accounts.clients import MissingCredentials, client_for
 from accounts.models import Organization
+from governance.admin_tools import ReadOnlyAdminMixin
 from governance.admin_tools.filters import DateRangeFilter
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
@@ -64,7 +65,7 @@ class PolicyFilter(admin.SimpleListFilter):
 
 
 @admin.register(PolicyRun)
-class PolicyRunAdmin(admin.ModelAdmin):
+class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("started_at", "policy", "trigger", "status", "summary", "message", "started_by")
     list_filter = ("status", "trigger", PolicyFilter, ("started_at", DateRangeFilter))
     search_fields = ("=correlation_id", "subject")
@@ -88,15 +89,6 @@ class PolicyRunAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(name="policy")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_undo_permission(self, request) -> bool:
         return request.user.has_perm(RUN_PERMISSION)

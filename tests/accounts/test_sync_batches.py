@@ -1,7 +1,6 @@
-"""The sync's write path: API pages regrouped into batches, and the batched INSERT helper."""
+"""The sync's write path: API pages regrouped into batches (the INSERT helper: tests/governance/test_db_bypasses.py)."""
 
 import sys
-from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -9,14 +8,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.clients import client_for
-from accounts.models import Account, Membership, Organization, ProductAccess
-from accounts.sync import runner, sql
+from accounts.models import Account, Membership, ProductAccess
+from accounts.sync import runner
 from accounts.sync.groups import fetch_group_roles
 from accounts.sync.prefetch import batched, prefetch
 from accounts.sync.runner import organization_sync
-from accounts.sync.sql import datetime_adapter, insert_rows, pks_by
 from accounts.sync.users import apply_user_page
 from governance.atlassian.errors import AtlassianError
+from governance.db.upsert import rows_per_statement
 
 
 class TestBatched:
@@ -69,95 +68,6 @@ class _Inserts:
 
 
 @pytest.mark.django_db
-class TestInsertRows:
-    FIELDS = ("organization", "account_id", "email", "name", "account_type", "status", "status_changed_at")
-    FIELDS += ("managed", "is_org_admin", "management_source", "added_to_org", "last_active", "billable")
-    FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_at", "portal_changed_at")
-    FIELDS += ("imported_as_of",)
-    UNIQUE = ("organization", "account_id")
-
-    def _row(self, org, account_id, name, adapt, when):
-        values = dict(
-            organization=org.pk,
-            account_id=account_id,
-            email=None,
-            name=name,
-            account_type="atlassian",
-            status="active",
-            status_changed_at=adapt(when),
-            managed=True,
-            is_org_admin=False,
-            management_source="",
-            added_to_org=None,
-            last_active=adapt(when),
-            billable=True,
-            licence_group_count=2,
-            restored_at=None,
-            first_seen_at=adapt(when),
-            last_synced_at=adapt(when),
-            portal_changed_at=None,
-            imported_as_of=None,
-        )
-        return tuple(values[f] for f in self.FIELDS)
-
-    def test_rows_read_back_as_the_orm_wrote_them_and_conflicts_update_only_the_given_fields(self, monkeypatch):
-        monkeypatch.setattr(sql, "MAX_ROWS_PER_STATEMENT", 64)
-        org = Organization.objects.create(org_id="o1")
-        adapt = datetime_adapter()
-        first = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-        rows = [self._row(org, f"acc-{i}", f"User {i}", adapt, first) for i in range(130)]
-        inserts = _Inserts()
-        with connection.execute_wrapper(inserts):
-            insert_rows(
-                Account, self.FIELDS, rows, unique_fields=("organization", "account_id"), update_fields=("name",)
-            )
-        # A few statements of many rows each, never one per row, on every backend: full ones of
-        # the largest size the parameter limit allows, then the rest in powers of two.
-        per_statement = sql.rows_per_statement(len(self.FIELDS))
-        assert per_statement == 64  # the patched cap: both backends allow more parameters
-        sizes = [params // len(self.FIELDS) for _, params in inserts.statements]
-        assert sum(sizes) == 130
-        assert max(sizes) <= per_statement
-        assert len(sizes) <= 130 // per_statement + (130 % per_statement).bit_count()
-        assert Account.objects.count() == 130
-        assert pks_by(Account, "account_id", ["acc-3", "nope"], organization=org.pk) == {
-            "acc-3": Account.objects.get(account_id="acc-3").pk
-        }
-        account = Account.objects.get(account_id="acc-7")
-        assert (account.name, account.last_active, account.first_seen_at) == ("User 7", first, first)
-        assert (account.managed, account.billable, account.email, account.licence_group_count) == (True, True, None, 2)
-
-        later = first + timedelta(days=1)
-        insert_rows(
-            Account,
-            self.FIELDS,
-            [self._row(org, "acc-7", "Renamed", adapt, later)],
-            unique_fields=["organization", "account_id"],
-            update_fields=["name"],
-        )
-        account.refresh_from_db()
-        assert (account.name, account.last_active) == ("Renamed", first)
-        assert Account.objects.count() == 130
-
-    def test_every_column_but_the_primary_key_must_be_given(self):
-        with pytest.raises(ValueError, match="every column"):
-            insert_rows(Membership, ("account", "group"), [(1, 2)])
-
-    @pytest.mark.parametrize(
-        "value",
-        [
-            datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
-            datetime(2026, 11, 20, 12, 0, 0, 123456, tzinfo=UTC),
-            datetime(2026, 3, 29, 1, 30, 5, 1000, tzinfo=timezone(timedelta(hours=2))),
-            None,
-        ],
-    )
-    def test_datetimes_are_sent_as_django_sends_them(self, value):
-        expected = None if value is None else connection.ops.adapt_datetimefield_value(value)
-        assert datetime_adapter()(value) == expected
-
-
-@pytest.mark.django_db
 def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, organization, monkeypatch):
     sizes, inserts, per_batch = [], _Inserts(), []
 
@@ -177,12 +87,12 @@ def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, org
         # Each batch sends each big table a few multi-row statements, however many rows it has.
         for model in (Account, ProductAccess, Membership):
             columns = len(model._meta.concrete_fields) - 1  # every column but the primary key
-            bound = sql.rows_per_statement(columns).bit_length()
+            bound = rows_per_statement(columns).bit_length()
             rows = [[n // columns for table, n in batch if table == model._meta.db_table] for batch in per_batch]
             assert all(len(statements) <= bound for statements in rows), (model, rows)
             assert sum(map(sum, rows)) == model.objects.count()
         # More memberships than those bounds allow statements: one statement per row would fail them.
-        assert Membership.objects.count() > len(per_batch) * sql.rows_per_statement(3).bit_length()
+        assert Membership.objects.count() > len(per_batch) * rows_per_statement(3).bit_length()
         directory = {a.account_id for a in simulator.state.dataset.accounts if simulator.state.in_default_scope(a)}
         assert set(Account.objects.filter(organization=organization).values_list("account_id", flat=True)) == directory
         assert Membership.objects.exists()
