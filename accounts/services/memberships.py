@@ -19,6 +19,13 @@ def _refuse_synced(group: Group) -> None:
         )
 
 
+def _directory_of(group: Group) -> str:
+    """The group's directory: membership writes name it, never '-' (DESIGN.md 5.12)."""
+    if not group.directory_id or group.directory_id == "-":
+        raise ServiceRefused(f"{group} has no known directory: run a sync, then try again.")
+    return group.directory_id
+
+
 def _membership_target(account: Account, group: Group) -> dict:
     return {
         "target_type": "accounts.membership",
@@ -40,6 +47,7 @@ def membership_add(
     """Add to a group in Atlassian; the account is then read back (unless ``refresh`` is off: a
     multi-step change refreshes once at its end)."""
     _refuse_synced(group)
+    directory = _directory_of(group)
 
     def mirror(locked: Account) -> dict:
         _, created = Membership.objects.get_or_create(account=locked, group=group)
@@ -58,9 +66,7 @@ def membership_add(
         correlation_id=correlation_id,
         target_fields=_membership_target(account, group),
         after={"group": group.name},
-        remote=lambda: client.group_membership_add(
-            group.group_id, account.account_id, directory_id=group.directory_id or None
-        ),
+        remote=lambda: client.group_membership_add(group.group_id, account.account_id, directory_id=directory),
         mirror=mirror,
         client=client,
         refresh=refresh,
@@ -84,6 +90,7 @@ def membership_remove(
     _refuse_synced(group)
     if account.is_org_admin and group.is_licence_group and not allow_org_admin:
         raise ServiceRefused(f"{account} is an organization admin; the portal does not take org admins' licences.")
+    directory = _directory_of(group)
 
     def mirror(locked: Account) -> dict:
         deleted, _ = Membership.objects.filter(account=locked, group=group).delete()
@@ -101,9 +108,7 @@ def membership_remove(
         correlation_id=correlation_id,
         target_fields=_membership_target(account, group),
         before={"group": group.name},
-        remote=lambda: client.group_membership_remove(
-            group.group_id, account.account_id, directory_id=group.directory_id or None
-        ),
+        remote=lambda: client.group_membership_remove(group.group_id, account.account_id, directory_id=directory),
         mirror=mirror,
         client=client,
         refresh=refresh,

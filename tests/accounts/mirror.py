@@ -13,6 +13,7 @@ from accounts.models import Account, Membership, ProductAccess
 from accounts.sync import users
 from accounts.sync.runner import organization_sync
 from accounts.sync.users import STATUS_FROM_REMOTE
+from governance.atlassian.groupids import canonical_group_id
 from governance.atlassian.simulator.dataset import PRODUCT_BY_KEY
 from governance.audit.models import AuditAction, AuditEvent
 
@@ -43,7 +44,8 @@ def mirror_differences(simulator, account: Account) -> dict:
     held = {state.data.resource_id(PRODUCT_BY_KEY[key]): _ms(remote.last_active[key]) for key in remote.products}
     expected = {
         "status": STATUS_FROM_REMOTE[remote.status],
-        "memberships": sorted(remote.group_ids),
+        # The snapshot spells group ids as the users' expansion does (ARIs); the mirror keeps them bare.
+        "memberships": sorted(canonical_group_id(g) for g in remote.group_ids),
         "product_access": held,
         "last_active": max((when for when in held.values() if when is not None), default=None),
         "billable": state.billable(state.account(account.account_id)),

@@ -73,7 +73,7 @@ class TestInsertRows:
     FIELDS = ("organization", "account_id", "email", "name", "account_type", "status", "status_changed_at")
     FIELDS += ("managed", "is_org_admin", "management_source", "added_to_org", "last_active", "billable")
     FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_at", "portal_changed_at")
-    FIELDS += ("imported_as_of",)
+    FIELDS += ("imported_as_of", "directory_id")
     UNIQUE = ("organization", "account_id")
 
     def _row(self, org, account_id, name, adapt, when):
@@ -97,6 +97,7 @@ class TestInsertRows:
             last_synced_at=adapt(when),
             portal_changed_at=None,
             imported_as_of=None,
+            directory_id="dir-local",
         )
         return tuple(values[f] for f in self.FIELDS)
 

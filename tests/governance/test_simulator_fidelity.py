@@ -201,7 +201,9 @@ class TestLifecycleConflicts:
         assert sim.state.user(admin).deletion_scheduled_for is None
 
     def test_any_account_can_be_made_to_refuse_deletion_and_lifted_again(self, sim, api):
-        user = sim.state.find_user(status="active", claim_status="managed", org_admin=False)
+        user = sim.state.find_user(
+            status="active", claim_status="managed", org_admin=False, management_source="invited"
+        )
         sim.state.refuse_deletion(user)
         path = f"/users/{enc(user)}/manage/lifecycle/delete"
         refused = api.admin("POST", path, json={})
