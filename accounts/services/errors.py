@@ -14,7 +14,12 @@ class IdentityProviderManaged(ServiceRefused):
 class ChangedSinceSync(ServiceRefused):
     """Read back right before a destructive action, the account is not what the mirror says any
     more (it became active, changed status, lost the product, moved directory): the action is
-    cancelled, with this reason (DESIGN.md 5.10)."""
+    cancelled, with this reason (DESIGN.md 5.10). ``user`` is what Atlassian said, when it listed
+    the account, for the mirror."""
+
+    def __init__(self, message: str, *, user=None):
+        super().__init__(message)
+        self.user = user
 
 
 def idp_refusal(account, what: str) -> IdentityProviderManaged:
