@@ -4,25 +4,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0006_unknown_status_group_id_form'),
+        ("accounts", "0006_unknown_status_group_id_form"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='account',
-            name='directory_id',
-            field=models.CharField(blank=True, editable=False, help_text='The Atlassian directory the account belongs to, as the last sync saw it: suspend, restore and removal name it. Empty for a managed account in no directory.', max_length=200, null=True, verbose_name='directory'),
+            model_name="account",
+            name="directory_id",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="The Atlassian directory the account belongs to, as the last sync saw it: suspend, restore and removal name it. Empty for a managed account in no directory.",
+                max_length=200,
+                null=True,
+                verbose_name="directory",
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='directories',
-            field=models.JSONField(blank=True, default=dict, editable=False, help_text="The organization's directories as the last sync listed them: {directory id: name}."),
+            model_name="organization",
+            name="directories",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                editable=False,
+                help_text="The organization's directories as the last sync listed them: {directory id: name}.",
+            ),
         ),
         migrations.AlterField(
-            model_name='account',
-            name='management_source',
-            field=models.CharField(blank=True, help_text='invited, or synced: provisioned by an identity provider (SCIM), whose lifecycle Atlassian refuses to change through its API.', max_length=16),
+            model_name="account",
+            name="management_source",
+            field=models.CharField(
+                blank=True,
+                help_text="invited, or synced: provisioned by an identity provider (SCIM), whose lifecycle Atlassian refuses to change through its API.",
+                max_length=16,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="organization",
+            name="directory_id",
+            field=models.CharField(
+                default="-",
+                help_text="Directory the reads cover; '-' means all directories. Writes always name the "
+                "account's or group's own directory.",
+                max_length=200,
+            ),
         ),
     ]

@@ -17,7 +17,10 @@ class Organization(models.Model):
     site_url = models.URLField("Jira site URL", blank=True, help_text="e.g. https://acme.atlassian.net")
     cloud_id = models.CharField(max_length=100, blank=True)
     directory_id = models.CharField(
-        max_length=200, default="-", help_text="Directory for suspend/restore; '-' means all directories."
+        max_length=200,
+        default="-",
+        help_text="Directory the reads cover; '-' means all directories. Writes always name the account's "
+        "or group's own directory.",
     )
     directories = models.JSONField(
         default=dict,

@@ -25,6 +25,7 @@ from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from policies.models import Enforcement, EnforcementStatus, PolicyAction
 from policies.models.enforcement import new_nonce
+from policies.models.policies import Trigger
 
 EXECUTABLE = (EnforcementStatus.WARNED, EnforcementStatus.DUE, EnforcementStatus.APPROVED)
 MAX_ATTEMPTS = 3
@@ -58,31 +59,41 @@ def claim(enforcement: Enforcement, *, claimant: str, now) -> bool:
     return won == 1
 
 
-def _recheck(enforcement: Enforcement, *, client, actor: Actor, correlation_id: str) -> None:
+def _recheck(enforcement: Enforcement, *, client, actor: Actor, correlation_id: str, resumed: bool) -> None:
     """Read the account from Atlassian right before acting; :class:`ChangedSinceSync` cancels the
     action (DESIGN.md 5.10). What Atlassian said is written into the mirror then, so the next run
-    decides on it. A product removal already planned (a run completing an interrupted one) skips
-    the "lost the product" test: the portal may have taken it."""
+    decides on it. For an inactivity policy with products, or a product removal, an account that
+    holds none of the products any more is cancelled; a product removal already planned (a run
+    completing an interrupted one) skips that test: the portal may have taken them itself."""
     policy, account = enforcement.policy, enforcement.account
     products = None
-    if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS and not enforcement.removed.get("planned"):
-        products = list(policy.products.all()) or [
-            pa.product for pa in account.product_access.select_related("product")
-        ]
+    if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS:
+        if not enforcement.removed.get("planned"):
+            products = list(policy.products.all()) or [
+                pa.product for pa in account.product_access.select_related("product")
+            ]
+    elif policy.trigger == Trigger.INACTIVE:
+        # Idle in the policy's products: one who no longer holds any of them is not idle in them.
+        products = list(policy.products.all()) or None
     try:
-        account_recheck(account=account, client=client, products=products, done_status=_DONE_STATUS.get(policy.action))
+        # Only a resumed attempt (an earlier one got no answer, or its worker died) may find its
+        # own result: an account someone else suspended meanwhile changed since the sync.
+        done = _DONE_STATUS.get(policy.action) if resumed else None
+        account_recheck(account=account, client=client, products=products, done_status=done)
     except ChangedSinceSync as exc:
         if exc.user is not None:
             account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id, user=exc.user)
         raise
 
 
-def _take_action(enforcement: Enforcement, *, client, actor: Actor, reason: str, correlation_id: str) -> dict:
+def _take_action(
+    enforcement: Enforcement, *, client, actor: Actor, reason: str, correlation_id: str, resumed: bool = False
+) -> dict:
     policy, account = enforcement.policy, enforcement.account
     common = dict(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
     if policy.action == PolicyAction.NOTIFY:
         return {}
-    _recheck(enforcement, client=client, actor=actor, correlation_id=correlation_id)
+    _recheck(enforcement, client=client, actor=actor, correlation_id=correlation_id, resumed=resumed)
     if policy.action == PolicyAction.SUSPEND:
         account_suspend(**common, allow_org_admin=policy.include_org_admins)
         return {"status": "suspended"}
@@ -120,6 +131,7 @@ def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=Non
     account changed since the sync, or ``skipped`` when another process holds the claim)."""
     now = now or timezone.now()
     claimant = run.correlation_id if run else f"manual-{now.timestamp()}"
+    resumed = enforcement.status == EnforcementStatus.EXECUTING or enforcement.attempts > 0
     if not claim(enforcement, claimant=claimant, now=now):
         return "skipped"
     enforcement.refresh_from_db()
@@ -128,7 +140,12 @@ def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=Non
         return _to_idp(enforcement, claimant=claimant, actor=actor, run=run)
     try:
         removed = _take_action(
-            enforcement, client=client, actor=actor, reason=enforcement.reason, correlation_id=correlation_id
+            enforcement,
+            client=client,
+            actor=actor,
+            reason=enforcement.reason,
+            correlation_id=correlation_id,
+            resumed=resumed,
         )
     except NeedsDecision as exc:
         return _to_review(enforcement, str(exc), claimant=claimant, actor=actor, run=run)

@@ -273,6 +273,12 @@ class TestFidelity:
 
 
 class TestUserManagement:
+    def test_the_lifecycle_refusal_of_an_idp_provisioned_account_conforms(self, sim, api, um_doc):
+        user = enc(sim.state.find_user(status="active", management_source="synced"))
+        refused = api.admin("POST", f"/users/{user}/manage/lifecycle/disable", json={"message": "Left"})
+        conforms(um_doc, refused, status=403)
+        assert refused.json()["context"]["reason"]["key"] == "externalDirectory.scim"
+
     def test_lifecycle_of_a_managed_account(self, sim, api, um_doc):
         user = enc(sim.state.find_user(status="active", claim_status="managed", management_source="invited"))
         conforms(um_doc, api.admin("GET", f"/users/{user}/manage"), status=200)
