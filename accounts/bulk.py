@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
-from accounts.services.errors import ServiceRefused
+from accounts.services.errors import ChangedSinceSync, IdentityProviderManaged, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
 from accounts.services.memberships import (
     NeedsDecision,
@@ -19,6 +19,8 @@ from accounts.services.memberships import (
     product_access_plan,
     product_access_remove,
 )
+from accounts.services.recheck import account_recheck
+from accounts.services.refresh import account_refresh
 from governance.atlassian.errors import AtlassianError
 from governance.audit.record import Actor, new_correlation_id
 from governance.runs import locks
@@ -41,6 +43,8 @@ class Outcome:
     FAILED = "failed"
     # Left alone for a person to decide: the product comes through a group that grants more.
     NEEDS_REVIEW = "needs_review"
+    # Provisioned by an identity provider: Atlassian refuses the change, nothing was sent.
+    IDP_ACTION_NEEDED = "idp_action_needed"
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class BulkOutcome:
         names = [Outcome.DONE, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED]
         if self.action == "remove_product_access" or self.counts[Outcome.NEEDS_REVIEW]:
             names.append(Outcome.NEEDS_REVIEW)  # the only action that leaves accounts for a decision
+        if self.counts[Outcome.IDP_ACTION_NEEDED]:
+            names.append(Outcome.IDP_ACTION_NEEDED)
         return {name: self.counts[name] for name in names}
 
 
@@ -91,6 +97,10 @@ class BulkAction:
     needs: str | None = None  # "group" or "product"
     skip: Callable[[Account, Options, set], str | None] = lambda account, options, members: None
     members_of: Callable[[list[Account], Options], set] = lambda accounts, options: set()
+    # Takes something away: the account is read from Atlassian right before (DESIGN.md 5.10).
+    destructive: bool = False
+    # What Atlassian refuses for accounts an identity provider provisions (DESIGN.md 5.11), in words.
+    idp_refused: str = ""
 
 
 def _suspend_skip(account, options, members):
@@ -136,7 +146,8 @@ def _no_product_skip(account, options, members):
 
 
 def _remove_product(account, product, **kwargs):
-    plan = product_access_plan(account=account, products=[product])  # refuses org admins, IdP-granted access
+    # Refuses org admins and IdP-granted access; the exact direct roles come from Atlassian.
+    plan = product_access_plan(account=account, products=[product], client=kwargs["client"])
     if plan.get("attention"):
         # Only that product's seat goes (DESIGN.md 5.9): a group granting more stays, for a person.
         raise NeedsDecision(
@@ -157,12 +168,15 @@ BULK_ACTIONS: dict[str, BulkAction] = {
         permission="accounts.suspend_account",
         apply=lambda account, options, **kw: account_suspend(account=account, **kw),
         skip=_suspend_skip,
+        destructive=True,
     ),
     "deactivate": BulkAction(
         label="Deactivate",
         permission="accounts.suspend_account",
         apply=lambda account, options, **kw: account_deactivate(account=account, **kw),
         skip=_deactivate_skip,
+        destructive=True,
+        idp_refused="deactivate",
     ),
     "add_to_group": BulkAction(
         label="Add to group",
@@ -179,6 +193,7 @@ BULK_ACTIONS: dict[str, BulkAction] = {
         apply=lambda account, options, **kw: membership_remove(account=account, group=options.group, **kw),
         skip=_not_in_group_skip,
         members_of=_group_members,
+        destructive=True,
     ),
     "remove_product_access": BulkAction(
         label="Remove product access",
@@ -187,6 +202,7 @@ BULK_ACTIONS: dict[str, BulkAction] = {
         apply=lambda account, options, **kw: _remove_product(account, options.product, **kw),
         skip=_no_product_skip,
         members_of=_product_holders,
+        destructive=True,
     ),
 }
 
@@ -310,11 +326,23 @@ def _apply_one(spec, options, account, members, clients, actor, correlation_id) 
     why_not = spec.skip(account, options, members)
     if why_not:
         return result(Outcome.SKIPPED, why_not)
+    if spec.idp_refused and account.provisioned_by_idp:
+        # Up front: no read, no call (Atlassian answers 403 externalDirectory.scim).
+        return result(Outcome.IDP_ACTION_NEEDED, str(idp_refusal(account, spec.idp_refused)))
     try:
         client = clients.get(account.organization)
+        if spec.destructive:
+            products = [options.product] if options.product else None
+            account_recheck(account=account, client=client, products=products)
         spec.apply(account, options, client=client, actor=actor, reason=options.reason, correlation_id=correlation_id)
     except NeedsDecision as exc:
         return result(Outcome.NEEDS_REVIEW, str(exc))
+    except ChangedSinceSync as exc:
+        if exc.user is not None:
+            account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id, user=exc.user)
+        return result(Outcome.SKIPPED, f"changed since the sync: {exc}")
+    except IdentityProviderManaged as exc:
+        return result(Outcome.IDP_ACTION_NEEDED, str(exc))
     except ServiceRefused as exc:
         return result(Outcome.REFUSED, str(exc))
     except (AtlassianError, _NoClient) as exc:

@@ -17,10 +17,18 @@ def product_ref(product: Product) -> ProductRef:
 
 
 def removal_plans(
-    account_pks: Iterable[int], products: Sequence[Product] | None, *, remove_shared: bool = False
+    account_pks: Iterable[int],
+    products: Sequence[Product] | None,
+    *,
+    remove_shared: bool = False,
+    direct_roles: dict[int, dict[str, tuple[str, ...]]] | None = None,
 ) -> dict[int, RemovalPlan]:
     """``{account pk: plan}`` for taking ``products`` from each account (None: every product the
-    account holds). Three queries per 500 accounts."""
+    account holds). Three queries per 500 accounts.
+
+    ``direct_roles``: ``{account pk: {resource ARI: roles held directly}}`` as Atlassian's role
+    assignments say (read right before acting): the plan then revokes exactly those roles, and
+    none on a product the account holds through groups only."""
     pks = sorted(set(account_pks))
     scoped = [product_ref(p) for p in products] if products is not None else None
     plans: dict[int, RemovalPlan] = {}
@@ -28,6 +36,10 @@ def removal_plans(
         chunk = pks[start : start + _CHUNK]
         groups = _licence_groups(chunk)
         held, direct = _access(chunk, None if scoped is None else [p.pk for p in products])
+        for pk in chunk:
+            if direct_roles and pk in direct_roles:  # Atlassian's word replaces the mirror's guess
+                known = direct_roles[pk]
+                direct[pk] = [DirectRoles(resource, tuple(roles)) for resource, roles in sorted(known.items()) if roles]
         for pk in chunk:
             plans[pk] = _plan(
                 scoped if scoped is not None else held.get(pk, []),
@@ -80,9 +92,8 @@ def _access(account_pks: list[int], product_pks: list[int] | None):
     """Each account's products (its scope when none is given) and its direct roles (one query).
 
     The mirror records that a product is granted directly but not the role's name, so the plan
-    falls back to the billable product role (plans.DEFAULT_DIRECT_ROLE). Once the mirror holds the
-    account's role assignments, pass their roles in ``DirectRoles.roles`` here: the plan then
-    revokes exactly those.
+    falls back to the billable product role (plans.DEFAULT_DIRECT_ROLE); a caller about to act
+    passes the roles Atlassian lists (``removal_plans(direct_roles=...)``), which replace these.
     """
     rows = ProductAccess.objects.filter(account_id__in=account_pks)
     if product_pks is not None:

@@ -270,6 +270,10 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "governance-portal@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The identity team: mailed the CSV of accounts a policy run found provisioned by an identity
+# provider (SCIM), whose deactivation or deletion Atlassian leaves to that provider. Empty: not mailed
+# (the CSV stays downloadable from the policy run's page).
+IDP_TEAM_EMAIL = env_str("IDP_TEAM_EMAIL", "") or ""
 
 # --- Security (production) -------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

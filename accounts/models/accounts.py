@@ -31,7 +31,21 @@ class Account(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True, help_text="When the mirror saw this status begin.")
     managed = models.BooleanField(default=False, help_text="Claimed by the organization (verified domain).")
     is_org_admin = models.BooleanField("org admin", default=False)
-    management_source = models.CharField(max_length=16, blank=True)
+    management_source = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="invited, or synced: provisioned by an identity provider (SCIM), whose lifecycle "
+        "Atlassian refuses to change through its API.",
+    )
+    directory_id = models.CharField(
+        "directory",
+        max_length=200,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The Atlassian directory the account belongs to, as the last sync saw it: suspend, restore "
+        "and removal name it. Empty for a managed account in no directory.",
+    )
     added_to_org = models.DateTimeField(null=True, blank=True)
     last_active = models.DateTimeField(null=True, blank=True, help_text="Latest activity over all products.")
     billable = models.BooleanField(default=False)
@@ -80,3 +94,12 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.email or self.account_id
+
+    @property
+    def provisioned_by_idp(self) -> bool:
+        """Provisioned by an identity provider (SCIM): Atlassian refuses lifecycle changes (DESIGN.md 5.11)."""
+        return self.management_source == MANAGED_BY_IDP
+
+
+# Atlassian's v2 ``managementSource`` of an account an identity provider provisions.
+MANAGED_BY_IDP = "synced"

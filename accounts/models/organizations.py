@@ -17,7 +17,16 @@ class Organization(models.Model):
     site_url = models.URLField("Jira site URL", blank=True, help_text="e.g. https://acme.atlassian.net")
     cloud_id = models.CharField(max_length=100, blank=True)
     directory_id = models.CharField(
-        max_length=200, default="-", help_text="Directory for suspend/restore; '-' means all directories."
+        max_length=200,
+        default="-",
+        help_text="Directory the reads cover; '-' means all directories. Writes always name the account's "
+        "or group's own directory.",
+    )
+    directories = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The organization's directories as the last sync listed them: {directory id: name}.",
     )
     jira_email = models.EmailField(blank=True)
     group_id_form = models.CharField(
@@ -42,6 +51,12 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.org_id
+
+    def directory_name(self, directory_id: str | None) -> str:
+        """A directory's name for messages (an identity provider's is its name, e.g. Okta)."""
+        if not directory_id:
+            return ""
+        return (self.directories or {}).get(directory_id) or directory_id
 
     def api_key(self) -> str:
         if self.credentials_from_env:

@@ -8,7 +8,7 @@ mistake can lock the organization out of its own administration.
 from django.utils import timezone
 
 from accounts.models import Account, AccountStatus
-from accounts.services.errors import ServiceRefused
+from accounts.services.errors import ServiceRefused, idp_refusal, refuse_without_directory
 from accounts.services.remote import perform
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor
@@ -25,6 +25,12 @@ def _refuse_unmanaged(account: Account, what: str) -> None:
             f"{account} is not a managed account (its domain is not claimed by the organization); "
             f"Atlassian only lets an organization {what} managed accounts. Suspend it instead."
         )
+
+
+def _refuse_idp(account: Account, what: str) -> None:
+    # Atlassian answers 403 externalDirectory.scim: nothing is sent (DESIGN.md 5.11).
+    if account.provisioned_by_idp:
+        raise idp_refusal(account, what)
 
 
 def _status_change(new_status: str, *, restored: bool = False):
@@ -62,6 +68,7 @@ def account_suspend(
 ) -> Account:
     """Suspend access in the organization's directory: frees the seat, keeps groups and roles."""
     _refuse_org_admin(account, allow_org_admin, "suspend")
+    directory = refuse_without_directory(account, "suspend")
     return _lifecycle(
         account,
         client,
@@ -69,13 +76,14 @@ def account_suspend(
         reason,
         correlation_id,
         AuditAction.ACCOUNT_SUSPENDED,
-        lambda: client.user_suspend(account.account_id),
+        lambda: client.user_suspend(account.account_id, directory_id=directory),
         AccountStatus.SUSPENDED,
     )
 
 
 def account_restore(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
     """Lift a suspension: access, groups and roles come back as they were."""
+    directory = refuse_without_directory(account, "restore")
     return _lifecycle(
         account,
         client,
@@ -83,7 +91,7 @@ def account_restore(*, account: Account, client, actor: Actor, reason: str, corr
         reason,
         correlation_id,
         AuditAction.ACCOUNT_RESTORED,
-        lambda: client.user_restore(account.account_id),
+        lambda: client.user_restore(account.account_id, directory_id=directory),
         AccountStatus.ACTIVE,
         restored=True,
     )
@@ -95,6 +103,7 @@ def account_deactivate(
     """Deactivate the Atlassian account (managed accounts only): no login to any product."""
     _refuse_org_admin(account, allow_org_admin, "deactivate")
     _refuse_unmanaged(account, "deactivate")
+    _refuse_idp(account, "deactivate")
     return _lifecycle(
         account,
         client,
@@ -109,6 +118,7 @@ def account_deactivate(
 
 def account_enable(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
     """Re-enable a deactivated managed account."""
+    _refuse_idp(account, "re-enable")
     return _lifecycle(
         account,
         client,
@@ -128,6 +138,7 @@ def account_delete(
     """Schedule deletion of a managed account; Atlassian keeps a 14-day grace to cancel it."""
     _refuse_org_admin(account, allow_org_admin, "delete")
     _refuse_unmanaged(account, "delete")
+    _refuse_idp(account, "delete")
     return _lifecycle(
         account,
         client,
@@ -142,6 +153,7 @@ def account_delete(
 
 def account_cancel_delete(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
     """Cancel a scheduled deletion inside the grace period; the account is active again."""
+    _refuse_idp(account, "cancel the deletion of")
     return _lifecycle(
         account,
         client,

@@ -8,6 +8,7 @@ from accounts.removal import removal_plans
 from accounts.services.errors import ServiceRefused
 from accounts.services.refresh import account_refresh
 from accounts.services.remote import lock_for_change, perform
+from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor
 
@@ -17,6 +18,13 @@ def _refuse_synced(group: Group) -> None:
         raise ServiceRefused(
             f"{group} is synced from an identity provider; change its members in the identity provider."
         )
+
+
+def _directory_of(group: Group) -> str:
+    """The group's directory: membership writes name it, never '-' (DESIGN.md 5.12)."""
+    if not group.directory_id or group.directory_id == "-":
+        raise ServiceRefused(f"{group} has no known directory: run a sync, then try again.")
+    return group.directory_id
 
 
 def _membership_target(account: Account, group: Group) -> dict:
@@ -40,6 +48,7 @@ def membership_add(
     """Add to a group in Atlassian; the account is then read back (unless ``refresh`` is off: a
     multi-step change refreshes once at its end)."""
     _refuse_synced(group)
+    directory = _directory_of(group)
 
     def mirror(locked: Account) -> dict:
         _, created = Membership.objects.get_or_create(account=locked, group=group)
@@ -58,9 +67,7 @@ def membership_add(
         correlation_id=correlation_id,
         target_fields=_membership_target(account, group),
         after={"group": group.name},
-        remote=lambda: client.group_membership_add(
-            group.group_id, account.account_id, directory_id=group.directory_id or None
-        ),
+        remote=lambda: client.group_membership_add(group.group_id, account.account_id, directory_id=directory),
         mirror=mirror,
         client=client,
         refresh=refresh,
@@ -84,6 +91,7 @@ def membership_remove(
     _refuse_synced(group)
     if account.is_org_admin and group.is_licence_group and not allow_org_admin:
         raise ServiceRefused(f"{account} is an organization admin; the portal does not take org admins' licences.")
+    directory = _directory_of(group)
 
     def mirror(locked: Account) -> dict:
         deleted, _ = Membership.objects.filter(account=locked, group=group).delete()
@@ -101,9 +109,7 @@ def membership_remove(
         correlation_id=correlation_id,
         target_fields=_membership_target(account, group),
         before={"group": group.name},
-        remote=lambda: client.group_membership_remove(
-            group.group_id, account.account_id, directory_id=group.directory_id or None
-        ),
+        remote=lambda: client.group_membership_remove(group.group_id, account.account_id, directory_id=directory),
         mirror=mirror,
         client=client,
         refresh=refresh,
@@ -115,17 +121,33 @@ class NeedsDecision(ServiceRefused):
     take more than the product, so a person decides (DESIGN.md 5.9). The message says why."""
 
 
+def direct_roles_of(client, account: Account) -> dict[str, tuple[str, ...]]:
+    """``{resource ARI: roles}`` the account holds directly, as Atlassian's role assignments list
+    them (a read: the directory ``-`` is fine)."""
+    assignments = client.user_role_assignments(account.account_id, directory_id=account.directory_id or None)
+    return {a.resource_id: a.direct_roles for a in assignments if a.direct_roles}
+
+
 def product_access_plan(
-    *, account: Account, products: list[Product], allow_org_admin: bool = False, remove_shared: bool = False
+    *,
+    account: Account,
+    products: list[Product],
+    allow_org_admin: bool = False,
+    remove_shared: bool = False,
+    client=None,
 ) -> dict:
     """What taking ``products`` away means (accounts/plans.py): the groups granting only them,
     and the account's direct roles on them. When one comes through a group that grants something
     else too, the plan removes nothing and its ``attention`` says why; ``remove_shared`` (a
     person's explicit decision) removes such groups as well. Refuses when an IdP-synced group
-    grants one (the access could not really be removed) or the account is an org admin."""
+    grants one (the access could not really be removed) or the account is an org admin.
+
+    Given the ``client``, the account's role assignments are read first: the plan then revokes
+    exactly the roles it holds directly (``atlassian/admin``, ``atlassian/user`` ...), not a guess."""
     if account.is_org_admin and not allow_org_admin:
         raise ServiceRefused(f"{account} is an organization admin; the portal does not take org admins' access.")
-    plan = removal_plans([account.pk], products, remove_shared=remove_shared)[account.pk]
+    known = {account.pk: direct_roles_of(client, account)} if client is not None else None
+    plan = removal_plans([account.pk], products, remove_shared=remove_shared, direct_roles=known)[account.pk]
     if plan.synced:
         names = ", ".join(group.name for group in plan.synced)
         raise ServiceRefused(f"{account} gets this access from identity-provider groups ({names}); remove them there.")
@@ -171,7 +193,7 @@ def product_access_remove(
             reason=reason,
             correlation_id=correlation_id,
             after=role,
-            remote=lambda r=role: client.user_role_revoke(account.account_id, role=r["role"], resource=r["resource"]),
+            remote=lambda r=role: _revoke_and_verify(client, account, r["role"], r["resource"]),
             client=client,
             refresh=False,
         )
@@ -183,6 +205,21 @@ def product_access_remove(
                 account=account, product__key__in=plan.get("products", []), product__organization=account.organization
             ).delete()
     return plan
+
+
+def _revoke_and_verify(client, account: Account, role: str, resource: str) -> None:
+    """Revoke a direct role, then read the role assignments back: Atlassian answers 204 to a revoke
+    that matched nothing (its document lists no error for it), so a revoke that left the account
+    holding the product directly is reported as the failure it is, not recorded as done."""
+    client.user_role_revoke(account.account_id, role=role, resource=resource)
+    left = direct_roles_of(client, account).get(resource, ())
+    if left:
+        raise AtlassianError(
+            f"Revoking {role} changed nothing: Atlassian still lists {', '.join(left)} given directly on {resource}",
+            retryable=False,
+            method="POST",
+            path="roles/revoke",
+        )
 
 
 def product_access_restore(

@@ -27,12 +27,15 @@ from governance.audit.record import Actor, record_events
 log = logging.getLogger(__name__)
 
 
-def account_refresh(*, account: Account, client, actor: Actor, correlation_id: str = "") -> bool:
+def account_refresh(*, account: Account, client, actor: Actor, correlation_id: str = "", user=None) -> bool:
     """Read ``account`` back from Atlassian and make its mirror equal to it; False (the mirror left
     as it was) when Atlassian could not be read. For the end of a multi-step change (a product's
     groups and roles): one read for all its steps. Single-step services do the same inside their
-    own transaction (accounts.services.remote.perform)."""
-    user, why = read_back(client, account)
+    own transaction (accounts.services.remote.perform). ``user``: Atlassian's record read just
+    before (the re-check before an action), not read again."""
+    why = ""
+    if user is None:
+        user, why = read_back(client, account)
     if user is None:
         log.info("Account %s not refreshed: %s", account.account_id, why)
         return False

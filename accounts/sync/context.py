@@ -27,6 +27,9 @@ class SyncContext:
     grants_by_group: dict[int, set[int]] = field(default_factory=dict)  # Group pk -> Product pks
     seen_accounts: set[str] = field(default_factory=set)
     seen_groups: set[str] = field(default_factory=set)
+    # Account id -> its directory, from one listing per directory (None: not listed, e.g. a
+    # single account's read-back, which keeps what the mirror knew).
+    account_directories: dict[str, str] | None = None
     # Destructive changes wait for the end of a complete sync and the safety check.
     blanked_accounts: list[int] = field(default_factory=list)
     blanked_access: list[int] = field(default_factory=list)

@@ -35,7 +35,14 @@ USER_EXPAND = ("productAccess", "groups", "platformRoles")
 USER_BATCH = 5000
 PROGRESS_EVERY = 2000  # users between two progress updates of the run record
 # Counts of users read and left alone: a sync with nothing else to report writes no audit event.
-_NOT_WRITES = ("users_seen", "duplicates_skipped", "accounts_deferred", "accounts_unknown_status")
+_NOT_WRITES = (
+    "users_seen",
+    "duplicates_skipped",
+    "accounts_deferred",
+    "accounts_unknown_status",
+    "directories_listed",
+    "accounts_in_several_directories",
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,8 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
         ):
             roles = fetch_group_roles(client, groups)
             sync_groups(ctx, groups, roles)
+            # Who is in which directory, before the first batch is written: writes name it.
+            ctx.account_directories = _account_directories(ctx, client)
             reported = 0
             for batch in batches:
                 lease.keep()  # a sync that outlives TASK_TIMEOUT (a manual one) renews its lease here
@@ -174,6 +183,30 @@ def _check_listing_complete(ctx: SyncContext, expected: int) -> None:
             f"The user listing brought {received} distinct users but Atlassian counts at least {expected}: "
             "a page was skipped or cut short. Nobody was marked removed and no activity was cleared."
         )
+
+
+def _account_directories(ctx: SyncContext, client) -> dict[str, str]:
+    """``{account id: directory id}`` from one listing per directory, ids only (no expansion).
+
+    The user records carry no directory, while every write (suspend, restore, remove, group
+    membership) must name the account's real one: the documents offer ``-`` to reads only
+    (DESIGN.md 5.12). So the sync lists each directory the directories endpoint names, a light
+    page of ids at a time, while the full user listing over ``-`` is fetched in the background.
+    An account listed in several directories keeps the first (counted, and said in the run's log).
+    """
+    directories = client.directories()
+    names = {d["id"]: d["name"] for d in directories}
+    if names != ctx.organization.directories:
+        Organization.objects.filter(pk=ctx.organization.pk).update(directories=names)
+        ctx.organization.directories = names
+    found: dict[str, str] = {}
+    for directory in directories:
+        for page in client.iter_directory_account_ids(directory["id"]):
+            for account_id in page:
+                if found.setdefault(account_id, directory["id"]) != directory["id"]:
+                    ctx.counts["accounts_in_several_directories"] += 1
+    ctx.counts["directories_listed"] = len(directories)
+    return found
 
 
 def _note_group_id_form(organization: Organization, client) -> None:

@@ -58,6 +58,7 @@ ACCOUNT_FIELDS = (
     "last_active",
     "billable",
     "licence_group_count",
+    "directory_id",
 )
 _ACTIVE = AccountStatus.ACTIVE
 # A status outside the documented enum is mirrored as unknown (and reported), never a failed sync:
@@ -183,7 +184,20 @@ def ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None
         ctx.counts["groups_written"] += len(unknown)
 
 
-def _account_values(user: DirectoryUser, current: Account | None, licence_ids: frozenset[str]) -> tuple:
+def _directory_of(ctx: SyncContext, user: DirectoryUser, current: Account | None) -> str | None:
+    """The directory the account belongs to: the sync's per-directory listings say (none: a managed
+    account in no directory); a single account's read-back keeps what the mirror knew unless the
+    account left every directory (DESIGN.md 5.12)."""
+    if ctx.account_directories is not None:
+        return ctx.account_directories.get(user.account_id)
+    if user.membership_status == "no_membership" or user.status == "not_invited":
+        return None
+    return current.directory_id if current else None
+
+
+def _account_values(
+    user: DirectoryUser, current: Account | None, licence_ids: frozenset[str], directory: str | None = None
+) -> tuple:
     """What the mirror should hold for ``user``, in the order of ACCOUNT_FIELDS (datetimes as is)."""
     status = STATUS_FROM_REMOTE.get(user.status, _UNKNOWN_STATUS)
     access = user.product_access
@@ -204,6 +218,7 @@ def _account_values(user: DirectoryUser, current: Account | None, licence_ids: f
         status == _ACTIVE and bool(access) and account_type == _ATLASSIAN,
         # Group ids and rows are one to one: distinct licence group ids = distinct licence groups.
         len({g.id for g in user.groups if g.id in licence_ids}) if licence_ids else 0,
+        directory,
     )
 
 
@@ -235,7 +250,7 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
 
     for user in users:
         current = existing.get(user.account_id)
-        values = _account_values(user, current, licence_ids)
+        values = _account_values(user, current, licence_ids, _directory_of(ctx, user, current))
         if user.status not in STATUS_FROM_REMOTE:
             ctx.unknown_statuses[user.status] += 1
             ctx.counts["accounts_unknown_status"] += 1

@@ -85,6 +85,8 @@ class UserRoleAssignment:
     resource_owner: str
     roles: tuple[str, ...]
     methods: tuple[str, ...]  # inferred | direct | group_direct
+    # The roles given to the user directly (method ``direct``): what ``roles/revoke`` can take.
+    direct_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

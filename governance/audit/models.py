@@ -58,6 +58,7 @@ class AuditAction(models.TextChoices):
     ENFORCEMENT_CANCELLED = "enforcement.cancelled", "Enforcement cancelled"
     ENFORCEMENT_APPROVED = "enforcement.approved", "Enforcement approved"
     ENFORCEMENT_REJECTED = "enforcement.rejected", "Enforcement rejected"
+    ENFORCEMENT_IDP_ACTION_NEEDED = "enforcement.idp_action_needed", "Action needed in the identity provider"
     REQUEST_CREATED = "request.created", "Access request created"
     REQUEST_APPROVED = "request.approved", "Access request approved"
     REQUEST_AUTO_APPROVED = "request.auto_approved", "Access request approved automatically"

@@ -20,8 +20,9 @@ from policies.email_templates import TemplateProblem, check_template
 from policies.engine import Decision, OpenCase, Verdict, decide, exemption_reason, in_scope
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
 from policies.selection import active_exemptions, candidate_accounts, load_snapshots, policy_spec
+from policies.services.execute import IDP_REFUSED_ACTIONS
 from policies.services.notifications import render
-from policies.services.runs import blocked_removals, cap_for, evaluate, sync_is_fresh
+from policies.services.runs import blocked_removals, cap_for, evaluate, idp_provisioned, sync_is_fresh
 
 HORIZON_DAYS = 30
 DAY = timedelta(days=1)
@@ -29,6 +30,8 @@ _CHUNK = 500
 # Today's column for an account an import changed and no sync has confirmed yet: a run leaves it
 # alone (policies/selection.py), so the preview says what it waits for instead of "act" or "warn".
 WAIT = "wait"
+# ?show=idp: accounts acted on that an identity provider provisions (the identity team's list).
+IDP = "idp"
 _RANK = {Verdict.ACT: 0, Verdict.WARN: 1, Verdict.CANCEL: 2, WAIT: 3, "": 4}
 
 # ?show= on the preview page and its CSV: which rows.
@@ -39,6 +42,7 @@ SHOW_CHOICES = (
     ("warn", "Warned within 30 days"),
     ("cancel", "Cancelled today"),
     (WAIT, "Waiting for a sync"),
+    (IDP, "Action needed in the identity provider"),
 )
 CSV_HEADER = (
     "atlassian_account_id",
@@ -53,6 +57,7 @@ CSV_HEADER = (
     "products",
     "reason",
     "needs_review",
+    "identity_provider",
 )
 
 
@@ -73,6 +78,9 @@ class PreviewRow:
     product_pks: list[int] = field(default_factory=list)
     # A product removal that would free no seat as planned, and why (a group that grants more).
     needs_review: str = ""
+    # Provisioned by this identity provider, and the action is one Atlassian refuses for such
+    # accounts: nothing is sent, the identity team acts there (DESIGN.md 5.11).
+    idp: str = ""
 
     @property
     def first_day(self) -> datetime | None:
@@ -85,6 +93,7 @@ class PreviewRow:
             "warn": self.warn_on is not None,
             "cancel": self.today == Verdict.CANCEL,
             WAIT: self.today == WAIT,
+            IDP: bool(self.idp) and (self.today == Verdict.ACT or self.act_on is not None),
         }.get(show, True)
 
     def csv_cells(self) -> tuple:
@@ -104,6 +113,7 @@ class PreviewRow:
             "; ".join(self.products),
             self.reason,
             self.needs_review,
+            self.idp,
         )
 
 
@@ -205,6 +215,8 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
     acting = [r.account_pk for r in rows.values() if r.act_on is not None or r.today in (Verdict.ACT, Verdict.WARN)]
     for pk, why in blocked_removals(policy, acting).items():
         rows[pk].needs_review = why
+    if policy.action in IDP_REFUSED_ACTIONS:
+        _mark_idp(rows, policy.organization, idp_provisioned(acting))
     ordered = sorted(
         rows.values(),
         # Today's rows first (act, warn, cancel), then the rest in date order.
@@ -224,13 +236,21 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
             **{v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
             "needs_review": sum(1 for r in ordered if r.today == Verdict.ACT and r.needs_review),
             WAIT: sum(1 for r in ordered if r.today == WAIT),
+            IDP: sum(1 for r in ordered if r.today == Verdict.ACT and r.idp),
         },
         horizon_counts={
             "act": sum(1 for r in ordered if r.act_on is not None),
             "warn": sum(1 for r in ordered if r.warn_on is not None),
             "needs_review": sum(1 for r in ordered if r.act_on is not None and r.needs_review),
+            IDP: sum(1 for r in ordered if r.act_on is not None and r.idp),
         },
     )
+
+
+def _mark_idp(rows: dict[int, PreviewRow], organization, pks: set[int]) -> None:
+    directories = dict(Account.objects.filter(pk__in=list(pks)).values_list("pk", "directory_id")) if pks else {}
+    for pk in pks:
+        rows[pk].idp = organization.directory_name(directories.get(pk)) or "identity provider"
 
 
 def _waiting_for_sync(policy, spec, exemptions, now) -> dict[int, Decision]:

@@ -22,6 +22,7 @@ from governance.audit.record import Actor, record_event
 from governance.csvexport import streaming_csv_response
 from governance.runs.models import TaskRun
 from policies.admin.forms import ReasonForm
+from policies.idp import IDP_HEADER, idp_enforcements, idp_rows
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyRun
 from policies.services.review import run_undo
 
@@ -132,6 +133,7 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 undoable=_undoable(obj).count(),
                 can_undo=self.has_undo_permission(request),
                 csv_url=reverse("admin:policies_policyrun_affected_csv", args=[obj.pk]),
+                idp_csv_url=reverse("admin:policies_policyrun_idp_csv", args=[obj.pk]),
                 undo_url=reverse("admin:policies_policyrun_undo", args=[obj.pk]),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -140,6 +142,7 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("<path:object_id>/affected.csv", view(self.affected_csv), name="policies_policyrun_affected_csv"),
+            path("<path:object_id>/idp.csv", view(self.idp_csv), name="policies_policyrun_idp_csv"),
             path("<path:object_id>/undo/", view(self.undo_view), name="policies_policyrun_undo"),
             *super().get_urls(),
         ]
@@ -184,6 +187,24 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             for e in _affected(run).select_related("account", "policy").order_by("pk").iterator(chunk_size=2000)
         )
         return streaming_csv_response(f"policy-run-{run.pk}-accounts.csv", AFFECTED_HEADER, rows)
+
+    def idp_csv(self, request, object_id):
+        """The identity team's list: the run's policy's accounts waiting for the identity provider."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = self._run(request, object_id)
+        record_event(
+            actor=Actor.from_request(request),
+            action=AuditAction.EXPORT_DOWNLOADED,
+            target_type=TaskRun._meta.label_lower,
+            target_id=run.pk,
+            target_repr=str(run),
+            after={"export": "action needed in the identity provider"},
+            correlation_id=run.correlation_id,
+            organization=run.organization,
+        )
+        cases = idp_enforcements(policy_pk(run) or 0).iterator(chunk_size=2000)
+        return streaming_csv_response(f"policy-run-{run.pk}-idp-action-needed.csv", IDP_HEADER, idp_rows(cases))
 
     def undo_view(self, request, object_id):
         """GET: what would be given back, and a reason box. POST: give it back (``run_undo``)."""

@@ -19,6 +19,10 @@ class EnforcementStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     SKIPPED_BY_CAP = "skipped_by_cap", "Skipped by the run's cap"
     REVERSED = "reversed", "Reversed"
+    # The account is provisioned by an identity provider (SCIM): Atlassian refuses the action's
+    # lifecycle call, so none is sent; the identity team does it there (DESIGN.md 5.11). Open,
+    # so the next run neither opens it again nor acts; cancelled once the account leaves scope.
+    IDP_ACTION_NEEDED = "idp_action_needed", "Action needed in the identity provider"
 
 
 # At most one of these per policy and account (database constraint).
@@ -28,6 +32,7 @@ OPEN_STATUSES = (
     EnforcementStatus.AWAITING_REVIEW,
     EnforcementStatus.APPROVED,
     EnforcementStatus.EXECUTING,
+    EnforcementStatus.IDP_ACTION_NEEDED,
 )
 
 
@@ -40,7 +45,7 @@ class Enforcement(models.Model):
 
     policy = models.ForeignKey("policies.InactivityPolicy", on_delete=models.PROTECT, related_name="enforcements")
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="enforcements")
-    status = models.CharField(max_length=16, choices=EnforcementStatus.choices, db_index=True)
+    status = models.CharField(max_length=24, choices=EnforcementStatus.choices, db_index=True)
     action = models.CharField(max_length=24)
     reason = models.TextField(help_text="Why, in one sentence: product, dates and threshold.")
     inactive_since = models.DateTimeField(null=True, blank=True)

@@ -14,17 +14,36 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.services.errors import ServiceRefused
+from accounts.models import AccountStatus
+from accounts.services.errors import ChangedSinceSync, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_deactivate, account_delete, account_suspend
 from accounts.services.memberships import NeedsDecision, product_access_plan, product_access_remove
+from accounts.services.recheck import account_recheck
+from accounts.services.refresh import account_refresh
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from policies.models import Enforcement, EnforcementStatus, PolicyAction
 from policies.models.enforcement import new_nonce
+from policies.models.policies import Trigger
 
 EXECUTABLE = (EnforcementStatus.WARNED, EnforcementStatus.DUE, EnforcementStatus.APPROVED)
 MAX_ATTEMPTS = 3
+# Actions whose call is one Atlassian refuses for accounts an identity provider provisions
+# (User management lifecycle: 403 externalDirectory.scim): never sent for them (DESIGN.md 5.11).
+IDP_REFUSED_ACTIONS = {PolicyAction.DEACTIVATE: "deactivate", PolicyAction.DELETE: "delete"}
+# What each destructive action leaves the account as: a re-check finding it so already lets the
+# action complete (an earlier attempt that got no answer did act).
+_DONE_STATUS = {
+    PolicyAction.SUSPEND: AccountStatus.SUSPENDED,
+    PolicyAction.DEACTIVATE: AccountStatus.DEACTIVATED,
+    PolicyAction.DELETE: AccountStatus.PENDING_DELETION,
+}
+
+
+def needs_idp(policy, account) -> bool:
+    """Whether the policy's action on ``account`` is one only its identity provider can carry out."""
+    return policy.action in IDP_REFUSED_ACTIONS and account.provisioned_by_idp
 
 
 def claim_timeout() -> timedelta:
@@ -40,11 +59,41 @@ def claim(enforcement: Enforcement, *, claimant: str, now) -> bool:
     return won == 1
 
 
-def _take_action(enforcement: Enforcement, *, client, actor: Actor, reason: str, correlation_id: str) -> dict:
+def _recheck(enforcement: Enforcement, *, client, actor: Actor, correlation_id: str, resumed: bool) -> None:
+    """Read the account from Atlassian right before acting; :class:`ChangedSinceSync` cancels the
+    action (DESIGN.md 5.10). What Atlassian said is written into the mirror then, so the next run
+    decides on it. For an inactivity policy with products, or a product removal, an account that
+    holds none of the products any more is cancelled; a product removal already planned (a run
+    completing an interrupted one) skips that test: the portal may have taken them itself."""
+    policy, account = enforcement.policy, enforcement.account
+    products = None
+    if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS:
+        if not enforcement.removed.get("planned"):
+            products = list(policy.products.all()) or [
+                pa.product for pa in account.product_access.select_related("product")
+            ]
+    elif policy.trigger == Trigger.INACTIVE:
+        # Idle in the policy's products: one who no longer holds any of them is not idle in them.
+        products = list(policy.products.all()) or None
+    try:
+        # Only a resumed attempt (an earlier one got no answer, or its worker died) may find its
+        # own result: an account someone else suspended meanwhile changed since the sync.
+        done = _DONE_STATUS.get(policy.action) if resumed else None
+        account_recheck(account=account, client=client, products=products, done_status=done)
+    except ChangedSinceSync as exc:
+        if exc.user is not None:
+            account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id, user=exc.user)
+        raise
+
+
+def _take_action(
+    enforcement: Enforcement, *, client, actor: Actor, reason: str, correlation_id: str, resumed: bool = False
+) -> dict:
     policy, account = enforcement.policy, enforcement.account
     common = dict(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
     if policy.action == PolicyAction.NOTIFY:
         return {}
+    _recheck(enforcement, client=client, actor=actor, correlation_id=correlation_id, resumed=resumed)
     if policy.action == PolicyAction.SUSPEND:
         account_suspend(**common, allow_org_admin=policy.include_org_admins)
         return {"status": "suspended"}
@@ -63,7 +112,9 @@ def _take_action(enforcement: Enforcement, *, client, actor: Actor, reason: str,
             products = list(policy.products.all()) or [
                 pa.product for pa in account.product_access.select_related("product")
             ]
-            plan = product_access_plan(account=account, products=products, allow_org_admin=policy.include_org_admins)
+            plan = product_access_plan(
+                account=account, products=products, allow_org_admin=policy.include_org_admins, client=client
+            )
             if plan.get("attention"):
                 # The product comes through a group that grants more: a person decides (DESIGN.md 5.9).
                 raise NeedsDecision(plan["attention"])
@@ -75,20 +126,31 @@ def _take_action(enforcement: Enforcement, *, client, actor: Actor, reason: str,
 
 def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=None) -> str:
     """Claim and execute; returns the resulting status (``done``, ``failed``, ``due`` to retry,
-    ``awaiting_review`` when a product to remove comes through a group that grants more, or
-    ``skipped`` when another process holds the claim)."""
+    ``awaiting_review`` when a product to remove comes through a group that grants more,
+    ``idp_action_needed`` for an account its identity provider provisions, ``cancelled`` when the
+    account changed since the sync, or ``skipped`` when another process holds the claim)."""
     now = now or timezone.now()
     claimant = run.correlation_id if run else f"manual-{now.timestamp()}"
+    resumed = enforcement.status == EnforcementStatus.EXECUTING or enforcement.attempts > 0
     if not claim(enforcement, claimant=claimant, now=now):
         return "skipped"
     enforcement.refresh_from_db()
     correlation_id = run.correlation_id if run else ""
+    if needs_idp(enforcement.policy, enforcement.account):
+        return _to_idp(enforcement, claimant=claimant, actor=actor, run=run)
     try:
         removed = _take_action(
-            enforcement, client=client, actor=actor, reason=enforcement.reason, correlation_id=correlation_id
+            enforcement,
+            client=client,
+            actor=actor,
+            reason=enforcement.reason,
+            correlation_id=correlation_id,
+            resumed=resumed,
         )
     except NeedsDecision as exc:
         return _to_review(enforcement, str(exc), claimant=claimant, actor=actor, run=run)
+    except ChangedSinceSync as exc:
+        return _cancel_changed(enforcement, str(exc), claimant=claimant, actor=actor, run=run)
     except (AtlassianError, ServiceRefused) as exc:
         return _failed(enforcement, exc, actor=actor, run=run, now=now)
     with transaction.atomic():
@@ -140,6 +202,63 @@ def _to_review(enforcement: Enforcement, attention: str, *, claimant: str, actor
                 organization=enforcement.policy.organization.org_id,
             )
     return EnforcementStatus.AWAITING_REVIEW
+
+
+def _to_idp(enforcement: Enforcement, *, claimant: str, actor, run) -> str:
+    """Nothing is sent to Atlassian: the account is provisioned by an identity provider, which
+    Atlassian leaves its lifecycle to (403 externalDirectory.scim). The case waits, open, for the
+    identity team (the policy run's CSV download, and the IDP_TEAM_EMAIL digest)."""
+    account = enforcement.account
+    why = str(idp_refusal(account, IDP_REFUSED_ACTIONS[enforcement.policy.action]))
+    with transaction.atomic():
+        won = Enforcement.objects.filter(
+            pk=enforcement.pk, status=EnforcementStatus.EXECUTING, claimed_by=claimant
+        ).update(
+            status=EnforcementStatus.IDP_ACTION_NEEDED,
+            decision_note=why,
+            claimed_by="",
+            claimed_at=None,
+            error="",
+        )
+        if won:
+            record_event(
+                actor=actor,
+                action=AuditAction.ENFORCEMENT_IDP_ACTION_NEEDED,
+                target=enforcement,
+                after={"action": enforcement.policy.action, "directory": account.directory_id},
+                reason=why,
+                correlation_id=run.correlation_id if run else "",
+                organization=enforcement.policy.organization.org_id,
+            )
+    return EnforcementStatus.IDP_ACTION_NEEDED
+
+
+def _cancel_changed(enforcement: Enforcement, why: str, *, claimant: str, actor, run) -> str:
+    """The account changed since the sync (the re-check): nothing was done, and the reason stays
+    on the enforcement and its audit event (DESIGN.md 5.10)."""
+    note = f"cancelled, changed since the sync: {why}"
+    with transaction.atomic():
+        won = Enforcement.objects.filter(
+            pk=enforcement.pk, status=EnforcementStatus.EXECUTING, claimed_by=claimant
+        ).update(
+            status=EnforcementStatus.CANCELLED,
+            decision_note=note,
+            notice_pending="",
+            claimed_by="",
+            claimed_at=None,
+            error="",
+        )
+        if won:
+            record_event(
+                actor=actor,
+                action=AuditAction.ENFORCEMENT_CANCELLED,
+                target=enforcement,
+                after={"changed_since_sync": why},
+                reason=note,
+                correlation_id=run.correlation_id if run else "",
+                organization=enforcement.policy.organization.org_id,
+            )
+    return EnforcementStatus.CANCELLED
 
 
 def _failed(enforcement: Enforcement, exc: Exception, *, actor, run, now) -> str:

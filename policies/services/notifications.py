@@ -120,6 +120,35 @@ def _mark(enforcement: Enforcement, *, error: str, sent: bool = False) -> None:
             )
 
 
+def send_idp_digest(*, policy, run) -> bool:
+    """The identity team's list (policies/idp.py) as a CSV attachment to ``IDP_TEAM_EMAIL``, when
+    set; False when not sent. A failure is logged, never raised: the run is done."""
+    from policies.idp import idp_csv_text, idp_enforcements
+
+    to = settings.IDP_TEAM_EMAIL
+    if not to:
+        return False
+    cases = list(idp_enforcements(policy.pk))
+    body = (
+        f"The policy {policy.name} would {policy.action.replace('_', ' ')} {len(cases)} account(s) provisioned by an "
+        "identity provider. Atlassian refuses this for such accounts, so the portal did nothing: please do it in the "
+        f"identity provider. The list is attached (policy run {run.pk}).\n"
+    )
+    message = EmailMultiAlternatives(
+        subject=f"Action needed in the identity provider: {policy.name}",
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+    )
+    message.attach(f"idp-action-needed-policy-{policy.pk}.csv", idp_csv_text(cases), "text/csv")
+    try:
+        message.send()
+    except Exception as exc:
+        log.warning("Sending the identity team's list failed: %s", redact(str(exc)))
+        return False
+    return True
+
+
 def send_digest(*, subject: str, lines: list[str]) -> None:
     """The run digest goes to the portal admins (governance.notify, shared with the task guard)."""
     portal_admins_notify(subject=subject, lines=lines)

@@ -16,7 +16,8 @@ from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from accounts.clients import client_for
-from accounts.models import AccountStatus
+from accounts.models import Account, AccountStatus
+from accounts.models.accounts import MANAGED_BY_IDP
 from accounts.removal import removal_plans
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_event, record_events
@@ -36,7 +37,7 @@ from policies.models import (
 from policies.models.enforcement import new_nonce
 from policies.selection import active_exemptions, load_snapshots, open_cases, policy_spec
 from policies.services import notifications
-from policies.services.execute import EXECUTABLE, execute
+from policies.services.execute import EXECUTABLE, IDP_REFUSED_ACTIONS, execute
 
 
 @dataclass
@@ -89,6 +90,19 @@ def blocked_removals(policy: InactivityPolicy, account_pks) -> dict[int, str]:
     products = list(policy.products.all()) or None
     plans = removal_plans(account_pks, products)
     return {pk: plan.blocked for pk, plan in plans.items() if plan.blocked}
+
+
+def idp_provisioned(account_pks) -> set[int]:
+    """Those of ``account_pks`` an identity provider provisions (one query per 500)."""
+    pks = sorted(set(account_pks))
+    found: set[int] = set()
+    for start in range(0, len(pks), 500):
+        found.update(
+            Account.objects.filter(pk__in=pks[start : start + 500], management_source=MANAGED_BY_IDP).values_list(
+                "pk", flat=True
+            )
+        )
+    return found
 
 
 def sync_is_fresh(policy: InactivityPolicy, now) -> tuple[bool, str]:
@@ -163,6 +177,9 @@ def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResul
         "cap": cap,
     }
     blocked = blocked_removals(policy, [d.account_pk for d in to_act])
+    if policy.action in IDP_REFUSED_ACTIONS:
+        # Provisioned by an identity provider: no call is sent, the identity team acts (DESIGN.md 5.11).
+        counts["to_act_idp"] = len(idp_provisioned([d.account_pk for d in to_act]))
     if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS:
         # Seats that will not be freed without a decision: counted apart from the rest (DESIGN.md 5.9).
         counts["to_act_needs_review"] = len(blocked)
@@ -255,12 +272,19 @@ def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None, l
         _execute_all(policy, due, client=client, actor=actor, run=run, now=now, keep=keep, outcome=outcome)
         keep()  # emails too: the run that took the lease over sends them
     except locks.LeaseLost:
-        done = sum(v for k, v in outcome.items() if k.startswith("executed_") or k == "needs_review")
+        done = sum(v for k, v in outcome.items() if k.startswith("executed_") or k in _OUTCOME_NAMES.values())
         outcome["not_executed"] = len(due) - done
         raise LeaseStopped(dict(outcome)) from None
     sent = notifications.send_pending(enforcements=Enforcement.objects.filter(policy=policy), now=now)
     outcome["emails_sent"], outcome["emails_failed"] = sent["sent"], sent["failed"]
     return dict(outcome)
+
+
+_OUTCOME_NAMES = {
+    EnforcementStatus.AWAITING_REVIEW: "needs_review",
+    EnforcementStatus.IDP_ACTION_NEEDED: "idp_action_needed",
+    EnforcementStatus.CANCELLED: "cancelled_changed_since_sync",
+}
 
 
 def _execute_all(policy, due, *, client, actor, run, now, keep, outcome) -> None:
@@ -274,8 +298,10 @@ def _execute_all(policy, due, *, client, actor, run, now, keep, outcome) -> None
             # the enforcement back from the run that took over until the claim went stale.
             keep()
             status = execute(enforcement, client=client, actor=actor, run=run, now=now)
-            # A product that comes through a group granting more went to the review queue instead.
-            outcome["needs_review" if status == EnforcementStatus.AWAITING_REVIEW else f"executed_{status}"] += 1
+            # A product that comes through a group granting more went to the review queue instead;
+            # an account its identity provider provisions waits for the identity team; one that
+            # changed since the sync (the re-check right before acting) was left alone.
+            outcome[_OUTCOME_NAMES.get(status, f"executed_{status}")] += 1
     finally:
         if owned:
             client.close()
@@ -299,7 +325,7 @@ def _cancel(policy, evaluation, *, run, actor, outcome, now) -> None:
                 # An executing row is never cancelled: its action may already have happened.
                 policy=policy,
                 account_id__in=list(ids),
-                status__in=[*EXECUTABLE, EnforcementStatus.AWAITING_REVIEW],
+                status__in=[*EXECUTABLE, EnforcementStatus.AWAITING_REVIEW, EnforcementStatus.IDP_ACTION_NEEDED],
             ).select_related("account")
         )
         # An attempt that failed without an answer (a timeout, a dropped connection) may have
@@ -574,8 +600,11 @@ def _finish(policy, run, actor, status, counts, message, *, evaluation=None, now
         or counts.get("executed_done")
         or counts.get("warned")
         or counts.get("needs_review")
+        or counts.get("idp_action_needed")
     ):
         lines = [f"Policy: {policy.name} ({policy.get_mode_display()})", f"Run status: {status}", message, ""]
         lines += [f"{k}: {v}" for k, v in sorted(counts.items())]
         notifications.send_digest(subject=f"{policy.name}: {status}", lines=lines)
+    if counts.get("idp_action_needed"):
+        notifications.send_idp_digest(policy=policy, run=run)
     return PolicyRunResult(run=run, status=status, counts=counts, message=message, evaluation=evaluation)

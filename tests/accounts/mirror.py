@@ -44,9 +44,8 @@ def mirror_differences(simulator, account: Account) -> dict:
     held = {state.data.resource_id(PRODUCT_BY_KEY[key]): _ms(remote.last_active[key]) for key in remote.products}
     expected = {
         "status": STATUS_FROM_REMOTE[remote.status],
-        "memberships": sorted(
-            canonical_group_id(group_id) for group_id in remote.group_ids
-        ),  # the mirror keeps one form
+        # The snapshot spells group ids as the users' expansion does (ARIs); the mirror keeps them bare.
+        "memberships": sorted(canonical_group_id(g) for g in remote.group_ids),
         "product_access": held,
         "last_active": max((when for when in held.values() if when is not None), default=None),
         "billable": state.billable(state.account(account.account_id)),

@@ -45,7 +45,9 @@ def clients():
 
 
 def _plain(n: int, **extra) -> list[Account]:
-    accounts = Account.objects.filter(status=AccountStatus.ACTIVE, is_org_admin=False, managed=True, **extra)
+    accounts = Account.objects.exclude(management_source="synced").filter(
+        status=AccountStatus.ACTIVE, is_org_admin=False, managed=True, **extra
+    )
     return list(accounts.order_by("pk")[:n])
 
 

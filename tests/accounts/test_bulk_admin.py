@@ -22,7 +22,9 @@ def mirrored(organization, atlassian):
 
 
 def _plain(n: int) -> list[Account]:
-    accounts = Account.objects.filter(status=AccountStatus.ACTIVE, is_org_admin=False, managed=True)
+    accounts = Account.objects.exclude(management_source="synced").filter(
+        status=AccountStatus.ACTIVE, is_org_admin=False, managed=True
+    )
     return list(accounts.order_by("pk")[:n])
 
 

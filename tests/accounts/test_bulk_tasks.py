@@ -23,7 +23,9 @@ def mirrored(organization, atlassian):
 
 
 def _plain(n: int) -> list[int]:
-    accounts = Account.objects.filter(status=AccountStatus.ACTIVE, is_org_admin=False, managed=True)
+    accounts = Account.objects.exclude(management_source="synced").filter(
+        status=AccountStatus.ACTIVE, is_org_admin=False, managed=True
+    )
     return list(accounts.order_by("pk").values_list("pk", flat=True)[:n])
 
 

@@ -36,7 +36,9 @@ def mirrored(organization, atlassian):
 
 
 def _plain(**extra):
-    accounts = Account.objects.filter(status=AccountStatus.ACTIVE, is_org_admin=False, managed=True, **extra)
+    accounts = Account.objects.exclude(management_source="synced").filter(
+        status=AccountStatus.ACTIVE, is_org_admin=False, managed=True, **extra
+    )
     return accounts.order_by("pk")
 
 

@@ -88,7 +88,7 @@ class TestGroupIdForms:
         member = simulator.state.group("bitbucket-users").member_ids[0]
         wrong = "uuid" if group_id_form == "ari" else "ari"
         with client_for(organization, group_id_form=wrong) as client, pytest.raises(AtlassianError) as caught:
-            client.group_membership_remove(group.group_id, member)
+            client.group_membership_remove(group.group_id, member, directory_id=group.directory_id)
         assert (caught.value.status, caught.value.code) == (404, "ADMIN-404-10")
         assert member in simulator.state.group("bitbucket-users").member_ids
 

@@ -24,6 +24,10 @@ def make_config(**overrides) -> SimulatorConfig:
         "api_key": API_KEY,
         "jira_email": JIRA_EMAIL,
         "now": NOW,
+        # These tests drive the simulator's state through writes over "-" to check what it does
+        # with them; the default (writes refuse "-", as the documents have it) is pinned in
+        # test_simulator_fidelity.py, and the portal's tests all run with it.
+        "writes_need_directory": False,
     }
     values.update(overrides)
     return SimulatorConfig(**values)

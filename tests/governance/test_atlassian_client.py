@@ -191,7 +191,7 @@ def test_writes_are_not_retried_when_the_connection_drops(server, client, clock)
     server.script(Reply(drop=True))
 
     with pytest.raises(AtlassianError) as caught:
-        client.user_suspend("acc-1")
+        client.user_suspend("acc-1", directory_id="dir-1")
 
     assert len(server.received) == 1
     assert clock.slept == []
@@ -212,7 +212,7 @@ def test_writes_are_not_retried_when_the_response_times_out(server, clock):
 def test_writes_are_retried_on_429_and_503_because_nothing_happened(server, client, clock):
     server.script(Reply(429, headers={"Retry-After": "2"}), Reply(503, headers={"Retry-After": "3"}), Reply(204))
 
-    client.user_suspend("acc-1")
+    client.user_suspend("acc-1", directory_id="dir-1")
 
     assert clock.slept == [2.0, 3.0]
     assert [r.method for r in server.received] == ["POST"] * 3
@@ -222,7 +222,7 @@ def test_writes_are_not_retried_on_500_since_the_server_may_have_acted(server, c
     server.script(Reply(500, json={"errors": [{"code": "ADMIN-500-1", "title": "Internal error"}]}))
 
     with pytest.raises(AtlassianError) as caught:
-        client.user_remove("acc-1")
+        client.user_remove("acc-1", directory_id="dir-1")
 
     assert len(server.received) == 1
     assert (caught.value.status, caught.value.code, caught.value.retryable) == (500, "ADMIN-500-1", True)
@@ -231,16 +231,31 @@ def test_writes_are_not_retried_on_500_since_the_server_may_have_acted(server, c
 def test_suspend_restore_and_remove_use_the_v2_directory_paths_with_the_bearer_key(server, client):
     server.script(Reply(204), Reply(204), Reply(204))
 
-    client.user_suspend("acc-1")
+    client.user_suspend("acc-1", directory_id="dir-1")
     client.user_restore("acc-1", directory_id="dir-9")
-    client.user_remove("acc-1")
+    client.user_remove("acc-1", directory_id="dir-1")
 
     assert [(r.method, r.path) for r in server.received] == [
-        ("POST", "/admin/v2/orgs/org-1/directories/-/users/acc-1/suspend"),
+        ("POST", "/admin/v2/orgs/org-1/directories/dir-1/users/acc-1/suspend"),
         ("POST", "/admin/v2/orgs/org-1/directories/dir-9/users/acc-1/restore"),
-        ("DELETE", "/admin/v2/orgs/org-1/directories/-/users/acc-1"),
+        ("DELETE", "/admin/v2/orgs/org-1/directories/dir-1/users/acc-1"),
     ]
     assert {r.headers["Authorization"] for r in server.received} == {f"Bearer {API_KEY}"}
+
+
+@pytest.mark.parametrize("directory", [None, "", "-"])
+def test_a_write_without_a_real_directory_is_refused_before_anything_is_sent(server, client, directory):
+    writes = [
+        lambda: client.user_suspend("acc-1", directory_id=directory),
+        lambda: client.user_restore("acc-1", directory_id=directory),
+        lambda: client.user_remove("acc-1", directory_id=directory),
+        lambda: client.group_membership_add(GROUP_ARI, "acc-1", directory_id=directory),
+        lambda: client.group_membership_remove(GROUP_ARI, "acc-1", directory_id=directory),
+    ]
+    for write in writes:
+        with pytest.raises(AtlassianError, match="must name"):
+            write()
+    assert server.received == []
 
 
 def test_jira_calls_use_basic_auth_with_email_and_token(server, client):
@@ -255,10 +270,10 @@ def test_jira_calls_use_basic_auth_with_email_and_token(server, client):
 def test_membership_add_posts_the_account_id_to_the_escaped_group_ari(server, client):
     server.script(Reply(204))
 
-    client.group_membership_add(GROUP_ARI, "acc-1")
+    client.group_membership_add(GROUP_ARI, "acc-1", directory_id="dir-1")
 
     request = server.received[0]
-    assert request.path == f"/admin/v2/orgs/org-1/directories/-/groups/{GROUP_ARI_IN_PATH}/memberships"
+    assert request.path == f"/admin/v2/orgs/org-1/directories/dir-1/groups/{GROUP_ARI_IN_PATH}/memberships"
     assert request.json() == {"accountId": "acc-1"}
 
 
@@ -281,7 +296,7 @@ def test_membership_add_posts_the_account_id_to_the_escaped_group_ari(server, cl
 def test_membership_add_treats_already_a_member_as_success(server, client, body):
     server.script(Reply(409, json=body))
 
-    assert client.group_membership_add(GROUP_ARI, "acc-1") is None
+    assert client.group_membership_add(GROUP_ARI, "acc-1", directory_id="dir-1") is None
     assert len(server.received) == 1
 
 
@@ -299,7 +314,7 @@ def test_membership_add_raises_on_any_other_conflict(server, client, body):
     server.script(Reply(409, json=body) if body is not None else Reply(409))
 
     with pytest.raises(AtlassianError) as caught:
-        client.group_membership_add(GROUP_ARI, "acc-1")
+        client.group_membership_add(GROUP_ARI, "acc-1", directory_id="dir-1")
 
     assert (caught.value.status, caught.value.retryable) == (409, False)
 
@@ -502,7 +517,7 @@ def _every_error_path(server: ScriptedServer, clock: FakeTime) -> list[BaseExcep
         ([Reply(401, json={"code": 401, "message": echo})], lambda c: c.user_role_assignments("acc-1")),
         (
             [Reply(403, json={"errors": [{"code": API_KEY, "title": echo, "detail": basic}]})],
-            lambda c: c.user_suspend("a"),
+            lambda c: c.user_suspend("a", directory_id="dir-1"),
         ),
         ([Reply(401, body=f"Basic {basic} is not valid")], lambda c: c.application_roles()),
         ([Reply(400, json={"errors": [{"detail": "x" * 290 + API_KEY}]})], lambda c: c.user_role_assignments("a")),
@@ -512,7 +527,7 @@ def _every_error_path(server: ScriptedServer, clock: FakeTime) -> list[BaseExcep
         ([Reply(200, body=f"not json {API_KEY}")], read_users),
         (
             [Reply(409, json={"errors": [{"detail": f"limit exceeded {API_KEY}"}]})],
-            lambda c: c.group_membership_add("g", "a"),
+            lambda c: c.group_membership_add("g", "a", directory_id="dir-1"),
         ),
         (
             [Reply(json={"data": [], "links": {"next": f"https://x.example/?k={API_KEY}"}})],

@@ -14,7 +14,7 @@ from tests.governance.atlassian_fakes import (
 )
 from tests.governance.scripted_server import Reply, ScriptedServer
 
-MEMBERSHIPS = "/admin/v2/orgs/org-1/directories/-/groups/{}/memberships"
+MEMBERSHIPS = "/admin/v2/orgs/org-1/directories/dir-1/groups/{}/memberships"
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ class TestTheClient:
         with client_for(server, FakeTime()) as client:
             [group] = client.iter_groups()
             assert group.id == GROUP_UUID  # stored canonical
-            client.group_membership_add(group.id, "acc-1")  # the mirror's id, bare
-            client.group_membership_remove(GROUP_ARI, "acc-1")  # or the other spelling
+            client.group_membership_add(group.id, "acc-1", directory_id="dir-1")  # the mirror's id, bare
+            client.group_membership_remove(GROUP_ARI, "acc-1", directory_id="dir-1")  # or the other spelling
         assert [r.path for r in server.received[1:]] == [
             MEMBERSHIPS.format(in_path),
             MEMBERSHIPS.format(in_path) + "/acc-1",

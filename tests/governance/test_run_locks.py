@@ -256,7 +256,8 @@ class TestBulkActionLease:
 
         monkeypatch.setattr(locks, "RENEW_SHARE", 0)
         ids = list(
-            Account.objects.filter(status=AccountStatus.ACTIVE, is_org_admin=False, managed=True)
+            Account.objects.exclude(management_source="synced")
+            .filter(status=AccountStatus.ACTIVE, is_org_admin=False, managed=True)
             .order_by("pk")
             .values_list("pk", flat=True)[:3]
         )

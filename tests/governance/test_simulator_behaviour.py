@@ -320,7 +320,7 @@ class TestWrites:
         assert api.admin("GET", f"{api.v2p}/users/count").json() == {"count": 60}
 
     def test_remove_drops_groups_and_a_managed_account_stays_outside_any_directory(self, sim, api):
-        user = sim.state.find_user(status="active", claim_status="managed")
+        user = sim.state.find_user(status="active", claim_status="managed", management_source="invited")
         groups = sim.state.user(user).groups
         assert api.admin("DELETE", f"{api.v2p}/users/{enc(user)}").status_code == 204
         # "-" covers managed accounts that aren't in a directory (ORG26 users/count): still listed.
@@ -345,7 +345,7 @@ class TestWrites:
         )
 
     def test_lifecycle_changes_status(self, sim, api):
-        user = sim.state.find_user(status="active", claim_status="managed")
+        user = sim.state.find_user(status="active", claim_status="managed", management_source="invited")
         lifecycle = f"/users/{enc(user)}/manage/lifecycle"
         assert api.admin("POST", lifecycle + "/disable", json={"message": "Left"}).status_code == 204
         details = api.admin("GET", f"{api.v2p}/users/{enc(user)}").json()["data"]
@@ -361,7 +361,7 @@ class TestWrites:
         assert api.user(user)["status"] == "active"
 
     def test_deletion_completes_after_the_grace_period(self, sim, api):
-        user = sim.state.find_user(status="active", claim_status="managed")
+        user = sim.state.find_user(status="active", claim_status="managed", management_source="invited")
         assert api.admin("POST", f"/users/{enc(user)}/manage/lifecycle/delete").status_code == 200
         sim.state.advance_time(timedelta(days=13))
         assert api.user(user)["status"] == "for_deletion"

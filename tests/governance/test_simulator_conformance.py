@@ -90,7 +90,9 @@ class TestAdminV2Users:
 
     def test_search_covers_every_status_and_claim(self, sim, api, admin_doc):
         state = sim.state
-        state.schedule_deletion(state.account(state.find_user(status="active", claim_status="managed")))
+        state.schedule_deletion(
+            state.account(state.find_user(status="active", claim_status="managed", management_source="invited"))
+        )
         for status in ("active", "suspended", "deactivated", "for_deletion"):
             page = conforms(admin_doc, api.search_users({"status": [status], "expand": ["groups"]}), status=200)
             assert page.json()["data"], status
@@ -256,7 +258,7 @@ class TestFidelity:
         assert refused.json()["key"] == "conflict.lifecycleErrors"
 
     def test_an_expired_key(self, sim, api, admin_doc, um_doc):
-        user = enc(sim.state.find_user(status="active", claim_status="managed"))
+        user = enc(sim.state.find_user(status="active", claim_status="managed", management_source="invited"))
         sim.faults.expire_api_key()
         conforms(admin_doc, api.search_users(), status=401)
         dates = api.admin("GET", f"/admin/v1/orgs/{ORG}/directory/users/{user}/last-active-dates")
@@ -271,8 +273,14 @@ class TestFidelity:
 
 
 class TestUserManagement:
+    def test_the_lifecycle_refusal_of_an_idp_provisioned_account_conforms(self, sim, api, um_doc):
+        user = enc(sim.state.find_user(status="active", management_source="synced"))
+        refused = api.admin("POST", f"/users/{user}/manage/lifecycle/disable", json={"message": "Left"})
+        conforms(um_doc, refused, status=403)
+        assert refused.json()["context"]["reason"]["key"] == "externalDirectory.scim"
+
     def test_lifecycle_of_a_managed_account(self, sim, api, um_doc):
-        user = enc(sim.state.find_user(status="active", claim_status="managed"))
+        user = enc(sim.state.find_user(status="active", claim_status="managed", management_source="invited"))
         conforms(um_doc, api.admin("GET", f"/users/{user}/manage"), status=200)
         conforms(um_doc, api.admin("GET", f"/users/{user}/manage/profile"), status=200)
         lifecycle = f"/users/{user}/manage/lifecycle"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from governance.atlassian.groupids import GROUP_ARI_PREFIX
-from governance.atlassian.simulator import Simulator
+from governance.atlassian.simulator import Simulator, SimulatorConfig
 from governance.atlassian.simulator.dataset import ROVO
 from governance.atlassian.simulator.errors import DOCUMENTED_CODES
 from tests.governance.conftest import ORG, Api, enc, make_config
@@ -188,6 +188,46 @@ class TestDirectories:
             assert api.search_users({"accountIds": [user]}).status_code == 200  # reads still take "-"
             api.close()
 
+    def test_by_default_every_write_refuses_directory_dash(self):
+        assert SimulatorConfig(users=5, groups=2).writes_need_directory is True
+
+    def test_an_account_moved_to_another_directory_is_found_only_there(self, sim, api):
+        local, idp = sim.state.directory_ids
+        user = sim.state.find_user(status="active", management_source="invited", org_admin=False)
+        sim.state.move_to_directory(user, 1)
+        assert sim.state.user(user).directory_id == idp
+        in_local = api.admin(
+            "POST", f"/admin/v2/orgs/{ORG}/directories/{local}/users/search", json={"accountIds": [user]}
+        )
+        in_idp = api.admin("POST", f"/admin/v2/orgs/{ORG}/directories/{idp}/users/search", json={"accountIds": [user]})
+        assert (in_local.json()["data"], [u["accountId"] for u in in_idp.json()["data"]]) == ([], [user])
+        assert api.user(user)["managementSource"] == "synced"
+
+
+class TestIdentityProviderAccounts:
+    """Accounts the identity provider provisions (``managementSource: synced``): the User management
+    API refuses their lifecycle with the documented 403 reason ``externalDirectory.scim``."""
+
+    SCIM_403 = {"key": "forbidden.action", "context": {"allowed": False, "reason": {"key": "externalDirectory.scim"}}}
+
+    def test_every_lifecycle_call_is_refused_with_the_documented_reason(self, sim, api):
+        user = sim.state.find_user(status="active", management_source="synced")
+        assert api.user(user)["managementSource"] == "synced"
+        for action in ("disable", "enable", "delete", "cancel-delete"):
+            refused = api.admin("POST", f"/users/{enc(user)}/manage/lifecycle/{action}", json={})
+            assert (refused.status_code, refused.json()) == (403, self.SCIM_403), action
+        assert sim.state.user(user).status == "active"
+        assert not sim.writes
+
+    def test_manage_says_the_lifecycle_is_not_allowed(self, sim, api):
+        user = sim.state.find_user(status="active", management_source="synced")
+        manage = api.admin("GET", f"/users/{enc(user)}/manage").json()
+        assert manage["lifecycle.enablement"] == manage["lifecycle.delete"] == self.SCIM_403["context"]
+
+    def test_an_invited_managed_account_is_not_refused(self, sim, api):
+        user = sim.state.find_user(status="active", management_source="invited", org_admin=False)
+        assert api.admin("POST", f"/users/{enc(user)}/manage/lifecycle/disable", json={}).status_code == 204
+
 
 class TestLifecycleConflicts:
     def test_deleting_an_org_admin_is_refused_with_lifecycle_errors(self, sim, api):
@@ -201,7 +241,9 @@ class TestLifecycleConflicts:
         assert sim.state.user(admin).deletion_scheduled_for is None
 
     def test_any_account_can_be_made_to_refuse_deletion_and_lifted_again(self, sim, api):
-        user = sim.state.find_user(status="active", claim_status="managed", org_admin=False)
+        user = sim.state.find_user(
+            status="active", claim_status="managed", org_admin=False, management_source="invited"
+        )
         sim.state.refuse_deletion(user)
         path = f"/users/{enc(user)}/manage/lifecycle/delete"
         refused = api.admin("POST", path, json={})

@@ -41,13 +41,13 @@ class Flaky:
     def __init__(self, client, times: int, *, retryable: bool = True):
         self.client, self.times, self.retryable, self.calls = client, times, retryable, 0
 
-    def user_restore(self, account_id):
+    def user_restore(self, account_id, *, directory_id):
         self.calls += 1
         if self.calls <= self.times:
             raise AtlassianError(
                 "Service unavailable", status=503, retryable=self.retryable, method="POST", path="/restore"
             )
-        return self.client.user_restore(account_id)
+        return self.client.user_restore(account_id, directory_id=directory_id)
 
     def __getattr__(self, name):
         return getattr(self.client, name)

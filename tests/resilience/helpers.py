@@ -19,7 +19,9 @@ from tests.accounts.conftest import SIM_NOW
 
 RUN_AT = SIM_NOW + timedelta(hours=1)
 PAGE = 20  # users per page: the simulator's 120 users come in 6+ pages, so a fault can strike mid-listing
-USERS_SEARCH = "/users/search"
+# The full user listing over every directory. The sync also lists each directory's ids (reads of
+# /directories/{id}/users/search) beside it, in another thread; faults aimed at the listing spare them.
+USERS_SEARCH = "/directories/-/users/search"
 
 
 class Waits(list):

@@ -83,6 +83,18 @@ class TestServerErrors:
             result, organization, before, simulator, staged, make_client, suspend_policy, expected, "HTTP 502"
         )
 
+    def test_a_directory_listing_that_keeps_failing_fails_the_sync_cleanly(
+        self, simulator, organization, staged, make_client, suspend_policy
+    ):
+        # Without each account's directory no write could name it: the sync must not complete.
+        expected, before = due_now(suspend_policy), mirror_state(organization)
+        local = simulator.state.directory_ids[0]
+        simulator.faults.fail_next(4, status=502, path_contains=f"/directories/{local}/users/search")
+        result = sync(organization, make_client(max_attempts=4))
+        _fails_cleanly(
+            result, organization, before, simulator, staged, make_client, suspend_policy, expected, "HTTP 502"
+        )
+
 
 class TestLatency:
     def test_a_slow_answer_past_the_read_timeout_is_retried(self, simulator, organization, staged, make_client):

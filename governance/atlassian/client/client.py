@@ -15,6 +15,11 @@ Group ids: records carry the canonical bare UUID (``governance.atlassian.groupid
 names a group spells it in ``group_id_form``, the form the group search uses: given by the caller
 (the organization remembers what its last sync saw) and learnt again whenever the groups are
 listed. Unknown, the id goes as given. Jira always gets the bare UUID.
+
+Directories: ``-`` ("every directory I can manage") is for reads only. The documents tell writes
+(suspend, restore, remove, memberships, group roles) to name a directory id from the directories
+endpoint, so every write method takes ``directory_id`` and refuses ``-`` or nothing before sending
+(DESIGN.md 5.12).
 """
 
 import copy
@@ -205,16 +210,29 @@ class AtlassianClient:
         for page in self.iter_user_pages(expand=expand):
             yield from page
 
+    def iter_directory_account_ids(self, directory_id: str) -> Iterator[list[str]]:
+        """The account ids of one directory's members, a page at a time (v2 ``POST
+        .../directories/{directoryId}/users/search``, nothing expanded): the user records carry no
+        directory, so listing each directory is how a sync learns who is in which."""
+        url = self._directory_url(directory_id, "users", "search")
+        body = {"limit": self._admin_limit}
+        yield from self._search_pages(url, body, _account_id_of, key=_item_key("accountId"))
+
     def user_by_id(
-        self, account_id: str, *, expand: Iterable[str] = ("productAccess", "groups", "platformRoles")
+        self,
+        account_id: str,
+        *,
+        expand: Iterable[str] = ("productAccess", "groups", "platformRoles"),
+        directory_id: str | None = None,
     ) -> DirectoryUser | None:
         """One directory user as the search maps it, or None when the search does not list them
         (v2 ``POST .../users/search`` with ``accountIds=[id]``): the same record a sync reads, so a
-        service can make the mirror equal Atlassian for that account right after changing it."""
+        service can make the mirror equal Atlassian for that account right after changing it.
+        With ``directory_id``, only a member of that directory is found."""
         body: dict[str, Any] = {"accountIds": [account_id], "limit": 1}
         if expand := list(expand):
             body["expand"] = expand
-        url = self._directory_url(None, "users", "search")
+        url = self._directory_url(directory_id, "users", "search")
         for page in self._search_pages(url, body, mappers.directory_user_v2, key=_item_key("accountId")):
             for user in page:
                 if user.account_id == account_id:
@@ -363,21 +381,21 @@ class AtlassianClient:
 
     # -- Admin v2 writes: directory users and group memberships ------------------------------------
 
-    def user_suspend(self, account_id: str, *, directory_id: str | None = None) -> None:
+    def user_suspend(self, account_id: str, *, directory_id: str | None) -> None:
         """Suspend a user's access in a directory; roles and groups are kept (v2 ``.../suspend``)."""
-        self._write("POST", self._directory_url(directory_id, "users", account_id, "suspend"))
+        self._write("POST", self._write_url(directory_id, "users", account_id, "suspend"))
 
-    def user_restore(self, account_id: str, *, directory_id: str | None = None) -> None:
+    def user_restore(self, account_id: str, *, directory_id: str | None) -> None:
         """Restore a suspended user's access in a directory (v2 ``.../restore``)."""
-        self._write("POST", self._directory_url(directory_id, "users", account_id, "restore"))
+        self._write("POST", self._write_url(directory_id, "users", account_id, "restore"))
 
-    def user_remove(self, account_id: str, *, directory_id: str | None = None) -> None:
+    def user_remove(self, account_id: str, *, directory_id: str | None) -> None:
         """Remove a user from a directory; roles and groups are lost (v2 ``DELETE .../users/{id}``)."""
-        self._write("DELETE", self._directory_url(directory_id, "users", account_id))
+        self._write("DELETE", self._write_url(directory_id, "users", account_id))
 
-    def group_membership_add(self, group_id: str, account_id: str, *, directory_id: str | None = None) -> None:
+    def group_membership_add(self, group_id: str, account_id: str, *, directory_id: str | None) -> None:
         """Add a user to a group. Already being a member counts as success; a licence-limit 409 raises."""
-        url = self._directory_url(directory_id, "groups", self._group(group_id), "memberships")
+        url = self._write_url(directory_id, "groups", self._group(group_id), "memberships")
         try:
             self._write("POST", url, json={"accountId": account_id})
         except AtlassianError as exc:
@@ -385,9 +403,9 @@ class AtlassianClient:
                 raise
             log.info("POST %s: user already a member, nothing to do", exc.path)
 
-    def group_membership_remove(self, group_id: str, account_id: str, *, directory_id: str | None = None) -> None:
+    def group_membership_remove(self, group_id: str, account_id: str, *, directory_id: str | None) -> None:
         """Remove a user from a group. A 404 (not a member, or no such group) raises: the caller decides."""
-        url = self._directory_url(directory_id, "groups", self._group(group_id), "memberships", account_id)
+        url = self._write_url(directory_id, "groups", self._group(group_id), "memberships", account_id)
         self._write("DELETE", url)
 
     # -- Admin v1 writes: direct product roles -----------------------------------------------------
@@ -434,6 +452,15 @@ class AtlassianClient:
 
     def _directory_url(self, directory_id: str | None, *segments: str) -> str:
         return self._admin_url("v2", "directories", directory_id or self.directory_id, *segments)
+
+    def _write_url(self, directory_id: str | None, *segments: str) -> str:
+        """A write's URL: it names a real directory, never ``-`` (nothing is sent otherwise)."""
+        if not directory_id or directory_id == "-":
+            raise AtlassianError(
+                "A write must name the account's or group's directory, not '-': sync to learn it",
+                retryable=False,
+            )
+        return self._admin_url("v2", "directories", directory_id, *segments)
 
     def _jira_url(self, *segments: str) -> str:
         if self.jira_base is None:
@@ -513,6 +540,10 @@ def _item_key(field: str) -> Callable[[dict], Any]:
         return value if isinstance(value, str) else object()
 
     return key
+
+
+def _account_id_of(item: Any) -> str:
+    return mappers.required_str(paging.require_mapping(item, "user"), "accountId")
 
 
 def _role(role: str, resource: str | None) -> dict[str, str]:

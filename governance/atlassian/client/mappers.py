@@ -114,12 +114,18 @@ def user_role_assignment(item: Mapping[str, Any]) -> UserRoleAssignment:
     methods of all its roles are merged (in first-seen order) into one tuple.
     """
     assignments = objects(item.get("roleAssignments"), "roleAssignments", lambda a: a)
+    direct: tuple[str, ...] = ()
     if assignments:
         roles = tuple(required_str(a, "role") for a in assignments)
         methods: dict[str, None] = {}
         for a in assignments:
             methods.update(dict.fromkeys(str_tuple(a.get("roleAssignmentMethods"), "roleAssignmentMethods")))
         method_tuple = tuple(methods)
+        direct = tuple(
+            required_str(a, "role")
+            for a in assignments
+            if "direct" in str_tuple(a.get("roleAssignmentMethods"), "roleAssignmentMethods")
+        )
     else:
         roles, method_tuple = str_tuple(item.get("roles"), "roles"), ()
     return UserRoleAssignment(
@@ -127,6 +133,7 @@ def user_role_assignment(item: Mapping[str, Any]) -> UserRoleAssignment:
         resource_owner=optional_str(item, "resourceOwner") or "",
         roles=roles,
         methods=method_tuple,
+        direct_roles=direct,
     )
 
 

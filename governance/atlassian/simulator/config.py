@@ -40,8 +40,10 @@ class SimulatorConfig:
     # The org API key has expired: the Admin and User management APIs answer 401 (Jira's token works).
     api_key_expired: bool = False
     # v2 writes (suspend, restore, remove, memberships, group roles) refuse the directory "-", which
-    # the documents offer to reads only ("increase the operation scope to all directories").
-    writes_need_directory: bool = False
+    # the documents offer to reads only ("increase the operation scope to all directories"); writes
+    # are to name a directory id from the directories endpoint. On by default: the portal must
+    # never send "-" on a write (DESIGN.md 5.12); turn it off only to model a lenient tenant.
+    writes_need_directory: bool = True
     # Random faults (0 = off).
     error_rate: float = 0.0
     latency_ms: int = 0

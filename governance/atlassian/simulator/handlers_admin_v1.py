@@ -3,6 +3,11 @@
 Error codes as each endpoint documents them: the user-role endpoints answer with ADMIN-UAM codes
 (400 ADMIN-UAM-400-1 or -400-3, 404 ADMIN-UAM-404-3, 409 ADMIN-UAM-409-3), last-active-dates with
 ADMIN-400-4 and ADMIN-404-8. The v1 list's ``links.next`` is a full URL with ``?cursor=``.
+
+A ``roles/revoke`` of a role the user does not hold answers 204, as a real one does: the document
+gives 404 ADMIN-UAM-404-3 for an unknown organization, user or group only, and no error for "no such
+role assignment". So a revoke that changed nothing looks like success; the portal reads the role
+assignments back after each revoke to tell (accounts/services/memberships.py).
 """
 
 from urllib.parse import quote

@@ -5,6 +5,13 @@ Unknown accounts answer 404 ``{"key":"accountNotFound"}``; accounts the org does
 for (an org admin, or one marked with ``state.refuse_deletion``) answers 409
 ``{"key":"conflict.lifecycleErrors","context":{"message","accountId","errorCodes":[{"code","message"}]}}``
 as the document describes; the codes themselves are the simulator's (the document lists none).
+
+Accounts provisioned by the identity provider (managed accounts of the IdP directory, whose v2
+``managementSource`` is ``synced``) cannot be deactivated, enabled, deleted or restored here: the
+lifecycle answers 403 ``{"key":"forbidden.action","context":{"allowed":false,"reason":{"key":
+"externalDirectory.scim"}}}`` (the document's Forbidden.Action with its restriction reason
+``externalDirectory.scim``: "the user is managed by an external SCIM directory"), and ``/manage``
+says so for ``lifecycle.enablement`` and ``lifecycle.delete``.
 """
 
 from datetime import UTC, datetime
@@ -12,9 +19,10 @@ from datetime import UTC, datetime
 from . import render
 from .errors import Response, um_error
 from .request import Request
-from .state import StateError
+from .state import SimulatorState, StateError
 
 ALLOWED = {"allowed": True}
+SCIM = {"allowed": False, "reason": {"key": "externalDirectory.scim"}}
 PROFILE_FIELDS = ("name", "nickname", "zoneinfo", "locale", "job_title", "organization", "department", "location")
 
 
@@ -27,13 +35,26 @@ def _managed(app, req: Request):
     return a
 
 
+def _scim_managed(a) -> bool:
+    """Provisioned by the identity provider (the v2 ``managementSource: synced``)."""
+    return SimulatorState.management_source(a) == "synced"
+
+
+def _lifecycle_target(app, req: Request):
+    """The managed account of a lifecycle call; one the IdP provisions is refused as documented."""
+    a = _managed(app, req)
+    if _scim_managed(a):
+        raise um_error(403, "forbidden.action", SCIM)
+    return a
+
+
 def manage(app, req: Request) -> Response:
     a = _managed(app, req)
-    synced = a.directory == 1
-    field_rule = {"allowed": False, "reason": {"key": "externalDirectory.scim"}} if synced else ALLOWED
+    synced = _scim_managed(a)
+    field_rule = SCIM if synced else ALLOWED
     profile = dict.fromkeys(PROFILE_FIELDS, field_rule)
-    enablement = ALLOWED
-    if a.deletion_at is not None:
+    enablement = SCIM if synced else ALLOWED
+    if a.deletion_at is not None and not synced:
         enablement = {"allowed": False, "reason": {"key": "administrative"}}
     return Response(
         200,
@@ -43,7 +64,7 @@ def manage(app, req: Request) -> Response:
             "profile.read": ALLOWED,
             "email.set": field_rule,
             "lifecycle.enablement": enablement,
-            "lifecycle.delete": ALLOWED,
+            "lifecycle.delete": SCIM if synced else ALLOWED,
             "apiToken.read": ALLOWED,
             "apiToken.delete": ALLOWED,
         },
@@ -76,20 +97,20 @@ def profile(app, req: Request) -> Response:
 
 
 def disable(app, req: Request) -> Response:
-    app.state.disable(_managed(app, req))
+    app.state.disable(_lifecycle_target(app, req))
     return Response(204)
 
 
 def enable(app, req: Request) -> Response:
     try:
-        app.state.enable(_managed(app, req))
+        app.state.enable(_lifecycle_target(app, req))
     except StateError:
         raise um_error(403, "forbidden.action", {"allowed": False, "reason": {"key": "administrative"}}) from None
     return Response(204)
 
 
 def delete(app, req: Request) -> Response:
-    a = _managed(app, req)
+    a = _lifecycle_target(app, req)
     refusals = app.state.delete_refusals(a)
     if refusals:
         context = {"message": "This account isn't eligible for deletion", "accountId": a.account_id}
@@ -100,7 +121,7 @@ def delete(app, req: Request) -> Response:
 
 
 def cancel_delete(app, req: Request) -> Response:
-    app.state.cancel_deletion(_managed(app, req))
+    app.state.cancel_deletion(_lifecycle_target(app, req))
     return Response(200, {"message": "The account deletion was cancelled and the account is active again"})
 
 

@@ -81,8 +81,8 @@ def v2_user(state: SimulatorState, a: Account, expand: set[str] | frozenset = fr
         d["platformRoles"] = state.platform_roles(a)
     d["picture"] = avatar(a, 48)
     d["avatar"] = avatar(a, 128)
-    if a.managed and a.directory is not None:
-        d["managementSource"] = "synced" if a.directory == 1 else "invited"
+    if (source := state.management_source(a)) is not None:
+        d["managementSource"] = source
     d["mfaEnabled"] = a.mfa
     city, zone = location(a, seed)
     if a.managed:

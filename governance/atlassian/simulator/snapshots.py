@@ -136,6 +136,7 @@ class SnapshotMixin:
         not_in_group: str | None = None,
         product: str | None = None,
         synced_group_member: bool | None = None,
+        management_source: str | None = None,
     ) -> Iterator[Account]:
         self.expire_deletions()
         if in_directory is _DEFAULT:
@@ -164,6 +165,8 @@ class SnapshotMixin:
                 continue
             in_synced = synced_group_member is not None and any(self.data.groups[g].synced for g in a.groups)
             if synced_group_member is not None and in_synced != synced_group_member:
+                continue
+            if management_source is not None and self.management_source(a) != management_source:
                 continue
             yield a
 

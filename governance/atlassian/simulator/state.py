@@ -181,6 +181,14 @@ class SimulatorState(SnapshotMixin):
             return "no_membership"
         return "suspended" if a.suspended else "active"
 
+    @staticmethod
+    def management_source(a: Account) -> str | None:
+        """v2 ``managementSource``: ``synced`` for managed accounts the identity provider (the second
+        directory) provisions, ``invited`` for other managed directory members, else none."""
+        if not a.managed or a.directory is None:
+            return None
+        return "synced" if a.directory == 1 else "invited"
+
     def in_default_scope(self, a: Account) -> bool:
         """Whether the v2 listing over ``-`` shows the account: every directory member, and managed
         accounts outside any directory (ORG26, ``users/count``: "including managed accounts that
@@ -423,6 +431,23 @@ class SimulatorState(SnapshotMixin):
             if a is None:
                 raise KeyError(account_id)
             a.delete_refusal = None if code is None else (code, message)
+            self._touch()
+
+    def move_to_directory(self, account_id: str, directory: int) -> None:
+        """The account now belongs to directory ``directory`` (an index of ``data.directories``), as
+        when an identity provider takes a person over; its groups of the old directory are left."""
+        with self.lock:
+            a = self.account(account_id)
+            if a is None:
+                raise KeyError(account_id)
+            if not 0 <= directory < len(self.data.directories):
+                raise ValueError(f"no directory {directory}")
+            for g in list(a.groups):
+                if self.data.groups[g].directory != directory:
+                    self.data.groups[g].members.discard(a.idx)
+                    a.groups.remove(g)
+            a.directory = directory
+            a.in_directory = True
             self._touch()
 
     def set_seats(self, product_key: str, seats: int) -> None:
