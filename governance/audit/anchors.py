@@ -39,6 +39,7 @@ from django.core.mail import EmailMessage
 from django.dispatch import Signal
 from django.utils import timezone
 
+from governance.audit.archive import fsync_directory
 from governance.audit.chain import iso_utc
 from governance.audit.models import AuditCheckpoint, AuditEvent
 from governance.audit.verify import ChainReport, verify_chain
@@ -164,24 +165,10 @@ def append_anchor(record: dict, directory: Path | None = None) -> Path:
         finally:
             os.close(fd)
         if not size:
-            _fsync_directory(directory)
+            fsync_directory(directory)
     except OSError as exc:
         raise AnchorError(f"cannot append to {path}: {exc}") from exc
     return path
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a new file's directory entry durable (POSIX); skipped where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def anchor_email(record: dict, *, recipients: Sequence[str]) -> None:

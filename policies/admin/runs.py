@@ -157,17 +157,7 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         run = self._run(request, object_id)
-        record_event(
-            actor=Actor.from_request(request),
-            action=AuditAction.EXPORT_DOWNLOADED,
-            # The run's own row, as run_undo names it (not the proxy's label).
-            target_type=TaskRun._meta.label_lower,
-            target_id=run.pk,
-            target_repr=str(run),
-            after={"export": "accounts affected by a policy run"},
-            correlation_id=run.correlation_id,
-            organization=run.organization,
-        )
+        _record_download(request, run, "accounts affected by a policy run")
         rows = (
             (
                 e.pk,
@@ -193,16 +183,7 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         run = self._run(request, object_id)
-        record_event(
-            actor=Actor.from_request(request),
-            action=AuditAction.EXPORT_DOWNLOADED,
-            target_type=TaskRun._meta.label_lower,
-            target_id=run.pk,
-            target_repr=str(run),
-            after={"export": "action needed in the identity provider"},
-            correlation_id=run.correlation_id,
-            organization=run.organization,
-        )
+        _record_download(request, run, "action needed in the identity provider")
         cases = idp_enforcements(policy_pk(run) or 0).iterator(chunk_size=2000)
         return streaming_csv_response(f"policy-run-{run.pk}-idp-action-needed.csv", IDP_HEADER, idp_rows(cases))
 
@@ -266,3 +247,18 @@ def _undo(run, *, actor, reason: str) -> dict:
 
 def _removed(removed) -> str:
     return json.dumps(removed, sort_keys=True) if removed else ""
+
+
+def _record_download(request, run: PolicyRun, export: str) -> None:
+    """A CSV of a run's accounts is an export: audited, naming the run's own row (as run_undo does,
+    not the proxy's label)."""
+    record_event(
+        actor=Actor.from_request(request),
+        action=AuditAction.EXPORT_DOWNLOADED,
+        target_type=TaskRun._meta.label_lower,
+        target_id=run.pk,
+        target_repr=str(run),
+        after={"export": export},
+        correlation_id=run.correlation_id,
+        organization=run.organization,
+    )

@@ -176,32 +176,39 @@ def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=Non
     return EnforcementStatus.DONE
 
 
+def _settle_claim(
+    enforcement: Enforcement, status: str, fields: dict, *, claimant: str, actor, run, audit: dict
+) -> str:
+    """Move a case this claimant holds (executing) to ``status`` with ``fields``, and audit it, in one
+    transaction. A case another claimant took over meanwhile is left alone, unaudited."""
+    with transaction.atomic():
+        won = Enforcement.objects.filter(
+            pk=enforcement.pk, status=EnforcementStatus.EXECUTING, claimed_by=claimant
+        ).update(status=status, claimed_by="", claimed_at=None, error="", **fields)
+        if won:
+            record_event(
+                actor=actor,
+                target=enforcement,
+                correlation_id=run.correlation_id if run else "",
+                organization=enforcement.policy.organization.org_id,
+                **audit,
+            )
+    return status
+
+
 def _to_review(enforcement: Enforcement, attention: str, *, claimant: str, actor, run) -> str:
     """Nothing was removed: put the case in the review queue with the reason, for a person to
     remove the shared groups anyway (enforcement_approve's ``remove_shared_groups``) or exempt the
     account. ``removed`` says so: ``{"attention": ...}``."""
-    with transaction.atomic():
-        won = Enforcement.objects.filter(
-            pk=enforcement.pk, status=EnforcementStatus.EXECUTING, claimed_by=claimant
-        ).update(
-            status=EnforcementStatus.AWAITING_REVIEW,
-            removed={"attention": attention},
-            reason=f"Needs a decision: {attention}. {enforcement.reason}",
-            claimed_by="",
-            claimed_at=None,
-            error="",
-        )
-        if won:
-            record_event(
-                actor=actor,
-                action=AuditAction.ENFORCEMENT_WARNED,
-                target=enforcement,
-                after={"attention": attention},
-                reason=f"queued for review, nothing removed: {attention}",
-                correlation_id=run.correlation_id if run else "",
-                organization=enforcement.policy.organization.org_id,
-            )
-    return EnforcementStatus.AWAITING_REVIEW
+    fields = {"removed": {"attention": attention}, "reason": f"Needs a decision: {attention}. {enforcement.reason}"}
+    audit = {
+        "action": AuditAction.ENFORCEMENT_QUEUED_FOR_REVIEW,
+        "after": {"attention": attention},
+        "reason": f"queued for review, nothing removed: {attention}",
+    }
+    return _settle_claim(
+        enforcement, EnforcementStatus.AWAITING_REVIEW, fields, claimant=claimant, actor=actor, run=run, audit=audit
+    )
 
 
 def _to_idp(enforcement: Enforcement, *, claimant: str, actor, run) -> str:
@@ -210,55 +217,36 @@ def _to_idp(enforcement: Enforcement, *, claimant: str, actor, run) -> str:
     identity team (the policy run's CSV download, and the IDP_TEAM_EMAIL digest)."""
     account = enforcement.account
     why = str(idp_refusal(account, IDP_REFUSED_ACTIONS[enforcement.policy.action]))
-    with transaction.atomic():
-        won = Enforcement.objects.filter(
-            pk=enforcement.pk, status=EnforcementStatus.EXECUTING, claimed_by=claimant
-        ).update(
-            status=EnforcementStatus.IDP_ACTION_NEEDED,
-            decision_note=why,
-            claimed_by="",
-            claimed_at=None,
-            error="",
-        )
-        if won:
-            record_event(
-                actor=actor,
-                action=AuditAction.ENFORCEMENT_IDP_ACTION_NEEDED,
-                target=enforcement,
-                after={"action": enforcement.policy.action, "directory": account.directory_id},
-                reason=why,
-                correlation_id=run.correlation_id if run else "",
-                organization=enforcement.policy.organization.org_id,
-            )
-    return EnforcementStatus.IDP_ACTION_NEEDED
+    audit = {
+        "action": AuditAction.ENFORCEMENT_IDP_ACTION_NEEDED,
+        "after": {"action": enforcement.policy.action, "directory": account.directory_id},
+        "reason": why,
+    }
+    return _settle_claim(
+        enforcement,
+        EnforcementStatus.IDP_ACTION_NEEDED,
+        {"decision_note": why},
+        claimant=claimant,
+        actor=actor,
+        run=run,
+        audit=audit,
+    )
 
 
 def _cancel_changed(enforcement: Enforcement, why: str, *, claimant: str, actor, run) -> str:
     """The account changed since the sync (the re-check): nothing was done, and the reason stays
     on the enforcement and its audit event (DESIGN.md 5.10)."""
     note = f"cancelled, changed since the sync: {why}"
-    with transaction.atomic():
-        won = Enforcement.objects.filter(
-            pk=enforcement.pk, status=EnforcementStatus.EXECUTING, claimed_by=claimant
-        ).update(
-            status=EnforcementStatus.CANCELLED,
-            decision_note=note,
-            notice_pending="",
-            claimed_by="",
-            claimed_at=None,
-            error="",
-        )
-        if won:
-            record_event(
-                actor=actor,
-                action=AuditAction.ENFORCEMENT_CANCELLED,
-                target=enforcement,
-                after={"changed_since_sync": why},
-                reason=note,
-                correlation_id=run.correlation_id if run else "",
-                organization=enforcement.policy.organization.org_id,
-            )
-    return EnforcementStatus.CANCELLED
+    audit = {"action": AuditAction.ENFORCEMENT_CANCELLED, "after": {"changed_since_sync": why}, "reason": note}
+    return _settle_claim(
+        enforcement,
+        EnforcementStatus.CANCELLED,
+        {"decision_note": note, "notice_pending": ""},
+        claimant=claimant,
+        actor=actor,
+        run=run,
+        audit=audit,
+    )
 
 
 def _failed(enforcement: Enforcement, exc: Exception, *, actor, run, now) -> str:
