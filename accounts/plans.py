@@ -78,7 +78,8 @@ class SharedGroup:
 
 @dataclass(frozen=True)
 class RemovalPlan:
-    products: tuple[str, ...]  # keys of the products taken away
+    products: tuple[str, ...]  # keys of the products taken away (for people: two sites share a key)
+    resources: tuple[str, ...] = ()  # their instance ARIs: what tells two sites of one product apart
     groups: tuple[str, ...] = ()  # group ids to leave
     roles: tuple[tuple[str, str], ...] = ()  # (role, resource ARI) to revoke
     shared: tuple[SharedGroup, ...] = ()
@@ -112,6 +113,7 @@ class RemovalPlan:
         """What an enforcement records as removed, and what a restore gives back."""
         removed = {
             "products": list(self.products),
+            "resources": list(self.resources),
             "groups": list(self.groups),
             "roles": [{"role": role, "resource": resource} for role, resource in self.roles],
         }
@@ -141,6 +143,7 @@ def plan_product_removal(
     """
     scoped = {p.resource_id: p for p in products}
     keys = tuple(sorted({p.key for p in products}))
+    resources = tuple(sorted(scoped))
     removable: list[str] = []
     shared: list[SharedGroup] = []
     synced: list[SharedGroup] = []
@@ -166,9 +169,10 @@ def plan_product_removal(
         )
     )
     if shared and not remove_shared:
-        return RemovalPlan(products=keys, shared=tuple(shared), synced=tuple(synced))
+        return RemovalPlan(products=keys, resources=resources, shared=tuple(shared), synced=tuple(synced))
     return RemovalPlan(
         products=keys,
+        resources=resources,
         groups=tuple(removable + [group.group_id for group in shared]),
         roles=roles,
         shared=tuple(shared),

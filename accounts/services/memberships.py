@@ -201,8 +201,11 @@ def product_access_remove(
         # Not read back: mirror what was asked for; the next sync brings the rest.
         with transaction.atomic():
             lock_for_change(account.pk).save(update_fields=["portal_changed_at"])
+            # By instance (resource ARI), not key: a sandbox site shares its production site's key.
             ProductAccess.objects.filter(
-                account=account, product__key__in=plan.get("products", []), product__organization=account.organization
+                account=account,
+                product__resource_id__in=plan.get("resources", []),
+                product__organization=account.organization,
             ).delete()
     return plan
 

@@ -32,7 +32,12 @@ def test_a_group_granting_only_the_product_is_removed_and_nothing_else():
     assert plan.roles == ()
     assert plan.attention == ""
     assert plan.frees_seats
-    assert plan.as_dict() == {"products": ["jira-software"], "groups": ["g-jira"], "roles": []}
+    assert plan.as_dict() == {
+        "products": ["jira-software"],
+        "resources": [JSW.resource_id],
+        "groups": ["g-jira"],
+        "roles": [],
+    }
 
 
 def test_a_group_that_also_grants_other_products_and_site_admin_removes_nothing_and_says_why():
@@ -43,7 +48,13 @@ def test_a_group_that_also_grants_other_products_and_site_admin_removes_nothing_
         "Jira Software comes through site-admins, which also grants Confluence, Jira Service Management, "
         "admin roles and the site-admin role"
     )
-    assert plan.as_dict() == {"products": ["jira-software"], "groups": [], "roles": [], "attention": plan.attention}
+    assert plan.as_dict() == {
+        "products": ["jira-software"],
+        "resources": [JSW.resource_id],
+        "groups": [],
+        "roles": [],
+        "attention": plan.attention,
+    }
 
 
 def test_a_jira_only_group_stays_too_when_a_shared_group_also_grants_jira():
@@ -107,3 +118,18 @@ def test_an_identity_provider_group_blocks_the_removal_with_its_own_reason():
 def test_nothing_to_remove_frees_nothing():
     plan = plan_product_removal([JSW], [CONF_USERS, TEAM])
     assert (plan.groups, plan.roles, plan.attention, plan.frees_seats) == ((), (), "", False)
+
+
+SANDBOX = ProductRef("ari:cloud:jira-software::site/sandbox", "jira-software", "Jira Software")
+SANDBOX_USERS = GroupGrants("g-sandbox", "jira-software-users-sandbox", (Grant(SANDBOX, (USER,)),))
+
+
+def test_a_sandbox_site_of_the_same_product_is_another_product():
+    # Same key, another instance: taking production's Jira leaves the sandbox's group and seat.
+    plan = plan_product_removal([JSW], [JIRA_USERS, SANDBOX_USERS])
+    assert plan.groups == ("g-jira",)
+    assert plan.as_dict()["resources"] == [JSW.resource_id]
+    both = GroupGrants("g-both", "jira-everywhere", (Grant(JSW, (USER,)), Grant(SANDBOX, (USER,))))
+    shared = plan_product_removal([JSW], [both])
+    assert shared.groups == ()
+    assert "jira-everywhere" in shared.attention  # it also grants the sandbox: a person decides
