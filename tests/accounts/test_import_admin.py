@@ -8,7 +8,6 @@ the real one when it is registered with the mixin.
 import csv
 import io
 import logging
-from pathlib import Path
 
 import pytest
 from django.contrib import admin
@@ -21,9 +20,9 @@ from accounts.importexport.formats import xlsx_bytes
 from accounts.models import Account, AccountStatus, Group
 from accounts.sync.runner import organization_sync
 from governance.audit.models import AuditAction, AuditEvent
+from tests.accounts.export_files import export_file
 from tests.factories import OrganizationFactory
 
-FIXTURES = Path(__file__).parent / "fixtures"
 SITE = "ie_import_test"
 ANN = "5b10ac8d82e05b22cc7d4ef5"
 CHANGES, SEED = "0", "1"
@@ -60,7 +59,7 @@ def _confirm(client, preview_response):
 
 
 def _fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return export_file(name)
 
 
 @pytest.fixture
@@ -320,7 +319,7 @@ class TestRealAccountAdmin:
         changelist = client.get(reverse("admin:accounts_account_changelist")).content.decode()
         assert reverse("admin:accounts_account_import") in changelist
         assert reverse("admin:accounts_account_export") in changelist
-        data = (FIXTURES / "atlassian_users_export.csv").read_bytes()
+        data = export_file("atlassian_users_export.csv")
         upload = io.BytesIO(data)
         upload.name = "users.csv"
         preview = client.post(
