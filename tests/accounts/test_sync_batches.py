@@ -16,6 +16,7 @@ from accounts.sync.runner import organization_sync
 from accounts.sync.users import apply_user_page
 from governance.atlassian.errors import AtlassianError
 from governance.db.upsert import rows_per_statement
+from tests.statements import InsertCounter
 
 
 class TestBatched:
@@ -54,22 +55,9 @@ class TestPrefetch:
         assert sys.getswitchinterval() == before
 
 
-class _Inserts:
-    """``connection.execute_wrapper``: (table, parameters) of each INSERT sent; an executemany sends several."""
-
-    def __init__(self):
-        self.statements: list[tuple[str, int]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        if sql.startswith("INSERT"):
-            table = sql.split('"')[1]
-            self.statements.extend((table, len(one)) for one in (params if many else [params]))
-        return execute(sql, params, many, context)
-
-
 @pytest.mark.django_db
 def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, organization, monkeypatch):
-    sizes, inserts, per_batch = [], _Inserts(), []
+    sizes, inserts, per_batch = [], InsertCounter(), []
 
     def apply(ctx, users):
         sizes.append(len(users))

@@ -18,6 +18,7 @@ from governance.db.fetch import fetch_rows, in_chunks, pks_by
 from governance.db.sqlite import sqlite_bulk_writes
 from governance.db.upsert import insert_returning, rows_per_statement, upsert
 from tests.clock import SUITE_NOW
+from tests.statements import InsertCounter
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +28,6 @@ FIELDS += ("licence_group_count", "restored_at", "first_seen_at", "last_synced_a
 FIELDS += ("imported_as_of",)
 CONFLICT = ("organization", "account_id")
 WHEN = SUITE_NOW - timedelta(days=3) + timedelta(microseconds=678000)  # microseconds survive the round trip
-
-
-class _Inserts:
-    """``connection.execute_wrapper``: (table, parameters) of each INSERT sent; an executemany sends several."""
-
-    def __init__(self):
-        self.statements: list[tuple[str, int]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        if sql.startswith("INSERT"):
-            table = sql.split('"')[1]
-            self.statements.extend((table, len(one)) for one in (params if many else [params]))
-        return execute(sql, params, many, context)
 
 
 def _row(org, account_id, name, when, **changes):
@@ -78,7 +66,7 @@ class TestUpsert:
     def test_rows_read_back_as_the_orm_wrote_them_in_a_few_statements_of_many_rows(self, org, monkeypatch):
         monkeypatch.setattr(upsert_module, "MAX_ROWS_PER_STATEMENT", 64)
         rows = [_row(org, f"acc-{i}", f"User {i}", WHEN) for i in range(130)]
-        inserts = _Inserts()
+        inserts = InsertCounter()
         with connection.execute_wrapper(inserts):
             upsert(Account, FIELDS, rows, conflict=CONFLICT, update=("name",))
         # Full statements of the largest size the parameter limit allows, then the rest in powers of two.
@@ -128,7 +116,7 @@ def test_insert_returning_gives_the_asked_columns_of_every_row_in_statements_of_
     fields = ("organization", "group_id", "name", "description", "directory_id", "external_synced", "managed_by")
     fields += ("member_count", "is_licence_group", "removed_at")
     rows = [(org.pk, f"g-{i}", f"Group {i}", "", "", False, "", i, False, None) for i in range(5)]
-    inserts = _Inserts()
+    inserts = InsertCounter()
     with connection.execute_wrapper(inserts):
         returned = insert_returning(Group, fields, rows, returning=("group_id", "id"), max_rows=2)
     assert [n // len(fields) for _, n in inserts.statements] == [2, 2, 1]
