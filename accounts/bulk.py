@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
+from accounts.services.account_lock import AccountBusy, one_change_at_a_time
 from accounts.services.errors import ChangedSinceSync, IdentityProviderManaged, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
 from accounts.services.memberships import (
@@ -331,10 +332,14 @@ def _apply_one(spec, options, account, members, clients, actor, correlation_id) 
         return result(Outcome.IDP_ACTION_NEEDED, str(idp_refusal(account, spec.idp_refused)))
     try:
         client = clients.get(account.organization)
-        if spec.destructive:
-            products = [options.product] if options.product else None
-            account_recheck(account=account, client=client, products=products)
-        spec.apply(account, options, client=client, actor=actor, reason=options.reason, correlation_id=correlation_id)
+        # The re-check, the change and its read-back as one, no other change to the account between.
+        with one_change_at_a_time(account.pk):
+            if spec.destructive:
+                products = [options.product] if options.product else None
+                account_recheck(account=account, client=client, products=products)
+            spec.apply(
+                account, options, client=client, actor=actor, reason=options.reason, correlation_id=correlation_id
+            )
     except NeedsDecision as exc:
         return result(Outcome.NEEDS_REVIEW, str(exc))
     except ChangedSinceSync as exc:
@@ -343,6 +348,8 @@ def _apply_one(spec, options, account, members, clients, actor, correlation_id) 
         return result(Outcome.SKIPPED, f"changed since the sync: {exc}")
     except IdentityProviderManaged as exc:
         return result(Outcome.IDP_ACTION_NEEDED, str(exc))
+    except AccountBusy as exc:
+        return result(Outcome.FAILED, str(exc))
     except ServiceRefused as exc:
         return result(Outcome.REFUSED, str(exc))
     except (AtlassianError, _NoClient) as exc:

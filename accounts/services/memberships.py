@@ -5,6 +5,7 @@ from django.db.models import F
 
 from accounts.models import Account, Group, Membership, Product, ProductAccess
 from accounts.removal import removal_plans
+from accounts.services.account_lock import changes_account
 from accounts.services.errors import ServiceRefused
 from accounts.services.refresh import account_refresh
 from accounts.services.remote import lock_for_change, perform
@@ -154,6 +155,7 @@ def product_access_plan(
     return plan.as_dict()
 
 
+@changes_account
 def product_access_remove(
     *,
     account: Account,
@@ -225,6 +227,7 @@ def _revoke_and_verify(client, account: Account, role: str, resource: str) -> No
         )
 
 
+@changes_account
 def product_access_restore(
     *, account: Account, removed: dict, client, actor: Actor, reason: str, correlation_id: str = ""
 ) -> None:

@@ -21,6 +21,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.services.account_lock import changes_account
 from accounts.services.readback import REFRESHED_FIELDS, mirror_remote_user, read_back
 from accounts.sync.context import SyncDataError
 from governance.atlassian.errors import AtlassianError
@@ -30,6 +31,7 @@ from governance.audit.record import Actor, record_event, record_events
 log = logging.getLogger(__name__)
 
 
+@changes_account
 def perform(
     *,
     account: Account,

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import AccountStatus
+from accounts.services.account_lock import one_change_at_a_time
 from accounts.services.errors import ChangedSinceSync, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_deactivate, account_delete, account_suspend
 from accounts.services.memberships import NeedsDecision, product_access_plan, product_access_remove
@@ -139,14 +140,16 @@ def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=Non
     if needs_idp(enforcement.policy, enforcement.account):
         return _to_idp(enforcement, claimant=claimant, actor=actor, run=run)
     try:
-        removed = _take_action(
-            enforcement,
-            client=client,
-            actor=actor,
-            reason=enforcement.reason,
-            correlation_id=correlation_id,
-            resumed=resumed,
-        )
+        # The re-check, the action and its read-back as one, no other change to the account between.
+        with one_change_at_a_time(enforcement.account_id):
+            removed = _take_action(
+                enforcement,
+                client=client,
+                actor=actor,
+                reason=enforcement.reason,
+                correlation_id=correlation_id,
+                resumed=resumed,
+            )
     except NeedsDecision as exc:
         return _to_review(enforcement, str(exc), claimant=claimant, actor=actor, run=run)
     except ChangedSinceSync as exc:
@@ -251,7 +254,8 @@ def _cancel_changed(enforcement: Enforcement, why: str, *, claimant: str, actor,
 
 def _failed(enforcement: Enforcement, exc: Exception, *, actor, run, now) -> str:
     attempts = enforcement.attempts + 1
-    retry = isinstance(exc, AtlassianError) and exc.retryable and attempts < MAX_ATTEMPTS
+    # Atlassian's retryable errors, and an account another change held too long (AccountBusy).
+    retry = getattr(exc, "retryable", False) and attempts < MAX_ATTEMPTS
     status = EnforcementStatus.DUE if retry else EnforcementStatus.FAILED
     with transaction.atomic():
         Enforcement.objects.filter(pk=enforcement.pk).update(

@@ -9,6 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Account, AccountStatus, Organization
+from accounts.services import account_lock
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from governance.audit.verify import verify_chain
@@ -18,6 +19,7 @@ from policies.services.execute import claim, execute
 from policies.services.policies import policy_save
 from policies.services.review import enforcement_approve, run_undo
 from policies.services.runs import policy_run
+from tests.account_locks import Holder
 from tests.group_forms import both_group_id_forms
 from tests.policies.conftest import RUN_AT
 
@@ -323,3 +325,21 @@ class TestReviewAndUndo:
         assert "jira-software" not in simulator.state.user(done.account.account_id).products
         run_undo(run=result.run, actor=Actor.system("undo"), reason="oops", client=atlassian)
         assert "jira-software" in simulator.state.user(done.account.account_id).products
+
+
+def test_an_account_another_change_holds_is_left_for_a_later_attempt(make_policy, simulator, atlassian, monkeypatch):
+    """A bulk action or an admin is changing the account: the policy sends nothing and retries."""
+    monkeypatch.setattr(account_lock, "WAIT_SECONDS", 0.2)
+    policy = make_policy()
+    target = Account.objects.get(pk=min(_expected_due(policy.organization)))
+    enforcement = Enforcement.objects.create(
+        policy=policy, account=target, status=EnforcementStatus.DUE, action="suspend", reason="r", due_at=RUN_AT
+    )
+    with Holder(target.pk):
+        assert execute(enforcement, client=atlassian, actor=Actor.system()) == EnforcementStatus.DUE
+    enforcement.refresh_from_db()
+    assert enforcement.attempts == 1
+    assert "Another change to this account" in enforcement.error
+    assert simulator.state.user(target.account_id).status == "active"
+    assert execute(enforcement, client=atlassian, actor=Actor.system()) == EnforcementStatus.DONE
+    assert simulator.state.user(target.account_id).status == "suspended"
