@@ -1,10 +1,13 @@
 """Personas and shared fixtures: an admin, a help-desk user, an auditor, a superuser, a visitor."""
 
+import shutil
 import uuid
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 
+from accounts.services.account_lock import lock_folder
 from governance.roles import AUDITORS, HELP_DESK, PORTAL_ADMINS
 
 
@@ -125,3 +128,10 @@ def _empty_redis_between_tests():
     cache.delete_pattern("*")
     taskqueue.purge()
     yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The run's SQLite database is dropped at the end; so are the account-lock files beside it."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and database.get("TEST", {}).get("NAME"):
+        shutil.rmtree(lock_folder(database["TEST"]["NAME"]), ignore_errors=True)

@@ -121,13 +121,16 @@ def _file_lock(account_pk: int):
     return lambda: os.close(fd)  # closing the descriptor releases the flock
 
 
-def _lock_path(stripe: int) -> Path:
-    name = str(connection.settings_dict["NAME"])
-    if name == ":memory:" or name.startswith("file:"):
+def lock_folder(database_name: str) -> Path:
+    """Where the lock files of a SQLite database live: beside it, as private as the database."""
+    if database_name == ":memory:" or database_name.startswith("file:"):
         # An in-memory database lives in one process; so do its locks.
-        folder = Path(tempfile.gettempdir()) / f"portal-account-locks-{os.getpid()}"
-    else:
-        folder = Path(f"{name}-account-locks")
+        return Path(tempfile.gettempdir()) / f"portal-account-locks-{os.getpid()}"
+    return Path(f"{database_name}-account-locks")
+
+
+def _lock_path(stripe: int) -> Path:
+    folder = lock_folder(str(connection.settings_dict["NAME"]))
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder / f"{stripe:04d}.lock"
 
