@@ -1,5 +1,7 @@
 """Building an Atlassian client for an organization (services receive it as ``client=``)."""
 
+from typing import Any
+
 from django.conf import settings
 
 from accounts.models import Organization
@@ -14,7 +16,7 @@ def client_for(organization: Organization, **overrides) -> AtlassianClient:
     if not organization.api_key() and "api_key" not in overrides:
         where = "ATLASSIAN_ADMIN_API_KEY" if organization.credentials_from_env else "the organization's stored key"
         raise MissingCredentials(f"No Admin API key for organization {organization.org_id}: set {where}.")
-    options = dict(
+    options: dict[str, Any] = dict(
         org_id=organization.org_id,
         api_key=organization.api_key(),
         api_base=organization.api_base,

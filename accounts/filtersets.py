@@ -97,7 +97,7 @@ class AccountFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Account
-        fields = []
+        fields: list[str] = []
         form = AccountFilterForm
 
     def __init__(self, data=None, queryset=None, *, now: datetime | None = None, **kwargs):

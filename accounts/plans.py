@@ -16,6 +16,7 @@ tested as a unit.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Roles that make a member an administrator of a product, a site or the organization. A group
 # granting one of them is never removed to free a seat: that would take the administration too.
@@ -109,7 +110,7 @@ class RemovalPlan:
     def frees_seats(self) -> bool:
         return not self.blocked and bool(self.groups or self.roles)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """What an enforcement records as removed, and what a restore gives back."""
         removed = {
             "products": list(self.products),

@@ -21,6 +21,7 @@ from django.db import connections, router
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from governance.db.fetch import column_of
 from governance.ratelimit_models import RateLimitCounter
 
 _KEY_SALT = "governance.ratelimit"
@@ -98,9 +99,9 @@ def _increment(keys: Sequence[str], start: datetime) -> dict[str, int]:
     q = connection.ops.quote_name
     table, key_col, start_col, count_col = (
         q(opts.db_table),
-        q(opts.get_field("key").column),
-        q(opts.get_field("window_start").column),
-        q(opts.get_field("count").column),
+        q(column_of(RateLimitCounter, "key")),
+        q(column_of(RateLimitCounter, "window_start")),
+        q(column_of(RateLimitCounter, "count")),
     )
     start_value = opts.get_field("window_start").get_db_prep_save(start, connection)
     newer = f"{table}.{start_col} >= EXCLUDED.{start_col}"

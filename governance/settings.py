@@ -9,6 +9,7 @@ them; the web server (governance/wsgi.py) refuses to start unless DJANGO_DEBUG i
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -362,7 +363,7 @@ PORTAL_TASK_FUNCTIONS = [
 ]
 
 # --- Logging ---------------------------------------------------------------------------------
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "governance.logging.RedactSecretsFilter"}},

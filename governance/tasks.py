@@ -32,9 +32,10 @@ def _verify_and_anchor(name: str, *, email_auditors: bool, alert_every_time: boo
     except AnchorError as exc:
         check, message = None, f"The audit chain verified, but its new anchor was not written: {exc}."
     else:
-        message = "" if check.ok else check.message
+        message = check.message if check and not check.ok else ""
     counts = {"checked": check.chain.checked, "anchors": check.anchors.anchors} if check else {}
     if check and check.ok:
+        assert check.written is not None  # a check that passed wrote its anchor
         counts["anchor_seq"] = check.written["seq"]
         if email_auditors and settings.AUDIT_ANCHOR_EMAIL:
             try:

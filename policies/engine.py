@@ -82,7 +82,9 @@ class ExemptionSpec:
 def email_matches(pattern: str, email: str | None) -> bool:
     """An exemption's shell-style email pattern against an address, case-insensitively
     (policies.filtersets matches the same way in SQL)."""
-    return bool(email) and fnmatch.fnmatchcase(email.lower(), pattern.lower())
+    if not email:
+        return False
+    return fnmatch.fnmatchcase(email.lower(), pattern.lower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +109,19 @@ class Decision:
 
 # Which account statuses each action applies to (acting on an already-suspended account is moot).
 _ACTIVE, _SUSPENDED, _DEACTIVATED = AccountStatus.ACTIVE, AccountStatus.SUSPENDED, AccountStatus.DEACTIVATED
-_STATUSES_FOR_ACTION = {
+# Keyed and valued by plain strings: a spec's action and an account's status are str (StrEnum members
+# are equal to their values and hash alike).
+_STATUSES_FOR_ACTION: dict[str, set[str]] = {
     PolicyAction.NOTIFY: {_ACTIVE},
     PolicyAction.REMOVE_PRODUCT_ACCESS: {_ACTIVE},
     PolicyAction.SUSPEND: {_ACTIVE},
     PolicyAction.DEACTIVATE: {_ACTIVE, _SUSPENDED},
     PolicyAction.DELETE: {_ACTIVE, _SUSPENDED, _DEACTIVATED},
 }
-_ONLY_ACTIVE = {_ACTIVE}
+_ONLY_ACTIVE: set[str] = {_ACTIVE}
 # Atlassian only deactivates and deletes managed accounts.
 _MANAGED_ONLY = {PolicyAction.DEACTIVATE, PolicyAction.DELETE}
-_ACTION_WORDS = {
+_ACTION_WORDS: dict[str, str] = {
     PolicyAction.NOTIFY: "reminded",
     PolicyAction.REMOVE_PRODUCT_ACCESS: "removed from",
     PolicyAction.SUSPEND: "suspended",
@@ -223,7 +227,7 @@ def _last_use(policy: PolicySpec, account: AccountSnapshot) -> tuple[datetime | 
         if used and (last is None or used > last):
             last_pk, last = pk, used
     if last_pk:
-        return last, policy.product_names.get(last_pk)
+        return last, policy.product_names.get(last_pk, "")  # policy_spec names every scoped product
     names = sorted(policy.product_names[pk] for pk in account.product_activity if pk in policy.product_names)
     return None, ", ".join(names)
 
@@ -236,7 +240,9 @@ def decide(
     open_case: OpenCase | None = None,
 ) -> Decision:
     """What to do about ``account`` under ``policy`` at ``now``."""
-    return _decide(policy, account, exemptions, now, open_case, quiet=False)
+    decision = _decide(policy, account, exemptions, now, open_case, quiet=False)
+    assert decision is not None  # only a quiet call answers None
+    return decision
 
 
 def decide_many(
@@ -297,14 +303,14 @@ def _decide(
         reason = f"{label} {_day(anchor)}, within the {policy.trigger_days}-day threshold"
         return _none_or_cancel(account, open_case, reason)
     # People are warned before any action: a first warning moves the action out to a full lead time.
-    if lead and (open_case is None or open_case.warned_at is None):
-        due = max(due, now + lead)
-    elif lead and open_case.warned_at is not None:
-        due = max(due, open_case.warned_at + lead)
+    if lead:
+        warned_at = open_case.warned_at if open_case is not None else None
+        due = max(due, (now if warned_at is None else warned_at) + lead)
     words = _ACTION_WORDS.get(policy.action, policy.action)
     what = f"{words} {product}" if policy.action == _REMOVE_PRODUCT_ACCESS else words
     base = f"{label} {_day(anchor)} ({days} days; threshold {policy.trigger_days} days)"
-    common = dict(due_at=due, inactive_since=anchor, days_inactive=days, product=product)
     if now < due:
-        return Decision(account.pk, Verdict.WARN, f"{base}; will be {what} on {_day(due)}", **common)
-    return Decision(account.pk, Verdict.ACT, f"{base}; {what} on {_day(now)}", **common)
+        verdict, reason = Verdict.WARN, f"{base}; will be {what} on {_day(due)}"
+    else:
+        verdict, reason = Verdict.ACT, f"{base}; {what} on {_day(now)}"
+    return Decision(account.pk, verdict, reason, due_at=due, inactive_since=anchor, days_inactive=days, product=product)

@@ -1,9 +1,12 @@
 """Set-based loading of what the engine needs: a fixed number of queries whatever the org's size."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 
-from accounts.models import Account, AccountStatus, Membership, ProductAccess
+from django.db.models import QuerySet
+
+from accounts.models import Account, AccountStatus, Membership, Organization, ProductAccess
 from governance.db.compiled import driver_rows
 from governance.db.datetimes import aware_datetimes
 from policies.engine import AccountSnapshot, ExemptionSpec, OpenCase, PolicySpec
@@ -43,7 +46,9 @@ def policy_spec(policy: InactivityPolicy) -> PolicySpec:
     )
 
 
-def active_exemptions(organization, now: datetime, *, kind: str = ExemptionKind.EXEMPT) -> list[ExemptionSpec]:
+def active_exemptions(
+    organization: Organization, now: datetime, *, kind: str = ExemptionKind.EXEMPT
+) -> list[ExemptionSpec]:
     rows = Exemption.objects.unexpired(now).filter(organization=organization, kind=kind)
     return [
         ExemptionSpec(
@@ -58,7 +63,7 @@ def active_exemptions(organization, now: datetime, *, kind: str = ExemptionKind.
     ]
 
 
-def candidate_accounts(policy: InactivityPolicy, spec: PolicySpec, *, awaiting_sync: bool = False):
+def candidate_accounts(policy: InactivityPolicy, spec: PolicySpec, *, awaiting_sync: bool = False) -> QuerySet[Account]:
     """The accounts a policy could concern, narrowed in SQL as far as is safe; the engine decides.
 
     ``awaiting_sync``: instead, only the accounts left out for waiting for a sync (see below), for
@@ -86,7 +91,7 @@ def load_snapshots(
     spec: PolicySpec,
     exemptions: list[ExemptionSpec],
     *,
-    account_pks=None,
+    account_pks: Iterable[int] | None = None,
     awaiting_sync: bool = False,
 ) -> list[AccountSnapshot]:
     """Four queries: accounts, scoped product activity, relevant memberships, (open cases elsewhere)."""

@@ -15,7 +15,7 @@ class GroupFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = Group
-        fields = []
+        fields: list[str] = []
 
 
 class MembershipFilterSet(django_filters.rest_framework.FilterSet):
@@ -24,7 +24,7 @@ class MembershipFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = Membership
-        fields = []
+        fields: list[str] = []
 
 
 class ProductFilterSet(django_filters.rest_framework.FilterSet):
@@ -33,4 +33,4 @@ class ProductFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = Product
-        fields = []
+        fields: list[str] = []

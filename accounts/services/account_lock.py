@@ -22,8 +22,10 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 from django.db import DatabaseError, connection
 from django.db.transaction import TransactionManagementError
@@ -41,6 +43,10 @@ _STRIPES = 1024
 
 _held = threading.local()
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Release = Callable[[], None]
+
 
 class AccountBusy(ServiceRefused):
     """Another change to the account did not finish within :data:`WAIT_SECONDS`. Nothing was sent;
@@ -50,10 +56,10 @@ class AccountBusy(ServiceRefused):
 
 
 @contextmanager
-def one_change_at_a_time(account_pk: int, *, wait: float | None = None):
+def one_change_at_a_time(account_pk: int, *, wait: float | None = None) -> Iterator[None]:
     """Hold the account's change lock for the block; :class:`AccountBusy` if it stays taken for
     ``wait`` seconds (:data:`WAIT_SECONDS` by default)."""
-    depth = getattr(_held, "depth", None)
+    depth: dict[int, int] | None = getattr(_held, "depth", None)
     if depth is None:
         depth = _held.depth = {}
     if depth.get(account_pk):
@@ -72,7 +78,7 @@ def one_change_at_a_time(account_pk: int, *, wait: float | None = None):
         release()
 
 
-def _acquire(account_pk: int, wait: float):
+def _acquire(account_pk: int, wait: float) -> _Release:
     deadline = time.monotonic() + wait
     take = _pg_lock if connection.vendor == "postgresql" else _file_lock
     while True:
@@ -87,7 +93,7 @@ def _acquire(account_pk: int, wait: float):
         time.sleep(POLL_SECONDS)
 
 
-def _pg_lock(account_pk: int):
+def _pg_lock(account_pk: int) -> _Release | None:
     key = (_PG_NAMESPACE << 32) | (account_pk & 0xFFFF_FFFF)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
@@ -95,7 +101,7 @@ def _pg_lock(account_pk: int):
             return None
     held_on = connection.connection
 
-    def release():
+    def release() -> None:
         # A connection closed meanwhile (an error, a restart) took the lock with it.
         if connection.connection is not held_on:
             return
@@ -109,7 +115,7 @@ def _pg_lock(account_pk: int):
     return release
 
 
-def _file_lock(account_pk: int):
+def _file_lock(account_pk: int) -> _Release | None:
     fd = os.open(_lock_path(account_pk % _STRIPES), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         # Each open() is its own open file description: flock makes threads of one process wait
@@ -135,12 +141,13 @@ def _lock_path(stripe: int) -> Path:
     return folder / f"{stripe:04d}.lock"
 
 
-def changes_account(function):
+def changes_account(function: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run ``function`` (which takes the ``account`` keyword) holding that account's change lock."""
 
     @functools.wraps(function)
-    def wrapper(*args, account, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        account: Any = kwargs["account"]  # every decorated service takes it, keyword-only
         with one_change_at_a_time(account.pk):
-            return function(*args, account=account, **kwargs)
+            return function(*args, **kwargs)
 
     return wrapper

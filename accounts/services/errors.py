@@ -1,3 +1,10 @@
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a leaf module: anything may import it, before the app registry is ready
+    from accounts.models import Account
+    from governance.atlassian.records import DirectoryUser
+
+
 class ServiceRefused(Exception):
     """The change is not allowed (an org admin, an IdP-synced group, an unmanaged account ...).
 
@@ -17,12 +24,12 @@ class ChangedSinceSync(ServiceRefused):
     cancelled, with this reason (DESIGN.md 5.10). ``user`` is what Atlassian said, when it listed
     the account, for the mirror."""
 
-    def __init__(self, message: str, *, user=None):
+    def __init__(self, message: str, *, user: "DirectoryUser | None" = None):
         super().__init__(message)
         self.user = user
 
 
-def idp_refusal(account, what: str) -> IdentityProviderManaged:
+def idp_refusal(account: "Account", what: str) -> IdentityProviderManaged:
     idp = account.organization.directory_name(account.directory_id) or "unknown directory"
     return IdentityProviderManaged(
         f"{account} is provisioned by an identity provider ({idp}, SCIM); Atlassian does not let an "
@@ -30,7 +37,7 @@ def idp_refusal(account, what: str) -> IdentityProviderManaged:
     )
 
 
-def refuse_without_directory(account, what: str) -> str:
+def refuse_without_directory(account: "Account", what: str) -> str:
     """The account's directory, for a write that must name it; refused when the mirror knows none."""
     if not account.directory_id:
         raise ServiceRefused(

@@ -5,11 +5,15 @@ Org admins are refused unless ``allow_org_admin`` is passed: taking an org admin
 mistake can lock the organization out of its own administration.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from django.utils import timezone
 
 from accounts.models import Account, AccountStatus
 from accounts.services.errors import ServiceRefused, idp_refusal, refuse_without_directory
 from accounts.services.remote import perform
+from governance.atlassian.client import AtlassianClient
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor
 
@@ -33,10 +37,10 @@ def _refuse_idp(account: Account, what: str) -> None:
         raise idp_refusal(account, what)
 
 
-def _status_change(new_status: str, *, restored: bool = False):
-    def apply(account: Account) -> dict:
+def _status_change(new_status: str, *, restored: bool = False) -> Callable[[Account], dict[str, Any]]:
+    def apply(account: Account) -> dict[str, Any]:
         now = timezone.now()
-        changed = {}
+        changed: dict[str, Any] = {}
         if account.status != new_status:
             changed.update(status=new_status, status_changed_at=now)
         changed["billable"] = account.billable if new_status == AccountStatus.ACTIVE else False
@@ -47,7 +51,17 @@ def _status_change(new_status: str, *, restored: bool = False):
     return apply
 
 
-def _lifecycle(account, client, actor, reason, correlation_id, action, remote, status, restored=False) -> Account:
+def _lifecycle(
+    account: Account,
+    client: AtlassianClient,
+    actor: Actor,
+    reason: str,
+    correlation_id: str,
+    action: str,
+    remote: Callable[[], object],
+    status: str,
+    restored: bool = False,
+) -> Account:
     """One status change in Atlassian, mirrored (then read back through ``client``) and audited
     (accounts.services.remote.perform)."""
     return perform(
@@ -64,7 +78,13 @@ def _lifecycle(account, client, actor, reason, correlation_id, action, remote, s
 
 
 def account_suspend(
-    *, account: Account, client, actor: Actor, reason: str, correlation_id: str = "", allow_org_admin: bool = False
+    *,
+    account: Account,
+    client: AtlassianClient,
+    actor: Actor,
+    reason: str,
+    correlation_id: str = "",
+    allow_org_admin: bool = False,
 ) -> Account:
     """Suspend access in the organization's directory: frees the seat, keeps groups and roles."""
     _refuse_org_admin(account, allow_org_admin, "suspend")
@@ -81,7 +101,9 @@ def account_suspend(
     )
 
 
-def account_restore(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+def account_restore(
+    *, account: Account, client: AtlassianClient, actor: Actor, reason: str, correlation_id: str = ""
+) -> Account:
     """Lift a suspension: access, groups and roles come back as they were."""
     directory = refuse_without_directory(account, "restore")
     return _lifecycle(
@@ -98,7 +120,13 @@ def account_restore(*, account: Account, client, actor: Actor, reason: str, corr
 
 
 def account_deactivate(
-    *, account: Account, client, actor: Actor, reason: str, correlation_id: str = "", allow_org_admin: bool = False
+    *,
+    account: Account,
+    client: AtlassianClient,
+    actor: Actor,
+    reason: str,
+    correlation_id: str = "",
+    allow_org_admin: bool = False,
 ) -> Account:
     """Deactivate the Atlassian account (managed accounts only): no login to any product."""
     _refuse_org_admin(account, allow_org_admin, "deactivate")
@@ -116,7 +144,9 @@ def account_deactivate(
     )
 
 
-def account_enable(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+def account_enable(
+    *, account: Account, client: AtlassianClient, actor: Actor, reason: str, correlation_id: str = ""
+) -> Account:
     """Re-enable a deactivated managed account."""
     _refuse_idp(account, "re-enable")
     return _lifecycle(
@@ -133,7 +163,13 @@ def account_enable(*, account: Account, client, actor: Actor, reason: str, corre
 
 
 def account_delete(
-    *, account: Account, client, actor: Actor, reason: str, correlation_id: str = "", allow_org_admin: bool = False
+    *,
+    account: Account,
+    client: AtlassianClient,
+    actor: Actor,
+    reason: str,
+    correlation_id: str = "",
+    allow_org_admin: bool = False,
 ) -> Account:
     """Schedule deletion of a managed account; Atlassian keeps a 14-day grace to cancel it."""
     _refuse_org_admin(account, allow_org_admin, "delete")
@@ -151,7 +187,9 @@ def account_delete(
     )
 
 
-def account_cancel_delete(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+def account_cancel_delete(
+    *, account: Account, client: AtlassianClient, actor: Actor, reason: str, correlation_id: str = ""
+) -> Account:
     """Cancel a scheduled deletion inside the grace period; the account is active again."""
     _refuse_idp(account, "cancel the deletion of")
     return _lifecycle(
@@ -167,9 +205,11 @@ def account_cancel_delete(*, account: Account, client, actor: Actor, reason: str
     )
 
 
-def account_activate(*, account: Account, client, actor: Actor, reason: str, correlation_id: str = "") -> Account:
+def account_activate(
+    *, account: Account, client: AtlassianClient, actor: Actor, reason: str, correlation_id: str = ""
+) -> Account:
     """Whatever brings this account back: restore a suspension, enable a deactivation, cancel a deletion."""
-    by_status = {
+    by_status: dict[str, Callable[..., Account]] = {
         AccountStatus.SUSPENDED: account_restore,
         AccountStatus.DEACTIVATED: account_enable,
         AccountStatus.PENDING_DELETION: account_cancel_delete,

@@ -1,5 +1,8 @@
 """Group membership and product access changes in Atlassian, mirrored and audited."""
 
+import functools
+from typing import Any
+
 from django.db import transaction
 from django.db.models import F
 
@@ -9,6 +12,7 @@ from accounts.services.account_lock import changes_account
 from accounts.services.errors import ServiceRefused
 from accounts.services.refresh import account_refresh
 from accounts.services.remote import lock_for_change, perform
+from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor
@@ -28,7 +32,7 @@ def _directory_of(group: Group) -> str:
     return group.directory_id
 
 
-def _membership_target(account: Account, group: Group) -> dict:
+def _membership_target(account: Account, group: Group) -> dict[str, Any]:
     return {
         "target_type": "accounts.membership",
         "target_id": f"{account.account_id}:{group.group_id}",
@@ -40,7 +44,7 @@ def membership_add(
     *,
     account: Account,
     group: Group,
-    client,
+    client: AtlassianClient,
     actor: Actor,
     reason: str,
     correlation_id: str = "",
@@ -51,7 +55,7 @@ def membership_add(
     _refuse_synced(group)
     directory = _directory_of(group)
 
-    def mirror(locked: Account) -> dict:
+    def mirror(locked: Account) -> dict[str, Any]:
         _, created = Membership.objects.get_or_create(account=locked, group=group)
         if created:
             Group.objects.filter(pk=group.pk).update(member_count=F("member_count") + 1)
@@ -79,7 +83,7 @@ def membership_remove(
     *,
     account: Account,
     group: Group,
-    client,
+    client: AtlassianClient,
     actor: Actor,
     reason: str,
     correlation_id: str = "",
@@ -94,7 +98,7 @@ def membership_remove(
         raise ServiceRefused(f"{account} is an organization admin; the portal does not take org admins' licences.")
     directory = _directory_of(group)
 
-    def mirror(locked: Account) -> dict:
+    def mirror(locked: Account) -> dict[str, Any]:
         deleted, _ = Membership.objects.filter(account=locked, group=group).delete()
         if deleted:
             Group.objects.filter(pk=group.pk, member_count__gt=0).update(member_count=F("member_count") - 1)
@@ -122,7 +126,7 @@ class NeedsDecision(ServiceRefused):
     take more than the product, so a person decides (DESIGN.md 5.9). The message says why."""
 
 
-def direct_roles_of(client, account: Account) -> dict[str, tuple[str, ...]]:
+def direct_roles_of(client: AtlassianClient, account: Account) -> dict[str, tuple[str, ...]]:
     """``{resource ARI: roles}`` the account holds directly, as Atlassian's role assignments list
     them (a read: the directory ``-`` is fine)."""
     assignments = client.user_role_assignments(account.account_id, directory_id=account.directory_id or None)
@@ -135,8 +139,8 @@ def product_access_plan(
     products: list[Product],
     allow_org_admin: bool = False,
     remove_shared: bool = False,
-    client=None,
-) -> dict:
+    client: AtlassianClient | None = None,
+) -> dict[str, Any]:
     """What taking ``products`` away means (accounts/plans.py): the groups granting only them,
     and the account's direct roles on them. When one comes through a group that grants something
     else too, the plan removes nothing and its ``attention`` says why; ``remove_shared`` (a
@@ -159,13 +163,13 @@ def product_access_plan(
 def product_access_remove(
     *,
     account: Account,
-    plan: dict,
-    client,
+    plan: dict[str, Any],
+    client: AtlassianClient,
     actor: Actor,
     reason: str,
     correlation_id: str = "",
     allow_org_admin: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Carry out a :func:`product_access_plan`. Idempotent: groups the account already left (in the
     mirror) are skipped, so a run interrupted half-way can be completed by running it again.
     Refuses (:class:`NeedsDecision`) a plan that waits for a person's decision. The account is read
@@ -187,7 +191,8 @@ def product_access_remove(
                 allow_org_admin=allow_org_admin,
                 refresh=False,
             )
-    for role in plan.get("roles", []):
+    roles: list[dict[str, str]] = plan.get("roles", [])  # {"role": ..., "resource": ...}
+    for role in roles:
         perform(
             account=account,
             actor=actor,
@@ -195,7 +200,7 @@ def product_access_remove(
             reason=reason,
             correlation_id=correlation_id,
             after=role,
-            remote=lambda r=role: _revoke_and_verify(client, account, r["role"], r["resource"]),
+            remote=functools.partial(_revoke_and_verify, client, account, role["role"], role["resource"]),
             client=client,
             refresh=False,
         )
@@ -212,7 +217,7 @@ def product_access_remove(
     return plan
 
 
-def _revoke_and_verify(client, account: Account, role: str, resource: str) -> None:
+def _revoke_and_verify(client: AtlassianClient, account: Account, role: str, resource: str) -> None:
     """Revoke a direct role, then read the role assignments back: Atlassian answers 204 to a revoke
     that matched nothing (its document lists no error for it), so a revoke that left the account
     holding the product directly is reported as the failure it is, not recorded as done."""
@@ -229,7 +234,13 @@ def _revoke_and_verify(client, account: Account, role: str, resource: str) -> No
 
 @changes_account
 def product_access_restore(
-    *, account: Account, removed: dict, client, actor: Actor, reason: str, correlation_id: str = ""
+    *,
+    account: Account,
+    removed: dict[str, Any],
+    client: AtlassianClient,
+    actor: Actor,
+    reason: str,
+    correlation_id: str = "",
 ) -> None:
     """Give back what :func:`product_access_remove` took: the same groups and roles, then read the
     account back from Atlassian once. Idempotent."""
@@ -246,7 +257,8 @@ def product_access_restore(
                 correlation_id=correlation_id,
                 refresh=False,
             )
-    for role in removed.get("roles", []):
+    roles: list[dict[str, str]] = removed.get("roles", [])
+    for role in roles:
         perform(
             account=account,
             actor=actor,
@@ -254,7 +266,9 @@ def product_access_restore(
             reason=reason,
             correlation_id=correlation_id,
             after=role,
-            remote=lambda r=role: client.user_role_assign(account.account_id, role=r["role"], resource=r["resource"]),
+            remote=functools.partial(
+                client.user_role_assign, account.account_id, role=role["role"], resource=role["resource"]
+            ),
             client=client,
             refresh=False,
         )

@@ -1,6 +1,7 @@
 """Reading one account back from Atlassian and writing it into the mirror (see refresh.py)."""
 
 import logging
+from typing import Any
 
 from django.db.models import F
 from django.utils import timezone
@@ -10,6 +11,7 @@ from accounts.sync.context import SyncContext
 from accounts.sync.groups import load_products
 from accounts.sync.runner import USER_EXPAND
 from accounts.sync.users import ACCOUNT_FIELDS, ensure_page_references, write_users
+from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
 from governance.atlassian.records import DirectoryUser
 from governance.audit.record import Actor
@@ -21,7 +23,7 @@ SEEN_REASON = "seen in Atlassian right after the portal's change"
 REFRESHED_FIELDS = (*ACCOUNT_FIELDS, "status_changed_at", "last_synced_at")
 
 
-def read_back(client, account: Account) -> tuple[DirectoryUser | None, str]:
+def read_back(client: AtlassianClient, account: Account) -> tuple[DirectoryUser | None, str]:
     """Atlassian's record of ``account`` now, or None and a sentence saying why there is none."""
     try:
         user = client.user_by_id(account.account_id, expand=USER_EXPAND)
@@ -34,7 +36,9 @@ def read_back(client, account: Account) -> tuple[DirectoryUser | None, str]:
     return user, ""
 
 
-def mirror_remote_user(locked: Account, user: DirectoryUser, *, actor: Actor, correlation_id: str = "") -> list[dict]:
+def mirror_remote_user(
+    locked: Account, user: DirectoryUser, *, actor: Actor, correlation_id: str = ""
+) -> list[dict[str, Any]]:
     """Write ``user``, Atlassian's record of ``locked``, into the mirror; ``locked`` is the account,
     its row locked by the caller's transaction (``lock_for_change``), and is reloaded afterwards.
 

@@ -15,6 +15,7 @@ from accounts.models import Account, AccountStatus, Product
 from accounts.services.errors import ChangedSinceSync
 from accounts.sync.runner import USER_EXPAND
 from accounts.sync.users import STATUS_FROM_REMOTE
+from governance.atlassian.client import AtlassianClient
 from governance.atlassian.records import DirectoryUser
 
 # Atlassian's timestamps carry milliseconds and the mirror holds them as sent; a second of
@@ -25,7 +26,7 @@ ACTIVITY_TOLERANCE = timedelta(seconds=1)
 def account_recheck(
     *,
     account: Account,
-    client,
+    client: AtlassianClient,
     products: Sequence[Product] | None = None,
     done_status: str | None = None,
 ) -> DirectoryUser:

@@ -23,13 +23,22 @@ from accounts.services.account_lock import changes_account
 from accounts.services.readback import REFRESHED_FIELDS, mirror_remote_user, read_back
 from accounts.services.remote import lock_for_change
 from accounts.sync.context import SyncDataError
+from governance.atlassian.client import AtlassianClient
+from governance.atlassian.records import DirectoryUser
 from governance.audit.record import Actor, record_events
 
 log = logging.getLogger(__name__)
 
 
 @changes_account
-def account_refresh(*, account: Account, client, actor: Actor, correlation_id: str = "", user=None) -> bool:
+def account_refresh(
+    *,
+    account: Account,
+    client: AtlassianClient,
+    actor: Actor,
+    correlation_id: str = "",
+    user: DirectoryUser | None = None,
+) -> bool:
     """Read ``account`` back from Atlassian and make its mirror equal to it; False (the mirror left
     as it was) when Atlassian could not be read. For the end of a multi-step change (a product's
     groups and roles): one read for all its steps. Single-step services do the same inside their

@@ -16,14 +16,16 @@
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services.account_lock import changes_account
 from accounts.services.readback import REFRESHED_FIELDS, mirror_remote_user, read_back
 from accounts.sync.context import SyncDataError
+from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event, record_events
@@ -38,14 +40,14 @@ def perform(
     actor: Actor,
     action: str,
     remote: Callable[[], object],
-    mirror: Callable[[Account], dict] | None = None,
+    mirror: Callable[[Account], dict[str, Any]] | None = None,
     reason: str = "",
     correlation_id: str = "",
-    target=None,
-    target_fields: dict | None = None,
-    before: dict | None = None,
-    after: dict | None = None,
-    client=None,
+    target: models.Model | None = None,
+    target_fields: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    client: AtlassianClient | None = None,
     refresh: bool = True,
 ) -> Account:
     """Run ``remote()``, then apply ``mirror(locked_account)`` (returns the fields it changed), read
@@ -85,7 +87,7 @@ def perform(
         for field, value in changed.items():
             setattr(locked, field, value)
         locked.save(update_fields=[*changed, "portal_changed_at"])
-        seen: list[dict] = []
+        seen: list[dict[str, Any]] = []
         if user is not None:
             expected = {field: getattr(locked, field) for field in REFRESHED_FIELDS}
             try:
@@ -129,5 +131,5 @@ def lock_for_change(pk: int) -> Account:
     return locked
 
 
-def changed_json(changed: dict) -> dict:
+def changed_json(changed: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in changed.items()}

@@ -91,7 +91,7 @@ class AuditEventFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = AuditEvent
-        fields = []
+        fields: list[str] = []
 
 
 class TaskRunFilterSet(django_filters.rest_framework.FilterSet):
@@ -106,7 +106,7 @@ class TaskRunFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = TaskRun
-        fields = []
+        fields: list[str] = []
 
 
 class FilterBackendSchema(DjangoFilterExtension):

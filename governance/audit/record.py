@@ -4,12 +4,15 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from governance.audit.chain import GENESIS_HASH, HASHED_FIELDS, iso_utc
@@ -38,11 +41,11 @@ class Actor:
         return cls(kind=ActorKind.SCHEDULER, name=name)
 
     @classmethod
-    def for_user(cls, user, *, kind: str = ActorKind.ADMIN, client_ip: str | None = None) -> "Actor":
+    def for_user(cls, user: Any, *, kind: str = ActorKind.ADMIN, client_ip: str | None = None) -> "Actor":
         return cls(kind=kind, name=user.get_username(), user=user, client_ip=client_ip)
 
     @classmethod
-    def from_request(cls, request, *, kind: str | None = None) -> "Actor":
+    def from_request(cls, request: HttpRequest, *, kind: str | None = None) -> "Actor":
         """The portal user behind a request; help-desk members are recorded as such."""
         if kind is None:
             is_help_desk = request.user.groups.filter(name="Help desk").exists()
@@ -85,7 +88,7 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 _ROWS_PER_INSERT = 500
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> Any:
     """What the JSON column will give back when read, so the hash is computed over the same thing."""
     if value is None:
         return None
@@ -96,12 +99,14 @@ def _ip(value: str | None) -> str | None:
     return AuditEvent._meta.get_field("client_ip").get_prep_value(value) if value else None
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     """A text column's value as the database will return it (``TextField.to_python`` stores str())."""
     return value if isinstance(value, str) else str(value)
 
 
-def _values(seq: int, now, *, actor: Actor, action: str, target=None, **fields) -> dict:
+def _values(
+    seq: int, now: datetime, *, actor: Actor, action: str, target: models.Model | None = None, **fields: Any
+) -> dict[str, Any]:
     """One event's field values by attribute name, as they read back from the database."""
     target_type, target_id, target_repr = _describe_target(target, fields)
     return {
@@ -123,7 +128,7 @@ def _values(seq: int, now, *, actor: Actor, action: str, target=None, **fields) 
     }
 
 
-def _hasher(created_at):
+def _hasher(created_at: datetime) -> Callable[[str, dict[str, Any]], str]:
     """``compute_hash`` for a batch sharing one ``created_at``, with the per-batch work done once.
 
     Byte for byte the message ``governance.audit.chain.compute_hash`` builds: the previous hash,
@@ -134,7 +139,7 @@ def _hasher(created_at):
     created_iso = iso_utc(created_at)
     encode = _CANONICAL.encode
 
-    def compute(prev_hash: str, values: dict) -> str:
+    def compute(prev_hash: str, values: dict[str, Any]) -> str:
         payload = {name: values[name] for name in HASHED_FIELDS}
         payload["created_at"] = created_iso
         message = prev_hash.encode() + b"\n" + encode(payload).encode()
@@ -143,7 +148,7 @@ def _hasher(created_at):
     return compute
 
 
-def _describe_target(target, fields) -> tuple[str, str, str]:
+def _describe_target(target: models.Model | None, fields: dict[str, Any]) -> tuple[str, str, str]:
     if target is None:
         return (
             str(fields.get("target_type") or "")[:64],
@@ -153,7 +158,7 @@ def _describe_target(target, fields) -> tuple[str, str, str]:
     return (target._meta.label_lower[:64], str(target.pk)[:200], str(target)[:300])
 
 
-def record_event(*, actor: Actor, action: str, target=None, **fields) -> AuditEvent:
+def record_event(*, actor: Actor, action: str, target: models.Model | None = None, **fields: Any) -> AuditEvent:
     """Append one event inside the caller's transaction (opening one if there is none).
 
     ``target`` is a model instance, or pass ``target_type``/``target_id``/``target_repr``.
@@ -163,7 +168,7 @@ def record_event(*, actor: Actor, action: str, target=None, **fields) -> AuditEv
     return record_events([dict(actor=actor, action=action, target=target, **fields)])[0]
 
 
-def record_events(events: list[dict]) -> list[AuditEvent]:
+def record_events(events: list[dict[str, Any]]) -> list[AuditEvent]:
     """Append a batch of events with one lock and one INSERT per few hundred rows.
 
     The rows go in through a plain multi-row INSERT rather than ``bulk_create``: the ORM's
@@ -191,7 +196,7 @@ def record_events(events: list[dict]) -> list[AuditEvent]:
 _COLUMNS = ("seq", *HASHED_FIELDS[1:], "prev_hash", "hash")
 
 
-def _insert(rows: list[dict], now) -> dict[int, int]:
+def _insert(rows: list[dict[str, Any]], now: datetime) -> dict[int, int]:
     """INSERT ``rows`` (governance.db.upsert.insert_returning); return their primary keys by sequence number."""
     ops = connection.ops
     created_at = AuditEvent._meta.get_field("created_at").get_db_prep_save(now, connection)
@@ -229,7 +234,7 @@ def _insert(rows: list[dict], now) -> dict[int, int]:
 _FIELD_NAMES = [f.attname for f in AuditEvent._meta.concrete_fields]
 
 
-def _instance(values: dict, pk: int) -> AuditEvent:
+def _instance(values: dict[str, Any], pk: int) -> AuditEvent:
     """The saved event as a model instance, as a query would return it."""
     values = {**values, AuditEvent._meta.pk.attname: pk}
     return AuditEvent.from_db(connection.alias, _FIELD_NAMES, [values[name] for name in _FIELD_NAMES])

@@ -9,13 +9,16 @@ databases that is the ORM's values except SQLite's datetimes, which come naive (
 API: tests/governance/test_db_bypasses.py checks them against the ORM on both databases.
 """
 
+from collections.abc import Iterator
 from itertools import chain
+from typing import Any
 
 from django.db import connections
+from django.db.models import QuerySet
 from django.db.models.sql.constants import MULTI
 
 
-def driver_rows(queryset):
+def driver_rows(queryset: QuerySet[Any, Any]) -> Iterator[Any]:
     """The rows of a ``values_list`` queryset as the driver returns them, fetched in the ORM's chunks."""
     return chain.from_iterable(queryset.query.get_compiler(using=queryset.db).execute_sql(MULTI))
 

@@ -2,9 +2,10 @@
 
 import json
 from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 IN_CHUNK = 500  # values per ``__in`` lookup: SQLite before 3.32 allows 999 parameters a statement
 
@@ -15,13 +16,21 @@ def in_chunks(values: Sequence, size: int = IN_CHUNK) -> Iterator[Sequence]:
         yield values[start : start + size]
 
 
+def column_of(model: type[Model], name: str) -> str:
+    """The column of ``model``'s concrete field ``name`` (for the type checker: ``get_field`` may
+    also answer a reverse relation, and a field's ``column`` is None unless it is concrete)."""
+    field = cast("Field[Any, Any]", model._meta.get_field(name))
+    assert field.column is not None
+    return field.column
+
+
 def pks_by(model: type[Model], field: str, values: Sequence, **equal) -> dict:
     """``{value: pk}`` for the rows of ``model`` whose ``field`` is one of ``values`` and whose other
     fields equal ``equal``: ``filter(field__in=...).values_list(field, "pk")``, see :func:`fetch_rows`."""
     return dict(fetch_rows(model, (field, model._meta.pk.name), field, values, **equal))
 
 
-def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Sequence, **equal) -> list[Sequence]:
+def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Sequence, **equal) -> list[Any]:
     """``fields`` of the rows of ``model`` whose ``field`` is one of ``values`` and whose other
     fields equal ``equal``, as database values (a datetime is its stored text on SQLite).
 
@@ -33,9 +42,9 @@ def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Se
     """
     ops, meta = connection.ops, model._meta
     # Only quoted identifiers from the model's metadata go into the text; values are parameters.
-    columns = ", ".join(ops.quote_name(meta.get_field(name).column) for name in fields)
-    table, column = ops.quote_name(meta.db_table), ops.quote_name(meta.get_field(field).column)
-    where = "".join(f" AND {ops.quote_name(meta.get_field(name).column)} = %s" for name in equal)
+    columns = ", ".join(ops.quote_name(column_of(model, name)) for name in fields)
+    table, column = ops.quote_name(meta.db_table), ops.quote_name(column_of(model, field))
+    where = "".join(f" AND {ops.quote_name(column_of(model, name))} = %s" for name in equal)
     as_json = connection.vendor == "sqlite"
     selected = f"json_group_array(json_array({columns}))" if as_json else columns
     head = f"SELECT {selected} FROM {table} WHERE 1 = 1{where}"  # noqa: S608

@@ -32,6 +32,8 @@ from django.db import connections, router
 from django.db.models import Model
 from django.db.models.constants import OnConflict
 
+from governance.db.fetch import column_of
+
 MAX_ROWS_PER_STATEMENT = 4096  # a power of two (see upsert)
 
 
@@ -119,7 +121,7 @@ def _insert_sql(using: str, model: type[Model], fields: tuple, conflict: tuple, 
     ]
     if missing:  # such a column left out would get NULL, not the field's default
         raise ValueError(f"{meta.label}: give every column but the primary key, not {sorted(fields)}")
-    columns = [meta.get_field(name).column for name in fields]
+    columns = [column_of(model, name) for name in fields]
     # Only quoted identifiers from the model's metadata go into the text; values are parameters.
     table, names = ops.quote_name(meta.db_table), ", ".join(map(ops.quote_name, columns))
     row = f"({','.join(['%s'] * len(columns))})"  # compact: Django rewrites every %s with a regex
@@ -128,14 +130,14 @@ def _insert_sql(using: str, model: type[Model], fields: tuple, conflict: tuple, 
         suffix = ops.on_conflict_suffix_sql(
             [meta.get_field(name) for name in fields],
             OnConflict.UPDATE,
-            [meta.get_field(name).column for name in update],
-            [meta.get_field(name).column for name in conflict],
+            [column_of(model, name) for name in update],
+            [column_of(model, name) for name in conflict],
         )
         sql = f"{sql} {suffix}"
     elif conflict:
         # Not bulk_create(ignore_conflicts=True)'s: on SQLite that is INSERT OR IGNORE, which also
         # drops a row breaking NOT NULL or CHECK. This skips only a collision on ``conflict``.
-        unique = ", ".join(ops.quote_name(meta.get_field(name).column) for name in conflict)
+        unique = ", ".join(ops.quote_name(column_of(model, name)) for name in conflict)
         sql = f"{sql} ON CONFLICT ({unique}) DO NOTHING"
     return sql
 
@@ -155,10 +157,10 @@ def insert_returning(
     ops, meta = connection.ops, model._meta
     columns = [meta.get_field(name) for name in fields]
     table = ops.quote_name(meta.db_table)
-    names = ", ".join(ops.quote_name(f.column) for f in columns)
+    names = ", ".join(ops.quote_name(column_of(model, name)) for name in fields)
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     can_return = connection.features.can_return_rows_from_bulk_insert
-    tail = " RETURNING " + ", ".join(ops.quote_name(meta.get_field(name).column) for name in returning)
+    tail = " RETURNING " + ", ".join(ops.quote_name(column_of(model, name)) for name in returning)
     size = min(max_rows, ops.bulk_batch_size(columns, rows))
     returned: list[tuple] = []
     with connection.cursor() as cursor:

@@ -10,7 +10,8 @@ renews its lease, so a manual run that legitimately outlasts ``TASK_TIMEOUT`` is
 import logging
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -54,7 +55,7 @@ def task_run_start(
     correlation_id: str = "",
     started_by: str = "",
     lease_holder: str | None = None,
-    now=None,
+    now: datetime | None = None,
 ) -> TaskRun:
     """Open a run row. ``lease_holder``: the caller's holder id when it holds the work's lease."""
     now = now or timezone.now()
@@ -74,7 +75,12 @@ def task_run_start(
 
 
 def task_runs_close_abandoned(
-    *, name: str, organization: str = "", subject: str = "", lease_holder: str | None = None, now=None
+    *,
+    name: str,
+    organization: str = "",
+    subject: str = "",
+    lease_holder: str | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Mark failed the runs of this work still ``running`` after ``TASK_TIMEOUT`` whose lease
     nobody but ``lease_holder`` (the caller) holds; return how many."""
@@ -112,10 +118,10 @@ def task_run_finish(
     *,
     run: TaskRun,
     status: str = RunStatus.SUCCEEDED,
-    counts: dict | None = None,
+    counts: dict[str, Any] | None = None,
     error: str = "",
     log_lines: list[str] | None = None,
-    now=None,
+    now: datetime | None = None,
 ) -> TaskRun:
     """Close a run. Error text and log lines pass through the secret redactor first."""
     run.finished_at = now or timezone.now()

@@ -25,7 +25,7 @@ class PolicyFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = InactivityPolicy
-        fields = []
+        fields: list[str] = []
 
 
 class ExemptionFilterSet(django_filters.rest_framework.FilterSet):
@@ -38,7 +38,7 @@ class ExemptionFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = Exemption
-        fields = []
+        fields: list[str] = []
 
     def filter_state(self, queryset, name, value):
         # The admin's ActiveFilter (policies.admin.exemptions).
@@ -57,7 +57,7 @@ class EnforcementFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = Enforcement
-        fields = []
+        fields: list[str] = []
 
 
 class AccessRequestFilterSet(django_filters.rest_framework.FilterSet):
@@ -73,7 +73,7 @@ class AccessRequestFilterSet(django_filters.rest_framework.FilterSet):
 
     class Meta:
         model = AccessRequest
-        fields = []
+        fields: list[str] = []
 
     def filter_decision(self, queryset, name, value):
         # The access-request admin's DecisionFilter (policies.admin.access_requests).

@@ -1,3 +1,6 @@
+from datetime import datetime
+from typing import Self
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -10,7 +13,7 @@ class ExemptionKind(models.TextChoices):
 
 
 class ExemptionQuerySet(models.QuerySet):
-    def unexpired(self, now):
+    def unexpired(self, now: datetime) -> Self:
         """Those still in force at ``now``: no expiry, or one still ahead."""
         return self.filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
 

@@ -7,24 +7,27 @@ killed after its claim leaves the row ``executing``; once the claim is older tha
 taken over and the (idempotent) action is completed, so no action is lost either.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import AccountStatus
+from accounts.models import Account, AccountStatus
 from accounts.services.account_lock import one_change_at_a_time
 from accounts.services.errors import ChangedSinceSync, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_deactivate, account_delete, account_suspend
 from accounts.services.memberships import NeedsDecision, product_access_plan, product_access_remove
 from accounts.services.recheck import account_recheck
 from accounts.services.refresh import account_refresh
+from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
-from policies.models import Enforcement, EnforcementStatus, PolicyAction
+from governance.runs.models import TaskRun
+from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction
 from policies.models.enforcement import new_nonce
 from policies.models.policies import Trigger
 
@@ -32,17 +35,17 @@ EXECUTABLE = (EnforcementStatus.WARNED, EnforcementStatus.DUE, EnforcementStatus
 MAX_ATTEMPTS = 3
 # Actions whose call is one Atlassian refuses for accounts an identity provider provisions
 # (User management lifecycle: 403 externalDirectory.scim): never sent for them (DESIGN.md 5.11).
-IDP_REFUSED_ACTIONS = {PolicyAction.DEACTIVATE: "deactivate", PolicyAction.DELETE: "delete"}
+IDP_REFUSED_ACTIONS: dict[str, str] = {PolicyAction.DEACTIVATE: "deactivate", PolicyAction.DELETE: "delete"}
 # What each destructive action leaves the account as: a re-check finding it so already lets the
 # action complete (an earlier attempt that got no answer did act).
-_DONE_STATUS = {
+_DONE_STATUS: dict[str, str] = {
     PolicyAction.SUSPEND: AccountStatus.SUSPENDED,
     PolicyAction.DEACTIVATE: AccountStatus.DEACTIVATED,
     PolicyAction.DELETE: AccountStatus.PENDING_DELETION,
 }
 
 
-def needs_idp(policy, account) -> bool:
+def needs_idp(policy: InactivityPolicy, account: Account) -> bool:
     """Whether the policy's action on ``account`` is one only its identity provider can carry out."""
     return policy.action in IDP_REFUSED_ACTIONS and account.provisioned_by_idp
 
@@ -51,7 +54,7 @@ def claim_timeout() -> timedelta:
     return timedelta(seconds=settings.TASK_TIMEOUT)
 
 
-def claim(enforcement: Enforcement, *, claimant: str, now) -> bool:
+def claim(enforcement: Enforcement, *, claimant: str, now: datetime) -> bool:
     stale = now - claim_timeout()
     claimable = Q(status__in=EXECUTABLE) | Q(status=EnforcementStatus.EXECUTING, claimed_at__lt=stale)
     won = Enforcement.objects.filter(claimable, pk=enforcement.pk).update(
@@ -60,7 +63,9 @@ def claim(enforcement: Enforcement, *, claimant: str, now) -> bool:
     return won == 1
 
 
-def _recheck(enforcement: Enforcement, *, client, actor: Actor, correlation_id: str, resumed: bool) -> None:
+def _recheck(
+    enforcement: Enforcement, *, client: AtlassianClient, actor: Actor, correlation_id: str, resumed: bool
+) -> None:
     """Read the account from Atlassian right before acting; :class:`ChangedSinceSync` cancels the
     action (DESIGN.md 5.10). What Atlassian said is written into the mirror then, so the next run
     decides on it. For an inactivity policy with products, or a product removal, an account that
@@ -88,10 +93,18 @@ def _recheck(enforcement: Enforcement, *, client, actor: Actor, correlation_id: 
 
 
 def _take_action(
-    enforcement: Enforcement, *, client, actor: Actor, reason: str, correlation_id: str, resumed: bool = False
-) -> dict:
+    enforcement: Enforcement,
+    *,
+    client: AtlassianClient,
+    actor: Actor,
+    reason: str,
+    correlation_id: str,
+    resumed: bool = False,
+) -> dict[str, Any]:
     policy, account = enforcement.policy, enforcement.account
-    common = dict(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
+    common: dict[str, Any] = dict(
+        account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id
+    )
     if policy.action == PolicyAction.NOTIFY:
         return {}
     _recheck(enforcement, client=client, actor=actor, correlation_id=correlation_id, resumed=resumed)
@@ -125,7 +138,14 @@ def _take_action(
     raise ServiceRefused(f"Unknown policy action {policy.action!r}.")
 
 
-def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=None) -> str:
+def execute(
+    enforcement: Enforcement,
+    *,
+    client: AtlassianClient,
+    actor: Actor,
+    run: TaskRun | None = None,
+    now: datetime | None = None,
+) -> str:
     """Claim and execute; returns the resulting status (``done``, ``failed``, ``due`` to retry,
     ``awaiting_review`` when a product to remove comes through a group that grants more,
     ``idp_action_needed`` for an account its identity provider provisions, ``cancelled`` when the
@@ -180,7 +200,14 @@ def execute(enforcement: Enforcement, *, client, actor: Actor, run=None, now=Non
 
 
 def _settle_claim(
-    enforcement: Enforcement, status: str, fields: dict, *, claimant: str, actor, run, audit: dict
+    enforcement: Enforcement,
+    status: str,
+    fields: dict[str, Any],
+    *,
+    claimant: str,
+    actor: Actor,
+    run: TaskRun | None,
+    audit: dict[str, Any],
 ) -> str:
     """Move a case this claimant holds (executing) to ``status`` with ``fields``, and audit it, in one
     transaction. A case another claimant took over meanwhile is left alone, unaudited."""
@@ -199,7 +226,7 @@ def _settle_claim(
     return status
 
 
-def _to_review(enforcement: Enforcement, attention: str, *, claimant: str, actor, run) -> str:
+def _to_review(enforcement: Enforcement, attention: str, *, claimant: str, actor: Actor, run: TaskRun | None) -> str:
     """Nothing was removed: put the case in the review queue with the reason, for a person to
     remove the shared groups anyway (enforcement_approve's ``remove_shared_groups``) or exempt the
     account. ``removed`` says so: ``{"attention": ...}``."""
@@ -214,7 +241,7 @@ def _to_review(enforcement: Enforcement, attention: str, *, claimant: str, actor
     )
 
 
-def _to_idp(enforcement: Enforcement, *, claimant: str, actor, run) -> str:
+def _to_idp(enforcement: Enforcement, *, claimant: str, actor: Actor, run: TaskRun | None) -> str:
     """Nothing is sent to Atlassian: the account is provisioned by an identity provider, which
     Atlassian leaves its lifecycle to (403 externalDirectory.scim). The case waits, open, for the
     identity team (the policy run's CSV download, and the IDP_TEAM_EMAIL digest)."""
@@ -236,7 +263,7 @@ def _to_idp(enforcement: Enforcement, *, claimant: str, actor, run) -> str:
     )
 
 
-def _cancel_changed(enforcement: Enforcement, why: str, *, claimant: str, actor, run) -> str:
+def _cancel_changed(enforcement: Enforcement, why: str, *, claimant: str, actor: Actor, run: TaskRun | None) -> str:
     """The account changed since the sync (the re-check): nothing was done, and the reason stays
     on the enforcement and its audit event (DESIGN.md 5.10)."""
     note = f"cancelled, changed since the sync: {why}"
@@ -252,7 +279,7 @@ def _cancel_changed(enforcement: Enforcement, why: str, *, claimant: str, actor,
     )
 
 
-def _failed(enforcement: Enforcement, exc: Exception, *, actor, run, now) -> str:
+def _failed(enforcement: Enforcement, exc: Exception, *, actor: Actor, run: TaskRun | None, now: datetime) -> str:
     attempts = enforcement.attempts + 1
     # Atlassian's retryable errors, and an account another change held too long (AccountBusy).
     retry = getattr(exc, "retryable", False) and attempts < MAX_ATTEMPTS

@@ -5,19 +5,23 @@ next run or the notification sweep.
 """
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from governance.logging import redact
 from governance.notify import portal_admins_notify
+from governance.runs.models import TaskRun
 from policies.email_templates import fill
 from policies.engine import days_inactive
 from policies.links import restore_link
-from policies.models import Enforcement
+from policies.models import Enforcement, InactivityPolicy
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,7 @@ _ACTION_PHRASES = {
 }
 
 
-def context_for(enforcement: Enforcement, kind: str, *, now) -> dict:
+def context_for(enforcement: Enforcement, kind: str, *, now: datetime) -> dict[str, Any]:
     """The placeholders' values for a ``warning`` or ``action`` email sent at ``now``.
 
     A warning (and each reminder) counts the days inactive at ``now``, the moment it goes out, and
@@ -58,7 +62,7 @@ def context_for(enforcement: Enforcement, kind: str, *, now) -> dict:
     }
 
 
-def render(enforcement: Enforcement, kind: str, *, now) -> tuple[str, str, str]:
+def render(enforcement: Enforcement, kind: str, *, now: datetime) -> tuple[str, str, str]:
     """Subject, plain text and HTML for a ``warning`` or ``action`` email sent at ``now``."""
     policy = enforcement.policy
     subject_t, body_t = (
@@ -71,7 +75,7 @@ def render(enforcement: Enforcement, kind: str, *, now) -> tuple[str, str, str]:
     # format spec cannot build a huge string or reach an attribute (policies/email_templates.py).
     subject = fill(subject_t, values).replace("\n", " ")
     text = fill(body_t, values)
-    html_values = {k: escape(str(v)) for k, v in values.items()}
+    html_values: dict[str, str] = {k: escape(str(v)) for k, v in values.items()}
     html_values["restore_link"] = f'<a href="{escape(values["restore_link"])}">{escape(values["restore_link"])}</a>'
     # The template's text is escaped, the values are escaped, and they are put together in one
     # pass: no HTML injection through a name or a template, and no second round of replacing.
@@ -79,7 +83,7 @@ def render(enforcement: Enforcement, kind: str, *, now) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def send_pending(*, enforcements, now=None) -> dict:
+def send_pending(*, enforcements: QuerySet[Enforcement], now: datetime | None = None) -> dict[str, Any]:
     """Send every pending notice among ``enforcements`` at ``now`` (the run's moment; the sweep's
     clock by default); returns counts of sent and failed."""
     now = now or timezone.now()
@@ -120,7 +124,7 @@ def _mark(enforcement: Enforcement, *, error: str, sent: bool = False) -> None:
             )
 
 
-def send_idp_digest(*, policy, run) -> bool:
+def send_idp_digest(*, policy: InactivityPolicy, run: TaskRun) -> bool:
     """The identity team's list (policies/idp.py) as a CSV attachment to ``IDP_TEAM_EMAIL``, when
     set; False when not sent. A failure is logged, never raised: the run is done."""
     from policies.idp import idp_csv_text, idp_enforcements

@@ -1,5 +1,8 @@
 """Policy and exemption changes: validated, saved and audited in one transaction."""
 
+from datetime import datetime
+from typing import Any
+
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -14,7 +17,7 @@ from policies.schedules import apply_policy_schedule
 _M2M = ("products", "include_groups", "exclude_groups")
 
 
-def _snapshot(policy: InactivityPolicy) -> dict:
+def _snapshot(policy: InactivityPolicy) -> dict[str, Any]:
     data = model_to_dict(policy, exclude=["id", *_M2M])
     data["organization"] = policy.organization.org_id if policy.organization_id else None
     if policy.pk:
@@ -38,7 +41,7 @@ def validate_templates(policy: InactivityPolicy) -> None:
 
 
 def policy_save(
-    *, policy: InactivityPolicy, actor: Actor, m2m: dict | None = None, reason: str = ""
+    *, policy: InactivityPolicy, actor: Actor, m2m: dict[str, Any] | None = None, reason: str = ""
 ) -> InactivityPolicy:
     """Create or update a policy. A new policy always starts in preview (DESIGN.md 5.4)."""
     creating = policy.pk is None
@@ -47,7 +50,7 @@ def policy_save(
     policy.full_clean()
     validate_templates(policy)
     with transaction.atomic():
-        before = None if creating else _snapshot(InactivityPolicy.objects.get(pk=policy.pk))
+        before = {} if creating else _snapshot(InactivityPolicy.objects.get(pk=policy.pk))
         policy.save()
         for name, values in (m2m or {}).items():
             getattr(policy, name).set(values)
@@ -120,7 +123,7 @@ def exemption_create(*, exemption: Exemption, actor: Actor) -> Exemption:
     return exemption
 
 
-def exemption_expire(*, exemption: Exemption, actor: Actor, reason: str, now=None) -> Exemption:
+def exemption_expire(*, exemption: Exemption, actor: Actor, reason: str, now: datetime | None = None) -> Exemption:
     now = now or timezone.now()
     with transaction.atomic():
         before = exemption.expires_at

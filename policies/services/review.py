@@ -1,5 +1,7 @@
 """Approving or rejecting enforcements a review-mode policy queued, and undoing a run."""
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -8,8 +10,10 @@ from accounts.models import Account
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_activate
 from accounts.services.memberships import product_access_plan, product_access_restore
+from governance.atlassian.client import AtlassianClient
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
+from governance.runs.models import TaskRun
 from policies.engine import Verdict
 from policies.models import Enforcement, EnforcementStatus, PolicyAction
 from policies.models.enforcement import new_nonce
@@ -20,7 +24,12 @@ class ReviewRefused(Exception):
 
 
 def enforcement_approve(
-    *, enforcement: Enforcement, actor: Actor, reason: str, client=None, remove_shared_groups: bool = False
+    *,
+    enforcement: Enforcement,
+    actor: Actor,
+    reason: str,
+    client: AtlassianClient | None = None,
+    remove_shared_groups: bool = False,
 ) -> str:
     """Approve one queued action and carry it out now, if the person is still inactive.
 
@@ -74,7 +83,7 @@ def enforcement_approve(
             client.close()
 
 
-def _plan_to_approve(enforcement: Enforcement, remove_shared_groups: bool) -> dict | None:
+def _plan_to_approve(enforcement: Enforcement, remove_shared_groups: bool) -> dict[str, Any] | None:
     """For product removals: refuse a case whose product comes through a group that grants more,
     unless the reviewer removes such groups anyway; then the plan to carry out (recorded before
     the first remote call, as execute does), else None (execute plans as usual)."""
@@ -118,7 +127,7 @@ def enforcement_reject(*, enforcement: Enforcement, actor: Actor, reason: str) -
 
 
 def enforcement_reverse(
-    *, enforcement: Enforcement, client, actor: Actor, reason: str, correlation_id: str = ""
+    *, enforcement: Enforcement, client: AtlassianClient, actor: Actor, reason: str, correlation_id: str = ""
 ) -> None:
     """Give back what one executed enforcement removed (used by undo and by access requests)."""
     account, action = enforcement.account, enforcement.policy.action
@@ -142,7 +151,7 @@ def enforcement_reverse(
         )
 
 
-def run_undo(*, run, actor: Actor, reason: str, client=None) -> dict:
+def run_undo(*, run: TaskRun, actor: Actor, reason: str, client: AtlassianClient | None = None) -> dict[str, Any]:
     """Give back everything a policy run took away, through the same services, audited."""
     if not reason.strip():
         raise ReviewRefused("A reason is required to undo a run.")

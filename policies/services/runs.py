@@ -7,8 +7,10 @@ warns and acts. A dry run reports like a preview whatever the policy's mode.
 
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,13 +21,14 @@ from accounts.clients import client_for
 from accounts.models import Account, AccountStatus
 from accounts.models.accounts import MANAGED_BY_IDP
 from accounts.removal import removal_plans
+from governance.atlassian.client import AtlassianClient
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_event, record_events
 from governance.gc_pause import collector_paused
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
-from policies.engine import Decision, Verdict, decide_many, in_scope
+from policies.engine import Decision, OpenCase, Verdict, decide_many, in_scope
 from policies.models import (
     OPEN_STATUSES,
     Enforcement,
@@ -46,7 +49,7 @@ class Evaluation:
 
     decisions: list[Decision]
     scope_size: int
-    open: dict = field(default_factory=dict)
+    open: dict[int, tuple[int, OpenCase]] = field(default_factory=dict)
 
     def by_verdict(self, verdict: Verdict) -> list[Decision]:
         return [d for d in self.decisions if d.verdict == verdict]
@@ -56,18 +59,18 @@ class Evaluation:
 class PolicyRunResult:
     run: TaskRun
     status: str
-    counts: dict
+    counts: dict[str, Any]
     message: str = ""
     evaluation: Evaluation | None = None
 
 
-def evaluate(policy: InactivityPolicy, now, *, account_pks=None) -> Evaluation:
+def evaluate(policy: InactivityPolicy, now: datetime, *, account_pks: Iterable[int] | None = None) -> Evaluation:
     """Decisions for every account the policy could concern: a handful of queries in total."""
     with collector_paused():
         return _evaluate(policy, now, account_pks=account_pks)
 
 
-def _evaluate(policy: InactivityPolicy, now, *, account_pks=None) -> Evaluation:
+def _evaluate(policy: InactivityPolicy, now: datetime, *, account_pks: Iterable[int] | None = None) -> Evaluation:
     spec = policy_spec(policy)
     exemptions = active_exemptions(policy.organization, now)
     snapshots = load_snapshots(policy, spec, exemptions, account_pks=account_pks)
@@ -81,7 +84,7 @@ def _evaluate(policy: InactivityPolicy, now, *, account_pks=None) -> Evaluation:
     return Evaluation(decisions=decisions, scope_size=scope, open=cases)
 
 
-def blocked_removals(policy: InactivityPolicy, account_pks) -> dict[int, str]:
+def blocked_removals(policy: InactivityPolicy, account_pks: list[int]) -> dict[int, str]:
     """For a product-removal policy: ``{account pk: why}`` for the accounts among ``account_pks``
     whose seat its plan would not free (the product comes through a group that also grants
     something else, or through an identity provider's group). A few queries per 500 accounts."""
@@ -92,7 +95,7 @@ def blocked_removals(policy: InactivityPolicy, account_pks) -> dict[int, str]:
     return {pk: plan.blocked for pk, plan in plans.items() if plan.blocked}
 
 
-def idp_provisioned(account_pks) -> set[int]:
+def idp_provisioned(account_pks: Iterable[int]) -> set[int]:
     """Those of ``account_pks`` an identity provider provisions (one query per 500)."""
     pks = sorted(set(account_pks))
     found: set[int] = set()
@@ -105,7 +108,7 @@ def idp_provisioned(account_pks) -> set[int]:
     return found
 
 
-def sync_is_fresh(policy: InactivityPolicy, now) -> tuple[bool, str]:
+def sync_is_fresh(policy: InactivityPolicy, now: datetime) -> tuple[bool, str]:
     synced = policy.organization.last_complete_sync_at
     limit = timedelta(hours=settings.POLICY_MAX_SYNC_AGE)
     if synced is None:
@@ -123,11 +126,11 @@ def cap_for(policy: InactivityPolicy, scope_size: int) -> int:
 def policy_run(
     *,
     policy: InactivityPolicy,
-    now=None,
+    now: datetime | None = None,
     trigger: str = RunTrigger.MANUAL,
     actor: Actor | None = None,
     dry_run: bool = False,
-    client=None,
+    client: AtlassianClient | None = None,
 ) -> PolicyRunResult:
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
@@ -162,7 +165,15 @@ def policy_run(
             lease.release()
 
 
-def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResult:
+def _run(
+    policy: InactivityPolicy,
+    run: TaskRun,
+    actor: Actor,
+    now: datetime,
+    dry_run: bool,
+    client: AtlassianClient | None,
+    lease: locks.Lease | None = None,
+) -> PolicyRunResult:
     fresh, why = sync_is_fresh(policy, now)
     if not fresh:
         return _finish(policy, run, actor, RunStatus.REFUSED, {}, f"Refused: {why}. Sync, then run again.", now=now)
@@ -220,7 +231,7 @@ def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResul
     return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, "", evaluation=evaluation, now=now)
 
 
-def _flag_for_decision(policy, blocked: dict[int, str], run, actor) -> int:
+def _flag_for_decision(policy: InactivityPolicy, blocked: dict[int, str], run: TaskRun, actor: Actor) -> int:
     """In review mode, say on each queued product removal that would take more than its product why
     (as an enforcing run does when it puts one back in the queue: execute._to_review), so the
     reviewer sees it in the queue rather than when approving. Returns how many were flagged."""
@@ -253,16 +264,26 @@ def _flag_for_decision(policy, blocked: dict[int, str], run, actor) -> int:
 class LeaseStopped(Exception):
     """A run lost its lease and stopped before its next change; ``outcome`` is what it did until then."""
 
-    def __init__(self, outcome: dict):
+    def __init__(self, outcome: dict[str, int]):
         super().__init__("the run lost its lease")
         self.outcome = outcome
 
 
-def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None, lease=None) -> dict:
+def apply_decisions(
+    policy: InactivityPolicy,
+    evaluation: Evaluation,
+    *,
+    mode: str,
+    run: TaskRun,
+    actor: Actor,
+    now: datetime,
+    client: AtlassianClient | None = None,
+    lease: locks.Lease | None = None,
+) -> dict[str, int]:
     """Cancel, warn, queue and execute. With ``lease``, it is kept before each step that changes
     something; once it is lost :class:`LeaseStopped` is raised before any further change."""
     keep = lease.keep if lease else lambda: None
-    outcome: Counter = Counter()
+    outcome: Counter[str] = Counter()
     due: list[Enforcement] = []
     try:
         keep()  # an evaluation at scale takes a while: check before the first write
@@ -280,14 +301,24 @@ def apply_decisions(policy, evaluation, *, mode, run, actor, now, client=None, l
     return dict(outcome)
 
 
-_OUTCOME_NAMES = {
+_OUTCOME_NAMES: dict[str, str] = {
     EnforcementStatus.AWAITING_REVIEW: "needs_review",
     EnforcementStatus.IDP_ACTION_NEEDED: "idp_action_needed",
     EnforcementStatus.CANCELLED: "cancelled_changed_since_sync",
 }
 
 
-def _execute_all(policy, due, *, client, actor, run, now, keep, outcome) -> None:
+def _execute_all(
+    policy: InactivityPolicy,
+    due: list[Enforcement],
+    *,
+    client: AtlassianClient | None,
+    actor: Actor,
+    run: TaskRun,
+    now: datetime,
+    keep: Callable[[], object],
+    outcome: Counter[str],
+) -> None:
     if not due:
         return
     owned = client is None
@@ -308,14 +339,22 @@ def _execute_all(policy, due, *, client, actor, run, now, keep, outcome) -> None
 
 
 # What an action leaves the account as, for the actions a sync can confirm from the status alone.
-_RESULT_STATUS = {
+_RESULT_STATUS: dict[str, str] = {
     PolicyAction.SUSPEND: AccountStatus.SUSPENDED,
     PolicyAction.DEACTIVATE: AccountStatus.DEACTIVATED,
     PolicyAction.DELETE: AccountStatus.PENDING_DELETION,
 }
 
 
-def _cancel(policy, evaluation, *, run, actor, outcome, now) -> None:
+def _cancel(
+    policy: InactivityPolicy,
+    evaluation: Evaluation,
+    *,
+    run: TaskRun,
+    actor: Actor,
+    outcome: Counter[str],
+    now: datetime,
+) -> None:
     ids = {d.account_pk: d.reason for d in evaluation.by_verdict(Verdict.CANCEL)}
     if not ids:
         return
@@ -379,11 +418,19 @@ def _cancel(policy, evaluation, *, run, actor, outcome, now) -> None:
     outcome["confirmed_done"] += len(confirmed)
 
 
-def _offsets_due(policy, due_at, now, sent: list) -> list[int]:
+def _offsets_due(policy: InactivityPolicy, due_at: datetime, now: datetime, sent: list[int]) -> list[int]:
     return [o for o in policy.warning_offsets if now >= due_at - timedelta(days=o) and o not in sent]
 
 
-def _warn(policy, evaluation, *, run, actor, now, outcome) -> None:
+def _warn(
+    policy: InactivityPolicy,
+    evaluation: Evaluation,
+    *,
+    run: TaskRun,
+    actor: Actor,
+    now: datetime,
+    outcome: Counter[str],
+) -> None:
     warn = evaluation.by_verdict(Verdict.WARN)
     if not warn:
         return
@@ -423,7 +470,9 @@ def _warn(policy, evaluation, *, run, actor, now, outcome) -> None:
         record_events(events)
 
 
-def _open(policy, decision, *, status, run, now) -> Enforcement | None:
+def _open(
+    policy: InactivityPolicy, decision: Decision, *, status: str, run: TaskRun, now: datetime
+) -> Enforcement | None:
     """Create the one open enforcement for this policy and account; None if one exists already."""
     try:
         with transaction.atomic():
@@ -434,12 +483,17 @@ def _open(policy, decision, *, status, run, now) -> Enforcement | None:
                 action=policy.action,
                 reason=decision.reason,
                 inactive_since=decision.inactive_since,
-                due_at=decision.due_at,
+                due_at=_due(decision),
                 warned_at=now if status == EnforcementStatus.WARNED else None,
                 run=run,
             )
     except IntegrityError:
         return None  # the unique open-enforcement constraint: someone else opened it first
+
+
+def _due(decision: Decision) -> datetime:
+    """A WARN or ACT decision's due date, which the engine always sets (only NONE and CANCEL lack one)."""
+    return cast(datetime, decision.due_at)
 
 
 # Accounts per batch in _mark_due: each batch is one transaction of a fixed handful of statements,
@@ -451,7 +505,9 @@ class ClaimLost(RuntimeError):
     """Rows locked for this run changed under it: nothing of the batch is kept."""
 
 
-def _mark_due(policy, evaluation, *, mode, run, actor, outcome) -> list[Enforcement]:
+def _mark_due(
+    policy: InactivityPolicy, evaluation: Evaluation, *, mode: str, run: TaskRun, actor: Actor, outcome: Counter[str]
+) -> list[Enforcement]:
     """Turn ACT decisions into executable enforcements (enforce) or review items (review).
 
     Set-based, a batch of accounts at a time, each batch in one transaction with its audit events:
@@ -495,7 +551,7 @@ def _mark_due(policy, evaluation, *, mode, run, actor, outcome) -> list[Enforcem
     return to_execute + list(leftovers)
 
 
-def _open_for_action(policy, decisions: dict, *, run) -> list[Enforcement]:
+def _open_for_action(policy: InactivityPolicy, decisions: dict[int, Decision], *, run: TaskRun) -> list[Enforcement]:
     """The open enforcement of each account in ``decisions``, opening a ``due`` one where there is
     none; locked until the caller's transaction ends (PostgreSQL row locks; SQLite's IMMEDIATE
     transactions hold the whole database)."""
@@ -518,7 +574,7 @@ def _open_for_action(policy, decisions: dict, *, run) -> list[Enforcement]:
                     action=policy.action,
                     reason=decisions[pk].reason,
                     inactive_since=decisions[pk].inactive_since,
-                    due_at=decisions[pk].due_at,
+                    due_at=_due(decisions[pk]),
                     run=run,
                 )
                 for pk in sorted(missing)
@@ -531,7 +587,9 @@ def _open_for_action(policy, decisions: dict, *, run) -> list[Enforcement]:
     return rows
 
 
-def _queue_for_review(policy, rows, decisions: dict, *, run, actor) -> list[Enforcement]:
+def _queue_for_review(
+    policy: InactivityPolicy, rows: list[Enforcement], decisions: dict[int, Decision], *, run: TaskRun, actor: Actor
+) -> list[Enforcement]:
     """Move the warned and due cases among ``rows`` to the review queue: one conditional UPDATE
     per former status, and one batch of audit events, in the caller's transaction."""
     queued, events = [], []
@@ -565,7 +623,7 @@ def _queue_for_review(policy, rows, decisions: dict, *, run, actor) -> list[Enfo
     return queued
 
 
-def _reasons(enforcements, decisions: dict) -> Case:
+def _reasons(enforcements: Iterable[Enforcement], decisions: dict[int, Decision]) -> Case:
     """Each enforcement's reason from today's decision, for one UPDATE of many rows."""
     return Case(
         *[When(pk=e.pk, then=Value(decisions[e.account_id].reason)) for e in enforcements],
@@ -573,17 +631,28 @@ def _reasons(enforcements, decisions: dict) -> Case:
     )
 
 
-def _finish(policy, run, actor, status, counts, message, *, evaluation=None, now=None) -> PolicyRunResult:
+def _finish(
+    policy: InactivityPolicy,
+    run: TaskRun,
+    actor: Actor,
+    status: str,
+    counts: dict[str, Any],
+    message: str,
+    *,
+    evaluation: Evaluation | None = None,
+    now: datetime | None = None,
+) -> PolicyRunResult:
     # A run at an injected `now` (tests, catch-up) finishes no earlier than it started.
     finished = max(timezone.now(), now) if now else None
     task_run_finish(
         run=run, status=status, counts=counts, error=message if status != RunStatus.SUCCEEDED else "", now=finished
     )
-    action = {
+    actions: dict[str, str] = {
         RunStatus.SUCCEEDED: AuditAction.POLICY_RUN_COMPLETED,
         RunStatus.REFUSED: AuditAction.POLICY_RUN_REFUSED,
         RunStatus.HALTED: AuditAction.POLICY_RUN_HALTED,
-    }.get(status, AuditAction.POLICY_RUN_COMPLETED)
+    }
+    action = actions.get(status, AuditAction.POLICY_RUN_COMPLETED)
     with transaction.atomic():
         record_event(
             actor=actor,

@@ -5,8 +5,13 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from .dataset import PRODUCT_BY_KEY, PRODUCTS, Account
+
+# The mixin's methods run on the SimulatorState it is mixed into, whose attributes (a class that
+# inherits from the mixin) mypy cannot name as the mixin's self type: they are read untyped.
+_State = Any
 
 
 @dataclass(frozen=True)
@@ -56,13 +61,13 @@ def _dt(epoch: float | None) -> datetime | None:
 class SnapshotMixin:
     """Needs the attributes and methods of SimulatorState."""
 
-    def user(self, account_id: str) -> UserInfo | None:
+    def user(self: "_State", account_id: str) -> UserInfo | None:
         with self.lock:
             self.expire_deletions()
             a = self.account(account_id)
             return self._user_info(a) if a is not None else None
 
-    def _user_info(self, a: Account) -> UserInfo:
+    def _user_info(self: "_State", a: Account) -> UserInfo:
         groups = [self.data.groups[g] for g in a.groups]
         return UserInfo(
             account_id=a.account_id,
@@ -86,7 +91,7 @@ class SnapshotMixin:
             deletion_scheduled_for=_dt(a.deletion_at),
         )
 
-    def group(self, name_or_id: str) -> GroupInfo | None:
+    def group(self: "_State", name_or_id: str) -> GroupInfo | None:
         with self.lock:
             g = self.group_by_id(name_or_id) or self.group_by_name(name_or_id)
             if g is None:
@@ -104,11 +109,11 @@ class SnapshotMixin:
                 roles=tuple((PRODUCTS[p].ref, role) for p, role in g.roles),
             )
 
-    def group_names(self) -> list[str]:
+    def group_names(self: "_State") -> list[str]:
         with self.lock:
             return [g.name for g in self.data.groups if not g.gone]
 
-    def account_ids(self, limit: int | None = None, **criteria) -> list[str]:
+    def account_ids(self: "_State", limit: int | None = None, **criteria) -> list[str]:
         """Account ids matching every criterion, in creation order. Criteria: kind (default atlassian),
         status, claim_status, has_email, org_admin, in_directory (default True for atlassian; None: any),
         in_group / not_in_group (name or id), product (key the user can access), synced_group_member."""
@@ -120,12 +125,12 @@ class SnapshotMixin:
                     break
             return out
 
-    def find_user(self, **criteria) -> str | None:
+    def find_user(self: "_State", **criteria) -> str | None:
         found = self.account_ids(limit=1, **criteria)
         return found[0] if found else None
 
     def _matching(
-        self,
+        self: _State,
         kind: str = "atlassian",
         status: str | None = None,
         claim_status: str | None = None,
@@ -171,7 +176,7 @@ class SnapshotMixin:
             yield a
 
     def add_user(
-        self,
+        self: _State,
         name: str,
         email: str | None = None,
         *,
@@ -212,7 +217,7 @@ class SnapshotMixin:
                     g.members.add(a.idx)
                     member_of.append(g.idx)
                 a.groups = array("I", sorted(set(member_of)))
-                values = [None] * len(PRODUCTS)
+                values: list[float | None] = [None] * len(PRODUCTS)
                 for key, when in (last_active or {}).items():
                     values[PRODUCT_BY_KEY[key]] = when.timestamp()
                 a.last_active = tuple(values)
