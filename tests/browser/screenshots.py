@@ -9,13 +9,14 @@ WIDTHS = (1280, 800)
 
 
 def save_screenshots(page, name: str) -> list[Path]:
-    """Full-page screenshots of ``page`` at each width, then the page back at the first width."""
+    """Screenshots of what ``page`` shows at each width (the first screen, 900 px high), then the
+    page back at the first width."""
     FOLDER.mkdir(parents=True, exist_ok=True)
     saved = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         path = FOLDER / f"{name}-{width}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path))
         saved.append(path)
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})
     return saved
