@@ -15,8 +15,9 @@ from accounts.admin.paginators import CappedCountPaginator
 from accounts.bulk import BULK_ACTIONS
 from accounts.filtersets import AccountFilterSet
 from accounts.importexport.admin import AccountImportExportMixin
-from accounts.models import Account, ProductAccess
+from accounts.models import Account, AccountType, ProductAccess
 from governance.admin_tools import ReadOnlyAdminMixin
+from governance.admin_tools.cells import clipped
 
 
 def _bulk_admin_action(name: str):
@@ -44,11 +45,10 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
     """Accounts: filters from AccountFilterSet, services-backed bulk actions, CSV import/export (mixin)."""
 
     list_display = (
-        "name",
-        "email",
+        "name_display",
+        "email_display",
         "status_display",
-        "managed_or_external",
-        "account_type",
+        "kind",
         "last_active_display",
         "products",
         "licence_group_count",
@@ -120,8 +120,20 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
             "until a sync confirms it.",
         )
 
-    @admin.display(description="managed or external", ordering="managed")
-    def managed_or_external(self, obj):
+    # Compact cells (governance.admin_tools.cells): at 1280 px every column shows, rows stay one line.
+    @admin.display(description="name", ordering="name")
+    def name_display(self, obj):
+        return clipped(obj.name or obj.account_id, width="m")
+
+    @admin.display(description="email", ordering="email")
+    def email_display(self, obj):
+        return clipped(obj.email, width="l")
+
+    @admin.display(description="kind", ordering="managed")
+    def kind(self, obj):
+        """Managed or external for a person's account; otherwise what it is (app, customer)."""
+        if obj.account_type != AccountType.ATLASSIAN:
+            return obj.get_account_type_display()
         return "Managed" if obj.managed else "External"
 
     @admin.display(description="last active", ordering="last_active")
@@ -130,11 +142,11 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
             return "never"
         days = (timezone.now() - obj.last_active).days
         ago = "today" if days <= 0 else ("1 day ago" if days == 1 else f"{days} days ago")
-        return f"{timezone.localdate(obj.last_active):%Y-%m-%d} ({ago})"
+        return format_html('<span title="{}">{}</span>', f"{timezone.localdate(obj.last_active):%Y-%m-%d}", ago)
 
     @admin.display(description="products")
     def products(self, obj):
-        return ", ".join(str(access.product) for access in obj.product_access.all()) or "—"
+        return clipped(", ".join(str(access.product) for access in obj.product_access.all()) or "—", width="m")
 
     # -- account page -----------------------------------------------------------------------------
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):

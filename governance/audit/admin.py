@@ -5,6 +5,7 @@ from django.http import HttpResponseBadRequest
 from django.urls import path, reverse
 
 from governance.admin_tools import ReadOnlyAdminMixin
+from governance.admin_tools.cells import clipped, compact_time
 from governance.admin_tools.filters import DateRangeFilter
 from governance.audit.export import CSV_HEADER, audit_rows
 from governance.audit.models import AuditAction, AuditCheckpoint, AuditEvent
@@ -16,7 +17,7 @@ from governance.csvexport import streaming_csv_response
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only for everyone: no add, change or delete, whatever the user's permissions."""
 
-    list_display = ("seq", "created_at", "actor_kind", "actor_name", "action", "target_type", "target_repr", "reason")
+    list_display = ("seq", "created", "actor_kind", "actor_name", "action", "kind_of_target", "target", "short_reason")
     list_filter = (("created_at", DateRangeFilter), "actor_kind", "action", "target_type")
     search_fields = ("=target_id", "target_repr", "actor_name", "=correlation_id")
     show_full_result_count = False
@@ -25,6 +26,23 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-seq",)
     actions = None
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    # Compact cells (governance.admin_tools.cells): rows stay one line at 1280 px.
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, obj):
+        return compact_time(obj.created_at)
+
+    @admin.display(description="target type", ordering="target_type")
+    def kind_of_target(self, obj):
+        return clipped(obj.target_type, width="s")
+
+    @admin.display(description="target", ordering="target_repr")
+    def target(self, obj):
+        return clipped(obj.target_repr, width="m")
+
+    @admin.display(description="reason")
+    def short_reason(self, obj):
+        return clipped(obj.reason, width="m")
 
     def get_urls(self):
         download = self.admin_site.admin_view(self.download_csv)

@@ -2,18 +2,26 @@
 time, with a required reason), through the access-request services."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.audit.record import Actor
 from policies.access.services import AccessRefused, access_request_decide
-from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, names
+from policies.admin.forms import GuardedActionsMixin, ReasonForm, confirm_with_reason, names
 from policies.models import AccessRequest
 from policies.models.access_requests import APPROVED_STATUSES, AccessRequestStatus
 
 DECIDE_PERMISSION = "policies.decide_accessrequest"
 CLOSED_STATUSES = (AccessRequestStatus.FULFILLED, AccessRequestStatus.REJECTED, AccessRequestStatus.EXPIRED)
+# Which requests each decision applies to: a failed fulfilment may be approved again (tried again).
+APPROVABLE = (AccessRequestStatus.PENDING, AccessRequestStatus.FAILED)
+REJECTABLE = (AccessRequestStatus.PENDING,)
 
 
 class DecisionFilter(admin.SimpleListFilter):
@@ -53,7 +61,7 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdm
     show_facets = admin.ShowFacets.NEVER
     actions = ["approve_selected", "reject_selected"]
     fieldsets = (
-        (None, {"fields": ("account", "email", "kind", "status", "justification", "restores", "enforcement")}),
+        (None, {"fields": ("account", "email", "kind", "status", "justification", "given_back", "enforcement")}),
         ("Decision", {"fields": ("decision_reason", "decided_by", "decided_at", "expires_at")}),
         ("Fulfilment", {"fields": ("fulfilled_at", "attempts", "error")}),
         ("Trail", {"fields": ("correlation_id", "client_ip", "created_at", "updated_at")}),
@@ -72,6 +80,67 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdm
     def age(self, obj):
         return timesince(obj.created_at, timezone.now())
 
+    @admin.display(description="what it gives back")
+    def given_back(self, obj):
+        """The request's ``restores`` (what the enforcement took, in words), as a short list."""
+        restores = obj.restores or {}
+        lines = []
+        if restores.get("account_state"):
+            lines.append(("Account", f"{restores['account_state']}, becomes active again"))
+        if restores.get("products"):
+            lines.append(("Products", ", ".join(restores["products"])))
+        if restores.get("groups"):
+            lines.append(("Groups", ", ".join(restores["groups"])))
+        if restores.get("roles"):
+            lines.append(("Direct product roles", str(restores["roles"])))
+        if restores.get("policy"):
+            when = f" on {restores['when_text']}" if restores.get("when_text") else ""
+            lines.append(("Taken by", f"policy {restores['policy']}{when}"))
+        if not lines:
+            return "Nothing recorded"
+        if obj.kind == "keep":
+            lines.insert(0, ("Kept", "nothing is removed; the policy's action is cancelled"))
+        return format_html('<dl class="given-back">{}</dl>', format_html_join("", "<dt>{}</dt><dd>{}</dd>", lines))
+
+    # -- the decision on the request's own page -----------------------------------------------------
+    def get_urls(self):
+        decide = path(
+            "<path:object_id>/decide/",
+            self.admin_site.admin_view(self.decide_view),
+            name="policies_accessrequest_decide",
+        )
+        return [decide, *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and self.has_decide_permission(request):
+            context["can_approve"] = obj.status in APPROVABLE
+            context["can_reject"] = obj.status in REJECTABLE
+            if context["can_approve"] or context["can_reject"]:
+                context["can_decide"] = True
+                context["decide_url"] = reverse("admin:policies_accessrequest_decide", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def decide_view(self, request, object_id):
+        """Approve or reject one request from its page, with the reason typed there."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_decide_permission(request):
+            raise PermissionDenied
+        access_request = get_object_or_404(AccessRequest, pk=object_id)
+        decision = request.POST.get("decision")
+        if decision not in ("approve", "reject"):
+            return HttpResponseBadRequest("Say approve or reject.")
+        page = reverse("admin:policies_accessrequest_change", args=[access_request.pk])
+        form = ReasonForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors["reason"]))
+            return HttpResponseRedirect(page)
+        approve = decision == "approve"
+        queryset = AccessRequest.objects.filter(pk=access_request.pk)
+        allowed = APPROVABLE if approve else REJECTABLE
+        self._decide(request, queryset, approve=approve, reason=form.cleaned_data["reason"], allowed=allowed)
+        return HttpResponseRedirect(page)
+
     # -- decisions ----------------------------------------------------------------------------------
     @admin.action(description="Approve selected (give access back)…", permissions=["decide"])
     def approve_selected(self, request, queryset):
@@ -86,8 +155,7 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdm
         )
         if response is not None:
             return response
-        allowed = (AccessRequestStatus.PENDING, AccessRequestStatus.FAILED)
-        self._decide(request, queryset, approve=True, reason=reason, allowed=allowed)
+        self._decide(request, queryset, approve=True, reason=reason, allowed=APPROVABLE)
         return None
 
     @admin.action(description="Reject selected…", permissions=["decide"])
@@ -102,7 +170,7 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdm
         )
         if response is not None:
             return response
-        self._decide(request, queryset, approve=False, reason=reason, allowed=(AccessRequestStatus.PENDING,))
+        self._decide(request, queryset, approve=False, reason=reason, allowed=REJECTABLE)
         return None
 
     def _decide(self, request, queryset, *, approve: bool, reason: str, allowed: tuple) -> None:

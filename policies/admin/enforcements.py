@@ -7,9 +7,11 @@ from django.utils.text import Truncator
 
 from accounts.clients import MissingCredentials, client_for
 from governance.admin_tools import ReadOnlyAdminMixin
+from governance.admin_tools.cells import clipped, compact_time
 from governance.audit.record import Actor
 from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, names
 from policies.models import Enforcement, EnforcementStatus
+from policies.models.policies import action_label
 from policies.services.review import ReviewRefused, enforcement_approve, enforcement_reject
 
 REVIEW_PERMISSION = "policies.review_enforcement"
@@ -39,7 +41,7 @@ class NeedsDecisionFilter(admin.SimpleListFilter):
 
 @admin.register(Enforcement)
 class EnforcementAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin):
-    list_display = ("account", "policy", "status", "action", "due_at", "short_reason", "warned_at", "executed_at")
+    list_display = ("account", "policy", "status", "action_label", "due", "short_reason", "warned", "executed")
     list_filter = ("status", NeedsDecisionFilter, "policy", "action")
     list_select_related = ("account", "policy")
     search_fields = ("account__name", "account__email", "=account__account_id")
@@ -63,9 +65,26 @@ class EnforcementAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm(REVIEW_PERMISSION)
 
+    @admin.display(description="action", ordering="action")
+    def action_label(self, obj):
+        """The policy action's name in words ("Remove product access"), not its code."""
+        return action_label(obj.action)
+
+    @admin.display(description="due at", ordering="due_at")
+    def due(self, obj):
+        return compact_time(obj.due_at)
+
+    @admin.display(description="warned at", ordering="warned_at")
+    def warned(self, obj):
+        return compact_time(obj.warned_at)
+
+    @admin.display(description="executed at", ordering="executed_at")
+    def executed(self, obj):
+        return compact_time(obj.executed_at)
+
     @admin.display(description="reason")
     def short_reason(self, obj):
-        return Truncator(obj.reason).chars(120)
+        return clipped(Truncator(obj.reason).chars(300), width="l", title=Truncator(obj.reason).chars(600))
 
     def changelist_view(self, request, extra_context=None):
         queue = reverse("admin:policies_enforcement_changelist") + f"?status__exact={EnforcementStatus.AWAITING_REVIEW}"

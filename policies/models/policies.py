@@ -39,6 +39,15 @@ class PolicyAction(models.TextChoices):
     DELETE = "delete", "Delete (managed accounts only)"
 
 
+def action_label(code: str) -> str:
+    """A policy action's short name for lists and reports ("Remove product access"), the code itself
+    for a value no longer among the choices (an old row)."""
+    try:
+        return PolicyAction(code).label.split(" (")[0]
+    except ValueError:
+        return code
+
+
 class ClaimScope(models.TextChoices):
     ALL = "all", "Managed and external accounts"
     MANAGED = "managed", "Managed accounts only"

@@ -132,3 +132,70 @@ def test_the_detail_page_is_read_only(make_policy, client, client_for, hank):
     assert page.status_code == 200
     assert b"Starting a new project" in page.content
     assert b'name="_save"' not in page.content
+
+
+def _page(pk) -> str:
+    return f"{CHANGELIST}{pk}/change/"
+
+
+def _decide(client, pk, decision, reason):
+    return client.post(f"{CHANGELIST}{pk}/decide/", {"decision": decision, "reason": reason})
+
+
+def test_the_request_page_says_in_words_what_would_be_given_back(make_policy, client, client_for, hank):
+    request = _pending(make_policy, client)
+    page = client_for(hank).get(_page(request.pk)).content.decode()
+    assert '<dl class="given-back">' in page
+    assert "<dt>Account</dt><dd>suspended, becomes active again</dd>" in page
+    assert f"policy {request.enforcement.policy.name}" in page
+    assert "{&quot;" not in page  # no raw JSON
+    assert 'id="decide-approve"' in page
+    assert 'id="decide-reject"' in page
+
+
+def test_hank_approves_from_the_request_page_with_a_reason(
+    make_policy, client, client_for, hank, simulator, monkeypatch, django_capture_on_commit_callbacks
+):
+    request = _pending(make_policy, client)
+    monkeypatch.setattr(Conf, "SYNC", True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _decide(client_for(hank), request.pk, "approve", "Manager confirmed")
+    assert response.status_code == 302
+    assert response["Location"] == _page(request.pk)
+    request.refresh_from_db()
+    assert request.status == AccessRequestStatus.FULFILLED
+    assert simulator.state.user(request.account.account_id).status == "active"
+    approved = AuditEvent.objects.get(action=AuditAction.REQUEST_APPROVED)
+    assert (approved.actor_name, approved.reason) == ("hank", "Manager confirmed")
+    # Decided: the page no longer offers a decision.
+    assert b"decide-approve" not in client_for(hank).get(_page(request.pk)).content
+
+
+def test_hank_rejects_from_the_request_page_and_the_person_is_told(make_policy, client, client_for, hank):
+    request = _pending(make_policy, client)
+    response = _decide(client_for(hank), request.pk, "reject", "Contract ended")
+    assert response.status_code == 302
+    request.refresh_from_db()
+    assert request.status == AccessRequestStatus.REJECTED
+    assert request.decision_reason == "Contract ended"
+    assert any("Contract ended" in m.body and request.email in m.to for m in mail.outbox)
+
+
+def test_a_decision_from_the_page_needs_a_reason_and_a_post(make_policy, client, client_for, hank):
+    request = _pending(make_policy, client)
+    desk = client_for(hank)
+    refused = desk.post(f"{CHANGELIST}{request.pk}/decide/", {"decision": "approve", "reason": ""}, follow=True)
+    assert b"Give a reason" in refused.content
+    assert desk.get(f"{CHANGELIST}{request.pk}/decide/").status_code == 405
+    assert _decide(desk, request.pk, "maybe", "x").status_code == 400
+    request.refresh_from_db()
+    assert request.status == AccessRequestStatus.PENDING
+
+
+def test_auditors_get_no_decision_on_the_page_and_cannot_post_one(make_policy, client, client_for, audrey):
+    request = _pending(make_policy, client)
+    auditor = client_for(audrey)
+    assert b"decide-approve" not in auditor.get(_page(request.pk)).content
+    assert _decide(auditor, request.pk, "approve", "I am not allowed").status_code == 403
+    request.refresh_from_db()
+    assert request.status == AccessRequestStatus.PENDING

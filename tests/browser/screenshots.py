@@ -1,0 +1,22 @@
+"""Screenshots of the pages browser tests visit, at the widths an IT admin uses (1280 and 800 px),
+kept as artifacts of the run under test-results/screenshots/ (ignored by git)."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDER = ROOT / "test-results" / "screenshots"
+WIDTHS = (1280, 800)
+
+
+def save_screenshots(page, name: str) -> list[Path]:
+    """Screenshots of what ``page`` shows at each width (the first screen, 900 px high), then the
+    page back at the first width."""
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        path = FOLDER / f"{name}-{width}.png"
+        page.screenshot(path=str(path))
+        saved.append(path)
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    return saved
