@@ -13,23 +13,25 @@ from django.template.loader import render_to_string
 from governance.logging import mask_access_tokens, redact
 from policies.links import restore_link
 from policies.models import AccessRequest, Enforcement
+from policies.models.access_requests import AccessRequestKind
 
 log = logging.getLogger(__name__)
 
 _SUBJECTS = {
     "link": "Your link to ask for your Atlassian access back",
     "fulfilled": "Your Atlassian access is back",
+    "kept": "You keep your Atlassian access",
     "rejected": "Your request for Atlassian access was declined",
     "failed": "We could not give your Atlassian access back yet",
     "expired": "Your request for Atlassian access expired",
 }
 
 
-def _send(name: str, *, to: str, context: dict, html: bool = False) -> bool:
+def _send(name: str, *, to: str, context: dict, html: bool = False, subject: str = "") -> bool:
     context = {"portal_url": settings.PORTAL_BASE_URL, "access_url": f"{settings.PORTAL_BASE_URL}/access/", **context}
     try:
         text = render_to_string(f"emails/access/{name}.txt", context)
-        message = EmailMultiAlternatives(_SUBJECTS[name], text, settings.DEFAULT_FROM_EMAIL, [to])
+        message = EmailMultiAlternatives(subject or _SUBJECTS[name], text, settings.DEFAULT_FROM_EMAIL, [to])
         if html:
             message.attach_alternative(render_to_string(f"emails/access/{name}.html", context), "text/html")
         message.send()
@@ -60,9 +62,12 @@ def send_outcome(access_request: AccessRequest, outcome: str) -> bool:
     if not access_request.email:
         return False
     account = access_request.account
+    # Someone who asked to keep access never lost it: the subject says it is kept, not "back".
+    kept = outcome == "fulfilled" and access_request.kind == AccessRequestKind.KEEP
     return _send(
         outcome,
         to=access_request.email,
+        subject=_SUBJECTS["kept"] if kept else "",
         context={
             "name": account.name or access_request.email,
             "request": access_request,

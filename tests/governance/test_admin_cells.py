@@ -29,3 +29,29 @@ def test_a_time_is_one_sortable_line_with_the_full_timestamp_on_hover(settings):
     cell = compact_time(datetime(2026, 5, 30, 3, 25, 41, tzinfo=UTC))
     assert cell == '<span title="2026-05-30T03:25:41+00:00">2026-05-30 03:25</span>'
     assert compact_time(None) == "-"
+
+
+@pytest.mark.django_db
+def test_the_run_history_shows_durations_and_counts_in_words(client_for, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from governance.runs.models import RunStatus, TaskRun
+
+    started = timezone.now() - timedelta(minutes=5)
+    run = TaskRun.objects.create(
+        name="sync",
+        started_at=started,
+        finished_at=started + timedelta(seconds=185),
+        status=RunStatus.SUCCEEDED,
+        counts={"users": 2020, "memberships": 6576},
+    )
+    admin = client_for(alice)
+    listing = admin.get("/admin/governance/taskrun/").content.decode()
+    assert "3 min 5 s" in listing
+    assert "users 2020, memberships 6576" in listing
+    page = admin.get(f"/admin/governance/taskrun/{run.pk}/change/").content.decode()
+    assert "users 2020, memberships 6576" in page
+    assert "{&quot;users&quot;" not in page
+    assert "0:03:05" not in page

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django_q.conf import Conf
 
@@ -100,7 +101,14 @@ def test_a_warning_link_keeps_access_before_anything_is_removed(
     page = client.get(path)
     assert b"Keep your Atlassian access" in page.content
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(path, {"justification": ""})
+        done = client.post(path, {"justification": ""}, follow=True)
+    # Access was never lost: the pages and the email say it is kept, not "back".
+    assert b"Your access stays as it is" in done.content
+    assert b"back" not in done.content.split(b"<main")[1]
+    kept = emails_to(warned.account.email, "You keep your Atlassian access")
+    assert len(kept) == 1
+    assert "is back" not in kept[0].body
+    assert "sign in again" not in kept[0].body
     warned.refresh_from_db()
     assert warned.status == EnforcementStatus.CANCELLED
     assert AccessRequest.objects.get(enforcement=warned).status == AccessRequestStatus.FULFILLED
@@ -110,6 +118,28 @@ def test_a_warning_link_keeps_access_before_anything_is_removed(
     run(policy, now=timezone.now() + timedelta(days=14, minutes=1))
     assert not Enforcement.objects.filter(account=account, status=EnforcementStatus.DONE).exists()
     assert simulator.state.user(account.account_id).status == "active"
+
+
+@pytest.mark.parametrize(
+    ("kind", "heading", "absent"),
+    [("keep", "You keep your access", "is back"), ("restore", "Your access is back", "You keep")],
+)
+def test_a_fulfilled_request_s_page_says_what_happened(kind, heading, absent):
+    page = render_to_string(
+        "access/request_status.html",
+        {"access_request": AccessRequest(kind=kind, status=AccessRequestStatus.FULFILLED)},
+    )
+    assert heading in page
+    assert absent not in page
+
+
+def test_a_pending_request_s_expiry_is_in_plain_words():
+    expires = timezone.now() + timedelta(days=13, hours=23, minutes=59)
+    page = render_to_string(
+        "access/request_status.html",
+        {"access_request": AccessRequest(status=AccessRequestStatus.PENDING, expires_at=expires)},
+    )
+    assert "if nobody decides within\n13 days, the request expires" in page
 
 
 class TestBadLinks:
