@@ -5,7 +5,6 @@ Modes: ``preview`` reports only; ``review`` warns and queues actions for approva
 warns and acts. A dry run reports like a preview whatever the policy's mode.
 """
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,6 +24,7 @@ from governance.gc_pause import collector_paused
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
+from policies import capcheck
 from policies.engine import Decision, Verdict, decide_many, in_scope
 from policies.models import (
     OPEN_STATUSES,
@@ -117,7 +117,20 @@ def sync_is_fresh(policy: InactivityPolicy, now) -> tuple[bool, str]:
 
 
 def cap_for(policy: InactivityPolicy, scope_size: int) -> int:
-    return min(policy.cap_absolute, math.floor(policy.cap_percent / 100 * scope_size))
+    return capcheck.cap_for(policy.cap_absolute, policy.cap_percent, scope_size)
+
+
+def cap_outlook(policy: InactivityPolicy, evaluation: Evaluation, now) -> list[capcheck.CapDay]:
+    """The runs this evaluation leads to, up to the first the cap halts: today's actions now, and
+    each account warned (or still in its warning window) on the day its action is due."""
+    warned = [d.due_at for d in evaluation.by_verdict(Verdict.WARN) if d.due_at is not None]
+    return capcheck.cap_days(
+        capcheck.due_by_day(len(evaluation.by_verdict(Verdict.ACT)), warned, now),
+        scope_size=evaluation.scope_size,
+        cap_absolute=policy.cap_absolute,
+        cap_percent=policy.cap_percent,
+        leaves_scope=policy.action != PolicyAction.NOTIFY,
+    )
 
 
 def policy_run(
@@ -184,11 +197,23 @@ def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResul
         # Seats that will not be freed without a decision: counted apart from the rest (DESIGN.md 5.9).
         counts["to_act_needs_review"] = len(blocked)
     mode = PolicyMode.PREVIEW if dry_run else policy.mode
-    if mode == PolicyMode.ENFORCE and len(to_act) > cap:
+    halt = capcheck.first_halt(cap_outlook(policy, evaluation, now)) if mode == PolicyMode.ENFORCE else None
+    if halt is not None and halt.day == 0:
         message = (
             f"Halted before acting: {len(to_act)} accounts are due, more than this run's cap of {cap} "
             f"({policy.cap_absolute} accounts or {policy.cap_percent:g}% of {evaluation.scope_size} in scope). "
             "Nothing was changed. Check the policy and the sync, then raise the cap or run again."
+        )
+        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
+    if halt is not None:
+        # A warning promises a date: none is sent when the run on that date will halt on its cap.
+        counts.update(halt_day=halt.day, due_on_halt_day=halt.due)
+        message = (
+            f"Halted before warning: on {now + halt.day * capcheck.DAY:%Y-%m-%d} ({halt.day} days from now) "
+            f"{halt.due} warned accounts would be due, more than that run's cap of {halt.cap} "
+            f"({policy.cap_absolute} accounts or {policy.cap_percent:g}% of {halt.scope} in scope), so that run "
+            "would halt. No warning was sent (it would promise a date the cap will not let the policy keep) "
+            "and nothing was changed. Raise the cap or narrow the policy, then run again."
         )
         return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
     if mode == PolicyMode.PREVIEW:
