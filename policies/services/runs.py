@@ -141,7 +141,15 @@ def policy_run(
     actor: Actor | None = None,
     dry_run: bool = False,
     client=None,
+    reason: str = "",
+    confirmed_act: int | None = None,
 ) -> PolicyRunResult:
+    """Run ``policy`` once (see the module's docstring).
+
+    ``reason``: why a person started it (the "Run now" confirmation), recorded with the run as its
+    ``policy.run_started`` event. ``confirmed_act``: how many accounts that person was shown as
+    due; an enforcing run that finds more (a sync came in meanwhile) halts rather than act on
+    accounts nobody confirmed."""
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
     lease = locks.hold(locks.policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
@@ -158,13 +166,16 @@ def policy_run(
             correlation_id=new_correlation_id(),
             started_by=actor.name,
             lease_holder=lease.holder if lease else None,
+            dry_run=dry_run or policy.mode == PolicyMode.PREVIEW,
             now=now,
         )
+        if reason:
+            _record_start(policy, run, actor, reason=reason, dry_run=dry_run, confirmed_act=confirmed_act)
         if lease is None:
             return _finish(
                 policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now
             )
-        return _run(policy, run, actor, now, dry_run, client, lease)
+        return _run(policy, run, actor, now, dry_run, client, lease, confirmed_act=confirmed_act)
     except Exception as exc:
         # An unexpected error (the database, a bug) must not leave the run "running" forever.
         if run is not None:
@@ -175,7 +186,20 @@ def policy_run(
             lease.release()
 
 
-def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResult:
+def _record_start(policy, run, actor, *, reason: str, dry_run: bool, confirmed_act: int | None) -> None:
+    with transaction.atomic():
+        record_event(
+            actor=actor,
+            action=AuditAction.POLICY_RUN_STARTED,
+            target=policy,
+            after={"mode": policy.mode, "dry_run": dry_run, "confirmed_to_act": confirmed_act},
+            reason=reason,
+            correlation_id=run.correlation_id,
+            organization=policy.organization.org_id,
+        )
+
+
+def _run(policy, run, actor, now, dry_run, client, lease=None, *, confirmed_act=None) -> PolicyRunResult:
     fresh, why = sync_is_fresh(policy, now)
     if not fresh:
         return _finish(policy, run, actor, RunStatus.REFUSED, {}, f"Refused: {why}. Sync, then run again.", now=now)
@@ -198,6 +222,13 @@ def _run(policy, run, actor, now, dry_run, client, lease=None) -> PolicyRunResul
         counts["to_act_needs_review"] = len(blocked)
     mode = PolicyMode.PREVIEW if dry_run else policy.mode
     halt = capcheck.first_halt(cap_outlook(policy, evaluation, now)) if mode == PolicyMode.ENFORCE else None
+    if mode == PolicyMode.ENFORCE and confirmed_act is not None and len(to_act) > confirmed_act:
+        message = (
+            f"Halted before acting: {len(to_act)} accounts are due, more than the {confirmed_act} confirmed when "
+            "this run was started (the data changed meanwhile). Nothing was changed. Check the preview, then "
+            "run again."
+        )
+        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
     if halt is not None and halt.day == 0:
         message = (
             f"Halted before acting: {len(to_act)} accounts are due, more than this run's cap of {cap} "
