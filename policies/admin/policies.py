@@ -8,7 +8,9 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from accounts.clients import MissingCredentials
 from governance.audit.models import AuditAction
@@ -16,6 +18,7 @@ from governance.audit.record import Actor, record_event
 from governance.csp import allow_inline_styles
 from governance.csvexport import streaming_csv_response
 from governance.runs.models import RunStatus, RunTrigger
+from policies import run_status
 from policies.admin.forms import PLACEHOLDER_HELP, InactivityPolicyForm, single_organization
 from policies.admin.preview import CSV_HEADER, SHOW_CHOICES, email_previews, policy_preview, sample_enforcement
 from policies.admin.run_now import confirm_view, needs_confirmation
@@ -31,10 +34,25 @@ EXTERNAL_ACCOUNTS_HELP = (
 )
 
 
+def _when(moment) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i") if moment else ""
+
+
 @admin.register(InactivityPolicy)
 class InactivityPolicyAdmin(admin.ModelAdmin):
     form = InactivityPolicyForm
-    list_display = ("name", "organization", "enabled", "mode", "trigger_summary", "action", "warning_days", "preview")
+    list_display = (
+        "name",
+        "organization",
+        "enabled",
+        "mode",
+        "trigger_summary",
+        "action",
+        "warning_days",
+        "last_run",
+        "next_run",
+        "preview",
+    )
     list_filter = ("enabled", "mode", "action", "organization")
     list_select_related = ("organization",)
     search_fields = ("name",)  # also feeds the policy box of the exemption form
@@ -106,7 +124,35 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             form.base_fields["action"].help_text = EXTERNAL_ACCOUNTS_HELP
         return form
 
+    def get_queryset(self, request):
+        return run_status.with_run_status(super().get_queryset(request))
+
     # -- list ---------------------------------------------------------------------------------------
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, obj):
+        if obj.last_run_pk is None:
+            return "never"
+        url = reverse("admin:policies_policyrun_change", args=[obj.last_run_pk])
+        return format_html(
+            '<a href="{}">{}</a> {}{}',
+            url,
+            _when(obj.last_run_at),
+            run_status.status_label(obj.last_run_status).lower(),
+            mark_safe(' <span class="dry-run-badge">dry run</span>') if obj.last_run_dry else "",
+        )
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        upcoming = run_status.next_run(obj, timezone.now())
+        if upcoming.at is None:
+            return upcoming.note
+        return format_html(
+            '<span title="{}">{}</span>{}',
+            obj.schedule_cron,
+            _when(upcoming.at),
+            f" ({upcoming.note})" if upcoming.note else "",
+        )
+
     @admin.display(description="trigger")
     def trigger_summary(self, obj):
         if obj.trigger == Trigger.IN_STATE:
@@ -152,6 +198,8 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             )
         if obj is not None:
             context.update(
+                last_run=self.last_run(obj) if hasattr(obj, "last_run_pk") else "",
+                next_run=self.next_run(obj) if hasattr(obj, "scheduled_at") else "",
                 can_run=self.has_run_permission(request),
                 preview_url=reverse("admin:policies_inactivitypolicy_preview", args=[obj.pk]),
                 run_url=reverse("admin:policies_inactivitypolicy_run", args=[obj.pk]),
