@@ -3,9 +3,11 @@
 from governance.schedules import Job, apply_schedules
 from policies.models import InactivityPolicy
 
+SCHEDULE_PREFIX = "portal:policy-"
+
 
 def schedule_name(policy_pk: int) -> str:
-    return f"portal:policy-{policy_pk}"
+    return f"{SCHEDULE_PREFIX}{policy_pk}"
 
 
 def _job(policy: InactivityPolicy) -> Job:

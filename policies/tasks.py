@@ -14,13 +14,19 @@ def run_policy(policy_id: int) -> str:
     return policy_run(policy=policy, trigger=RunTrigger.SCHEDULE).status
 
 
-def run_policy_now(policy_id: int, actor: dict) -> str:
-    """An admin's "Run now" of an enforcing policy: remote calls for many accounts outlast a web
-    request, so the admin queues this instead. Disabled or deleted meanwhile: nothing to do."""
+def run_policy_now(policy_id: int, actor: dict, reason: str = "", confirmed_act: int | None = None) -> str:
+    """An admin's confirmed "Run now" of an enforcing policy: remote calls for many accounts
+    outlast a web request, so the admin queues this instead. Deleted meanwhile: nothing to do."""
     policy = InactivityPolicy.objects.select_related("organization").filter(pk=policy_id).first()
     if policy is None:
         return "skipped: policy gone"
-    return policy_run(policy=policy, trigger=RunTrigger.MANUAL, actor=actor_from_spec(actor)).status
+    return policy_run(
+        policy=policy,
+        trigger=RunTrigger.MANUAL,
+        actor=actor_from_spec(actor),
+        reason=reason,
+        confirmed_act=confirmed_act,
+    ).status
 
 
 def send_pending_notices() -> dict:

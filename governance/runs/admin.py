@@ -19,7 +19,7 @@ class TaskRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = None
-    readonly_fields = [_IN_WORDS.get(f.name, f.name) for f in TaskRun._meta.fields] + ["took"]
+    readonly_fields = (*(_IN_WORDS.get(f.name, f.name) for f in TaskRun._meta.fields), "took")
     fields = readonly_fields
 
     @admin.display(description="took")

@@ -31,6 +31,10 @@ class TaskRun(models.Model):
     log_excerpt = models.TextField(blank=True)
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
     started_by = models.CharField(max_length=200, blank=True)
+    dry_run = models.BooleanField(
+        default=False,
+        help_text="It reported what it would do and changed nothing (a dry run, or a policy in preview mode).",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -55,9 +55,11 @@ def task_run_start(
     correlation_id: str = "",
     started_by: str = "",
     lease_holder: str | None = None,
+    dry_run: bool = False,
     now: datetime | None = None,
 ) -> TaskRun:
-    """Open a run row. ``lease_holder``: the caller's holder id when it holds the work's lease."""
+    """Open a run row. ``lease_holder``: the caller's holder id when it holds the work's lease;
+    ``dry_run``: the run only reports."""
     now = now or timezone.now()
     with transaction.atomic():
         task_runs_close_abandoned(
@@ -71,6 +73,7 @@ def task_run_start(
             started_at=now,
             correlation_id=correlation_id,
             started_by=started_by,
+            dry_run=dry_run,
         )
 
 

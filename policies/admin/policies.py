@@ -8,18 +8,20 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
-from django_q.tasks import async_task
+from django.utils.safestring import mark_safe
 
-from accounts.bulk_tasks import actor_spec
 from accounts.clients import MissingCredentials
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from governance.csp import allow_inline_styles
 from governance.csvexport import streaming_csv_response
 from governance.runs.models import RunStatus, RunTrigger
+from policies import run_status
 from policies.admin.forms import PLACEHOLDER_HELP, InactivityPolicyForm, single_organization
 from policies.admin.preview import CSV_HEADER, SHOW_CHOICES, email_previews, policy_preview, sample_enforcement
+from policies.admin.run_now import confirm_view, needs_confirmation
 from policies.models import InactivityPolicy, PolicyMode, Trigger
 from policies.services.policies import policy_delete, policy_save
 from policies.services.runs import policy_run
@@ -32,10 +34,25 @@ EXTERNAL_ACCOUNTS_HELP = (
 )
 
 
+def _when(moment) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i") if moment else ""
+
+
 @admin.register(InactivityPolicy)
 class InactivityPolicyAdmin(admin.ModelAdmin):
     form = InactivityPolicyForm
-    list_display = ("name", "organization", "enabled", "mode", "trigger_summary", "action", "warning_days", "preview")
+    list_display = (
+        "name",
+        "organization",
+        "enabled",
+        "mode",
+        "trigger_summary",
+        "action",
+        "warning_days",
+        "last_run",
+        "next_run",
+        "preview",
+    )
     list_filter = ("enabled", "mode", "action", "organization")
     list_select_related = ("organization",)
     search_fields = ("name",)  # also feeds the policy box of the exemption form
@@ -107,7 +124,35 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             form.base_fields["action"].help_text = EXTERNAL_ACCOUNTS_HELP
         return form
 
+    def get_queryset(self, request):
+        return run_status.with_run_status(super().get_queryset(request))
+
     # -- list ---------------------------------------------------------------------------------------
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, obj):
+        if obj.last_run_pk is None:
+            return "never"
+        url = reverse("admin:policies_policyrun_change", args=[obj.last_run_pk])
+        return format_html(
+            '<a href="{}">{}</a> {}{}',
+            url,
+            _when(obj.last_run_at),
+            run_status.status_label(obj.last_run_status).lower(),
+            mark_safe(' <span class="dry-run-badge">dry run</span>') if obj.last_run_dry else "",
+        )
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        upcoming = run_status.next_run(obj, timezone.now())
+        if upcoming.at is None:
+            return upcoming.note
+        return format_html(
+            '<span title="{}">{}</span>{}',
+            obj.schedule_cron,
+            _when(upcoming.at),
+            f" ({upcoming.note})" if upcoming.note else "",
+        )
+
     @admin.display(description="trigger")
     def trigger_summary(self, obj):
         if obj.trigger == Trigger.IN_STATE:
@@ -153,6 +198,8 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             )
         if obj is not None:
             context.update(
+                last_run=self.last_run(obj) if hasattr(obj, "last_run_pk") else "",
+                next_run=self.next_run(obj) if hasattr(obj, "scheduled_at") else "",
                 can_run=self.has_run_permission(request),
                 preview_url=reverse("admin:policies_inactivitypolicy_preview", args=[obj.pk]),
                 run_url=reverse("admin:policies_inactivitypolicy_run", args=[obj.pk]),
@@ -224,20 +271,35 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
 
     # -- run now ------------------------------------------------------------------------------------
     def run_view(self, request, object_id):
+        """POST ``_dry_run``, or any run of a policy in preview mode: run it now (nothing changes).
+        Otherwise a confirmation page with a required reason first (policies.admin.run_now)."""
         if not self.has_run_permission(request):
             raise PermissionDenied
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
         policy = self.get_object(request, object_id)
         if policy is None:
             raise Http404("No such policy.")
-        change_url = reverse("admin:policies_inactivitypolicy_change", args=[policy.pk])
         dry_run = "_dry_run" in request.POST
-        if policy.mode == PolicyMode.ENFORCE and not dry_run:
-            return self._run_in_background(request, policy)
+        if request.method == "POST" and not needs_confirmation(policy, dry_run=dry_run):
+            return self._run_inline(request, policy, dry_run=dry_run)
+        return confirm_view(
+            self,
+            request,
+            policy,
+            lambda reason, confirmed: self._run_inline(request, policy, reason=reason, confirmed_act=confirmed),
+        )
+
+    def _run_inline(self, request, policy, *, dry_run=False, reason="", confirmed_act=None):
+        change_url = reverse("admin:policies_inactivitypolicy_change", args=[policy.pk])
         try:
             result = policy_run(
-                policy=policy, trigger=RunTrigger.MANUAL, actor=Actor.from_request(request), dry_run=dry_run
+                policy=policy,
+                trigger=RunTrigger.MANUAL,
+                actor=Actor.from_request(request),
+                dry_run=dry_run,
+                reason=reason,
+                confirmed_act=confirmed_act,
             )
         except MissingCredentials as exc:
             messages.error(request, f"Not run: {exc}")
@@ -259,20 +321,3 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
         )
         messages.add_message(request, level, text)
         return HttpResponseRedirect(change_url)
-
-    def _run_in_background(self, request, policy):
-        """An enforcing run calls Atlassian once per account: queued for a worker, where the
-        web server's timeout cannot kill it half-way. Its run row appears in the history."""
-        async_task(
-            "policies.tasks.run_policy_now",
-            policy.pk,
-            actor_spec(Actor.from_request(request)),
-            task_name=f"policy-run-now:{policy.pk}",
-            group="policy",
-        )
-        history = reverse("admin:policies_policyrun_changelist") + f"?policy={policy.pk}"
-        messages.info(
-            request,
-            format_html('Run of {} queued; it appears in the <a href="{}">run history</a>.', policy.name, history),
-        )
-        return HttpResponseRedirect(reverse("admin:policies_inactivitypolicy_change", args=[policy.pk]))

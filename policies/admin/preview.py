@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.db.models import F
 
 from accounts.models import Account, Product
+from policies import capcheck
 from policies.dashboard import products_held
 from policies.email_templates import TemplateProblem, check_template
 from policies.engine import Decision, OpenCase, Verdict, decide, exemption_reason, in_scope
@@ -22,7 +23,14 @@ from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, Po
 from policies.selection import active_exemptions, candidate_accounts, load_snapshots, policy_spec
 from policies.services.execute import IDP_REFUSED_ACTIONS
 from policies.services.notifications import render
-from policies.services.runs import blocked_removals, cap_for, evaluate, idp_provisioned, sync_is_fresh
+from policies.services.runs import (
+    blocked_removals,
+    cap_for,
+    cap_outlook,
+    evaluate,
+    idp_provisioned,
+    sync_is_fresh,
+)
 
 HORIZON_DAYS = 30
 DAY = timedelta(days=1)
@@ -142,6 +150,10 @@ class PolicyPreview:
     seats: list[SeatRow]
     today_counts: dict
     horizon_counts: dict
+    # Day by day over the horizon, the runs with accounts to act on, up to the first the cap halts.
+    cap_days: list[capcheck.CapDay] = field(default_factory=list)
+    # Why a run now would halt (today's actions, or a day its warnings lead to), or None.
+    run_halt: capcheck.CapDay | None = None
 
     @property
     def enforcing(self) -> bool:
@@ -151,6 +163,23 @@ class PolicyPreview:
     def over_cap(self) -> bool:
         """More accounts due today than one run may act on: an enforcing run halts before acting."""
         return self.today_counts["act"] > self.cap
+
+    @property
+    def horizon_halt(self) -> capcheck.CapDay | None:
+        return capcheck.first_halt(self.cap_days)
+
+    @property
+    def cap_calendar(self) -> list[tuple[capcheck.CapDay, datetime]]:
+        """``cap_days`` with the date of each run."""
+        return [(day, self.now + day.day * DAY) for day in self.cap_days]
+
+    @property
+    def horizon_halt_on(self) -> datetime | None:
+        return self.now + self.horizon_halt.day * DAY if self.horizon_halt else None
+
+    @property
+    def run_halt_on(self) -> datetime | None:
+        return self.now + self.run_halt.day * DAY if self.run_halt else None
 
     @property
     def frees_seats(self) -> bool:
@@ -222,7 +251,10 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         # Today's rows first (act, warn, cancel), then the rest in date order.
         key=lambda r: (0 if r.today else 1, _RANK[r.today], r.first_day or now, r.name.lower(), r.account_pk),
     )
+    cap_days, run_halt = _cap_outlook(policy, evaluation, ordered, now)
     return PolicyPreview(
+        cap_days=cap_days,
+        run_halt=run_halt,
         policy=policy,
         now=now,
         horizon_days=horizon_days,
@@ -245,6 +277,22 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
             IDP: sum(1 for r in ordered if r.act_on is not None and r.idp),
         },
     )
+
+
+def _cap_outlook(
+    policy, evaluation, rows: list[PreviewRow], now
+) -> tuple[list[capcheck.CapDay], capcheck.CapDay | None]:
+    """Where the cap halts: over the horizon, from the projected action days of every row (a run
+    each day); and for a run now, from its own decisions (what ``policy_run`` checks)."""
+    due = capcheck.due_by_day(0, [row.act_on for row in rows if row.act_on is not None], now)
+    days = capcheck.cap_days(
+        due,
+        scope_size=evaluation.scope_size,
+        cap_absolute=policy.cap_absolute,
+        cap_percent=policy.cap_percent,
+        leaves_scope=policy.action != PolicyAction.NOTIFY,
+    )
+    return days, capcheck.first_halt(cap_outlook(policy, evaluation, now))
 
 
 def _mark_idp(rows: dict[int, PreviewRow], organization, pks: set[int]) -> None:

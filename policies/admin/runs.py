@@ -17,7 +17,7 @@ from accounts.clients import MissingCredentials, client_for
 from accounts.models import Organization
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.admin_tools.filters import DateRangeFilter
-from governance.audit.models import AuditAction
+from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor, record_event
 from governance.csvexport import streaming_csv_response
 from governance.runs.models import TaskRun
@@ -67,8 +67,8 @@ class PolicyFilter(admin.SimpleListFilter):
 
 @admin.register(PolicyRun)
 class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("started_at", "policy", "trigger", "status", "summary", "message", "started_by")
-    list_filter = ("status", "trigger", PolicyFilter, ("started_at", DateRangeFilter))
+    list_display = ("started_at", "policy", "trigger", "outcome", "summary", "message", "started_by")
+    list_filter = ("status", "dry_run", "trigger", PolicyFilter, ("started_at", DateRangeFilter))
     search_fields = ("=correlation_id", "subject")
     ordering = ("-started_at", "-id")
     show_full_result_count = False
@@ -83,6 +83,7 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "started_at",
         "finished_at",
         "started_by",
+        "dry_run",
         "error",
         "correlation_id",
     )
@@ -102,6 +103,13 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if pk is None:
             return name
         return format_html('<a href="{}">{}</a>', reverse("admin:policies_inactivitypolicy_change", args=[pk]), name)
+
+    @admin.display(description="status", ordering="status")
+    def outcome(self, obj):
+        """The status, and a dry run (or a run in preview mode) marked as such: it changed nothing."""
+        if obj.dry_run:
+            return format_html('{} <span class="dry-run-badge">dry run</span>', obj.get_status_display())
+        return obj.get_status_display()
 
     @admin.display(description="counts")
     def summary(self, obj):
@@ -135,6 +143,7 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 csv_url=reverse("admin:policies_policyrun_affected_csv", args=[obj.pk]),
                 idp_csv_url=reverse("admin:policies_policyrun_idp_csv", args=[obj.pk]),
                 undo_url=reverse("admin:policies_policyrun_undo", args=[obj.pk]),
+                start_reason=_start_reason(obj),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -225,6 +234,18 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/policies/policyrun/undo_confirm.html", context)
+
+
+def _start_reason(run) -> str:
+    """The reason given when a person confirmed the run (its ``policy.run_started`` event)."""
+    event = (
+        AuditEvent.objects.filter(correlation_id=run.correlation_id, action=AuditAction.POLICY_RUN_STARTED)
+        .only("reason")
+        .first()
+        if run.correlation_id
+        else None
+    )
+    return event.reason if event else ""
 
 
 def _affected(run):

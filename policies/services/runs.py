@@ -5,7 +5,6 @@ Modes: ``preview`` reports only; ``review`` warns and queues actions for approva
 warns and acts. A dry run reports like a preview whatever the policy's mode.
 """
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from governance.gc_pause import collector_paused
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
+from policies import capcheck
 from policies.engine import Decision, OpenCase, Verdict, decide_many, in_scope
 from policies.models import (
     OPEN_STATUSES,
@@ -120,7 +120,20 @@ def sync_is_fresh(policy: InactivityPolicy, now: datetime) -> tuple[bool, str]:
 
 
 def cap_for(policy: InactivityPolicy, scope_size: int) -> int:
-    return min(policy.cap_absolute, math.floor(policy.cap_percent / 100 * scope_size))
+    return capcheck.cap_for(policy.cap_absolute, policy.cap_percent, scope_size)
+
+
+def cap_outlook(policy: InactivityPolicy, evaluation: Evaluation, now: datetime) -> list[capcheck.CapDay]:
+    """The runs this evaluation leads to, up to the first the cap halts: today's actions now, and
+    each account warned (or still in its warning window) on the day its action is due."""
+    warned = [d.due_at for d in evaluation.by_verdict(Verdict.WARN) if d.due_at is not None]
+    return capcheck.cap_days(
+        capcheck.due_by_day(len(evaluation.by_verdict(Verdict.ACT)), warned, now),
+        scope_size=evaluation.scope_size,
+        cap_absolute=policy.cap_absolute,
+        cap_percent=policy.cap_percent,
+        leaves_scope=policy.action != PolicyAction.NOTIFY,
+    )
 
 
 def policy_run(
@@ -131,7 +144,15 @@ def policy_run(
     actor: Actor | None = None,
     dry_run: bool = False,
     client: AtlassianClient | None = None,
+    reason: str = "",
+    confirmed_act: int | None = None,
 ) -> PolicyRunResult:
+    """Run ``policy`` once (see the module's docstring).
+
+    ``reason``: why a person started it (the "Run now" confirmation), recorded with the run as its
+    ``policy.run_started`` event. ``confirmed_act``: how many accounts that person was shown as
+    due; an enforcing run that finds more (a sync came in meanwhile) halts rather than act on
+    accounts nobody confirmed."""
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
     lease = locks.hold(locks.policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
@@ -148,13 +169,16 @@ def policy_run(
             correlation_id=new_correlation_id(),
             started_by=actor.name,
             lease_holder=lease.holder if lease else None,
+            dry_run=dry_run or policy.mode == PolicyMode.PREVIEW,
             now=now,
         )
+        if reason:
+            _record_start(policy, run, actor, reason=reason, dry_run=dry_run, confirmed_act=confirmed_act)
         if lease is None:
             return _finish(
                 policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now
             )
-        return _run(policy, run, actor, now, dry_run, client, lease)
+        return _run(policy, run, actor, now, dry_run, client, lease, confirmed_act=confirmed_act)
     except Exception as exc:
         # An unexpected error (the database, a bug) must not leave the run "running" forever.
         if run is not None:
@@ -165,6 +189,27 @@ def policy_run(
             lease.release()
 
 
+def _record_start(
+    policy: InactivityPolicy,
+    run: TaskRun,
+    actor: Actor,
+    *,
+    reason: str,
+    dry_run: bool,
+    confirmed_act: int | None,
+) -> None:
+    with transaction.atomic():
+        record_event(
+            actor=actor,
+            action=AuditAction.POLICY_RUN_STARTED,
+            target=policy,
+            after={"mode": policy.mode, "dry_run": dry_run, "confirmed_to_act": confirmed_act},
+            reason=reason,
+            correlation_id=run.correlation_id,
+            organization=policy.organization.org_id,
+        )
+
+
 def _run(
     policy: InactivityPolicy,
     run: TaskRun,
@@ -173,6 +218,8 @@ def _run(
     dry_run: bool,
     client: AtlassianClient | None,
     lease: locks.Lease | None = None,
+    *,
+    confirmed_act: int | None = None,
 ) -> PolicyRunResult:
     fresh, why = sync_is_fresh(policy, now)
     if not fresh:
@@ -195,11 +242,30 @@ def _run(
         # Seats that will not be freed without a decision: counted apart from the rest (DESIGN.md 5.9).
         counts["to_act_needs_review"] = len(blocked)
     mode = PolicyMode.PREVIEW if dry_run else policy.mode
-    if mode == PolicyMode.ENFORCE and len(to_act) > cap:
+    halt = capcheck.first_halt(cap_outlook(policy, evaluation, now)) if mode == PolicyMode.ENFORCE else None
+    if mode == PolicyMode.ENFORCE and confirmed_act is not None and len(to_act) > confirmed_act:
+        message = (
+            f"Halted before acting: {len(to_act)} accounts are due, more than the {confirmed_act} confirmed when "
+            "this run was started (the data changed meanwhile). Nothing was changed. Check the preview, then "
+            "run again."
+        )
+        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
+    if halt is not None and halt.day == 0:
         message = (
             f"Halted before acting: {len(to_act)} accounts are due, more than this run's cap of {cap} "
             f"({policy.cap_absolute} accounts or {policy.cap_percent:g}% of {evaluation.scope_size} in scope). "
             "Nothing was changed. Check the policy and the sync, then raise the cap or run again."
+        )
+        return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
+    if halt is not None:
+        # A warning promises a date: none is sent when the run on that date will halt on its cap.
+        counts.update(halt_day=halt.day, due_on_halt_day=halt.due)
+        message = (
+            f"Halted before warning: on {now + halt.day * capcheck.DAY:%Y-%m-%d} ({halt.day} days from now) "
+            f"{halt.due} warned accounts would be due, more than that run's cap of {halt.cap} "
+            f"({policy.cap_absolute} accounts or {policy.cap_percent:g}% of {halt.scope} in scope), so that run "
+            "would halt. No warning was sent (it would promise a date the cap will not let the policy keep) "
+            "and nothing was changed. Raise the cap or narrow the policy, then run again."
         )
         return _finish(policy, run, actor, RunStatus.HALTED, counts, message, evaluation=evaluation, now=now)
     if mode == PolicyMode.PREVIEW:

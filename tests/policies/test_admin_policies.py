@@ -1,5 +1,5 @@
 """The policy admin: saving through policy_save (preview on create, audited), the email preview,
-"Run now", deletion, and who may do what."""
+"Run now" (its confirmation: tests/policies/test_admin_run_now.py), deletion, and who may do what."""
 
 import html
 from datetime import timedelta
@@ -348,35 +348,15 @@ class TestRunNow:
         assert "Dry run" in response.content.decode()
         assert not Enforcement.objects.exists()
 
-    def test_an_enforcing_run_is_queued_for_a_worker_not_run_in_the_request(
-        self, make_policy, client_for, alice, simulator, monkeypatch
-    ):
-        from policies.tasks import run_policy_now
-
-        queued = []  # whichever broker the profile uses (ORM or Redis), what was handed to it
-        monkeypatch.setattr("policies.admin.policies.async_task", lambda func, *args, **kw: queued.append((func, args)))
-        policy = make_policy(mode=PolicyMode.ENFORCE)
-        Organization.objects.filter(pk=policy.organization_id).update(last_complete_sync_at=timezone.now())
-        response = client_for(alice).post(_run_url(policy), follow=True)
-        assert f"Run of {policy.name} queued" in response.content.decode()
-        assert not TaskRun.objects.filter(name="policy").exists()
-        ((func, args),) = queued
-        assert func == "policies.tasks.run_policy_now"
-        # What the worker then does: the run, started by alice, as a manual run.
-        assert run_policy_now(*args) == RunStatus.SUCCEEDED
-        run = TaskRun.objects.get(name="policy")
-        assert (run.trigger, run.started_by) == ("manual", "alice")
-        assert Enforcement.objects.filter(policy=policy).exists()
-
     def test_a_queued_run_of_a_policy_deleted_meanwhile_does_nothing(self):
         from policies.tasks import run_policy_now
 
         assert run_policy_now(999_999, {"kind": "admin", "name": "alice"}) == "skipped: policy gone"
         assert not TaskRun.objects.exists()
 
-    def test_run_now_is_a_post(self, make_policy, client_for, alice):
+    def test_a_get_of_run_now_runs_nothing(self, make_policy, client_for, alice):
         policy = make_policy(mode=PolicyMode.PREVIEW)
-        assert client_for(alice).get(_run_url(policy)).status_code == 405
+        assert client_for(alice).get(_run_url(policy)).status_code == 200
         assert not TaskRun.objects.filter(name="policy").exists()
 
     def test_run_now_needs_csrf(self, make_policy, alice):
