@@ -10,10 +10,9 @@ from governance.audit.record import Actor
 from policies.access.services import AccessRefused, access_request_decide
 from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, names
 from policies.models import AccessRequest
-from policies.models.access_requests import APPROVED_STATUSES, AccessRequestStatus
+from policies.models.access_requests import APPROVED_STATUSES, CLOSED_STATUSES, AccessRequestStatus
 
 DECIDE_PERMISSION = "policies.decide_accessrequest"
-CLOSED_STATUSES = (AccessRequestStatus.FULFILLED, AccessRequestStatus.REJECTED, AccessRequestStatus.EXPIRED)
 
 
 class DecisionFilter(admin.SimpleListFilter):

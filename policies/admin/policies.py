@@ -19,8 +19,8 @@ from governance.csp import allow_inline_styles
 from governance.csvexport import streaming_csv_response
 from governance.runs.models import RunStatus, RunTrigger
 from policies.admin.forms import PLACEHOLDER_HELP, InactivityPolicyForm, single_organization
-from policies.admin.preview import CSV_HEADER, SHOW_CHOICES, email_previews, policy_preview, sample_enforcement
 from policies.models import InactivityPolicy, PolicyMode, Trigger
+from policies.selectors.preview import CSV_HEADER, SHOW_CHOICES, email_previews, policy_preview, sample_enforcement
 from policies.services.policies import policy_delete, policy_save
 from policies.services.runs import policy_run
 

@@ -35,7 +35,7 @@ from policies.models import (
     PolicyMode,
 )
 from policies.models.enforcement import new_nonce
-from policies.selection import active_exemptions, load_snapshots, open_cases, policy_spec
+from policies.selectors.snapshots import active_exemptions, load_snapshots, open_cases, policy_spec
 from policies.services import notifications
 from policies.services.execute import EXECUTABLE, IDP_REFUSED_ACTIONS, execute
 
