@@ -5,6 +5,7 @@ change-page sections)."""
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from accounts.models import Account
@@ -76,3 +77,12 @@ def test_a_registered_panel_shows_on_the_index_for_the_users_it_lets_in(probe_pa
     assert "Probe product" in dashboard
     assert "probe-org" in dashboard
     assert "Probe product" not in client_for(nobody).get(reverse("admin:index")).content.decode()
+
+
+def test_every_admin_page_links_the_portals_svg_favicon(client, client_for, alice):
+    link = '<link rel="icon" type="image/svg+xml" href="/static/portal/favicon.svg">'
+    assert link in client.get(reverse("admin:login")).content.decode()
+    assert link in client_for(alice).get(reverse("admin:accounts_account_changelist")).content.decode()
+    icon = finders.find("portal/favicon.svg")
+    with open(icon, encoding="utf-8") as svg:
+        assert svg.read().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
