@@ -26,6 +26,7 @@ from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
 from policies.engine import Decision, Verdict, decide_many, in_scope
+from policies.leases import policy_lease
 from policies.models import (
     OPEN_STATUSES,
     Enforcement,
@@ -131,7 +132,7 @@ def policy_run(
 ) -> PolicyRunResult:
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
-    lease = locks.hold(locks.policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    lease = locks.hold(policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
     run = None
     # Everything after the lease is taken sits inside the try, so whatever fails (opening the run
     # row on a locked SQLite database, say) releases it rather than blocking the policy until the
