@@ -48,9 +48,11 @@ test-timeless: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser" -x -q
 
+## Ruff, and the architecture's import contracts (import-linter; pyproject.toml [tool.importlinter])
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
