@@ -48,9 +48,11 @@ test-timeless: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser" -x -q
 
+## Ruff, and the architecture's import contracts (import-linter; pyproject.toml [tool.importlinter])
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 ## mypy with django-stubs and djangorestframework-stubs ([tool.mypy] in pyproject.toml): strict on the
 ## engine, the services and the selectors, checked (untyped bodies too) everywhere else in the apps.

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.bulk import accounts_bulk_apply
 from accounts.clients import client_for
+from accounts.leases import bulk_action_lease
 from governance.audit.record import Actor
 from governance.runs import locks
 from governance.runs.models import RunStatus, TaskRun
@@ -34,7 +35,7 @@ def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: di
     The broker may deliver a task twice (a worker killed mid-run, DJANGO-NOTES 1.1): a lease per
     run keeps two deliveries from running side by side, and a run already closed is not redone.
     """
-    lease = locks.hold(locks.bulk_action_lease(run_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    lease = locks.hold(bulk_action_lease(run_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
     if lease is None:
         return {"skipped": "another worker is running this bulk action"}
     try:

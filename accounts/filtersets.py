@@ -4,10 +4,12 @@ Every to-many condition (product access, group membership) is a subquery rather 
 filtered list never needs ``DISTINCT`` and counts stay cheap at 100,000 accounts: ``EXISTS`` for
 product access, ``id IN (members of the group)`` for groups (see :meth:`AccountFilterSet.filter_group`).
 Inactivity is measured against ``now``, given when the filter set is built (per request), never
-at import time. Upper apps add their own conditions with :func:`add_filter` when they load
-(policies: ``exempted``), since this app may not import them (DESIGN.md 3).
+at import time. Upper apps contribute their own conditions through :func:`register_account_filter`
+from their ``AppConfig.ready`` (policies: ``exempted``), since this app may not import them
+(DESIGN.md 3); every filter set is then built with them.
 """
 
+import copy
 from datetime import datetime, timedelta
 
 import django_filters
@@ -26,6 +28,10 @@ INACTIVITY_BUCKETS = (
     ("never", "Never active", None),
 )
 YES_NO = (("true", "Yes"), ("false", "No"))
+
+# Filters upper apps contribute, by query-string name (register_account_filter). Read when a
+# filter set is built, never copied into AccountFilterSet's class.
+_contributed: dict[str, django_filters.Filter] = {}
 
 
 def _yes_no(field_name: str, label: str, choices=YES_NO) -> django_filters.TypedChoiceFilter:
@@ -103,6 +109,16 @@ class AccountFilterSet(django_filters.FilterSet):
     def __init__(self, data=None, queryset=None, *, now: datetime | None = None, **kwargs):
         super().__init__(data, queryset, **kwargs)
         self.now = now or timezone.now()
+        for name, contributed in _contributed.items():
+            # As django-filter does with the declared ones: a copy per filter set, bound to it.
+            filter_ = copy.deepcopy(contributed)
+            filter_.parent, filter_.model = self, self.queryset.model
+            self.filters[name] = filter_
+
+    @classmethod
+    def all_filters(cls) -> dict[str, django_filters.Filter]:
+        """The declared filters and the contributed ones, unbound (for choices and the API schema)."""
+        return {**cls.base_filters, **_contributed}
 
     @staticmethod
     def search(queryset, term: str):
@@ -145,8 +161,10 @@ class AccountFilterSet(django_filters.FilterSet):
         return queryset.exclude(pk__in=self._members(group))
 
 
-def add_filter(name: str, filter_: django_filters.Filter) -> None:
-    """Adds ``?name=`` to every AccountFilterSet built from now on: the admin's sidebar, the API's
-    account list and bulk actions on "all matching" then share it like the filters above. Called
-    from an upper app's ``AppConfig.ready``; the filter reads ``self.parent.now`` for the instant."""
-    AccountFilterSet.base_filters[name] = filter_
+def register_account_filter(name: str, filter_: django_filters.Filter) -> None:
+    """Adds ``?name=`` to every AccountFilterSet: the admin's sidebar, the API's account list and
+    bulk actions on "all matching" then share it like the filters above. Called from an upper
+    app's ``AppConfig.ready``; the filter reads ``self.parent.now`` for the instant."""
+    if name in AccountFilterSet.base_filters:
+        raise ValueError(f"AccountFilterSet already has a filter named {name!r}.")
+    _contributed[name] = filter_

@@ -404,7 +404,7 @@ class QueryCounter:
     _WRITE = re.compile(r'^(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"(\w+)"', re.I)
     # Statements every run makes whatever the policy: transaction control, the lock lease, the
     # run record and the audit event (governance.runs and governance.audit). The rest is the
-    # selection and the decisions (policies.selection, via policies.services.runs.evaluate).
+    # selection and the decisions (policies.selectors.snapshots, via policies.services.runs.evaluate).
     _BOOKKEEPING = re.compile(
         r'^(?:BEGIN|SAVEPOINT|RELEASE|ROLLBACK)\b|"governance_(?:runlock|taskrun|auditevent)"', re.I
     )

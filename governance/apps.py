@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate, post_save, pre_save
 
 
@@ -28,3 +29,13 @@ class GovernanceConfig(AppConfig):
         pre_execute.connect(refuse_foreign_task, dispatch_uid="governance.refuse_foreign_task")
         post_execute_in_worker.connect(summarise_refusal, dispatch_uid="governance.summarise_refusal")
         user_logged_in.connect(session_fresh_at_sign_in, dispatch_uid="governance.session_fresh_at_sign_in")
+
+
+class PortalAdminConfig(admin_apps.AdminConfig):
+    """``django.contrib.admin`` with the portal's site as ``admin.site`` (governance/admin_site.py).
+
+    Named in INSTALLED_APPS in place of ``django.contrib.admin``; not this module's default config
+    (that is GovernanceConfig, for ``"governance"``)."""
+
+    default = False
+    default_site = "governance.admin_site.PortalAdminSite"

@@ -10,20 +10,32 @@ Admins and auditors see the task queue read-only; cadence is changed where it be
 (SYNC_SCHEDULE_CRON, a policy's cron). Only superusers, who are no portal role, edit schedules.
 """
 
+from dataclasses import dataclass
+
 PORTAL_ADMINS = "Portal admins"
 HELP_DESK = "Help desk"
 AUDITORS = "Auditors"
 
-# Apps whose models the portal roles see.
-_PORTAL_APPS = ("governance", "accounts", "policies")
+
+@dataclass(frozen=True)
+class PortalApp:
+    """What the roles hold of one app's models: admins and auditors view them all; ``help_desk``
+    also gives the help desk every view, ``admin_writes`` gives admins every add, change and delete;
+    ``help_desk_extra`` names further codenames (Meta.permissions) the help desk holds."""
+
+    help_desk: bool = False
+    admin_writes: bool = False
+    help_desk_extra: tuple[str, ...] = ()
+
+
+# The portal's apps by label. This app's own (audit events, runs, API tokens) is here; the apps
+# above it register theirs from their AppConfig.ready (register_portal_app), since this module
+# may not know them.
+_PORTAL_APPS: dict[str, PortalApp] = {"governance": PortalApp()}
 # axes: failed sign-ins (AccessAttempt) and sign-in history (AccessLog), governance.signin.
 _READ_ALSO = ("django_q", "auth", "axes")  # view permissions only, for admins and auditors
 
-# Extra (non-CRUD) permission codenames, by role. Declared in the models' Meta.permissions.
-_HELP_DESK_EXTRA = {
-    "accounts": ["activate_account"],
-    "policies": ["view_accessrequest", "decide_accessrequest"],
-}
+# Extra (non-CRUD) permission codenames admins hold, by app.
 _ADMIN_EXTRA = {
     # API tokens are created and revoked by portal admins (governance.api.tokens checks that a
     # token never carries more permissions than its creator holds).
@@ -33,10 +45,14 @@ _ADMIN_EXTRA = {
 }
 # Apps of which no role gets anything but view, whatever the rules below or the extras say.
 _VIEW_ONLY = ("django_q",)
-_ADMIN_EXCLUDED = {
-    # Nobody edits mirrored Atlassian data by hand: it changes through services only.
-    "governance": {"add_", "change_", "delete_"},
-}
+
+
+def register_portal_app(
+    app_label: str, *, help_desk: bool = False, admin_writes: bool = False, help_desk_extra: tuple[str, ...] = ()
+) -> None:
+    """Give the roles ``app_label``'s permissions (see :class:`PortalApp`). Applied at the next
+    ``migrate`` (and by the roles migration on a fresh install): call it from ``AppConfig.ready``."""
+    _PORTAL_APPS[app_label] = PortalApp(help_desk, admin_writes, tuple(help_desk_extra))
 
 
 def role_permissions(permissions) -> dict[str, set[int]]:
@@ -46,14 +62,17 @@ def role_permissions(permissions) -> dict[str, set[int]]:
         is_view = codename.startswith("view_")
         if app_label in _VIEW_ONLY and not is_view:
             continue
-        if is_view and app_label in _PORTAL_APPS + _READ_ALSO:
+        app = _PORTAL_APPS.get(app_label)
+        if is_view and (app is not None or app_label in _READ_ALSO):
             roles[AUDITORS].add(perm_id)
             roles[PORTAL_ADMINS].add(perm_id)
-        if is_view and app_label in ("accounts", "policies"):
+        if app is not None and app.help_desk and is_view:
             roles[HELP_DESK].add(perm_id)
-        if app_label in ("accounts", "policies") and not is_view:
+        # Add/change/delete only where the app registered admin_writes: never the audit trail
+        # or run records of this app (its API-token rights are the named extras below).
+        if app is not None and app.admin_writes and not is_view:
             roles[PORTAL_ADMINS].add(perm_id)
-        if codename in _HELP_DESK_EXTRA.get(app_label, []):
+        if app is not None and codename in app.help_desk_extra:
             roles[HELP_DESK].add(perm_id)
         if codename in _ADMIN_EXTRA.get(app_label, []):
             roles[PORTAL_ADMINS].add(perm_id)

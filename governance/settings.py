@@ -41,7 +41,7 @@ PORTAL_BASE_URL = (env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000") or "").rs
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [PORTAL_BASE_URL])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "governance.apps.PortalAdminConfig",  # django.contrib.admin with the portal's AdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

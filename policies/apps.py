@@ -6,6 +6,16 @@ class PoliciesConfig(AppConfig):
     verbose_name = "Inactivity policies"
 
     def ready(self):
+        from governance.roles import register_portal_app
         from policies.filtersets import register_account_filters
+        from policies.leases import register_run_leases
 
         register_account_filters()  # ?exempted= on accounts, in the admin and the API
+        register_run_leases()  # governance.runs: which lease a policy run holds
+        # The help desk reads policies and decides access requests; admins hold every write.
+        register_portal_app(
+            "policies",
+            help_desk=True,
+            admin_writes=True,
+            help_desk_extra=("view_accessrequest", "decide_accessrequest"),
+        )

@@ -1,6 +1,6 @@
 """The account filter policies add to the mirror's: ``?exempted=true|false``.
 
-Registered into :class:`accounts.filtersets.AccountFilterSet` when this app loads, so the admin's
+Registered with :func:`accounts.filtersets.register_account_filter` when this app loads, so the admin's
 sidebar, the API's account list and bulk actions on "all matching" share it like every other.
 
 "Exempted" means covered, at the filter set's ``now``, by an unexpired "never act on" exemption
@@ -17,7 +17,7 @@ import django_filters
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema_field
 
-from accounts.filtersets import YES_NO, add_filter
+from accounts.filtersets import YES_NO, register_account_filter
 from accounts.models import Membership
 from policies.models import Exemption, ExemptionKind
 
@@ -149,4 +149,4 @@ class ExemptedFilter(django_filters.TypedChoiceFilter):
 
 
 def register_account_filters() -> None:
-    add_filter("exempted", ExemptedFilter())
+    register_account_filter("exempted", ExemptedFilter())

@@ -8,14 +8,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin import extensions, filters
-from accounts.admin.account_page import account_details
+from accounts.admin import filters
 from accounts.admin.bulk_views import bulk_run_view, run_bulk_action
 from accounts.admin.paginators import CappedCountPaginator
 from accounts.bulk import BULK_ACTIONS
 from accounts.filtersets import AccountFilterSet
 from accounts.importexport.admin import AccountImportExportMixin
 from accounts.models import Account, AccountType, ProductAccess
+from accounts.selectors.account_page import account_details
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.admin_tools.cells import clipped
 
@@ -103,7 +103,8 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
         return AccountChangeList
 
     def get_list_filter(self, request):
-        return (*self.list_filter, *extensions.list_filters)  # e.g. policies' "exempted"
+        # Filters other apps registered on the site (policies: "exempted").
+        return (*self.list_filter, *self.admin_site.list_filters(Account))
 
     def get_search_results(self, request, queryset, search_term):
         return AccountFilterSet.search(queryset, search_term), False
@@ -158,7 +159,7 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
             context["audit_log_url"] = (
                 reverse("admin:governance_auditevent_changelist") + f"?target_type=accounts.account&q={obj.pk}"
             )
-            context["extra_sections"] = extensions.sections_for(request, obj)
+            context["extra_sections"] = self.admin_site.page_sections(request, obj)  # e.g. policies' exemptions
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

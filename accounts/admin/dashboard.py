@@ -1,26 +1,16 @@
-"""Puts the accounts dashboard on the admin index page.
-
-Django's admin index takes ``extra_context``; this wraps the site's ``index`` view to add the
-dashboard numbers for users who may see accounts. Another app (policies) can wrap it again the same
-way and pass ``policy_seat_savings``: the template renders that block only when it is given.
-"""
-
-from functools import wraps
+"""The accounts panel of the admin index (registered on the site in ``accounts/admin/__init__.py``)."""
 
 from django.utils import timezone
 
-from accounts.dashboard import dashboard_context
+from accounts.selectors.dashboard import dashboard_context
+from governance.admin_site import IndexPanel
 
 
-def install_dashboard(site) -> None:
-    original = site.index
+def accounts_panel(request) -> dict | None:
+    """Status, inactivity, seats and the trend, for users who may see accounts."""
+    if not request.user.has_perm("accounts.view_account"):
+        return None
+    return dashboard_context(now=timezone.now())
 
-    @wraps(original)
-    def index(request, extra_context=None):
-        context = {}
-        if request.user.has_perm("accounts.view_account"):
-            context["dashboard"] = dashboard_context(now=timezone.now())
-        context.update(extra_context or {})
-        return original(request, extra_context=context)
 
-    site.index = index
+PANEL = IndexPanel(name="accounts", template="admin/accounts/dashboard.html", context=accounts_panel)

@@ -30,7 +30,7 @@ def bound_filterset(request, data: dict) -> AccountFilterSet:
 
 
 def filterset_choices(name: str) -> list[tuple[str, str]]:
-    return [(str(value), str(label)) for value, label in AccountFilterSet.base_filters[name].extra["choices"]]
+    return [(str(value), str(label)) for value, label in AccountFilterSet.all_filters()[name].extra["choices"]]
 
 
 class FilterSetListFilter(admin.ListFilter):

@@ -8,32 +8,19 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import models
 from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.models import Organization
 from accounts.preflight import FAIL, PASS, WARN, organization_check
-from governance.audit.models import AuditAction
-from governance.audit.record import Actor, record_event
+from accounts.services.organizations import EDITABLE_FIELDS, organization_save
+from governance.audit.record import Actor
 
-EDITABLE_FIELDS = (
-    "org_id",
-    "name",
-    "api_base",
-    "site_url",
-    "cloud_id",
-    "directory_id",
-    "jira_email",
-    "credentials_from_env",
-)
-# Form field → (setter, encrypted column). Named apart from Organization.api_key(): a read-only
-# admin field with a model method's name would call it and print the decrypted key.
-SECRET_FIELDS = {
-    "new_api_key": ("set_api_key", "api_key_encrypted"),
-    "new_jira_api_token": ("set_jira_api_token", "jira_token_encrypted"),
-}
+# Write-only secret inputs. Named apart from Organization.api_key(): a read-only admin field with
+# a model method's name would call it and print the decrypted key.
+SECRET_FIELDS = ("new_api_key", "new_jira_api_token")
 FORM_ONLY_FIELDS = (*SECRET_FIELDS, "forget_secrets")
 # "Check connection" answers inside the web request: a sample of users, few retries, short waits.
 CHECK_USER_SAMPLE = 1000
@@ -82,43 +69,6 @@ class OrganizationForm(forms.ModelForm):
         return cleaned
 
 
-def organization_save(*, form: OrganizationForm, actor: Actor, created: bool) -> Organization:
-    """Save the form's organization and its secrets, with one audit event naming what changed.
-
-    The event lists changed settings with their old and new values, and only the names of the
-    secrets that were replaced or forgotten.
-    """
-    organization = form.instance
-    changed = [name for name in form.changed_data if name in EDITABLE_FIELDS]
-    secrets = []
-    for name, (setter, column) in SECRET_FIELDS.items():
-        label = name.removeprefix("new_")
-        if form.cleaned_data.get(name):
-            getattr(organization, setter)(form.cleaned_data[name])
-            secrets.append(f"{label} replaced")
-        elif form.cleaned_data.get("forget_secrets") and getattr(organization, column):
-            getattr(organization, setter)("")
-            secrets.append(f"{label} forgotten")
-    if not created and not changed and not secrets:
-        return organization
-    before = None if created else {name: form.initial.get(name) for name in changed}
-    after = {name: form.cleaned_data.get(name) for name in (EDITABLE_FIELDS if created else changed)}
-    if secrets:
-        after["secrets"] = secrets
-    with transaction.atomic():
-        organization.full_clean()
-        organization.save()
-        record_event(
-            actor=actor,
-            action=AuditAction.ORGANIZATION_CREATED if created else AuditAction.ORGANIZATION_UPDATED,
-            target=organization,
-            organization=organization.org_id,
-            before=before,
-            after=after,
-        )
-    return organization
-
-
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     form = OrganizationForm
@@ -164,7 +114,15 @@ class OrganizationAdmin(admin.ModelAdmin):
         return ", ".join(stored) + " (encrypted)" if stored else "nothing"
 
     def save_model(self, request, obj, form, change):
-        organization_save(form=form, actor=Actor.from_request(request), created=not change)
+        # ``obj`` holds the form's values already (ModelForm); the service saves and audits it.
+        organization_save(
+            organization=obj,
+            actor=Actor.from_request(request),
+            previous={n: form.initial.get(n) for n in form.changed_data if n in EDITABLE_FIELDS} if change else None,
+            new_api_key=form.cleaned_data.get("new_api_key", ""),
+            new_jira_api_token=form.cleaned_data.get("new_jira_api_token", ""),
+            forget_secrets=bool(form.cleaned_data.get("forget_secrets")),
+        )
 
     # -- "Check connection": the read-only preflight (accounts/preflight.py) ----------------------------
     def get_urls(self):

@@ -548,7 +548,7 @@ def _plan_account(
     touched = change.groups_added or change.memberships_removed or change.access_upserts or change.access_deleted
     if current is not None and not change.after and not touched:
         return None
-    # Whatever the import writes waits for a sync to confirm it (policies/selection.py): the
+    # Whatever the import writes waits for a sync to confirm it (policies/selectors/snapshots.py): the
     # account is marked with the date of the newest import data it holds.
     change.write_account = True
     marked = current["imported_as_of"] if current else None

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.leases import sync_lease
 from accounts.models import Account, AccountType, Organization
 from accounts.snapshots import activity_snapshot_record
 from accounts.sync.context import SyncContext, SyncDataError
@@ -87,7 +88,7 @@ def organization_sync(
     every account as it was apart from the non-destructive updates already written.
     """
     actor = actor or Actor.scheduler("sync")
-    lease = locks.hold(locks.sync_lease(organization.org_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    lease = locks.hold(sync_lease(organization.org_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
     correlation_id = new_correlation_id()
     # Everything after the lease is taken sits inside the try, so whatever fails (opening the run
     # row on a locked SQLite database, say) releases it rather than blocking every sync of the

@@ -9,7 +9,8 @@ from django import forms
 from django.db.models import Q
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
-from drf_spectacular.drainage import has_override, set_override
+from drf_spectacular.drainage import add_trace_message, has_override, set_override
+from drf_spectacular.plumbing import get_manager, get_view_model
 from drf_spectacular.types import OpenApiTypes
 
 from governance.audit.models import ActorKind, AuditAction, AuditEvent
@@ -112,10 +113,30 @@ class TaskRunFilterSet(django_filters.rest_framework.FilterSet):
 class FilterBackendSchema(DjangoFilterExtension):
     """Schema of :class:`FilterBackend`'s filters: drf-spectacular's own, plus the type of a
     ``ModelChoiceFilter`` that filters through a method (AccountFilterSet's ``group``, ``product``):
-    the chosen model's primary key, an integer, rather than a guess and a warning."""
+    the chosen model's primary key, an integer, rather than a guess and a warning. The filters are
+    those a filter set is built with, so filters another app contributes at build time (policies'
+    ``exempted`` on accounts, ``accounts.filtersets.register_account_filter``) are described too."""
 
     target_class = "governance.api.filters.FilterBackend"
     priority = 1
+
+    def get_schema_operation_parameters(self, auto_schema, *args, **kwargs):
+        model = get_view_model(auto_schema.view)
+        if not model:
+            return []
+        queryset = get_manager(model).none()
+        filterset_class = self.target.get_filterset_class(auto_schema.view, queryset)
+        if not filterset_class:
+            return []
+        result = []
+        with add_trace_message(filterset_class):
+            # The declared filters unbound, as drf-spectacular reads them (a bound filter derives
+            # a label from the model, which would change the descriptions); the others as built.
+            built = filterset_class(queryset=queryset).filters
+            for field_name, filter_field in built.items():
+                filter_field = filterset_class.base_filters.get(field_name, filter_field)
+                result += self.resolve_filter_field(auto_schema, model, filterset_class, field_name, filter_field)
+        return result
 
     def resolve_filter_field(self, auto_schema, model, filterset_class, field_name, filter_field):
         if isinstance(filter_field, django_filters.ModelChoiceFilter) and not has_override(filter_field, "field"):

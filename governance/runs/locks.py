@@ -8,6 +8,9 @@ Every comparison and every new expiry uses the database's clock (``Now()``), nev
 process's: with several hosts, a host whose clock runs ahead would otherwise see a live lease
 as expired and take it.
 
+Lease names belong to the apps whose work they guard (``accounts.leases``, ``policies.leases``);
+this module never parses them.
+
 A run that outlives its lease's TTL (a manual ``sync_atlassian`` is not killed by django-q's
 timeout) keeps it by renewing: :class:`Lease.keep` before each step that changes something. A
 holder that finds its lease gone stops there; someone else may be doing the work by now.
@@ -41,18 +44,6 @@ class LockHeld(Exception):
 
 class LeaseLost(Exception):
     """The lease expired and another process took it (or it was released): stop before acting again."""
-
-
-def sync_lease(org_id: str) -> str:
-    return f"sync:{org_id}"
-
-
-def policy_lease(policy_pk) -> str:
-    return f"policy:{policy_pk}"
-
-
-def bulk_action_lease(run_pk) -> str:
-    return f"bulk_action:{run_pk}"
 
 
 def _holder_id() -> str:

@@ -8,7 +8,6 @@ renews its lease, so a manual run that legitimately outlasts ``TASK_TIMEOUT`` is
 """
 
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,21 +28,15 @@ ABANDONED = (
 
 log = logging.getLogger(__name__)
 
-_POLICY_SUBJECT = re.compile(r"^policy:(\d+)\b")  # policies.services.runs writes "policy:<pk> <name>"
+# How to find the lease a run of each name holds while it works: run name -> (run -> lease name).
+# The apps that own the runs register them (register_run_lease, from their AppConfig.ready); runs
+# of other names hold none (or are too short to outlive TASK_TIMEOUT) and are judged by age alone.
+RUN_LEASES: dict[str, Callable[[TaskRun], str | None]] = {}
 
 
-def _policy_run_lease(run: TaskRun) -> str | None:
-    match = _POLICY_SUBJECT.match(run.subject)
-    return locks.policy_lease(match[1]) if match else None
-
-
-# The lease each kind of run holds while it works, by run name. Runs of other names hold none
-# (or are too short to outlive TASK_TIMEOUT) and are judged by their age alone.
-RUN_LEASES: dict[str, Callable[[TaskRun], str | None]] = {
-    "sync": lambda run: locks.sync_lease(run.organization),
-    "policy": _policy_run_lease,
-    "bulk_action": lambda run: locks.bulk_action_lease(run.pk),
-}
+def register_run_lease(name: str, lease_of: Callable[[TaskRun], str | None]) -> None:
+    """Runs named ``name`` hold the lease ``lease_of(run)`` names (None: this run holds none)."""
+    RUN_LEASES[name] = lease_of
 
 
 def task_run_start(

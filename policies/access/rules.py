@@ -13,7 +13,7 @@ from governance.audit.models import ActorKind, AuditAction, AuditEvent
 from policies.links import read_token
 from policies.models import Enforcement, EnforcementStatus, ExemptionKind, PolicyAction
 from policies.models.access_requests import AccessRequestKind
-from policies.selection import active_exemptions
+from policies.selectors.snapshots import active_exemptions
 
 # Atlassian keeps a deleted managed account for 14 days; after that it is gone for good.
 DELETE_GRACE = timedelta(days=14)

@@ -1,12 +1,16 @@
 """Admin for inactivity policies: policies (with their preview, email preview and "Run now"),
 exemptions, the enforcement review queue, run history and access requests. Importing the modules
-registers their admins; the account list and page get policies' filter and sections."""
+registers their admins, and policies' contributions to other pages on the portal's admin site:
+the index panel, the account list's "exempted" filter and the account page's sections."""
 
 from django.contrib import admin
 
+from accounts.models import Account
 from policies.admin import access_requests, enforcements, exemptions, policies, runs  # noqa: F401
-from policies.admin.account_page import install_account_admin_extensions
-from policies.admin.dashboard import install_seat_savings
+from policies.admin.account_page import ACCOUNT_PAGE_SECTIONS, ExemptedListFilter
+from policies.admin.dashboard import PANEL
 
-install_seat_savings(admin.site)
-install_account_admin_extensions()
+admin.site.register_index_panel(PANEL)
+admin.site.register_list_filter(Account, ExemptedListFilter)
+for section in ACCOUNT_PAGE_SECTIONS:
+    admin.site.register_page_section(Account, section)

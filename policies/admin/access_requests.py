@@ -15,10 +15,9 @@ from governance.audit.record import Actor
 from policies.access.services import AccessRefused, access_request_decide
 from policies.admin.forms import GuardedActionsMixin, ReasonForm, confirm_with_reason, names
 from policies.models import AccessRequest
-from policies.models.access_requests import APPROVED_STATUSES, AccessRequestStatus
+from policies.models.access_requests import APPROVED_STATUSES, CLOSED_STATUSES, AccessRequestStatus
 
 DECIDE_PERMISSION = "policies.decide_accessrequest"
-CLOSED_STATUSES = (AccessRequestStatus.FULFILLED, AccessRequestStatus.REJECTED, AccessRequestStatus.EXPIRED)
 # Which requests each decision applies to: a failed fulfilment may be approved again (tried again).
 APPROVABLE = (AccessRequestStatus.PENDING, AccessRequestStatus.FAILED)
 REJECTABLE = (AccessRequestStatus.PENDING,)

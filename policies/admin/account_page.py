@@ -1,14 +1,15 @@
-"""What policies add to the account admin (through ``accounts.admin.extensions``): the "exempted"
-sidebar filter, and on the account page the exemptions that cover the account, its enforcements
-and its access requests, each for users who may view them."""
+"""What policies add to the account admin (registered on the portal's admin site by
+``policies/admin/__init__.py``): the "exempted" sidebar filter, and on the account page the
+exemptions that cover the account, its enforcements and its access requests, each for users who
+may view them."""
 
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from accounts.admin.extensions import Cell, PageSection, add_list_filter, add_page_section
 from accounts.admin.filters import ChoiceListFilter, request_now
+from governance.admin_site import Cell, PageSection
 from policies.engine import email_matches
 from policies.models import AccessRequest, Enforcement, Exemption
 
@@ -119,7 +120,4 @@ def access_requests_section(request, account) -> PageSection | None:
     )
 
 
-def install_account_admin_extensions() -> None:
-    add_list_filter(ExemptedListFilter)
-    for provider in (exemptions_section, enforcements_section, access_requests_section):
-        add_page_section(provider)
+ACCOUNT_PAGE_SECTIONS = (exemptions_section, enforcements_section, access_requests_section)

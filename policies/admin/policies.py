@@ -20,9 +20,9 @@ from governance.csvexport import streaming_csv_response
 from governance.runs.models import RunStatus, RunTrigger
 from policies import run_status
 from policies.admin.forms import PLACEHOLDER_HELP, InactivityPolicyForm, single_organization
-from policies.admin.preview import CSV_HEADER, SHOW_CHOICES, email_previews, policy_preview, sample_enforcement
 from policies.admin.run_now import confirm_view, needs_confirmation
 from policies.models import InactivityPolicy, PolicyMode, Trigger
+from policies.selectors.preview import CSV_HEADER, SHOW_CHOICES, email_previews, policy_preview, sample_enforcement
 from policies.services.policies import policy_delete, policy_save
 from policies.services.runs import policy_run
 

@@ -18,8 +18,8 @@ from django_q.tasks import async_task
 from accounts.bulk_tasks import actor_spec
 from governance.audit.record import Actor
 from policies.admin.forms import ReasonForm
-from policies.admin.preview import policy_preview
 from policies.models import InactivityPolicy, PolicyAction, PolicyMode
+from policies.selectors.preview import policy_preview
 
 # What an enforcing run does to the accounts due, per action (the confirmation's first line).
 ACTION_VERBS = {

@@ -4,9 +4,8 @@ import django_filters
 from django.utils import timezone
 
 from governance.api.filters import DayRangeFilter, IdFilter
-from policies.admin.access_requests import CLOSED_STATUSES
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, Exemption, ExemptionKind, InactivityPolicy
-from policies.models.access_requests import APPROVED_STATUSES, AccessRequestKind, AccessRequestStatus
+from policies.models.access_requests import APPROVED_STATUSES, CLOSED_STATUSES, AccessRequestKind, AccessRequestStatus
 from policies.models.policies import PolicyAction, PolicyMode
 
 DECISIONS = (

@@ -6,8 +6,8 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from accounts.models import Account, Group, Organization
-from policies.admin.preview import SHOW_CHOICES
 from policies.models import AccessRequest, Enforcement, Exemption, InactivityPolicy
+from policies.selectors.preview import SHOW_CHOICES
 
 
 class PolicySerializer(serializers.ModelSerializer):

@@ -13,7 +13,6 @@ from governance.api.exceptions import Conflict
 from governance.api.views import ReadViewSet
 from governance.runs.models import RunTrigger
 from policies.access.services import AccessRefused, access_request_decide
-from policies.admin.preview import policy_preview
 from policies.api.filters import AccessRequestFilterSet, EnforcementFilterSet, ExemptionFilterSet, PolicyFilterSet
 from policies.api.serializers import (
     AccessRequestDecisionSerializer,
@@ -30,6 +29,7 @@ from policies.api.serializers import (
     ReasonSerializer,
 )
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, Exemption, InactivityPolicy
+from policies.selectors.preview import policy_preview
 from policies.services.policies import exemption_create, exemption_expire
 from policies.services.review import ReviewRefused, enforcement_approve, enforcement_reject
 from policies.services.runs import policy_run

@@ -27,6 +27,7 @@ OPEN_REQUEST_STATUSES = (
     AccessRequestStatus.AUTO_APPROVED,
 )
 APPROVED_STATUSES = (AccessRequestStatus.APPROVED, AccessRequestStatus.AUTO_APPROVED)
+CLOSED_STATUSES = (AccessRequestStatus.FULFILLED, AccessRequestStatus.REJECTED, AccessRequestStatus.EXPIRED)
 
 
 def new_correlation_id() -> str:

@@ -29,6 +29,7 @@ from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
 from policies import capcheck
 from policies.engine import Decision, OpenCase, Verdict, decide_many, in_scope
+from policies.leases import policy_lease
 from policies.models import (
     OPEN_STATUSES,
     Enforcement,
@@ -38,7 +39,7 @@ from policies.models import (
     PolicyMode,
 )
 from policies.models.enforcement import new_nonce
-from policies.selection import active_exemptions, load_snapshots, open_cases, policy_spec
+from policies.selectors.snapshots import active_exemptions, load_snapshots, open_cases, policy_spec
 from policies.services import notifications
 from policies.services.execute import EXECUTABLE, IDP_REFUSED_ACTIONS, execute
 
@@ -155,7 +156,7 @@ def policy_run(
     accounts nobody confirmed."""
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
-    lease = locks.hold(locks.policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    lease = locks.hold(policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
     run = None
     # Everything after the lease is taken sits inside the try, so whatever fails (opening the run
     # row on a locked SQLite database, say) releases it rather than blocking the policy until the

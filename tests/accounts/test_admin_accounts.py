@@ -6,10 +6,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.admin.account_page import account_details
 from accounts.admin.paginators import CappedCountPaginator
 from accounts.filtersets import AccountFilterSet
 from accounts.models import Account, AccountStatus, GroupProductGrant, ProductGrant
+from accounts.selectors.account_page import account_details
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from tests.factories import AccountFactory, GroupFactory, MembershipFactory, ProductAccessFactory, ProductFactory

@@ -8,6 +8,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
+from accounts.leases import sync_lease
 from accounts.models import Account, AccountStatus
 from accounts.sync import runner
 from governance.audit.models import AuditAction, AuditEvent
@@ -21,7 +22,7 @@ def test_a_failure_opening_the_run_releases_the_sync_lease(organization, atlassi
     locked = OperationalError("database is locked")
     with mock.patch.object(runner, "task_run_start", side_effect=locked), pytest.raises(OperationalError):
         runner.organization_sync(organization=organization, client=atlassian)
-    assert RunLock.objects.get(name=locks.sync_lease(organization.org_id)).holder == ""
+    assert RunLock.objects.get(name=sync_lease(organization.org_id)).holder == ""
     assert runner.organization_sync(organization=organization, client=atlassian).ok
 
 
@@ -30,7 +31,7 @@ def test_a_sync_that_lost_its_lease_marks_nobody_removed(organization, atlassian
     gone = Account.objects.filter(organization=organization, status=AccountStatus.ACTIVE).first()
     simulator.state.remove_user(gone.account_id)  # left the org: a complete sync would mark it removed
     monkeypatch.setattr(locks, "RENEW_SHARE", 0)
-    name = locks.sync_lease(organization.org_id)
+    name = sync_lease(organization.org_id)
     apply_user_page = runner.apply_user_page
 
     def apply_then_stall(ctx, batch):
@@ -55,4 +56,4 @@ def test_a_sync_renews_its_lease_as_it_goes(organization, atlassian, monkeypatch
     renew = locks.renew
     monkeypatch.setattr(locks, "renew", lambda *a, **kw: renewed.append(a[0]) or renew(*a, **kw))
     assert runner.organization_sync(organization=organization, client=atlassian).ok
-    assert renewed.count(locks.sync_lease(organization.org_id)) >= 2  # each batch, and before removals
+    assert renewed.count(sync_lease(organization.org_id)) >= 2  # each batch, and before removals

@@ -11,9 +11,9 @@ from django.utils import timezone
 from accounts.models import Organization
 from governance.audit.models import ActorKind, AuditAction, AuditEvent
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
-from policies.admin.preview import policy_preview
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, Exemption, PolicyMode
 from policies.models.access_requests import AccessRequestStatus
+from policies.selectors.preview import policy_preview
 from tests import taskqueue
 from tests.factories import AccountFactory, OrganizationFactory
 

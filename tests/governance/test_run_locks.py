@@ -6,12 +6,14 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.bulk_tasks import actor_spec, run_bulk_action
+from accounts.leases import bulk_action_lease
 from accounts.models import Account, AccountStatus
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from governance.runs import locks
 from governance.runs.models import RunLock, RunStatus, TaskRun
 from governance.runs.services import ABANDONED, task_run_start
+from policies.leases import policy_lease
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy
 from policies.services import runs as policy_runs
 from tests.accounts.conftest import atlassian, organization, simulator  # noqa: F401  (fixtures)
@@ -167,7 +169,7 @@ class TestAbandonedRuns:
 
     def test_bulk_actions_are_judged_by_their_own_run_lease(self):
         live, dead = self._old_run(name="bulk_action"), self._old_run(name="bulk_action")
-        assert locks.acquire(locks.bulk_action_lease(live.pk), ttl=timedelta(minutes=30))
+        assert locks.acquire(bulk_action_lease(live.pk), ttl=timedelta(minutes=30))
         task_run_start(name="bulk_action")
         live.refresh_from_db()
         dead.refresh_from_db()
@@ -187,8 +189,8 @@ class TestPolicyRunLease:
         locked = OperationalError("database is locked")
         with mock.patch.object(policy_runs, "task_run_start", side_effect=locked), pytest.raises(OperationalError):
             policy_runs.policy_run(policy=policy, now=RUN_AT)
-        assert RunLock.objects.get(name=locks.policy_lease(policy.pk)).holder == ""
-        assert locks.acquire(locks.policy_lease(policy.pk), ttl=timedelta(minutes=5))
+        assert RunLock.objects.get(name=policy_lease(policy.pk)).holder == ""
+        assert locks.acquire(policy_lease(policy.pk), ttl=timedelta(minutes=5))
 
     def test_a_run_that_lost_its_lease_stops_before_its_next_remote_action(
         self,
@@ -198,7 +200,7 @@ class TestPolicyRunLease:
     ):
         monkeypatch.setattr(locks, "RENEW_SHARE", 0)  # check the database before every action
         policy = make_policy()
-        name = locks.policy_lease(policy.pk)
+        name = policy_lease(policy.pk)
         execute = policy_runs.execute
         calls = []
 
@@ -227,7 +229,7 @@ class TestPolicyRunLease:
     def test_a_long_run_renews_its_lease(self, make_policy, monkeypatch):  # noqa: F811
         monkeypatch.setattr(locks, "RENEW_SHARE", 0)
         policy = make_policy()
-        name = locks.policy_lease(policy.pk)
+        name = policy_lease(policy.pk)
         renewals = []
         renew = locks.renew
 
@@ -266,7 +268,7 @@ class TestBulkActionLease:
 
         def apply_then_stall(*args, **kwargs):
             result = apply_one(*args, **kwargs)
-            _steal(locks.bulk_action_lease(run.pk))
+            _steal(bulk_action_lease(run.pk))
             return result
 
         monkeypatch.setattr(bulk, "_apply_one", apply_then_stall)

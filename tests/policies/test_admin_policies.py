@@ -13,9 +13,9 @@ from django.utils import timezone
 from accounts.models import Group, Organization, Product
 from governance.audit.models import AuditAction, AuditEvent
 from governance.runs.models import RunStatus, TaskRun
-from policies.admin.preview import sample_enforcement
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyMode
 from policies.models.policies import DEFAULT_ACTION_BODY, DEFAULT_ACTION_SUBJECT, DEFAULT_WARNING_SUBJECT
+from policies.selectors.preview import sample_enforcement
 from policies.services.runs import evaluate, policy_run
 from tests.policies.conftest import RUN_AT
 

@@ -25,8 +25,8 @@ from governance.atlassian.errors import AtlassianError
 from governance.atlassian.simulator.dataset import PRODUCT_BY_KEY
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
-from policies.admin.preview import policy_preview
 from policies.models import Enforcement, EnforcementStatus
+from policies.selectors.preview import policy_preview
 from policies.services.runs import policy_run
 from tests.factories import jira_suspend_policy
 from tests.policies.conftest import RUN_AT, SIM_NOW

@@ -21,10 +21,10 @@ from accounts.sync.runner import organization_sync
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from governance.runs.models import RunStatus
-from policies.admin.preview import WAIT, policy_preview
 from policies.engine import Verdict
 from policies.models import Enforcement, EnforcementStatus, PolicyMode
-from policies.selection import active_exemptions, load_snapshots, policy_spec
+from policies.selectors.preview import WAIT, policy_preview
+from policies.selectors.snapshots import active_exemptions, load_snapshots, policy_spec
 from policies.services.runs import evaluate, policy_run
 from tests.policies.conftest import RUN_AT
 

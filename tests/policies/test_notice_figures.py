@@ -9,8 +9,8 @@ import time_machine
 from django.core import mail
 
 from accounts.models import Organization
-from policies.admin.preview import policy_preview
 from policies.models import Enforcement, EnforcementStatus
+from policies.selectors.preview import policy_preview
 from policies.services.runs import policy_run
 from policies.tasks import send_pending_notices
 from tests.policies.conftest import RUN_AT

@@ -28,9 +28,9 @@ from governance.atlassian.simulator.dataset import PRODUCT_BY_KEY
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.access.services import access_request_create, access_request_fulfil
-from policies.admin.preview import policy_preview
 from policies.models import Enforcement, EnforcementStatus, Exemption, PolicyMode
 from policies.models.access_requests import AccessRequestStatus
+from policies.selectors.preview import policy_preview
 from policies.services.policies import exemption_create
 from policies.services.review import ReviewRefused, enforcement_approve, run_undo
 from policies.services.runs import evaluate, policy_run

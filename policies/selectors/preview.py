@@ -16,11 +16,11 @@ from django.db.models import F
 
 from accounts.models import Account, Product
 from policies import capcheck
-from policies.dashboard import products_held
 from policies.email_templates import TemplateProblem, check_template
 from policies.engine import Decision, OpenCase, Verdict, decide, exemption_reason, in_scope
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
-from policies.selection import active_exemptions, candidate_accounts, load_snapshots, policy_spec
+from policies.selectors.dashboard import products_held
+from policies.selectors.snapshots import active_exemptions, candidate_accounts, load_snapshots, policy_spec
 from policies.services.execute import IDP_REFUSED_ACTIONS
 from policies.services.notifications import render
 from policies.services.runs import (
@@ -36,7 +36,7 @@ HORIZON_DAYS = 30
 DAY = timedelta(days=1)
 _CHUNK = 500
 # Today's column for an account an import changed and no sync has confirmed yet: a run leaves it
-# alone (policies/selection.py), so the preview says what it waits for instead of "act" or "warn".
+# alone (policies/selectors/snapshots.py), so the preview says what it waits for instead of "act" or "warn".
 WAIT = "wait"
 # ?show=idp: accounts acted on that an identity provider provisions (the identity team's list).
 IDP = "idp"
@@ -303,7 +303,7 @@ def _mark_idp(rows: dict[int, PreviewRow], organization, pks: set[int]) -> None:
 
 def _waiting_for_sync(policy, spec, exemptions, now) -> dict[int, Decision]:
     """Accounts waiting for a sync that the policy would warn or act on today if the imported data
-    were confirmed: account pk -> that decision (a run does neither; see policies/selection.py)."""
+    were confirmed: account pk -> that decision (a run does neither; see policies/selectors/snapshots.py)."""
     decisions = {}
     for snapshot in load_snapshots(policy, spec, exemptions, awaiting_sync=True):
         decision = decide(spec, snapshot, exemptions, now)

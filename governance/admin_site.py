@@ -1,0 +1,102 @@
+"""The portal's admin site: Django's ``AdminSite`` with the portal's name, plus the places where
+apps put what they add to other apps' admin pages.
+
+Installed as the default site by :class:`governance.apps.PortalAdminConfig` (Django's documented
+way: ``AdminConfig.default_site``), so ``admin.site`` and ``@admin.register`` are this site.
+
+An app never patches another app's admin. It registers here, next to its ``@admin.register``s,
+and the page that shows the contribution asks the site for it:
+
+- :meth:`PortalAdminSite.register_index_panel`: a block on the admin index (the dashboard);
+- :meth:`PortalAdminSite.register_page_section`: a table on a model's change page (policies adds
+  its exemptions, enforcements and access requests to the account page);
+- :meth:`PortalAdminSite.register_list_filter`: a sidebar filter on a model's list.
+
+This module knows no app: contributions are keyed by model and rendered by the page's own template.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+
+@dataclass(frozen=True)
+class IndexPanel:
+    """A block on the admin index, above the app list. ``context(request)`` returns what
+    ``template`` reads as ``panel``, or None when this user may not see it (the panel is left out)."""
+
+    name: str
+    template: str
+    context: Callable[[HttpRequest], object | None]
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class PageSection:
+    """A table on a change page (``admin/accounts/account/page_section.html`` draws it)."""
+
+    id: str
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[Cell, ...]] = field(default_factory=list)
+    empty: str = "None."
+    more_url: str = ""  # the full list elsewhere in the admin, when the table shows only the latest
+    more_text: str = ""
+
+
+# (request, object) -> a section, or None when this user may not see it.
+SectionProvider = Callable[[HttpRequest, object], PageSection | None]
+
+
+class PortalAdminSite(admin.AdminSite):
+    site_header = "Atlassian governance portal"
+    site_title = "Atlassian governance portal"
+    index_title = "Governance portal dashboard"
+
+    def __init__(self, name: str = "admin"):
+        super().__init__(name)
+        self._index_panels: dict[str, IndexPanel] = {}
+        self._page_sections: dict[type, list[SectionProvider]] = {}
+        self._list_filters: dict[type, list[type]] = {}
+
+    # -- registration (called by each app's admin module, like admin.site.register) -------------
+    def register_index_panel(self, panel: IndexPanel) -> None:
+        """Panels show in the order they were registered; registering a name again replaces it."""
+        self._index_panels[panel.name] = panel
+
+    def register_page_section(self, model: type, provider: SectionProvider) -> None:
+        providers = self._page_sections.setdefault(model, [])
+        if provider not in providers:
+            providers.append(provider)
+
+    def register_list_filter(self, model: type, filter_class: type) -> None:
+        filters = self._list_filters.setdefault(model, [])
+        if filter_class not in filters:
+            filters.append(filter_class)
+
+    # -- what the pages ask for ---------------------------------------------------------------------
+    @property
+    def index_panels(self) -> tuple[IndexPanel, ...]:
+        return tuple(self._index_panels.values())
+
+    def page_sections(self, request: HttpRequest, obj) -> list[PageSection]:
+        sections = (provider(request, obj) for provider in self._page_sections.get(type(obj), ()))
+        return [section for section in sections if section]
+
+    def list_filters(self, model: type) -> tuple[type, ...]:
+        return tuple(self._list_filters.get(model, ()))
+
+    def index(self, request, extra_context=None):
+        panels = []
+        for panel in self._index_panels.values():
+            data = panel.context(request)
+            if data is not None:
+                panels.append({"name": panel.name, "template": panel.template, "data": data})
+        return super().index(request, extra_context={"index_panels": panels, **(extra_context or {})})
