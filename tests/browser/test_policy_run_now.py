@@ -1,8 +1,6 @@
 """An admin runs an enforcing policy now: a confirmation page with the counts and a required
 reason comes first; confirming queues the run. Screenshots at 1280 and 800 px are kept in
-test-results/screenshots/ (an artifact of the run)."""
-
-from pathlib import Path
+test-results/screenshots/ (tests/browser/screenshots.py)."""
 
 import pytest
 from django.utils import timezone
@@ -10,25 +8,12 @@ from playwright.sync_api import expect
 
 from accounts.sync.runner import organization_sync
 from governance.runs.models import RunStatus, TaskRun
-from policies.admin.preview import policy_preview
+from policies.selectors.preview import policy_preview
 from policies.tasks import run_policy_now
+from tests.browser.screenshots import FOLDER, save_screenshots
 from tests.factories import jira_suspend_policy
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
-WIDTHS = (1280, 800)
-
-
-def _screenshots(page, name: str, *, fits: bool = True) -> None:
-    """Full-page screenshots at each width; ``fits``: the page needs no horizontal scrolling."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
-        if fits:
-            assert page.evaluate("document.documentElement.scrollWidth") <= width
-    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
 
 
 @pytest.fixture
@@ -52,7 +37,7 @@ def test_run_now_shows_the_counts_asks_for_a_reason_and_then_queues_the_run(
     expect(page.locator("#run-count-act")).to_contain_text(f"Suspend {due} accounts")
     expect(page.locator("#run-cap-verdict")).to_contain_text("Within the cap")
     expect(page.locator("#run-seats")).to_contain_text("Jira Software")
-    _screenshots(page, "policy-run-now-confirm")
+    save_screenshots(page, "policy-run-now-confirm", full_page=True, fits=True)
 
     page.locator("#run-confirm").click()  # no reason yet
     expect(page.locator("#run-confirm-form")).to_contain_text("Give a reason")
@@ -81,5 +66,5 @@ def test_the_preview_shows_where_the_cap_halts(logged_in_page, alice, policy):
     expect(page.locator("#cap-halt-day")).to_contain_text("the run halts here")
     expect(page.locator("#cap")).to_contain_text("A run today would halt before warning anyone")
     # The account table below is as wide as the preview's columns (the wide-lists work fits it).
-    _screenshots(page, "policy-preview-cap", fits=False)
-    page.locator("#preview-summary").screenshot(path=str(SCREENSHOTS / "policy-preview-cap-summary-1280.png"))
+    save_screenshots(page, "policy-preview-cap", full_page=True)
+    page.locator("#preview-summary").screenshot(path=str(FOLDER / "policy-preview-cap-summary-1280.png"))

@@ -11,8 +11,8 @@ from django.utils import timezone
 from accounts.models import Organization
 from governance.audit.models import AuditAction, AuditEvent
 from governance.runs.models import RunStatus, TaskRun
-from policies.admin.preview import policy_preview
 from policies.models import Enforcement, PolicyMode
+from policies.selectors.preview import policy_preview
 from policies.services.runs import policy_run
 from policies.tasks import run_policy_now
 

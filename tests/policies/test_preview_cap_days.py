@@ -9,8 +9,8 @@ import time_machine
 from django.urls import reverse
 
 from governance.runs.models import RunStatus
-from policies.admin.preview import policy_preview
 from policies.models import PolicyMode
+from policies.selectors.preview import policy_preview
 from policies.services.runs import policy_run
 from tests.policies.conftest import RUN_AT
 
