@@ -223,14 +223,16 @@ def bulk_options(*, action: str, params: dict) -> Options:
         raise BulkActionError("Give a reason: it is recorded in the audit trail of every account.")
     group = product = None
     if spec.needs == "group":
-        group = Group.objects.filter(pk=_int(params.get("group"))).first()
+        group_pk = _int(params.get("group"))
+        group = Group.objects.filter(pk=group_pk).first() if group_pk is not None else None
         if group is None:
             raise BulkActionError(f"There is no group with id {params.get('group')!r}.")
         if group.external_synced:
             # The service would refuse every account one by one; say it once instead.
             raise BulkActionError(f"{group} is synced from an identity provider; change its members there.")
     if spec.needs == "product":
-        product = Product.objects.filter(pk=_int(params.get("product"))).first()
+        product_pk = _int(params.get("product"))
+        product = Product.objects.filter(pk=product_pk).first() if product_pk is not None else None
         if product is None:
             raise BulkActionError(f"There is no product with id {params.get('product')!r}.")
     return Options(reason=reason, group=group, product=product)

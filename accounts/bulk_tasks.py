@@ -25,7 +25,8 @@ def actor_spec(actor: Actor) -> dict:
 
 
 def actor_from_spec(spec: dict) -> Actor:
-    user = get_user_model().objects.filter(pk=spec.get("user_id")).first() if spec.get("user_id") else None
+    user_id = spec.get("user_id")
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     return Actor(kind=spec["kind"], name=spec.get("name", ""), user=user, client_ip=spec.get("client_ip"))
 
 

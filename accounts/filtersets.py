@@ -11,6 +11,7 @@ from their ``AppConfig.ready`` (policies: ``exempted``), since this app may not 
 
 import copy
 from datetime import datetime, timedelta
+from typing import Any
 
 import django_filters
 from django import forms
@@ -57,8 +58,9 @@ def inactivity_q(bucket: str, now: datetime) -> Q:
 
 
 class AccountFilterForm(forms.Form):
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data  # what Form.clean returns; its stub says it may be None
         if cleaned.get("product_inactive_days") is not None and not cleaned.get("product"):
             self.add_error("product_inactive_days", "Choose a product to measure inactivity in.")
         return cleaned

@@ -35,7 +35,7 @@ def removal_plans(
     for start in range(0, len(pks), _CHUNK):
         chunk = pks[start : start + _CHUNK]
         groups = _licence_groups(chunk)
-        held, direct = _access(chunk, None if scoped is None else [p.pk for p in products])
+        held, direct = _access(chunk, None if products is None else [p.pk for p in products])
         for pk in chunk:
             if direct_roles and pk in direct_roles:  # Atlassian's word replaces the mirror's guess
                 known = direct_roles[pk]

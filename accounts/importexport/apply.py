@@ -22,7 +22,9 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.db.models.functions import Lower
 
@@ -395,7 +397,7 @@ class ApplyReport:
         return next((o for o in self.outcomes if o.state == "failed"), None)
 
     def counts(self) -> dict:
-        states = defaultdict(int)
+        states: defaultdict[str, int] = defaultdict(int)
         for outcome in self.outcomes:
             states[outcome.state] += 1
         return {"applied": states["applied"], "failed": states["failed"], "not_attempted": states["not_attempted"]}
@@ -438,16 +440,18 @@ def _load_accounts(pks: list[int]) -> dict[int, Account]:
     return accounts
 
 
-def _steps(row_plan: RowPlan, account: Account, groups, client, actor, reason, correlation_id):
+def _steps(
+    row_plan: RowPlan, account: Account, groups: dict[int, Group], client, actor, reason, correlation_id
+) -> list[tuple[str, Callable[[], object]]]:
     """The service calls for one row, in a safe order: access comes back first and goes last."""
     common = dict(account=account, client=client, actor=actor, reason=reason, correlation_id=correlation_id)
-    steps = []
+    steps: list[tuple[str, Callable[[], object]]] = []
     if row_plan.status_to == AccountStatus.ACTIVE:
         steps.append((f"status → {row_plan.status_to}", lambda: account_activate(**common)))
     for pk, name in row_plan.add:
-        steps.append((f"added to {name}", lambda g=groups[pk]: membership_add(group=g, **common)))
+        steps.append((f"added to {name}", partial(membership_add, group=groups[pk], **common)))
     for pk, name in row_plan.remove:
-        steps.append((f"removed from {name}", lambda g=groups[pk]: membership_remove(group=g, **common)))
+        steps.append((f"removed from {name}", partial(membership_remove, group=groups[pk], **common)))
     if row_plan.status_to == AccountStatus.SUSPENDED:
         steps.append((f"status → {row_plan.status_to}", lambda: account_suspend(**common)))
     elif row_plan.status_to == AccountStatus.DEACTIVATED:

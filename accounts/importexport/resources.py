@@ -83,7 +83,7 @@ class ProductColumns:
             .order_by("key", "name", "pk")
             .values_list("pk", "organization_id", "key", "resource_id")
         )
-        per_org_keys = defaultdict(int)
+        per_org_keys: defaultdict[tuple[int, str], int] = defaultdict(int)
         for _, org, key, _ in products:
             per_org_keys[(org, key)] += 1
         labels: list[str] = []

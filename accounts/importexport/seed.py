@@ -44,6 +44,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count
@@ -81,7 +82,7 @@ CHUNK = 2000
 EVENT_BATCH = 5000
 SEED_FIELDS = ("name", "email", "status", "added_to_org", "last_active", "managed", "billable", "is_org_admin")
 _KEPT = ("status_changed_at", "licence_group_count", "account_type")
-_DEFAULTS = {
+_DEFAULTS: dict[str, Any] = {  # a new account's row; values of several types
     "name": "",
     "email": None,
     "status": AccountStatus.ACTIVE,
@@ -335,6 +336,7 @@ def _match_legacy_by_email(organization, records: list[SeedRecord]) -> None:
     for email, account_id in Account.objects.filter(organization=organization, email__isnull=False).values_list(
         "email", "account_id"
     ):
+        assert email is not None  # email__isnull=False; the stubs type the column str | None
         by_email[email.casefold()].append(account_id)
     for record in records:
         email = (record.fields.get("email") or "").casefold()

@@ -19,6 +19,7 @@ are not documented and have changed over time:
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -552,7 +553,7 @@ def clip(text: str, width: int = 40) -> str:
 
 
 # Roles that set one Account field: role -> (field, parser of the trimmed cell).
-_FIELD_ROLES = {
+_FIELD_ROLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "name": ("name", str),
     "email": ("email", check_email),
     "added_to_org": ("added_to_org", parse_day),

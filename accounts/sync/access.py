@@ -102,7 +102,8 @@ def write_memberships(
         else:
             for group_pk in held:
                 to_add[group_pk].append(account_pk)
-    added = removed = ()
+    added: set[tuple[int, int]] = set()
+    removed: set[tuple[int, int]] = set()
     if existing:
         current = {
             (a, g): pk

@@ -94,9 +94,9 @@ def update_seats(ctx: SyncContext, roles: list[ApplicationRole] | None) -> None:
     """
     products = list(Product.objects.filter(organization=ctx.organization))
     by_key = {}
-    for role in roles or []:
-        for key in _JIRA_ROLE_TO_PRODUCT.get(role.key, (role.key,)):
-            by_key[key] = role
+    for jira_role in roles or []:
+        for key in _JIRA_ROLE_TO_PRODUCT.get(jira_role.key, (jira_role.key,)):
+            by_key[key] = jira_role
     used = dict(
         ProductAccess.objects.filter(product__organization=ctx.organization)
         .values("product")

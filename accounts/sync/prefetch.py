@@ -8,7 +8,7 @@ Each batch says when the first of its pages was asked for (:class:`Batch`).
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime
 
@@ -73,7 +73,7 @@ def batched(pages: Iterable[list], *, size: int, clock: Callable[[], datetime] =
         yield batch
 
 
-def prefetch(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL) -> Iterator:
+def prefetch(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL) -> Generator:
     """Yield from ``pages`` while a background thread keeps up to ``depth`` pages ready.
 
     The thread starts on the first page asked for; see :func:`prefetching`.

@@ -40,7 +40,7 @@ STATUS_FROM_REMOTE = {
     "for_deletion": AccountStatus.PENDING_DELETION,
     "not_invited": AccountStatus.NOT_IN_DIRECTORY,
 }
-STATUS_EVENTS = {
+STATUS_EVENTS: dict[str, AuditAction] = {  # keyed by str: _status_event gets the status as a str
     AccountStatus.SUSPENDED: AuditAction.ACCOUNT_SUSPENDED,
     AccountStatus.DEACTIVATED: AuditAction.ACCOUNT_DEACTIVATED,
     AccountStatus.PENDING_DELETION: AuditAction.ACCOUNT_DELETION_SCHEDULED,

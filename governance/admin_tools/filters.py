@@ -24,7 +24,7 @@ class DateRangeFilter(admin.FieldListFilter):
         if not raw:
             return None
         try:
-            return date.fromisoformat(raw)
+            return date.fromisoformat(str(raw))  # a query-string value, typed object by the stubs
         except ValueError:
             raise IncorrectLookupParameters(f"{name} must be a date like 2026-01-31") from None
 

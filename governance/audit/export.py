@@ -1,8 +1,11 @@
 """The auditor's CSV of the audit log: streamed, formula-safe, ISO-8601 UTC."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from django.db.models import TextField
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Expression, TextField
 from django.db.models.functions import Cast
 
 from governance.audit.chain import iso_utc
@@ -85,10 +88,14 @@ class _CreatedAtCells:
     instant, which always spells the same UTC time.
     """
 
-    def __init__(self, converters, connection):
+    def __init__(self, converters: tuple[list[Callable[..., Any]], Expression] | None, connection: BaseDatabaseWrapper):
+        self.converters: list[Callable[..., Any]]
+        self.expression: Expression | None
         self.converters, self.expression = converters or ([], None)
         self.connection = connection
-        self.last_raw = self.last_fold = self.last_cell = None
+        self.last_raw: Any = None
+        self.last_fold: int | None = None
+        self.last_cell: str | None = None
 
     def cell(self, raw) -> str:
         fold = getattr(raw, "fold", None)

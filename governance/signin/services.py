@@ -18,8 +18,8 @@ def _user_target(username: str | None) -> dict:
     user_model = get_user_model()
     pk = None
     if username:
-        pk = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).values_list("pk", flat=True)
-        pk = pk.first()
+        pks = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).values_list("pk", flat=True)
+        pk = pks.first()
     return {
         "target_type": user_model._meta.label_lower,
         "target_id": "" if pk is None else str(pk),

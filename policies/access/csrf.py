@@ -7,16 +7,17 @@ This variant accepts exactly ``null``; everything else is Django's check unchang
 and the masked form token must match, and a POST naming any real foreign origin is refused.
 """
 
+from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import decorator_from_middleware
 
 
 class PublicFormCsrfMiddleware(CsrfViewMiddleware):
-    def _origin_verified(self, request):
+    def _origin_verified(self, request: HttpRequest) -> bool:
         # A private hook of Django's middleware (stable since 4.0); pinned by test_access_security.
         if request.META.get("HTTP_ORIGIN") == "null":
             return True
-        return super()._origin_verified(request)
+        return super()._origin_verified(request)  # type: ignore[misc]  # django-stubs leave out this private hook
 
 
 # Use under ``csrf_exempt`` (which only tells the global middleware to leave the view to this one).

@@ -43,6 +43,8 @@ def _send(name: str, *, to: str, context: dict, html: bool = False, subject: str
 
 def send_link(enforcement: Enforcement) -> bool:
     account = enforcement.account
+    if not account.email:  # as in send_outcome: no address, nothing to send
+        return False
     return _send(
         "link",
         to=account.email,

@@ -3,13 +3,13 @@ away, whether it can still be given back, and whether a request may be approved 
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 from django.core import signing
 from django.db.models import Q
 
 from accounts.models import Account, AccountStatus, Group, Membership, Product
 from governance.audit.models import ActorKind, AuditAction, AuditEvent
+from policies.engine import AccountSnapshot
 from policies.links import read_token
 from policies.models import Enforcement, EnforcementStatus, ExemptionKind, PolicyAction
 from policies.models.access_requests import AccessRequestKind
@@ -30,7 +30,8 @@ KEEPABLE = (
 LINKABLE = RESTORABLE + KEEPABLE
 
 # What the account's status is right after each action, if nobody else touched it since.
-_STATUS_AFTER = {
+# Keyed by str: an enforcement's action is read back from the database as a plain string.
+_STATUS_AFTER: dict[str, AccountStatus] = {
     PolicyAction.NOTIFY: AccountStatus.ACTIVE,
     PolicyAction.REMOVE_PRODUCT_ACCESS: AccountStatus.ACTIVE,
     PolicyAction.SUSPEND: AccountStatus.SUSPENDED,
@@ -38,9 +39,14 @@ _STATUS_AFTER = {
     PolicyAction.DELETE: AccountStatus.PENDING_DELETION,
 }
 _PEOPLE = (ActorKind.ADMIN, ActorKind.HELP_DESK, ActorKind.API)
-_ACTION_PHRASES = {
+_ACTION_PHRASES: dict[str, str] = {
     PolicyAction.NOTIFY: "reviewed",
     PolicyAction.REMOVE_PRODUCT_ACCESS: "removed from products",
+    PolicyAction.SUSPEND: "suspended",
+    PolicyAction.DEACTIVATE: "deactivated",
+    PolicyAction.DELETE: "scheduled for deletion",
+}
+_ACCOUNT_STATES: dict[str, str] = {
     PolicyAction.SUSPEND: "suspended",
     PolicyAction.DEACTIVATE: "deactivated",
     PolicyAction.DELETE: "scheduled for deletion",
@@ -88,11 +94,7 @@ def describe(enforcement: Enforcement) -> dict:
         .order_by("name")
         .values_list("name", flat=True)
     )
-    state = {
-        PolicyAction.SUSPEND: "suspended",
-        PolicyAction.DEACTIVATE: "deactivated",
-        PolicyAction.DELETE: "scheduled for deletion",
-    }.get(action, "")
+    state = _ACCOUNT_STATES.get(action, "")
     when = enforcement.executed_at if enforcement.status in RESTORABLE else enforcement.due_at
     return {
         "kind": kind_of(enforcement),
@@ -201,7 +203,20 @@ def _deny_rule(enforcement: Enforcement, account: Account, now: datetime) -> str
                 organization_id=account.organization_id, group_id__in=removed, pk__in=named
             ).values_list("pk", flat=True)
         )
-    subject = SimpleNamespace(pk=account.pk, email=account.email, group_pks=frozenset(groups))
+    subject = AccountSnapshot(
+        pk=account.pk,
+        name=account.name,
+        email=account.email,
+        status=account.status,
+        account_type=account.account_type,
+        managed=account.managed,
+        is_org_admin=account.is_org_admin,
+        added_to_org=account.added_to_org,
+        last_active=account.last_active,
+        restored_at=account.restored_at,
+        status_changed_at=account.status_changed_at,
+        group_pks=frozenset(groups),
+    )
     for rule in rules:
         if rule.covers(subject, enforcement.policy_id, now):
             return rule.reason

@@ -140,7 +140,7 @@ class AtlassianClient:
             clock=clock,
             now=now,
             user_agent=user_agent,
-            secrets=secrets_of([api_key, jira_api_token, self._jira_auth and self._jira_auth.encoded()]),
+            secrets=secrets_of([api_key, jira_api_token, self._jira_auth.encoded() if self._jira_auth else None]),
             rng=rng or random.Random(),
         )
 

@@ -335,6 +335,7 @@ class Dataset:
             first, last = FIRST[getrandbits(16) % len(FIRST)], LAST[getrandbits(16) % len(LAST)]
             account_id = "5" + format(getrandbits(92), "023x") if random_() < 0.4 else "712020:" + _uuid(rng)
             managed = i not in unmanaged
+            email: str | None
             if managed:
                 email = self.unique_email(f"{first}.{last}".lower(), self.domain)
             else:
@@ -379,16 +380,17 @@ class Dataset:
             else:
                 age = DAY * (90 + 610 * random_())
             used = sorted(p for p in products if p in product_group)
-            last = [None] * len(PRODUCTS)
+            # Not `last`: that is the surname drawn above.
+            last_used: list[float | None] = [None] * len(PRODUCTS)
             oldest = age
             for rank, p in enumerate(rng.sample(used, len(used))):
                 if rank == 0:
-                    last[p] = now - age
+                    last_used[p] = now - age
                 elif random_() < 0.75:
                     extra = age + 60 * DAY * random_() ** 2
-                    last[p] = now - extra
+                    last_used[p] = now - extra
                     oldest = max(oldest, extra)
-            a.last_active = tuple(last)
+            a.last_active = tuple(last_used)
             a.added = now - oldest - DAY * (1 + 1200 * random_())
             if cat == SUSPENDED:
                 a.suspended = True

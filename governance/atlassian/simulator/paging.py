@@ -28,7 +28,7 @@ class CursorCodec:
         mac = hmac.new(self._key, raw, hashlib.sha256).digest()[:8]
         return base64.urlsafe_b64encode(raw + mac).decode().rstrip("=")
 
-    def decode(self, token: str, kind: str) -> dict[str, Any]:
+    def decode(self, token: str, kind: str | None) -> dict[str, Any]:
         try:
             blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError) as exc:

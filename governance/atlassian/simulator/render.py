@@ -98,8 +98,8 @@ def v2_user(state: SimulatorState, a: Account, expand: set[str] | frozenset = fr
         access = []
         for p in sorted(roles):
             item = {"key": PRODUCTS[p].key, "id": state.data.resource_id(p)}
-            if a.last_active[p] is not None:
-                item["lastActiveTimestamp"] = iso(a.last_active[p])
+            if (seen_at := a.last_active[p]) is not None:
+                item["lastActiveTimestamp"] = iso(seen_at)
             access.append(item)
         d["productAccess"] = access
     if "groups" in expand:
@@ -205,14 +205,14 @@ def v1_user(state: SimulatorState, a: Account, base: str) -> dict[str, Any]:
     d["access_billable"] = state.billable(a)
     # The v1 product enum lacks the newer products (Jira Product Discovery, Loom ...): left out here.
     products = [p for p in state.products_of(a) if PRODUCTS[p].v1_key is not None]
-    seen = [a.last_active[p] for p in products if a.last_active[p] is not None]
+    seen = [t for t in (a.last_active[p] for p in products) if t is not None]
     if seen:
         d["last_active"] = iso(max(seen))
     access = []
     for p in products:
         item = {"key": PRODUCTS[p].v1_key, "name": PRODUCTS[p].name, "url": state.data.product_url(p)}
-        if a.last_active[p] is not None:
-            item["last_active"] = iso(a.last_active[p])
+        if (seen_at := a.last_active[p]) is not None:
+            item["last_active"] = iso(seen_at)
         access.append(item)
     d["product_access"] = access
     d["links"] = {"self": f"{base}/users/{quote(a.account_id, safe='')}/manage/profile"}

@@ -414,6 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed after this many seconds
     disable_nagle_algorithm = True  # headers and body go out in separate writes
+    server: "_Server"  # for the type checker: the base class says BaseServer, which has no .app
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -249,15 +249,16 @@ class SimulatorState(SnapshotMixin):
         if version != self.version:
             usage = [None] * len(PRODUCTS)
             self._usage_cache = (self.version, usage)
-        if usage[product] is None:
+        count = usage[product]
+        if count is None:
             holders: set[int] = set()
             for g in self.data.groups:
                 if not g.gone and any(gp == product for gp, _r in g.roles):
                     holders |= g.members
             holders.update(i for i, roles in self.data.direct_roles.items() if any(rp == product for rp, _r in roles))
             accounts = self.data.accounts
-            usage[product] = sum(1 for i in holders if self.counts_for_seats(accounts[i]))
-        return usage[product]
+            count = usage[product] = sum(1 for i in holders if self.counts_for_seats(accounts[i]))
+        return count
 
     def _touch(self) -> None:
         self.version += 1

@@ -57,6 +57,7 @@ class Command(BaseCommand):
             else "; no anchor to check yet"
         )
         self.stdout.write(f"Audit chain intact: {report.checked} events verified{since}{reaches}.")
+        assert check.written is not None  # an ok check has appended its anchor
         self.stdout.write(f"Anchor #{check.written['seq']} appended to {check.path}.")
 
     def _archives(self, files: list[Path], checkpoint: Path | None):
