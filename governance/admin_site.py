@@ -100,3 +100,9 @@ class PortalAdminSite(admin.AdminSite):
             if data is not None:
                 panels.append({"name": panel.name, "template": panel.template, "data": data})
         return super().index(request, extra_context={"index_panels": panels, **(extra_context or {})})
+
+
+def portal_site() -> PortalAdminSite:
+    """``admin.site``, typed as what it is: the portal's site (installed by PortalAdminConfig)."""
+    assert isinstance(admin.site, PortalAdminSite)
+    return admin.site

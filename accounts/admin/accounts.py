@@ -16,6 +16,7 @@ from accounts.filtersets import AccountFilterSet
 from accounts.importexport.admin import AccountImportExportMixin
 from accounts.models import Account, AccountType, ProductAccess
 from accounts.selectors.account_page import account_details
+from governance.admin_site import PortalAdminSite
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.admin_tools.cells import clipped
 
@@ -44,6 +45,7 @@ class AccountChangeList(ChangeList):
 class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmin):
     """Accounts: filters from AccountFilterSet, services-backed bulk actions, CSV import/export (mixin)."""
 
+    admin_site: PortalAdminSite  # registered on admin.site, the portal's site: its filters and sections
     list_display = (
         "name_display",
         "email_display",

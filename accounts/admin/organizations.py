@@ -57,7 +57,8 @@ class OrganizationForm(forms.ModelForm):
         formfield_callback = _formfield
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns
         typed = [name for name in SECRET_FIELDS if cleaned.get(name)]
         if typed and not settings.PORTAL_FERNET_KEYS:
             raise forms.ValidationError("PORTAL_FERNET_KEYS must be set before a key can be stored in the portal.")
@@ -161,7 +162,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             "original": organization,
             "organization": organization,
             "checks": checks,
-            "failed": bool(checks) and any(c.outcome == FAIL for c in checks),
+            "failed": any(c.outcome == FAIL for c in checks or ()),
             "counts": None if checks is None else {o: sum(c.outcome == o for c in checks) for o in (PASS, WARN, FAIL)},
             "sample": CHECK_USER_SAMPLE,
             "change_url": reverse("admin:accounts_organization_change", args=[organization.pk]),

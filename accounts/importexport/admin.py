@@ -37,6 +37,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -49,11 +50,11 @@ from import_export.forms import ExportForm
 from import_export.signals import post_export
 
 from accounts.clients import MissingCredentials, client_for
-from accounts.importexport.apply import apply_changes
+from accounts.importexport.apply import ChangePlan, apply_changes
 from accounts.importexport.formats import xlsx_bytes
 from accounts.importexport.forms import AccountConfirmImportForm, AccountImportForm
 from accounts.importexport.resources import AccountChangesImport, AccountExportResource, AtlassianExportSeed
-from accounts.importexport.seed import apply_seed
+from accounts.importexport.seed import SeedPlan, apply_seed
 from accounts.importexport.views import CHANGES, build_preview
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
@@ -87,11 +88,14 @@ class AccountImportExportMixin(ImportExportMixin):
         ``admin/change_list.html``, which would hide an ``admin/accounts/account/change_list.html``
         that the admin finds by convention. Look that one up first.
         """
-        if getattr(self, "_ie_explicit_template", None):
-            return self._ie_explicit_template
+        explicit: str | None = getattr(self, "_ie_explicit_template", None)
+        if explicit:
+            return explicit
         opts = self.model._meta
         names = [f"admin/{opts.app_label}/{opts.model_name}/change_list.html", "admin/change_list.html"]
-        return select_template(names).template.name
+        name = select_template(names).template.name
+        assert name is not None  # found by one of these names
+        return name
 
     @ie_base_change_list_template.setter
     def ie_base_change_list_template(self, value: str) -> None:
@@ -147,6 +151,7 @@ class AccountImportExportMixin(ImportExportMixin):
             target_repr=f"accounts {'XLSX' if is_xlsx else 'CSV'}",
             after={"format": "xlsx" if is_xlsx else "csv", "rows": total, "filters": dict(request.GET.items())},
         )
+        response: HttpResponseBase
         if is_xlsx:
             content = xlsx_bytes(map(safe_cell, header), ([safe_cell(c) for c in row] for row in rows))
             response = HttpResponse(content, content_type=file_format.get_content_type())
@@ -227,10 +232,12 @@ class AccountImportExportMixin(ImportExportMixin):
             return self._import_page(request, form=form, preview=preview, confirm_form=again)
         actor = Actor.from_request(request)
         context = {"preview": preview, "organization": organization}
+        plan = preview.plan  # a changes file is planned as ChangePlan, a seed as SeedPlan (build_preview)
         if resource.kind == CHANGES:
+            assert isinstance(plan, ChangePlan)
             try:
                 with self.get_atlassian_client(organization) as client:
-                    report = apply_changes(plan=preview.plan, client=client, actor=actor)
+                    report = apply_changes(plan=plan, client=client, actor=actor)
             except MissingCredentials as exc:
                 messages.error(request, str(exc))
                 return HttpResponseRedirect(self._import_url())
@@ -245,8 +252,9 @@ class AccountImportExportMixin(ImportExportMixin):
                     "Rows before it were applied; rows after it were not attempted.",
                 )
         else:
+            assert isinstance(plan, SeedPlan)
             try:
-                outcome = apply_seed(plan=preview.plan, actor=actor)
+                outcome = apply_seed(plan=plan, actor=actor)
             except DatabaseError as exc:
                 # apply_seed writes in one transaction, which the failure rolled back: say so
                 # on the import page instead of a server error. The upload stays for a retry.

@@ -2,11 +2,22 @@
 a seat, and its audit trail. A fixed handful of queries, whatever the account's history."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
-from accounts.models import Account, AccountStatus, AccountType, GroupProductGrant, Membership, ProductGrant
+from accounts.models import (
+    Account,
+    AccountStatus,
+    AccountType,
+    Group,
+    GroupProductGrant,
+    Membership,
+    Product,
+    ProductAccess,
+    ProductGrant,
+)
 from governance.audit.models import AuditEvent
 
 AUDIT_TRAIL_LIMIT = 50
@@ -14,8 +25,8 @@ AUDIT_TRAIL_LIMIT = 50
 
 @dataclass
 class ProductRow:
-    access: object  # ProductAccess
-    groups: list = field(default_factory=list)  # licence groups of this account granting the product
+    access: ProductAccess
+    groups: list[Group] = field(default_factory=list)  # licence groups of this account granting the product
 
     @property
     def direct(self) -> bool:
@@ -24,17 +35,19 @@ class ProductRow:
 
 @dataclass
 class GroupRow:
-    membership: object  # Membership
-    products: list = field(default_factory=list)
+    membership: Membership
+    products: list[Product] = field(default_factory=list)
 
 
-def account_details(account: Account, *, with_audit_trail: bool = True, audit_limit: int = AUDIT_TRAIL_LIMIT) -> dict:
+def account_details(
+    account: Account, *, with_audit_trail: bool = True, audit_limit: int = AUDIT_TRAIL_LIMIT
+) -> dict[str, Any]:
     memberships = list(Membership.objects.filter(account=account).select_related("group").order_by("group__name"))
     grants = list(
         GroupProductGrant.objects.filter(group__in=[m.group_id for m in memberships]).select_related("product")
     )
-    products_by_group: dict[int, list] = {}
-    groups_by_product: dict[int, list] = {}
+    products_by_group: dict[int, list[Product]] = {}
+    groups_by_product: dict[int, list[Group]] = {}
     groups = {m.group_id: m.group for m in memberships}
     for grant in grants:
         products_by_group.setdefault(grant.group_id, []).append(grant.product)
@@ -73,7 +86,7 @@ def billable_reasons(account: Account, product_rows: list[ProductRow]) -> list[s
     return reasons or ["Billable, but the mirror holds no product access for it yet (next sync)."]
 
 
-def audit_trail(account: Account):
+def audit_trail(account: Account) -> QuerySet[AuditEvent]:
     """Events about the account itself and about its memberships (``<account_id>:<group_id>``)."""
     prefix = f"{account.account_id}:"
     memberships = Q(target_type="accounts.membership", target_id__startswith=prefix)

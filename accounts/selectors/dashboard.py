@@ -5,7 +5,8 @@ queries whatever the size of the organization.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import Count, Sum
@@ -45,7 +46,7 @@ def _percent(value: int, whole: int) -> float:
     return round(100.0 * value / whole, 1) if whole else 0.0
 
 
-def _accounts_url(**params) -> str:
+def _accounts_url(**params: object) -> str:
     return reverse("admin:accounts_account_changelist") + "?" + urlencode(params)
 
 
@@ -80,7 +81,7 @@ def seat_bars() -> list[Bar]:
     return bars
 
 
-def trend(today, *, days: int = TREND_DAYS) -> list[TrendDay]:
+def trend(today: date, *, days: int = TREND_DAYS) -> list[TrendDay]:
     """Active (last 30 days) vs inactive accounts per day from the sync snapshots, as stacked bars
     on a time axis of ``days`` slots (a day without a successful sync leaves a gap)."""
     first_day = today - timedelta(days=days - 1)
@@ -112,7 +113,7 @@ def trend(today, *, days: int = TREND_DAYS) -> list[TrendDay]:
     return result
 
 
-def dashboard_context(*, now: datetime) -> dict:
+def dashboard_context(*, now: datetime) -> dict[str, Any]:
     return {
         "status_bars": status_bars(),
         "inactivity_bars": inactivity_bars(now),

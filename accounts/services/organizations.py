@@ -1,3 +1,6 @@
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -72,7 +75,7 @@ def organization_save(
     *,
     organization: Organization,
     actor: Actor,
-    previous: dict | None,
+    previous: dict[str, Any] | None,
     new_api_key: str = "",
     new_jira_api_token: str = "",
     forget_secrets: bool = False,
@@ -96,7 +99,8 @@ def organization_save(
             secrets.append(f"{label} forgotten")
     if not created and not previous and not secrets:
         return organization
-    after = {name: getattr(organization, name) for name in (EDITABLE_FIELDS if created else previous)}
+    names: Iterable[str] = EDITABLE_FIELDS if previous is None else previous
+    after: dict[str, Any] = {name: getattr(organization, name) for name in names}
     if secrets:
         after["secrets"] = secrets
     with transaction.atomic():
@@ -107,7 +111,7 @@ def organization_save(
             action=AuditAction.ORGANIZATION_CREATED if created else AuditAction.ORGANIZATION_UPDATED,
             target=organization,
             organization=organization.org_id,
-            before=None if created else dict(previous),
+            before=None if previous is None else dict(previous),
             after=after,
         )
     return organization

@@ -47,10 +47,12 @@ class ApiTokenAddForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.issuer = issuer
         users = get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
-        self.fields["user"].queryset = users
-        self.fields["user"].help_text = "The token acts with this user's permissions."
+        user_field = self.fields["user"]
+        assert isinstance(user_field, forms.ModelChoiceField)  # the form field of a foreign key
+        user_field.queryset = users
+        user_field.help_text = "The token acts with this user's permissions."
         if issuer is not None:
-            self.fields["user"].initial = issuer.pk
+            user_field.initial = issuer.pk
 
     def clean_user(self):
         user = self.cleaned_data["user"]

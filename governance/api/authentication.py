@@ -1,5 +1,7 @@
 """``Authorization: Token <secret>`` (or ``Bearer <secret>``) for scripts."""
 
+from typing import NoReturn
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -42,7 +44,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return token.user, token
 
     @staticmethod
-    def _failed(address: str, message: str):
+    def _failed(address: str, message: str) -> NoReturn:
         lockout.token_failure_record(client_ip=address)
         raise exceptions.AuthenticationFailed(message)
 

@@ -94,7 +94,7 @@ class KeysetPagination(BasePagination):
         allowed = set(getattr(view, "ordering_fields", ())) | {unique}
         raw = request.query_params.get(self.ordering_param)
         given = [t.strip() for t in raw.split(",") if t.strip()] if raw else list(getattr(view, "ordering", ()))
-        terms = []
+        terms: list[tuple[str, bool]] = []
         for term in given or [f"-{unique}"]:
             name = term.lstrip("-")
             if name not in allowed or term.count("-") > 1:

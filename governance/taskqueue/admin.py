@@ -100,6 +100,8 @@ class PortalScheduleForm(forms.ModelForm):
         except (SyntaxError, ValueError):
             try:
                 call = ast.parse(f"f({text})", mode="eval").body
+                if not isinstance(call, ast.Call):  # text that closed the call, e.g. "1) + (2"
+                    raise ValueError
                 kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
                 if call.args or None in kwargs:
                     raise ValueError

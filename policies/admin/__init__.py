@@ -3,14 +3,14 @@ exemptions, the enforcement review queue, run history and access requests. Impor
 registers their admins, and policies' contributions to other pages on the portal's admin site:
 the index panel, the account list's "exempted" filter and the account page's sections."""
 
-from django.contrib import admin
-
 from accounts.models import Account
+from governance.admin_site import portal_site
 from policies.admin import access_requests, enforcements, exemptions, policies, runs  # noqa: F401
 from policies.admin.account_page import ACCOUNT_PAGE_SECTIONS, ExemptedListFilter
 from policies.admin.dashboard import PANEL
 
-admin.site.register_index_panel(PANEL)
-admin.site.register_list_filter(Account, ExemptedListFilter)
+site = portal_site()
+site.register_index_panel(PANEL)
+site.register_list_filter(Account, ExemptedListFilter)
 for section in ACCOUNT_PAGE_SECTIONS:
-    admin.site.register_page_section(Account, section)
+    site.register_page_section(Account, section)

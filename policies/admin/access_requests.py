@@ -13,7 +13,7 @@ from django.utils.timesince import timesince
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.audit.record import Actor
 from policies.access.services import AccessRefused, access_request_decide
-from policies.admin.forms import GuardedActionsMixin, ReasonForm, confirm_with_reason, names
+from policies.admin.forms import GuardedActionsMixin, ReasonForm, confirm_with_reason, field_names, names
 from policies.models import AccessRequest
 from policies.models.access_requests import APPROVED_STATUSES, CLOSED_STATUSES, AccessRequestStatus
 
@@ -65,7 +65,7 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdm
         ("Fulfilment", {"fields": ("fulfilled_at", "attempts", "error")}),
         ("Trail", {"fields": ("correlation_id", "client_ip", "created_at", "updated_at")}),
     )
-    readonly_fields = [name for fieldset in fieldsets for name in fieldset[1]["fields"]]
+    readonly_fields = field_names(fieldsets)
 
     # -- read-only: requests change through the access-request services -----------------------------
     def has_decide_permission(self, request) -> bool:
@@ -132,7 +132,7 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdm
         page = reverse("admin:policies_accessrequest_change", args=[access_request.pk])
         form = ReasonForm(request.POST)
         if not form.is_valid():
-            messages.error(request, " ".join(form.errors["reason"]))
+            messages.error(request, " ".join(str(error) for error in form.errors["reason"]))
             return HttpResponseRedirect(page)
         approve = decision == "approve"
         queryset = AccessRequest.objects.filter(pk=access_request.pk)

@@ -40,13 +40,13 @@ def exemptions_section(request, account) -> PageSection | None:
         .filter(Q(account=account) | Q(group__memberships__account=account) | ~Q(email_pattern=""))
         .select_related("group", "policy")
     )
-    rows = []
+    rows: list[tuple[Cell, ...]] = []
     for exemption in covering.distinct().order_by("-created_at", "-id"):
         if exemption.email_pattern and not email_matches(exemption.email_pattern, account.email):
             continue
         if exemption.account_id:
             by = "this account"
-        elif exemption.group_id:
+        elif exemption.group is not None:  # selected with the exemption: no query
             by = f"group {exemption.group.name}"
         else:
             by = f"email pattern {exemption.email_pattern}"
@@ -73,7 +73,7 @@ def enforcements_section(request, account) -> PageSection | None:
     if not request.user.has_perm("policies.view_enforcement"):
         return None
     latest = Enforcement.objects.filter(account=account).select_related("policy").order_by("-created_at", "-id")
-    rows = [
+    rows: list[tuple[Cell, ...]] = [
         (
             Cell(_when(e.created_at), reverse("admin:policies_enforcement_change", args=[e.pk])),
             Cell(str(e.policy)),
@@ -99,7 +99,7 @@ def access_requests_section(request, account) -> PageSection | None:
     if not request.user.has_perm("policies.view_accessrequest"):
         return None
     latest = AccessRequest.objects.filter(account=account).select_related("decided_by").order_by("-created_at", "-id")
-    rows = [
+    rows: list[tuple[Cell, ...]] = [
         (
             Cell(_when(r.created_at), reverse("admin:policies_accessrequest_change", args=[r.pk])),
             Cell(r.get_kind_display()),

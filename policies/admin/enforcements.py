@@ -9,7 +9,7 @@ from accounts.clients import MissingCredentials, client_for
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.admin_tools.cells import clipped, compact_time
 from governance.audit.record import Actor
-from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, names
+from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, field_names, names
 from policies.models import Enforcement, EnforcementStatus
 from policies.models.policies import action_label
 from policies.services.review import ReviewRefused, enforcement_approve, enforcement_reject
@@ -59,7 +59,7 @@ class EnforcementAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin
         ("Execution", {"fields": ("removed", "error", "attempts", "run", "executed_run")}),
         ("Review", {"fields": ("decided_by", "decision_note")}),
     )
-    readonly_fields = [name for fieldset in fieldsets for name in fieldset[1]["fields"]]
+    readonly_fields = field_names(fieldsets)
 
     # -- read-only: enforcements change through runs and the review services -----------------------
     def has_review_permission(self, request) -> bool:

@@ -1,9 +1,12 @@
 """Forms of the policies admin, and the reason-required confirmation step its actions share."""
 
 import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 from django import forms
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -19,10 +22,23 @@ PLACEHOLDER_HELP = (
 )
 
 
+if TYPE_CHECKING:  # what the mixin below is mixed into (a plain class when running)
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = object
+
+
 def single_organization() -> dict:
     """``{"organization": pk}`` when the portal mirrors exactly one organization (the usual case)."""
     pks = list(Organization.objects.values_list("pk", flat=True)[:2])
     return {"organization": pks[0]} if len(pks) == 1 else {}
+
+
+def field_names(fieldsets: Iterable[tuple[object, Any]]) -> list[str]:
+    """Every field name in admin ``fieldsets``, in order: a read-only admin's ``readonly_fields``."""
+    entries: Iterable[str | Sequence[str]] = (entry for _title, options in fieldsets for entry in options["fields"])
+    # An entry is a name, or a tuple of names shown on one line.
+    return [name for entry in entries for name in ((entry,) if isinstance(entry, str) else entry)]
 
 
 class WarningDaysField(forms.CharField):
@@ -92,8 +108,9 @@ class InactivityPolicyForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("warning_body", "action_body"):
-            if name in self.fields:
-                self.fields[name].strip = False  # a body's final newline is part of the email
+            field = self.fields.get(name)
+            if isinstance(field, forms.CharField):
+                field.strip = False  # a body's final newline is part of the email
 
     def _clean_template(self, name: str) -> str:
         # Browsers send textareas with CRLF; the templates are stored with LF, so an untouched
@@ -124,7 +141,8 @@ class InactivityPolicyForm(forms.ModelForm):
         return value
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns
         organization = cleaned.get("organization") or getattr(self.instance, "organization", None)
         if organization is None:
             return cleaned
@@ -201,7 +219,7 @@ def confirm_with_reason(modeladmin, request, queryset, *, title: str, button: st
     return None, TemplateResponse(request, "admin/policies/confirm_action.html", context)
 
 
-class GuardedActionsMixin:
+class GuardedActionsMixin(_ModelAdmin):
     """A POST naming one of this admin's actions that the user may not run is a 403, not a quiet
     "no action selected" message: an auditor's attempt is refused as clearly as any other write."""
 

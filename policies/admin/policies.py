@@ -316,8 +316,7 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             f": {result.message}" if result.message else ".",
             f" ({counts})" if counts else "",
         )
-        level = {RunStatus.SUCCEEDED: messages.SUCCESS, RunStatus.HALTED: messages.WARNING}.get(
-            result.status, messages.ERROR
-        )
+        levels: dict[str, int] = {RunStatus.SUCCEEDED: messages.SUCCESS, RunStatus.HALTED: messages.WARNING}
+        level = levels.get(result.status, messages.ERROR)
         messages.add_message(request, level, text)
         return HttpResponseRedirect(change_url)

@@ -60,8 +60,9 @@ class PolicyFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in InactivityPolicy.objects.order_by("name").values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(subject__startswith=f"policy:{self.value()} ")
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(subject__startswith=f"policy:{value} ")
         return queryset
 
 

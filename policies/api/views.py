@@ -1,6 +1,8 @@
 """The policies API: policies (preview, run now), exemptions (create, expire), enforcements
 (approve, reject) and access requests (approve, reject), each write through the admin's service."""
 
+from dataclasses import dataclass
+
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -29,13 +31,29 @@ from policies.api.serializers import (
     ReasonSerializer,
 )
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, Exemption, InactivityPolicy
-from policies.selectors.preview import policy_preview
+from policies.selectors.preview import PolicyPreview, PreviewRow, policy_preview
 from policies.services.policies import exemption_create, exemption_expire
 from policies.services.review import ReviewRefused, enforcement_approve, enforcement_reject
 from policies.services.runs import policy_run
 
 _CONFLICT = OpenApiResponse(description="The service refused: the message says why.")
 _BAD_INPUT = OpenApiResponse(description="Bad input: field errors.")
+
+
+@dataclass
+class _PreviewPage:
+    """A preview with one page of its rows, as ``PreviewSerializer`` reads it: the page's own
+    fields here, everything else from the preview."""
+
+    preview: PolicyPreview
+    show: str
+    count: int  # rows shown for ``show``, over all pages
+    offset: int
+    limit: int
+    decisions: list[PreviewRow]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.preview, name)
 
 
 def _reason(request) -> str:
@@ -66,9 +84,8 @@ class PolicyViewSet(ReadViewSet):
         show, offset, limit = (query.validated_data[k] for k in ("show", "offset", "limit"))
         preview = policy_preview(policy, timezone.now())
         rows = preview.shown(show)
-        preview.show, preview.count, preview.offset, preview.limit = show, len(rows), offset, limit
-        preview.decisions = rows[offset : offset + limit]
-        return Response(PreviewSerializer(preview).data)
+        page = _PreviewPage(preview, show, len(rows), offset, limit, decisions=rows[offset : offset + limit])
+        return Response(PreviewSerializer(page).data)
 
     @extend_schema(
         summary="Run the policy now (or a dry run)",

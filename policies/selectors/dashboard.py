@@ -2,11 +2,12 @@
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
 
-from accounts.models import Product, ProductAccess
+from accounts.models import Organization, Product, ProductAccess
 from policies.engine import Verdict
 from policies.models import InactivityPolicy, PolicyAction
 from policies.services.runs import blocked_removals, evaluate
@@ -27,7 +28,9 @@ def products_held(account_pks: Iterable[int], product_pks: Iterable[int] = ()) -
         yield from rows.values_list("account_id", "product_id")
 
 
-def policy_seat_savings(organization=None, *, now=None, horizon_days: int = HORIZON_DAYS) -> list[dict]:
+def policy_seat_savings(
+    organization: Organization | None = None, *, now: datetime | None = None, horizon_days: int = HORIZON_DAYS
+) -> list[dict[str, Any]]:
     """Seats per product that the enabled policies would free within ``horizon_days``.
 
     Counts every account an enabled policy would warn or act on by then (its ACT and WARN

@@ -9,21 +9,33 @@ handful of queries and about two engine passes over the organization, whatever i
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import F
+from django.db.models import F, Field
 
-from accounts.models import Account, Product
+from accounts.models import Account, Organization, Product
 from policies import capcheck
 from policies.email_templates import TemplateProblem, check_template
-from policies.engine import Decision, OpenCase, Verdict, decide, exemption_reason, in_scope
+from policies.engine import (
+    AccountSnapshot,
+    Decision,
+    ExemptionSpec,
+    OpenCase,
+    PolicySpec,
+    Verdict,
+    decide,
+    exemption_reason,
+    in_scope,
+)
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
 from policies.selectors.dashboard import products_held
 from policies.selectors.snapshots import active_exemptions, candidate_accounts, load_snapshots, policy_spec
 from policies.services.execute import IDP_REFUSED_ACTIONS
 from policies.services.notifications import render
 from policies.services.runs import (
+    Evaluation,
     blocked_removals,
     cap_for,
     cap_outlook,
@@ -104,8 +116,8 @@ class PreviewRow:
             IDP: bool(self.idp) and (self.today == Verdict.ACT or self.act_on is not None),
         }.get(show, True)
 
-    def csv_cells(self) -> tuple:
-        def day(value):
+    def csv_cells(self) -> tuple[str, ...]:
+        def day(value: datetime | None) -> str:
             return value.date().isoformat() if value else ""
 
         return (
@@ -148,8 +160,8 @@ class PolicyPreview:
     cap: int
     rows: list[PreviewRow]
     seats: list[SeatRow]
-    today_counts: dict
-    horizon_counts: dict
+    today_counts: dict[str, int]
+    horizon_counts: dict[str, int]
     # Day by day over the horizon, the runs with accounts to act on, up to the first the cap halts.
     cap_days: list[capcheck.CapDay] = field(default_factory=list)
     # Why a run now would halt (today's actions, or a day its warnings lead to), or None.
@@ -280,7 +292,7 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
 
 
 def _cap_outlook(
-    policy, evaluation, rows: list[PreviewRow], now
+    policy: InactivityPolicy, evaluation: Evaluation, rows: list[PreviewRow], now: datetime
 ) -> tuple[list[capcheck.CapDay], capcheck.CapDay | None]:
     """Where the cap halts: over the horizon, from the projected action days of every row (a run
     each day); and for a run now, from its own decisions (what ``policy_run`` checks)."""
@@ -295,16 +307,18 @@ def _cap_outlook(
     return days, capcheck.first_halt(cap_outlook(policy, evaluation, now))
 
 
-def _mark_idp(rows: dict[int, PreviewRow], organization, pks: set[int]) -> None:
+def _mark_idp(rows: dict[int, PreviewRow], organization: Organization, pks: set[int]) -> None:
     directories = dict(Account.objects.filter(pk__in=list(pks)).values_list("pk", "directory_id")) if pks else {}
     for pk in pks:
         rows[pk].idp = organization.directory_name(directories.get(pk)) or "identity provider"
 
 
-def _waiting_for_sync(policy, spec, exemptions, now) -> dict[int, Decision]:
+def _waiting_for_sync(
+    policy: InactivityPolicy, spec: PolicySpec, exemptions: list[ExemptionSpec], now: datetime
+) -> dict[int, Decision]:
     """Accounts waiting for a sync that the policy would warn or act on today if the imported data
     were confirmed: account pk -> that decision (a run does neither; see policies/selectors/snapshots.py)."""
-    decisions = {}
+    decisions: dict[int, Decision] = {}
     for snapshot in load_snapshots(policy, spec, exemptions, awaiting_sync=True):
         decision = decide(spec, snapshot, exemptions, now)
         if decision.verdict in (Verdict.WARN, Verdict.ACT):
@@ -313,18 +327,25 @@ def _waiting_for_sync(policy, spec, exemptions, now) -> dict[int, Decision]:
 
 
 def _project(
-    spec, snapshot, exemptions, now, horizon_days, case, today
+    spec: PolicySpec,
+    snapshot: AccountSnapshot,
+    exemptions: list[ExemptionSpec],
+    now: datetime,
+    horizon_days: int,
+    case: OpenCase | None,
+    today: dict[int, Decision],
 ) -> tuple[int | None, int | None, Decision | None]:
     """Days (from now) of the first warning and of the action within the horizon, and the last
     decision reached; a warning sent on the way is remembered as the open case a run would create."""
-    warn_day = None
-    last = None
+    warn_day: int | None = None
+    last: Decision | None = None
     day = 0
     decision = today.get(snapshot.pk) or decide(spec, snapshot, exemptions, now, case)
     while True:
         if decision.verdict == Verdict.ACT:
             return warn_day, day, decision
         if decision.verdict == Verdict.WARN:
+            assert decision.due_at is not None  # the engine dates every warning
             last = decision
             if case is None or case.warned_at is None:
                 warn_day = day if warn_day is None else warn_day
@@ -338,7 +359,7 @@ def _project(
         decision = decide(spec, snapshot, exemptions, now + day * DAY, case)
 
 
-def _describe(rows: dict[int, PreviewRow], products: dict, scoped_pks) -> None:
+def _describe(rows: dict[int, PreviewRow], products: dict[int, Product], scoped_pks: Iterable[int]) -> None:
     """Names, emails and the products each row's account holds (the policy's products, or all)."""
     pks = sorted(rows)
     for start in range(0, len(pks), _CHUNK):
@@ -357,10 +378,10 @@ def _describe(rows: dict[int, PreviewRow], products: dict, scoped_pks) -> None:
         row.products.sort()
 
 
-def _seats(rows: list[PreviewRow], products: dict) -> list[SeatRow]:
+def _seats(rows: list[PreviewRow], products: dict[int, Product]) -> list[SeatRow]:
     """Per product: accounts acted on today, and within the horizon, that hold it; those whose
     seat the plan would not free (``needs_review``) are counted apart."""
-    counts: dict[int, Counter] = defaultdict(Counter)
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
     for row in rows:
         if row.act_on is None:
             continue
@@ -425,11 +446,14 @@ def sample_enforcement(policy: InactivityPolicy, now: datetime) -> tuple[Enforce
     )
     lead = policy.warning_offsets[0] * DAY if policy.warning_offsets else timedelta(0)
     inactive_since, due_at = now - policy.trigger_days * DAY, now + lead
-    if sample is None:
+    if sample is None or decision is None:  # both None or neither
         account = Account(organization=policy.organization, name="Sam Sample", email="sam.sample@example.com")
     else:
         account = Account.objects.get(pk=sample.pk)
         if decision.verdict in (Verdict.WARN, Verdict.ACT):
+            # The engine dates every warning and action.
+            assert decision.inactive_since is not None
+            assert decision.due_at is not None
             inactive_since, due_at = decision.inactive_since, max(decision.due_at, now)
     enforcement = Enforcement(
         policy=policy,
@@ -457,7 +481,7 @@ def email_previews(enforcement: Enforcement, now: datetime) -> list[EmailPreview
             try:
                 check_template(getattr(policy, name))
             except TemplateProblem as exc:
-                preview.errors.append(f"{policy._meta.get_field(name).verbose_name.capitalize()}: {exc}")
+                preview.errors.append(f"{_verbose_name(policy, name).capitalize()}: {exc}")
         if not preview.errors:
             try:
                 preview.subject, preview.text, preview.html = render(enforcement, kind, now=sent_at[kind])
@@ -465,3 +489,9 @@ def email_previews(enforcement: Enforcement, now: datetime) -> list[EmailPreview
                 preview.errors.append(f"{label}: the template cannot be filled in ({type(exc).__name__}: {exc}).")
         previews.append(preview)
     return previews
+
+
+def _verbose_name(policy: InactivityPolicy, name: str) -> str:
+    model_field = policy._meta.get_field(name)
+    assert isinstance(model_field, Field)  # the email templates are text columns, not relations
+    return str(model_field.verbose_name)
