@@ -8,9 +8,13 @@ from django.contrib import admin
 from accounts.models import Account
 from policies.admin import access_requests, enforcements, exemptions, policies, runs  # noqa: F401
 from policies.admin.account_page import ACCOUNT_PAGE_SECTIONS, ExemptedListFilter
-from policies.admin.dashboard import PANEL
+from policies.admin.dashboard import PANEL, WAITING_PANEL
+from policies.models import AccessRequest
+from policies.selectors.dashboard import pending_access_requests
 
+admin.site.register_index_panel(WAITING_PANEL)
 admin.site.register_index_panel(PANEL)
+admin.site.register_menu_count(AccessRequest, pending_access_requests, word="pending")
 admin.site.register_list_filter(Account, ExemptedListFilter)
 for section in ACCOUNT_PAGE_SECTIONS:
     admin.site.register_page_section(Account, section)
