@@ -10,7 +10,9 @@ and the page that shows the contribution asks the site for it:
 - :meth:`PortalAdminSite.register_index_panel`: a block on the admin index (the dashboard);
 - :meth:`PortalAdminSite.register_page_section`: a table on a model's change page (policies adds
   its exemptions, enforcements and access requests to the account page);
-- :meth:`PortalAdminSite.register_list_filter`: a sidebar filter on a model's list.
+- :meth:`PortalAdminSite.register_list_filter`: a sidebar filter on a model's list;
+- :meth:`PortalAdminSite.register_menu_count`: a count beside a model's name in the menu and the
+  index's app list ("Access requests (3 pending)").
 
 This module knows no app: contributions are keyed by model and rendered by the page's own template.
 """
@@ -53,18 +55,24 @@ class PageSection:
 
 # (request, object) -> a section, or None when this user may not see it.
 SectionProvider = Callable[[HttpRequest, object], PageSection | None]
+# request -> how many wait (0 or None: nothing shown).
+MenuCount = Callable[[HttpRequest], int | None]
 
 
 class PortalAdminSite(admin.AdminSite):
     site_header = "Atlassian governance portal"
     site_title = "Atlassian governance portal"
     index_title = "Governance portal dashboard"
+    # No "View site": the portal has no public site worth a link from the admin (the request form
+    # is reached from emails).
+    site_url = None
 
     def __init__(self, name: str = "admin"):
         super().__init__(name)
         self._index_panels: dict[str, IndexPanel] = {}
         self._page_sections: dict[type, list[SectionProvider]] = {}
         self._list_filters: dict[type, list[type]] = {}
+        self._menu_counts: dict[type, tuple[MenuCount, str]] = {}
 
     # -- registration (called by each app's admin module, like admin.site.register) -------------
     def register_index_panel(self, panel: IndexPanel) -> None:
@@ -81,6 +89,10 @@ class PortalAdminSite(admin.AdminSite):
         if filter_class not in filters:
             filters.append(filter_class)
 
+    def register_menu_count(self, model: type, count: MenuCount, *, word: str) -> None:
+        """Show ``count(request)`` beside ``model``'s name in the menu, as "(n <word>)"."""
+        self._menu_counts[model] = (count, word)
+
     # -- what the pages ask for ---------------------------------------------------------------------
     @property
     def index_panels(self) -> tuple[IndexPanel, ...]:
@@ -92,6 +104,16 @@ class PortalAdminSite(admin.AdminSite):
 
     def list_filters(self, model: type) -> tuple[type, ...]:
         return tuple(self._list_filters.get(model, ()))
+
+    def get_app_list(self, request, app_label=None):
+        app_list = super().get_app_list(request, app_label)
+        for app in app_list:
+            for entry in app["models"]:
+                count, word = self._menu_counts.get(entry.get("model"), (None, ""))
+                n = count(request) if count else None
+                if n:
+                    entry["name"] = f"{entry['name']} ({n} {word})"
+        return app_list
 
     def index(self, request, extra_context=None):
         panels = []

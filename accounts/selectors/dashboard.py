@@ -17,7 +17,11 @@ from accounts.filtersets import INACTIVITY_BUCKETS, inactivity_q
 from accounts.models import Account, AccountStatus, ActivitySnapshot, Product
 
 TREND_DAYS = 30
-TREND_WIDTH, TREND_HEIGHT = 600, 140
+# The plot's size in SVG units, about the pixels it is drawn at in its dashboard module, so the
+# axes' 10-unit labels read at about 10 px.
+TREND_WIDTH, TREND_HEIGHT = 300, 110
+# Room around the plot for the axes' labels: counts on the left, dates underneath.
+TREND_LEFT, TREND_TOP, TREND_BOTTOM = 36, 6, 18
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,15 @@ class Bar:
     percent: float
     url: str = ""
     detail: str = ""
+    # A seat bar of a product with a seat limit; without one there is nothing to fill (no bar).
+    limited: bool = True
+
+
+@dataclass(frozen=True)
+class Tick:
+    label: str
+    at: float  # x for a date under the chart, y for a count beside it
+    anchor: str = "middle"  # SVG text-anchor: the chart's last date ends at its right edge
 
 
 @dataclass(frozen=True)
@@ -73,11 +86,16 @@ def inactivity_bars(now: datetime) -> list[Bar]:
 
 
 def seat_bars() -> list[Bar]:
+    """Seats used against each product's limit. A product Atlassian reports no limit for gets no
+    bar (a full red one would say it is out of seats): only its count, and that it has no limit."""
     bars = []
     for product in Product.objects.order_by("name", "key"):
         used, total = product.seats_used or 0, product.seats_total
-        detail = f"{used:,} of {total:,} seats" if total else f"{used:,} seats (no limit reported)"
-        bars.append(Bar(str(product), used, _percent(used, total or used), _accounts_url(product=product.pk), detail))
+        url = _accounts_url(product=product.pk)
+        if total:
+            bars.append(Bar(str(product), used, _percent(used, total), url, f"{used:,} of {total:,} seats"))
+        else:
+            bars.append(Bar(str(product), used, 0.0, url, f"{used:,} seats, no limit reported", limited=False))
     return bars
 
 
@@ -113,13 +131,37 @@ def trend(today: date, *, days: int = TREND_DAYS) -> list[TrendDay]:
     return result
 
 
+def trend_axes(days: list[TrendDay], today: date, *, span: int = TREND_DAYS) -> dict[str, list[Tick]]:
+    """The trend chart's axes: counts at 0, half and the top (y), and dates under the chart (x):
+    the first day, each week after it, and today, so one sync day still reads as a date."""
+    top = max((d.active + d.inactive for d in days), default=0)
+    y_ticks: list[Tick] = []
+    if top:
+        y_ticks = [Tick(f"{value:,}", round(TREND_HEIGHT - TREND_HEIGHT * value / top, 1)) for value in (top, top // 2)]
+        y_ticks.append(Tick("0", float(TREND_HEIGHT)))
+    first_day = today - timedelta(days=span - 1)
+    slot = TREND_WIDTH / span
+    # Weekly dates from the first day, and today last (instead of a weekly date too close to it).
+    offsets = [offset for offset in range(0, span, 7) if span - 1 - offset >= 4] + [span - 1]
+    x_ticks = [
+        Tick(f"{first_day + timedelta(days=offset):%d %b}", round(offset * slot + slot / 2, 1)) for offset in offsets
+    ]
+    x_ticks[-1] = Tick(x_ticks[-1].label, float(TREND_WIDTH), anchor="end")
+    return {"y_ticks": y_ticks, "x_ticks": x_ticks}
+
+
 def dashboard_context(*, now: datetime) -> dict[str, Any]:
+    today = timezone.localdate(now)
+    days = trend(today)
     return {
         "status_bars": status_bars(),
         "inactivity_bars": inactivity_bars(now),
         "seat_bars": seat_bars(),
-        "trend": trend(timezone.localdate(now)),
+        "trend": days,
+        "trend_axes": trend_axes(days, today),
         "trend_width": TREND_WIDTH,
         "trend_height": TREND_HEIGHT,
+        "trend_box": (TREND_LEFT + TREND_WIDTH + 8, TREND_TOP + TREND_HEIGHT + TREND_BOTTOM),
+        "trend_origin": (TREND_LEFT, TREND_TOP),
         "trend_days": TREND_DAYS,
     }

@@ -7,10 +7,14 @@ from accounts.models import Account
 from governance.admin_site import portal_site
 from policies.admin import access_requests, enforcements, exemptions, policies, runs  # noqa: F401
 from policies.admin.account_page import ACCOUNT_PAGE_SECTIONS, ExemptedListFilter
-from policies.admin.dashboard import PANEL
+from policies.admin.dashboard import PANEL, WAITING_PANEL
+from policies.models import AccessRequest
+from policies.selectors.dashboard import pending_access_requests
 
 site = portal_site()
+site.register_index_panel(WAITING_PANEL)
 site.register_index_panel(PANEL)
+site.register_menu_count(AccessRequest, pending_access_requests, word="pending")
 site.register_list_filter(Account, ExemptedListFilter)
 for section in ACCOUNT_PAGE_SECTIONS:
     site.register_page_section(Account, section)

@@ -1,10 +1,10 @@
-"""The policies panel of the admin index: seats current policies would free (registered on the
-site in ``policies/admin/__init__.py``)."""
+"""The policies panels of the admin index: what waits for a decision, and the seats current
+policies would free (registered on the site in ``policies/admin/__init__.py``)."""
 
 from django.core.cache import cache
 
 from governance.admin_site import IndexPanel
-from policies.selectors.dashboard import policy_seat_savings
+from policies.selectors.dashboard import policy_seat_savings, waiting_for_a_decision
 
 CACHE_KEY = "policies:dashboard:seat-savings"
 CACHE_SECONDS = 600  # one evaluation per enabled policy: too costly for every page view
@@ -22,4 +22,8 @@ def seat_savings_panel(request) -> list[dict] | None:
 
 PANEL = IndexPanel(
     name="policy-seat-savings", template="admin/policies/dashboard_savings.html", context=seat_savings_panel
+)
+
+WAITING_PANEL = IndexPanel(
+    name="policy-waiting", template="admin/policies/dashboard_waiting.html", context=waiting_for_a_decision
 )

@@ -5,11 +5,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import Organization, Product, ProductAccess
 from policies.engine import Verdict
-from policies.models import InactivityPolicy, PolicyAction
+from policies.models import AccessRequest, Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
+from policies.models.access_requests import AccessRequestStatus
 from policies.services.runs import blocked_removals, evaluate
 
 HORIZON_DAYS = 30
@@ -37,34 +39,68 @@ def policy_seat_savings(
     decisions at ``now + horizon_days``) once per product it holds among the policy's scoped
     products (all products when the policy names none), except product removals whose product
     comes through a group that grants more (they wait for a decision). An account two policies
-    would act on counts once. Notify-only policies free nothing. Whatever the mode: a preview policy's
-    figures are what it would free once enforced.
+    would act on counts once. Notify-only policies free nothing.
 
-    Returns ``[{"product": name, "product_key": key, "organization": org id, "seats": n}]``,
-    most seats first. One evaluation per enabled policy: cache the result if the index shows it.
+    Policies that act (enforce, or review: acted on once approved) are counted apart from those
+    still in preview, which free nothing until someone enforces them: ``seats`` is the former,
+    ``preview_seats`` what the preview policies would add on top (accounts no acting policy takes).
+
+    Returns ``[{"product", "product_key", "organization", "seats", "preview_seats"}]``, most seats
+    first. One evaluation per enabled policy: cache the result if the index shows it.
     """
     at = (now or timezone.now()) + timedelta(days=horizon_days)
     policies = InactivityPolicy.objects.filter(enabled=True).exclude(action=PolicyAction.NOTIFY)
     if organization is not None:
         policies = policies.filter(organization=organization)
-    freed: dict[int, set[int]] = defaultdict(set)
+    acting: dict[int, set[int]] = defaultdict(set)
+    previewed: dict[int, set[int]] = defaultdict(set)
     for policy in policies.select_related("organization").prefetch_related("products"):
-        evaluation = evaluate(policy, at)
-        accounts = [d.account_pk for d in evaluation.decisions if d.verdict in (Verdict.ACT, Verdict.WARN)]
-        # A product removal that waits for a decision frees nothing (DESIGN.md 5.9).
-        blocked = blocked_removals(policy, accounts)
-        accounts = [pk for pk in accounts if pk not in blocked]
-        scope = [p.pk for p in policy.products.all()]
-        for account_pk, product_pk in products_held(accounts, scope):
+        freed = previewed if policy.mode == PolicyMode.PREVIEW else acting
+        for account_pk, product_pk in _seats_freed(policy, at):
             freed[product_pk].add(account_pk)
-    products = Product.objects.filter(pk__in=list(freed)).select_related("organization")
+    products = Product.objects.filter(pk__in=[*acting, *previewed]).select_related("organization")
     rows = [
         {
             "product": product.name or product.key,
             "product_key": product.key,
             "organization": product.organization.org_id,
-            "seats": len(freed[product.pk]),
+            "seats": len(acting[product.pk]),
+            "preview_seats": len(previewed[product.pk] - acting[product.pk]),
         }
         for product in products
     ]
-    return sorted(rows, key=lambda row: (-row["seats"], row["product"]))
+    return sorted(rows, key=lambda row: (-row["seats"], -row["preview_seats"], row["product"]))
+
+
+def _seats_freed(policy: InactivityPolicy, at: datetime) -> Iterator[tuple[int, int]]:
+    """``(account pk, product pk)`` of the seats ``policy`` would free by ``at``."""
+    evaluation = evaluate(policy, at)
+    accounts = [d.account_pk for d in evaluation.decisions if d.verdict in (Verdict.ACT, Verdict.WARN)]
+    # A product removal that waits for a decision frees nothing (DESIGN.md 5.9).
+    blocked = blocked_removals(policy, accounts)
+    accounts = [pk for pk in accounts if pk not in blocked]
+    return products_held(accounts, [p.pk for p in policy.products.all()])
+
+
+def pending_access_requests(request: HttpRequest) -> int | None:
+    """Access requests waiting for a decision, for those who may see them (None for others);
+    counted once per request (the menu asks on every admin page, the dashboard again)."""
+    if not request.user.has_perm("policies.view_accessrequest"):
+        return None
+    count: int | None = getattr(request, "_portal_pending_access_requests", None)
+    if count is None:
+        count = AccessRequest.objects.filter(status=AccessRequestStatus.PENDING).count()
+        setattr(request, "_portal_pending_access_requests", count)  # noqa: B010 - not a declared attribute
+    return count
+
+
+def waiting_for_a_decision(request: HttpRequest) -> dict[str, int] | None:
+    """The dashboard's "waiting for you": pending access requests and the enforcement review queue,
+    each for those who may see it; None when the user may see neither."""
+    waiting: dict[str, int] = {}
+    requests = pending_access_requests(request)
+    if requests is not None:
+        waiting["access_requests"] = requests
+    if request.user.has_perm("policies.view_enforcement"):
+        waiting["review_queue"] = Enforcement.objects.filter(status=EnforcementStatus.AWAITING_REVIEW).count()
+    return waiting or None

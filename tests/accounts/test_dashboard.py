@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AccountStatus, ActivitySnapshot
 from accounts.snapshots import activity_snapshot_record
@@ -92,6 +93,32 @@ class TestDashboard:
         for n in range(50):
             AccountFactory(organization=populated, last_active=datetime.now(UTC) - timedelta(days=n * 9))
         # Session, user, permissions (2), status, inactivity, products, snapshots, Django's "recent actions",
-        # and the cached seat savings of the policies panel (filled by the first request).
-        with django_assert_max_num_queries(10):
+        # the cached seat savings of the policies panel (filled by the first request), and what waits for
+        # a decision (pending access requests, also the menu's count; the review queue).
+        with django_assert_max_num_queries(12):
             assert client.get(reverse("admin:index")).status_code == 200
+
+
+class TestHonestFigures:
+    def test_a_product_without_a_seat_limit_gets_no_bar_and_one_at_its_limit_a_full_one(self, client_for, alice):
+        org = OrganizationFactory()
+        ProductFactory(organization=org, key="loom", name="Loom", seats_used=12, seats_total=None)
+        ProductFactory(organization=org, key="jira-software", name="Jira Software", seats_used=50, seats_total=50)
+        seats = client_for(alice).get(reverse("admin:index")).content.decode().split('id="dashboard-seats"')[1]
+        loom = seats.split(">Loom</a>")[1].split("</tr>")[0]
+        assert "12 seats, no limit reported" in loom
+        assert "<rect" not in loom
+        jira = seats.split(">Jira Software</a>")[1].split("</tr>")[0]
+        assert 'class="bar-full"' in jira
+        assert "50 of 50 seats" in jira
+
+    def test_the_trend_has_a_count_axis_and_dates_over_thirty_days(self, client_for, alice, populated):
+        page = client_for(alice).get(reverse("admin:index")).content.decode()
+        trend = page.split('id="dashboard-trend"')[1].split("</svg>")[0]
+        today = timezone.localdate()
+        first = today - timedelta(days=29)
+        assert f">{first:%d %b}</text>" in trend
+        assert f">{today:%d %b}</text>" in trend
+        assert trend.count('class="trend-label"') >= 7  # 5 dates, top, half and 0
+        assert ">0</text>" in trend
+        assert ">17</text>" in trend  # the top: 12 active + 5 inactive

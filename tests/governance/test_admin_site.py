@@ -51,7 +51,7 @@ def test_the_index_and_the_sign_in_page_name_the_portal_not_django(client, clien
 
 
 def test_accounts_and_policies_register_their_index_panels_in_app_order():
-    assert [panel.name for panel in admin.site.index_panels] == ["accounts", "policy-seat-savings"]
+    assert [panel.name for panel in admin.site.index_panels] == ["accounts", "policy-waiting", "policy-seat-savings"]
 
 
 def test_policies_registers_the_exempted_filter_on_the_account_list():
@@ -86,3 +86,8 @@ def test_every_admin_page_links_the_portals_svg_favicon(client, client_for, alic
     icon = finders.find("portal/favicon.svg")
     with open(icon, encoding="utf-8") as svg:
         assert svg.read().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+
+
+def test_the_admin_has_no_view_site_link_to_nowhere(client_for, alice):
+    page = client_for(alice).get("/admin/").content.decode()
+    assert "View site" not in page
