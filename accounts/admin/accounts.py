@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin import filters
-from accounts.admin.bulk_views import bulk_run_view, run_bulk_action
+from accounts.admin.bulk_views import bulk_result_view, bulk_run_view, run_bulk_action
 from accounts.admin.paginators import CappedCountPaginator
 from accounts.bulk import BULK_ACTIONS
 from accounts.filtersets import AccountFilterSet
@@ -166,7 +166,15 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
 
     def get_urls(self):
         status = self.admin_site.admin_view(self.bulk_run)
-        return [path("bulk/<int:run_id>/", status, name="accounts_account_bulk_run"), *super().get_urls()]
+        result = self.admin_site.admin_view(self.bulk_result)
+        return [
+            path("bulk/<int:run_id>/", status, name="accounts_account_bulk_run"),
+            path("bulk/result/<str:correlation_id>/", result, name="accounts_account_bulk_result"),
+            *super().get_urls(),
+        ]
 
     def bulk_run(self, request, run_id: int):
         return bulk_run_view(self, request, run_id)
+
+    def bulk_result(self, request, correlation_id: str):
+        return bulk_result_view(self, request, correlation_id)

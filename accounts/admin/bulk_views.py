@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -89,12 +89,9 @@ def run_bulk_action(modeladmin, request, queryset, action_name: str):
         outcome = accounts_bulk_apply(
             action=action_name, account_ids=account_ids, params=form.params(), actor=actor, client_factory=client_for
         )
-        return _render(
-            modeladmin,
-            request,
-            "bulk_result.html",
-            {"spec": spec, "outcome": outcome, "audit_url": _audit_url(outcome.correlation_id)},
-        )
+        # POST, redirect, GET: reloading the result page shows it again, never runs the action again.
+        _keep_result(request, spec.label, outcome)
+        return HttpResponseRedirect(reverse("admin:accounts_account_bulk_result", args=[outcome.correlation_id]))
     return _render(modeladmin, request, "bulk_confirm.html", _confirm_context(request, queryset, spec, form))
 
 
@@ -169,6 +166,40 @@ def _start_in_background(request, spec, action_name, account_ids, params, actor)
         raise
     messages.info(request, f"{spec.label} for {len(account_ids):,} accounts runs in the background.")
     return HttpResponseRedirect(reverse("admin:accounts_account_bulk_run", args=[run.pk]))
+
+
+# The session keeps the last few inline results, for their result pages (reload, back button).
+_RESULTS_KEY, _RESULTS_KEPT = "portal_bulk_results", 5
+
+
+def _keep_result(request, label: str, outcome) -> None:
+    kept = [
+        entry for entry in request.session.get(_RESULTS_KEY, []) if entry["correlation_id"] != outcome.correlation_id
+    ]
+    kept.append(
+        {
+            "correlation_id": outcome.correlation_id,
+            "label": label,
+            "total": outcome.total,
+            "counts": dict(outcome.counts),
+            "results": [
+                {"account_pk": r.account_pk, "account": r.account, "outcome": str(r.outcome), "message": r.message}
+                for r in outcome.results
+            ],
+        }
+    )
+    request.session[_RESULTS_KEY] = kept[-_RESULTS_KEPT:]
+
+
+def bulk_result_view(modeladmin, request, correlation_id: str):
+    """The result of an inline bulk action, as kept in this user's session after it ran."""
+    if not modeladmin.has_view_permission(request):
+        raise PermissionDenied
+    entry = next((e for e in request.session.get(_RESULTS_KEY, []) if e["correlation_id"] == correlation_id), None)
+    if entry is None:
+        raise Http404("This result is no longer kept; the audit log has every change.")
+    context = {"spec": {"label": entry["label"]}, "outcome": entry, "audit_url": _audit_url(correlation_id)}
+    return _render(modeladmin, request, "bulk_result.html", context, title=entry["label"])
 
 
 def bulk_run_view(modeladmin, request, run_id: int):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -107,6 +108,13 @@ class InactivityPolicyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "schedule_cron" in self.fields:
+            self.fields["schedule_cron"].label = "Schedule"
+            self.fields["schedule_cron"].help_text = (
+                "When the policy runs on its own, as a cron expression (minute hour day month weekday) in the "
+                f"portal's time zone ({settings.TIME_ZONE}): 30 6 * * * is 06:30 every day, 0 7 * * 1-5 is 07:00 "
+                "on weekdays. A run waits for a recent successful sync."
+            )
         for name in ("warning_body", "action_body"):
             field = self.fields.get(name)
             if isinstance(field, forms.CharField):

@@ -78,7 +78,7 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
             },
         ),
         ("Trigger", {"fields": ("trigger", "trigger_days", "trigger_state")}),
-        ("Action", {"fields": ("action",), "description": EXTERNAL_ACCOUNTS_HELP}),
+        ("Action", {"fields": ("action",)}),  # the action field's own help says what external accounts allow
         ("Warnings", {"fields": ("warning_days",)}),
         (
             "Safety",

@@ -51,6 +51,15 @@ def _confirm(client, action, accounts, *, query="", select_across=False, **field
     return client.post(CHANGELIST + query, data)
 
 
+def _result(client, action, accounts, **kwargs):
+    """Confirm an inline bulk action, then read its result page as the browser does: the POST
+    redirects to a GET of the result (reloading it never runs the action again)."""
+    response = _confirm(client, action, accounts, **kwargs)
+    assert response.status_code == 302, response.status_code
+    assert "/bulk/result/" in response.url
+    return client.get(response.url)
+
+
 def _statuses(simulator, accounts) -> list[str]:
     return [simulator.state.user(a.account_id).status for a in accounts]
 
@@ -108,7 +117,7 @@ class TestInlineRun:
     def test_confirming_suspends_each_account_and_reports_each_result(self, client_for, alice, simulator, mirrored):
         accounts = _plain(2)
         admin = Account.objects.filter(is_org_admin=True, status=AccountStatus.ACTIVE).first()
-        response = _confirm(client_for(alice), "bulk_suspend", [*accounts, admin], reason="left the company")
+        response = _result(client_for(alice), "bulk_suspend", [*accounts, admin], reason="left the company")
         page = response.content.decode()
         assert response.status_code == 200
         assert "2 done</strong>" in page
@@ -123,7 +132,7 @@ class TestInlineRun:
     def test_atlassians_error_is_shown_for_the_account_it_concerns(self, client_for, alice, simulator, mirrored):
         accounts = _plain(2)
         simulator.faults.fail_next(1, status=403, path_contains="/suspend")
-        page = _confirm(client_for(alice), "bulk_suspend", accounts, reason="x").content.decode()
+        page = _result(client_for(alice), "bulk_suspend", accounts, reason="x").content.decode()
         assert "1 failed" in page
         assert "HTTP 403" in page
 
@@ -134,14 +143,14 @@ class TestInlineRun:
         assert len(matching) > 1
         page = _choose(client, "bulk_suspend", matching[:1], query=query, select_across=True).content.decode()
         assert f'<strong id="bulk-count">{len(matching)}</strong>' in page
-        page = _confirm(client, "bulk_suspend", matching[:1], query=query, select_across=True, reason="x")
+        page = _result(client, "bulk_suspend", matching[:1], query=query, select_across=True, reason="x")
         assert f"{len(matching)} done</strong>" in page.content.decode()
         assert set(_statuses(simulator, matching)) == {"suspended"}
 
     def test_add_to_group_adds_every_selected_account(self, client_for, alice, simulator, mirrored):
         group = Group.objects.filter(external_synced=False, is_licence_group=False).first()
         accounts = [a for a in _plain(8) if not Membership.objects.filter(account=a, group=group).exists()][:2]
-        page = _confirm(client_for(alice), "bulk_add_to_group", accounts, reason="project", group=group.pk)
+        page = _result(client_for(alice), "bulk_add_to_group", accounts, reason="project", group=group.pk)
         assert "2 done</strong>" in page.content.decode()
         assert Membership.objects.filter(group=group, account__in=accounts).count() == 2
 
@@ -153,7 +162,7 @@ class TestPermissions:
 
         account = _plain(1)[0]
         account_suspend(account=account, client=atlassian, actor=Actor.system(), reason="setup")
-        page = _confirm(client_for(hank), "bulk_activate", [account], reason="back from leave").content.decode()
+        page = _result(client_for(hank), "bulk_activate", [account], reason="back from leave").content.decode()
         assert "1 done</strong>" in page
         assert _statuses(simulator, [account]) == ["active"]
         assert AuditEvent.objects.get(action=AuditAction.ACCOUNT_RESTORED).actor_kind == "help_desk"
@@ -234,3 +243,20 @@ class TestBackgroundRun:
         run = TaskRun.objects.get(name="bulk_action")
         url = reverse("admin:accounts_account_bulk_run", args=[run.pk])
         assert client_for(nobody).get(url).status_code == 403
+
+
+class TestResultPage:
+    def test_reloading_the_result_shows_it_again_and_runs_nothing(self, client_for, alice, simulator, mirrored):
+        client = client_for(alice)
+        response = _confirm(client, "bulk_suspend", _plain(2), reason="left the company")
+        suspended = AuditEvent.objects.filter(action=AuditAction.ACCOUNT_SUSPENDED).count()
+        first, again = client.get(response.url).content.decode(), client.get(response.url).content.decode()
+        summary = first.split('id="bulk-summary"')[1].split("</table>")[0]
+        assert "2 done</strong>" in summary
+        assert summary == again.split('id="bulk-summary"')[1].split("</table>")[0]
+        assert AuditEvent.objects.filter(action=AuditAction.ACCOUNT_SUSPENDED).count() == suspended == 2
+
+    def test_a_result_is_only_in_the_session_of_who_ran_it(self, client_for, alice, root, simulator, mirrored):
+        response = _confirm(client_for(alice), "bulk_suspend", _plain(1), reason="x")
+        assert client_for(root).get(response.url).status_code == 404
+        assert client_for(alice).get(reverse("admin:accounts_account_bulk_result", args=["nope"])).status_code == 404

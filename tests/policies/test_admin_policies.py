@@ -411,3 +411,10 @@ class TestDeleting:
         make_policy(mode=PolicyMode.PREVIEW)
         page = client_for(alice).get(reverse("admin:policies_inactivitypolicy_changelist")).content.decode()
         assert "delete_selected" not in page
+
+
+def test_the_policy_form_explains_each_thing_once_and_the_schedule_at_all(client_for, alice, mirrored):
+    page = client_for(alice).get("/admin/policies/inactivitypolicy/add/").content.decode()
+    assert page.count("External accounts (not claimed by your organization)") == 1
+    assert "When the policy runs on its own, as a cron expression" in page
+    assert "30 6 * * * is 06:30 every day" in page
