@@ -162,6 +162,13 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
                 reverse("admin:governance_auditevent_changelist") + f"?target_type=accounts.account&q={obj.pk}"
             )
             context["extra_sections"] = self.admin_site.page_sections(request, obj)  # e.g. policies' exemptions
+            # This account's actions, each through the list's own confirmation page (count, reason).
+            context["account_actions"] = [
+                (name, description.split(" (")[0].rstrip("…") + "…")
+                for name, (_func, _name, description) in self.get_actions(request).items()
+                if name.startswith("bulk_")
+            ]
+            context["changelist_url"] = reverse("admin:accounts_account_changelist")
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

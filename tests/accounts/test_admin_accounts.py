@@ -243,3 +243,22 @@ class TestTheAccountPage:
     def test_the_page_has_no_save_button(self, client_for, alice, mirror):
         page = self._page(client_for(alice), mirror["ada"])
         assert 'name="_save"' not in page
+
+
+class TestAccountPageActions:
+    def test_the_account_page_offers_its_actions_through_the_list_s_confirmation(self, client_for, alice, mirror):
+        ada = mirror["ada"]
+        page = client_for(alice).get(reverse("admin:accounts_account_change", args=[ada.pk])).content.decode()
+        assert 'id="account-bulk_suspend"' in page
+        assert f'name="_selected_action" value="{ada.pk}"' in page
+        assert f'action="{reverse(CHANGELIST)}"' in page
+        # The button leads to the same confirmation page as the list: a count and a required reason.
+        confirm = client_for(alice).post(
+            reverse(CHANGELIST), {"action": "bulk_suspend", "_selected_action": [ada.pk], "index": "0"}
+        )
+        assert confirm.status_code == 200
+        assert '<strong id="bulk-count">1</strong>' in confirm.content.decode()
+
+    def test_an_auditor_sees_no_action_on_the_account_page(self, client_for, audrey, mirror):
+        page = client_for(audrey).get(reverse("admin:accounts_account_change", args=[mirror["ada"].pk]))
+        assert "account-bulk_" not in page.content.decode()
