@@ -11,7 +11,6 @@ from governance.admin_tools.cells import clipped, compact_time
 from governance.audit.record import Actor
 from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, field_names, names
 from policies.models import Enforcement, EnforcementStatus
-from policies.models.policies import action_label
 from policies.services.review import ReviewRefused, enforcement_approve, enforcement_reject
 
 REVIEW_PERMISSION = "policies.review_enforcement"
@@ -68,7 +67,7 @@ class EnforcementAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin
     @admin.display(description="action", ordering="action")
     def action_label(self, obj):
         """The policy action's name in words ("Remove product access"), not its code."""
-        return action_label(obj.action)
+        return obj.action_label
 
     @admin.display(description="due at", ordering="due_at")
     def due(self, obj):

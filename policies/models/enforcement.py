@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from governance.runs.models import TaskRun
+from policies.models.policies import action_label
 
 
 class EnforcementStatus(models.TextChoices):
@@ -87,6 +88,11 @@ class Enforcement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy}: {self.account} ({self.get_status_display()})"
+
+    @property
+    def action_label(self) -> str:
+        """The action in words ("Remove product access"), for pages and lists."""
+        return action_label(self.action)
 
     @property
     def is_open(self) -> bool:

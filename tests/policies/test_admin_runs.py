@@ -72,6 +72,7 @@ class TestUndo:
         page = client_for(alice).get(_undo_url(enforced))
         assert page.status_code == 200
         assert f"from {enforced.counts['executed_done']} accounts" in page.content.decode()
+        assert " — suspend</li>" in page.content.decode()  # the action in words, not its code
 
     def test_undo_without_a_reason_is_refused(self, enforced, client_for, alice, simulator):
         response = client_for(alice).post(_undo_url(enforced), {"reason": " "})

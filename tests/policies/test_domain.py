@@ -32,3 +32,13 @@ def test_the_engine_and_its_enums_import_nothing_from_django_or_the_models():
         imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {name for name in imported if name.split(".")[0] in {"django", "accounts", "governance"}}, module
         assert imported <= {"fnmatch", "collections.abc", "dataclasses", "datetime", "enum", "policies.domain"}, module
+
+
+def test_an_action_reads_as_words_in_lists_and_an_old_code_as_itself():
+    from policies.models import Enforcement
+    from policies.models.policies import action_label
+
+    assert action_label("remove_product_access") == "Remove product access"
+    assert action_label("deactivate") == "Deactivate"  # without "(managed accounts only)"
+    assert action_label("archive") == "archive"
+    assert Enforcement(action="remove_product_access").action_label == "Remove product access"
