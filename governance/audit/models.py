@@ -78,6 +78,11 @@ class AuditAction(models.TextChoices):
     LOGIN_LOCKED_OUT = "login.locked_out", "Sign-in locked out"
     LOGIN_UNLOCKED = "login.unlocked", "Sign-in lock lifted"
     API_AUTH_LOCKED_OUT = "api_auth.locked_out", "API token sign-in locked out"
+    OPERATOR_CREATED = "operator.created", "Operator created"
+    OPERATOR_UPDATED = "operator.updated", "Operator changed"
+    OPERATOR_DEACTIVATED = "operator.deactivated", "Operator deactivated"
+    OPERATOR_REACTIVATED = "operator.reactivated", "Operator reactivated"
+    OPERATOR_PASSWORD_CHANGED = "operator.password_changed", "Operator's password changed"
 
 
 class AuditEvent(models.Model):
