@@ -423,6 +423,10 @@ LOGGING["handlers"]["django.server"] = {
     "filters": ["mask_access_tokens"],
 }
 LOGGING["loggers"]["django.server"] = {"handlers": ["django.server"], "level": "INFO", "propagate": False}
+# Each 4xx once and without a traceback: an expected refusal is not an error (governance.logging).
+LOGGING["filters"]["expected_refusals"] = {"()": "governance.logging.ExpectedRefusalFilter"}
+for _name in ("django.request", "django.server"):
+    LOGGING["loggers"][_name].setdefault("filters", []).append("expected_refusals")
 
 
 # --- REST API (/api/, governance/api_urls.py) -------------------------------------------------
