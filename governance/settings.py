@@ -351,6 +351,7 @@ PORTAL_TASK_FUNCTIONS = [
     "governance.tasks.verify_audit_log",
     "governance.tasks.anchor_audit_log",
     "accounts.tasks.sync_all_organizations",
+    "accounts.tasks.sync_organization_now",
     "accounts.bulk_tasks.run_bulk_action",
     "policies.tasks.run_policy",
     "policies.tasks.run_policy_now",

@@ -36,6 +36,7 @@ class AuditAction(models.TextChoices):
     ATLASSIAN_CALL_FAILED = "atlassian.call_failed", "Change in Atlassian failed"
     ORGANIZATION_CREATED = "organization.created", "Organization created"
     ORGANIZATION_UPDATED = "organization.updated", "Organization updated"
+    SYNC_REQUESTED = "sync.requested", "Sync requested (Sync now)"
     SYNC_STARTED = "sync.started", "Sync started"
     SYNC_COMPLETED = "sync.completed", "Sync completed"
     SYNC_FAILED = "sync.failed", "Sync failed"

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 # Session, user, the user's permissions (2), the product filter's product list, the capped COUNT,
 # the page, its product access (one prefetch) = 8; a product or group filter adds its lookup, the
-# exempted filter its list of email patterns = 9.
-ACCOUNT_LIST_MAX_QUERIES = 9
+# exempted filter its list of email patterns = 9; the sync status above the list (organizations with
+# their last sync, the runs to show, the schedule's next slot) = 12.
+ACCOUNT_LIST_MAX_QUERIES = 12
 # Session, user, permissions (2), capped COUNT, the page, its grants (one prefetch).
 GROUP_LIST_MAX_QUERIES = 7
 # Session, user, permissions (2), the group, its organization, capped COUNT, one page of members.
