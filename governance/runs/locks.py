@@ -55,6 +55,10 @@ def bulk_action_lease(run_pk) -> str:
     return f"bulk_action:{run_pk}"
 
 
+def import_lease(run_pk) -> str:
+    return f"import:{run_pk}"
+
+
 def _holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

@@ -42,6 +42,7 @@ RUN_LEASES: dict[str, Callable[[TaskRun], str | None]] = {
     "sync": lambda run: locks.sync_lease(run.organization),
     "policy": _policy_run_lease,
     "bulk_action": lambda run: locks.bulk_action_lease(run.pk),
+    "import": lambda run: locks.import_lease(run.pk),
 }
 
 
