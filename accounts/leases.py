@@ -12,6 +12,11 @@ def bulk_action_lease(run_pk) -> str:
     return f"bulk_action:{run_pk}"
 
 
+def import_lease(run_pk) -> str:
+    return f"import:{run_pk}"
+
+
 def register_run_leases() -> None:
     register_run_lease("sync", lambda run: sync_lease(run.organization))
     register_run_lease("bulk_action", lambda run: bulk_action_lease(run.pk))
+    register_run_lease("import", lambda run: import_lease(run.pk))

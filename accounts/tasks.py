@@ -19,3 +19,20 @@ def sync_all_organizations(trigger: str = RunTrigger.SCHEDULE) -> dict:
             result = organization_sync(organization=organization, client=client, trigger=trigger)
         results[organization.org_id] = result.status
     return results
+
+
+def sync_organization_now(run_id: int, actor: dict) -> str:
+    """A "Sync now" from the admin (``accounts.sync.requests``): sync the run's organization under
+    the queued run row ``run_id``. A run no longer queued (a task delivered twice) is left alone."""
+    from accounts.bulk_tasks import actor_from_spec
+    from governance.runs.models import RunStatus, TaskRun
+
+    run = TaskRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
+    if run is None:
+        return "skipped: the run is not queued any more"
+    organization = Organization.objects.get(org_id=run.organization)
+    with client_for(organization) as client:
+        result = organization_sync(
+            organization=organization, client=client, trigger=RunTrigger.MANUAL, actor=actor_from_spec(actor), run=run
+        )
+    return result.status

@@ -46,6 +46,28 @@ class RedactSecretsFilter(logging.Filter):
         return True
 
 
+class ExpectedRefusalFilter(logging.Filter):
+    """One line per refused request, without a traceback.
+
+    Django's ``django.request`` logs every 4xx answer, a 403 from ``PermissionDenied`` (or a 400 from
+    a suspicious request) with the exception's traceback: noise for a refusal that is the portal
+    working as meant, which buried real errors in `make run`'s output. 5xx keep theirs. Under
+    runserver, ``django.server`` then logs the same 4xx/5xx answer a second time as its request
+    line; that repeat is dropped (``django.request`` has the line, with the reason). Attached to
+    both loggers; gunicorn's access log is a separate stream and untouched.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if status is None:
+            return True
+        if record.name == "django.server":
+            return status < 400
+        if status < 500:
+            record.exc_info = record.exc_text = None
+        return True
+
+
 # --- Personal restore links (/access/restore/<token>/) -----------------------------------------
 # The token in the path is a credential: whoever holds it can ask for the account's access back.
 # Django logs the path of every 4xx/5xx response ("Gone: /access/restore/..."), CSRF failures and,

@@ -42,6 +42,9 @@ _ADMIN_EXTRA = {
     "governance": ["add_apitoken", "change_apitoken"],
     # Lifting a sign-in lockout deletes its attempt rows (the admin's audited "Unlock" actions).
     "axes": ["delete_accessattempt"],
+    # Operators: add and change (deactivate) on the Users page, never delete, and only within what
+    # the admin holds (governance.operators.rules: no superusers, no user-level permissions).
+    "auth": ["add_user", "change_user"],
 }
 # Apps of which no role gets anything but view, whatever the rules below or the extras say.
 _VIEW_ONLY = ("django_q",)

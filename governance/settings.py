@@ -352,7 +352,9 @@ PORTAL_TASK_FUNCTIONS = [
     "governance.tasks.verify_audit_log",
     "governance.tasks.anchor_audit_log",
     "accounts.tasks.sync_all_organizations",
+    "accounts.tasks.sync_organization_now",
     "accounts.bulk_tasks.run_bulk_action",
+    "accounts.importexport.tasks.run_import",
     "policies.tasks.run_policy",
     "policies.tasks.run_policy_now",
     "policies.tasks.send_pending_notices",
@@ -392,6 +394,10 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 # Largest upload accepted (bytes) and most data rows in one import file.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 5 * 1024 * 1024, minimum=1)
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 100_000, minimum=1)
+# A confirmed import changing more accounts than this is applied by a task worker (progress and
+# result on its own page), not inside the web request, which a change import calling Atlassian
+# once per row would outlive. The preview is still computed in the request.
+IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 2000, minimum=1)
 
 # --- Self-service access restoration (/access/) -----------------------------------------------
 # A request waiting for a help-desk decision expires after this many days.
@@ -424,6 +430,10 @@ LOGGING["handlers"]["django.server"] = {
     "filters": ["mask_access_tokens"],
 }
 LOGGING["loggers"]["django.server"] = {"handlers": ["django.server"], "level": "INFO", "propagate": False}
+# Each 4xx once and without a traceback: an expected refusal is not an error (governance.logging).
+LOGGING["filters"]["expected_refusals"] = {"()": "governance.logging.ExpectedRefusalFilter"}
+for _name in ("django.request", "django.server"):
+    LOGGING["loggers"][_name].setdefault("filters", []).append("expected_refusals")
 
 
 # --- REST API (/api/, governance/api_urls.py) -------------------------------------------------

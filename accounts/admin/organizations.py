@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from accounts.admin.sync_views import sync_now_view, sync_run_view
 from accounts.models import Organization
 from accounts.preflight import FAIL, PASS, WARN, organization_check
 from accounts.services.organizations import EDITABLE_FIELDS, organization_save
@@ -128,14 +129,19 @@ class OrganizationAdmin(admin.ModelAdmin):
     # -- "Check connection": the read-only preflight (accounts/preflight.py) ----------------------------
     def get_urls(self):
         view = self.admin_site.admin_view(self.check_connection_view)
+        sync_now = self.admin_site.admin_view(lambda request, object_id: sync_now_view(self, request, object_id))
+        sync_run = self.admin_site.admin_view(lambda request, run_id: sync_run_view(self, request, run_id))
         return [
+            path("sync/<int:run_id>/", sync_run, name="accounts_organization_sync_run"),
             path("<path:object_id>/check-connection/", view, name="accounts_organization_check"),
+            path("<path:object_id>/sync-now/", sync_now, name="accounts_organization_sync_now"),
             *super().get_urls(),
         ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk and self.has_change_permission(request, obj):
             context["check_url"] = reverse("admin:accounts_organization_check", args=[obj.pk])
+            context["sync_now_url"] = reverse("admin:accounts_organization_sync_now", args=[obj.pk])
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def check_connection_view(self, request, object_id):

@@ -32,15 +32,17 @@ and ``accounts.change_membership`` (portal admins); status changes also need
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
@@ -51,6 +53,7 @@ from import_export.signals import post_export
 
 from accounts.clients import MissingCredentials, client_for
 from accounts.importexport.apply import ChangePlan, apply_changes
+from accounts.importexport.background import import_start_in_background
 from accounts.importexport.formats import xlsx_bytes
 from accounts.importexport.forms import AccountConfirmImportForm, AccountImportForm
 from accounts.importexport.resources import AccountChangesImport, AccountExportResource, AtlassianExportSeed
@@ -59,6 +62,7 @@ from accounts.importexport.views import CHANGES, build_preview
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from governance.csvexport import safe_cell, streaming_csv_response
+from governance.runs.models import RunStatus, TaskRun
 
 _TEMPLATES = "admin/accounts/importexport/"
 logger = logging.getLogger(__name__)
@@ -231,6 +235,19 @@ class AccountImportExportMixin(ImportExportMixin):
             form = self.create_import_form(request)
             return self._import_page(request, form=form, preview=preview, confirm_form=again)
         actor = Actor.from_request(request)
+        if preview.changes > settings.IMPORT_BACKGROUND_ROWS:
+            run = import_start_in_background(
+                kind=resource.kind,
+                storage_name=storage.name,
+                file_name=file_name,
+                organization=organization,
+                exported_at=confirm.cleaned_data.get("exported_at"),
+                plan_digest=preview.fingerprint(),
+                changes=preview.changes,
+                actor=actor,
+            )
+            messages.info(request, f"The import of {preview.changes:,} accounts runs in the background.")
+            return HttpResponseRedirect(reverse(self._import_run_url_name(), args=[run.pk]))
         context = {"preview": preview, "organization": organization}
         plan = preview.plan  # a changes file is planned as ChangePlan, a seed as SeedPlan (build_preview)
         if resource.kind == CHANGES:
@@ -274,6 +291,40 @@ class AccountImportExportMixin(ImportExportMixin):
             )
         storage.remove()
         return self._page(request, self.import_result_template_name, "Import result", context)
+
+    # -- Background imports (accounts/importexport/background.py) ------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_run_view)
+        opts = self.model._meta
+        name = f"{opts.app_label}_{opts.model_name}_import_run"
+        return [path("import/run/<int:run_id>/", view, name=name), *super().get_urls()]
+
+    def _import_run_url_name(self) -> str:
+        opts = self.model._meta
+        return f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_import_run"
+
+    def import_run_view(self, request, run_id: int):
+        """Progress, then the outcome, of an import applied in the background; refreshes itself."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(TaskRun, pk=run_id, name="import")
+        progress = run.progress or {}
+        done, total = progress.get("done") or 0, progress.get("total") or 0
+        context = {
+            "run": run,
+            "running": run.status == RunStatus.RUNNING,
+            "done": done,
+            "total": total,
+            "percent": int(100 * done / total) if total else 0,
+            "kind": (run.counts or {}).get("kind", ""),
+            "counts": [(name.replace("_", " "), n) for name, n in (run.counts or {}).items() if name != "kind"],
+            "audit_url": reverse("admin:governance_auditevent_changelist") + f"?q={run.correlation_id}",
+            "can_view_audit": request.user.has_perm("governance.view_auditevent"),
+            "run_url": reverse("admin:governance_taskrun_change", args=[run.pk]),
+            "can_view_runs": request.user.has_perm("governance.view_taskrun"),
+        }
+        return self._page(request, _TEMPLATES + "import_run.html", "Import in the background", context)
 
     # -- Helpers ------------------------------------------------------------------------------------
 

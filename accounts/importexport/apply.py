@@ -403,8 +403,13 @@ class ApplyReport:
         return {"applied": states["applied"], "failed": states["failed"], "not_attempted": states["not_attempted"]}
 
 
-def apply_changes(*, plan: ChangePlan, client, actor: Actor, correlation_id: str = "") -> ApplyReport:
-    """Run a validated plan through the services, row by row; stop at the first failure."""
+def apply_changes(
+    *, plan: ChangePlan, client, actor: Actor, correlation_id: str = "", progress: Callable[[int], None] | None = None
+) -> ApplyReport:
+    """Run a validated plan through the services, row by row; stop at the first failure.
+
+    ``progress(rows handled)`` is called after each row (a background import's run record).
+    """
     if plan.errors:
         raise ValueError("a plan with errors cannot be applied")
     report = ApplyReport(correlation_id=correlation_id or new_correlation_id(), outcomes=[])
@@ -428,6 +433,8 @@ def apply_changes(*, plan: ChangePlan, client, actor: Actor, correlation_id: str
         except Exception as exc:  # a bug must still leave a report and an audit trail
             logger.exception("import row %s failed unexpectedly", row_plan.row)
             outcome.state, outcome.error, stopped = "failed", f"unexpected error: {exc!r}", True
+        if progress:
+            progress(len(report.outcomes))
     _record_summary(plan, report, actor)
     return report
 

@@ -24,7 +24,7 @@ from governance.db.sqlite import sqlite_bulk_writes
 from governance.gc_pause import collector_paused
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
-from governance.runs.services import task_run_finish, task_run_progress, task_run_start
+from governance.runs.services import task_run_begin, task_run_finish, task_run_progress, task_run_start
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,13 @@ def organization_sync(
     progress: Callable[[int], None] | None = None,
     max_removed_share: float | None = None,
     max_blanked_share: float | None = None,
+    run: TaskRun | None = None,
 ) -> SyncResult:
     """Mirror ``organization`` from Atlassian through ``client``.
+
+    ``run``: a queued run row to work under (a "Sync now" from the admin, ``accounts.sync.requests``);
+    without it the sync opens its own. Either way the row's progress says the phase, the accounts
+    processed of those Atlassian counts, and the pages fetched so far.
 
     Writes happen page by page and only for what changed. Destructive changes (marking
     accounts removed, blanking activity) wait for the end of a complete sync and stop the run
@@ -94,14 +99,18 @@ def organization_sync(
     # row on a locked SQLite database, say) releases it rather than blocking every sync of the
     # organization until the lease's TTL runs out.
     try:
-        run = task_run_start(
-            name="sync",
-            trigger=trigger,
-            organization=organization.org_id,
-            correlation_id=correlation_id,
-            started_by=actor.name,
-            lease_holder=lease.holder if lease else None,
-        )
+        holder = lease.holder if lease else None
+        if run is None:
+            run = task_run_start(
+                name="sync",
+                trigger=trigger,
+                organization=organization.org_id,
+                correlation_id=correlation_id,
+                started_by=actor.name,
+                lease_holder=holder,
+            )
+        elif not task_run_begin(run=run, correlation_id=correlation_id, lease_holder=holder):
+            return SyncResult(run, run.status, {}, "This run was started already.")
         if lease is None:
             task_run_finish(run=run, status=RunStatus.REFUSED, error="Another sync of this organization is running.")
             return SyncResult(run, RunStatus.REFUSED, {}, run.error)
@@ -115,11 +124,18 @@ def organization_sync(
 def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease) -> SyncResult:
     removed_share = settings.SYNC_MAX_REMOVED_SHARE if max_removed_share is None else max_removed_share
     blanked_share = settings.SYNC_MAX_BLANKED_SHARE if max_blanked_share is None else max_blanked_share
+
+    def report(phase: str, total: int | None = None) -> None:
+        pages = client.stats.requests
+        task_run_progress(run=run, done=len(ctx.seen_accounts), total=total, phase=phase, pages=pages)
+
     try:
+        report("groups")
         load_products(ctx)
         groups = list(client.iter_groups())
         _note_group_id_form(ctx.organization, client)
         count_before = client.count_users()
+        report("groups", count_before)
         # The users are fetched from here on, in the background, while the groups are written.
         with (
             # At 100,000 users the collections walked the few hundred thousand queued and parsed
@@ -132,6 +148,7 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
             sync_groups(ctx, groups, roles)
             # Who is in which directory, before the first batch is written: writes name it.
             ctx.account_directories = _account_directories(ctx, client)
+            report("users", count_before)
             reported = 0
             for batch in batches:
                 lease.keep()  # a sync that outlives TASK_TIMEOUT (a manual one) renews its lease here
@@ -140,7 +157,8 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
                     progress(len(ctx.seen_accounts))
                 if len(ctx.seen_accounts) - reported >= PROGRESS_EVERY:
                     reported = len(ctx.seen_accounts)
-                    task_run_progress(run=run, done=reported)
+                    report("users", count_before)
+        report("finishing", count_before)
         count_after = client.count_users()
         _sync_account_types(ctx, client)
         missing = missing_accounts(ctx)

@@ -36,6 +36,7 @@ class AuditAction(models.TextChoices):
     ATLASSIAN_CALL_FAILED = "atlassian.call_failed", "Change in Atlassian failed"
     ORGANIZATION_CREATED = "organization.created", "Organization created"
     ORGANIZATION_UPDATED = "organization.updated", "Organization updated"
+    SYNC_REQUESTED = "sync.requested", "Sync requested (Sync now)"
     SYNC_STARTED = "sync.started", "Sync started"
     SYNC_COMPLETED = "sync.completed", "Sync completed"
     SYNC_FAILED = "sync.failed", "Sync failed"
@@ -78,6 +79,11 @@ class AuditAction(models.TextChoices):
     LOGIN_LOCKED_OUT = "login.locked_out", "Sign-in locked out"
     LOGIN_UNLOCKED = "login.unlocked", "Sign-in lock lifted"
     API_AUTH_LOCKED_OUT = "api_auth.locked_out", "API token sign-in locked out"
+    OPERATOR_CREATED = "operator.created", "Operator created"
+    OPERATOR_UPDATED = "operator.updated", "Operator changed"
+    OPERATOR_DEACTIVATED = "operator.deactivated", "Operator deactivated"
+    OPERATOR_REACTIVATED = "operator.reactivated", "Operator reactivated"
+    OPERATOR_PASSWORD_CHANGED = "operator.password_changed", "Operator's password changed"
 
 
 class AuditEvent(models.Model):

@@ -8,6 +8,7 @@ class RunTrigger(models.TextChoices):
 
 
 class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued (waiting for a task worker)"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
@@ -26,7 +27,9 @@ class TaskRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True)
     counts = models.JSONField(default=dict, blank=True)
-    progress = models.JSONField(default=dict, blank=True, help_text="Done/total while running.")
+    progress = models.JSONField(
+        default=dict, blank=True, help_text="Done/total while running (a sync adds its phase and pages fetched)."
+    )
     error = models.TextField(blank=True)
     log_excerpt = models.TextField(blank=True)
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)

@@ -105,8 +105,43 @@ def task_runs_close_abandoned(
     return closed
 
 
-def task_run_progress(*, run: TaskRun, done: int, total: int | None = None) -> None:
-    run.progress = {"done": done, "total": total}
+def task_run_queue(
+    *, name: str, trigger: str = RunTrigger.MANUAL, organization: str = "", subject: str = "", started_by: str = ""
+) -> TaskRun:
+    """Open a run row for work handed to a task worker: ``queued`` until ``task_run_begin``, so the
+    page that asked can show it at once and a second request can find it."""
+    return TaskRun.objects.create(
+        name=name,
+        trigger=trigger,
+        organization=organization,
+        subject=subject,
+        started_at=timezone.now(),
+        status=RunStatus.QUEUED,
+        started_by=started_by,
+    )
+
+
+def task_run_begin(
+    *, run: TaskRun, correlation_id: str = "", lease_holder: str | None = None, now: datetime | None = None
+) -> bool:
+    """Turn a queued run into a running one (its start time now). False when it was not queued any
+    more (a task delivered twice, or a run closed as never started): the caller does nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        task_runs_close_abandoned(
+            name=run.name, organization=run.organization, subject=run.subject, lease_holder=lease_holder, now=now
+        )
+        won = TaskRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=now, correlation_id=correlation_id
+        )
+    if won:
+        run.status, run.started_at, run.correlation_id = RunStatus.RUNNING, now, correlation_id
+    return bool(won)
+
+
+def task_run_progress(*, run: TaskRun, done: int, total: int | None = None, **details: object) -> None:
+    """Record how far a run is (``details``: anything else the progress page shows, e.g. a phase)."""
+    run.progress = {"done": done, "total": total, **details}
     TaskRun.objects.filter(pk=run.pk).update(progress=run.progress)
 
 

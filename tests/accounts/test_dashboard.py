@@ -93,9 +93,10 @@ class TestDashboard:
         for n in range(50):
             AccountFactory(organization=populated, last_active=datetime.now(UTC) - timedelta(days=n * 9))
         # Session, user, permissions (2), status, inactivity, products, snapshots, Django's "recent actions",
-        # the cached seat savings of the policies panel (filled by the first request), and what waits for
-        # a decision (pending access requests, also the menu's count; the review queue).
-        with django_assert_max_num_queries(12):
+        # the cached seat savings of the policies panel (filled by the first request), what waits for a
+        # decision (pending access requests, also the menu's count; the review queue), and the sync status
+        # (organizations with their last sync, the runs to show, the schedule's next slot).
+        with django_assert_max_num_queries(15):
             assert client.get(reverse("admin:index")).status_code == 200
 
 

@@ -137,13 +137,11 @@ class TestOwnerDeactivated:
         client = client_for(root)
         url = reverse("admin:auth_user_change", args=[audrey.pk])
         assert client.get(url).status_code == 200
-        joined = timezone.localtime(audrey.date_joined)
         data = {  # what the page posts with "Active" unticked
             "username": audrey.username,
+            "email": audrey.email,
             "is_staff": "on",
-            "groups": [g.pk for g in audrey.groups.all()],
-            "date_joined_0": joined.date().isoformat(),
-            "date_joined_1": joined.time().strftime("%H:%M:%S"),
+            "roles": [g.pk for g in audrey.groups.all()],
         }
         response = client.post(url, data)
         assert response.status_code == 302, response.context["adminform"].form.errors

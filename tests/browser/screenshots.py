@@ -1,10 +1,12 @@
 """Screenshots of the pages browser tests visit, at the widths an IT admin uses (1280 and 800 px),
-kept as artifacts of the run under test-results/screenshots/ (ignored by git)."""
+kept as artifacts of the run: in ``$PORTAL_TEST_ARTIFACTS/screenshots`` when set (CI can keep that
+directory), else in test-results/screenshots/ (ignored by git)."""
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDER = ROOT / "test-results" / "screenshots"
+FOLDER = Path(os.environ.get("PORTAL_TEST_ARTIFACTS") or ROOT / "test-results") / "screenshots"
 WIDTHS = (1280, 800)
 
 

@@ -22,7 +22,7 @@ def probe_run_kind():
 
 
 def test_accounts_and_policies_register_the_leases_their_runs_hold():
-    assert set(RUN_LEASES) == {"sync", "bulk_action", "policy"}
+    assert set(RUN_LEASES) == {"sync", "bulk_action", "policy", "import"}
     assert RUN_LEASES["policy"] is policy_run_lease
 
 

@@ -1,6 +1,14 @@
 """`make run`: prepare the database, start the simulator (unless real credentials are set), sync,
-then run the task cluster and the web server until Ctrl-C, and stop them all cleanly."""
+then run the task cluster and the web server until Ctrl-C, and stop them all cleanly.
 
+The long-lived children run in process groups of their own, so the terminal's Ctrl-C reaches this
+command alone, which then stops them all at once: a child killed by the terminal's signal first
+would look like one that died on its own, and the task cluster, signalled twice (by the terminal
+and again by us) or while still starting, can hang on stop (django-q2/django-q2#346). What is still
+running after ``STOP_GRACE_SECONDS`` is killed with its whole group (the cluster's workers too).
+"""
+
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +20,7 @@ from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError
 
 SIMULATOR_PORT = 8765
+STOP_GRACE_SECONDS = 5
 DEMO_ENV = {
     "ATLASSIAN_ORG_ID": "demo-org",
     "ATLASSIAN_ADMIN_API_KEY": "demo-key",
@@ -29,12 +38,14 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--users", type=int, default=2000)
         parser.add_argument("--groups", type=int, default=40)
+        parser.add_argument("--simulator-port", type=int, default=SIMULATOR_PORT)
 
-    def handle(self, *args, port: int, users: int, groups: int, **options):
+    def handle(self, *args, port: int, users: int, groups: int, simulator_port: int, **options):
         self.children: list[subprocess.Popen] = []
         use_simulator = not os.environ.get("ATLASSIAN_ADMIN_API_KEY")
-        env = {**os.environ, **(DEMO_ENV if use_simulator else {})}
-        signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        env = {**os.environ, **(_demo_env(simulator_port) if use_simulator else {})}
+        # `kill` (or systemd) stops the demo as Ctrl-C does: cleanly, exit status 0.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             self._step(env, "migrate", "--noinput")
             self._step(env, "createcachetable")
@@ -46,7 +57,7 @@ class Command(BaseCommand):
                     env,
                     "atlassian_simulator",
                     "--port",
-                    str(SIMULATOR_PORT),
+                    str(simulator_port),
                     "--users",
                     str(users),
                     "--groups",
@@ -54,7 +65,7 @@ class Command(BaseCommand):
                     "--seed",
                     "1",
                 )
-                _wait_for_port(SIMULATOR_PORT, timeout=60)
+                _wait_for_port(simulator_port, timeout=60)
             else:
                 self.stdout.write("ATLASSIAN_ADMIN_API_KEY is set: talking to Atlassian, no simulator.")
             if "setup_schedules" in available:
@@ -80,19 +91,34 @@ class Command(BaseCommand):
             raise CommandError(f"`manage.py {' '.join(args)}` failed (exit {result.returncode}).")
 
     def _spawn(self, env, *args):
-        self.children.append(subprocess.Popen([sys.executable, "manage.py", *args], env=env))
+        command = [sys.executable, "manage.py", *args]
+        self.children.append(subprocess.Popen(command, env=env, process_group=0))
 
     def _stop(self):
-        for child in reversed(self.children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 15
+        """Ask every child to stop at once, then kill the process group of any still running after
+        the grace period. SIGTERM, not SIGINT: the cluster and the simulator stop on either, and the
+        web server, which holds nothing to save, ends without a KeyboardInterrupt traceback."""
         for child in self.children:
-            try:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in self.children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+            # The group, not the child: the cluster's sentinel and workers outlive a killed parent.
+            _signal_group(child, signal.SIGKILL)
+            child.wait()
         self.children.clear()
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(child.pid, signum)
+
+
+def _demo_env(simulator_port: int) -> dict[str, str]:
+    base = f"http://127.0.0.1:{simulator_port}"
+    return {**DEMO_ENV, "ATLASSIAN_API_BASE": base, "ATLASSIAN_SITE_URL": base}
 
 
 def _wait_for_port(port: int, *, timeout: float) -> None:
