@@ -1,15 +1,18 @@
 """Applying one account service to many accounts: what the admin's bulk actions and their task run.
 
 Each account goes through the ordinary service (remote call, mirror update, one audit event), so
-a bulk action is exactly N single actions sharing a correlation id. One account's refusal or
-Atlassian error is recorded and the run goes on; anything else stops the run.
+a bulk action is exactly N single actions sharing a correlation id, several at a time at
+Atlassian's pace (accounts/pool.py). One account's refusal or Atlassian error is recorded and the
+run goes on; anything else stops the run (the accounts already started finish first).
 """
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
+from accounts.pool import ForkOf, run_paced
 from accounts.services.account_lock import AccountBusy, one_change_at_a_time
 from accounts.services.errors import ChangedSinceSync, IdentityProviderManaged, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
@@ -303,21 +306,29 @@ def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress, keep) 
     keep()
     accounts = Account.objects.select_related("organization").in_bulk(chunk)
     members = spec.members_of(list(accounts.values()), options)
-    for pk in chunk:
-        keep()  # before each account's remote call; a no-op between renewals
+
+    def work(pk: int, fork_of: ForkOf) -> BulkResult:
         account = accounts.get(pk)
         if account is None:
-            outcome.add(BulkResult(pk, f"#{pk}", Outcome.SKIPPED, "no longer in the mirror"))
-        else:
-            outcome.add(_apply_one(spec, options, account, members, clients, actor, outcome.correlation_id))
+            return BulkResult(pk, f"#{pk}", Outcome.SKIPPED, "no longer in the mirror")
+        return _apply_one(
+            spec, options, account, members, lambda org: fork_of(clients.get(org)), actor, outcome.correlation_id
+        )
+
+    def add(pk: int, result: BulkResult) -> None:
+        outcome.add(result)
         progress()
+
+    # Several accounts at a time, each through its service exactly as alone (accounts/pool.py);
+    # keep() before each account's remote call, a no-op between renewals.
+    run_paced(chunk, work, on_result=add, before_each=keep)
 
 
 class _NoClient(Exception):
     """No Atlassian client could be built for the account's organization (missing credentials ...)."""
 
 
-def _apply_one(spec, options, account, members, clients, actor, correlation_id) -> BulkResult:
+def _apply_one(spec, options, account, members, client_of, actor, correlation_id) -> BulkResult:
     def result(kind: str, message: str = "") -> BulkResult:
         return BulkResult(account.pk, str(account), kind, message)
 
@@ -333,7 +344,7 @@ def _apply_one(spec, options, account, members, clients, actor, correlation_id) 
         # Up front: no read, no call (Atlassian answers 403 externalDirectory.scim).
         return result(Outcome.IDP_ACTION_NEEDED, str(idp_refusal(account, spec.idp_refused)))
     try:
-        client = clients.get(account.organization)
+        client = client_of(account.organization)
         # The re-check, the change and its read-back as one, no other change to the account between.
         with one_change_at_a_time(account.pk):
             if spec.destructive:
@@ -360,14 +371,20 @@ def _apply_one(spec, options, account, members, clients, actor, correlation_id) 
 
 
 class _Clients:
-    """One client per organization for the whole run, closed at the end."""
+    """One client per organization for the whole run, closed at the end (each worker thread uses
+    its own fork of it: accounts/pool.py)."""
 
     def __init__(self, factory: Callable):
         self.factory = factory
         self.clients: dict[int, object] = {}
         self.errors: dict[int, str] = {}
+        self._lock = threading.Lock()
 
     def get(self, organization):
+        with self._lock:
+            return self._get(organization)
+
+    def _get(self, organization):
         if organization.pk in self.errors:
             raise _NoClient(self.errors[organization.pk])
         if organization.pk not in self.clients:

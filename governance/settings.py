@@ -328,6 +328,12 @@ ATLASSIAN_API_BASE = (env_str("ATLASSIAN_API_BASE", "https://api.atlassian.com")
 ATLASSIAN_SITE_URL = (env_str("ATLASSIAN_SITE_URL", "") or "").rstrip("/")
 ATLASSIAN_EMAIL = env_str("ATLASSIAN_EMAIL", "")
 ATLASSIAN_API_TOKEN = env_str("ATLASSIAN_API_TOKEN", "")
+# Remote calls of bulk actions and policy runs: at most this many at once per organization (per
+# process), paced together by Atlassian's rate-limit headers (accounts/pool.py). 1: one at a time.
+ATLASSIAN_CONCURRENCY = env_int("ATLASSIAN_CONCURRENCY", 8, minimum=1)
+# The share of TASK_TIMEOUT a run spends acting before it stops between accounts and leaves the
+# rest to a follow-up task (policy runs), well before the cluster would kill it mid-account.
+ACTION_TIME_BUDGET = int(TASK_TIMEOUT * 0.8)
 ATLASSIAN_SPECS_DIR = Path(env_str("ATLASSIAN_SPECS_DIR", str(BASE_DIR.parent / "shared" / "atlassian" / "specs")))
 
 POLICY_MAX_SYNC_AGE = env_float("POLICY_MAX_SYNC_AGE", 26.0, minimum=0.1)  # hours

@@ -5,6 +5,7 @@ Modes: ``preview`` reports only; ``review`` warns and queues actions for approva
 warns and acts. A dry run reports like a preview whatever the policy's mode.
 """
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from django.utils import timezone
 from accounts.clients import client_for
 from accounts.models import Account, AccountStatus
 from accounts.models.accounts import MANAGED_BY_IDP
+from accounts.pool import ForkOf, run_paced
 from accounts.removal import removal_plans
 from governance.atlassian.client import AtlassianClient
 from governance.audit.models import AuditAction
@@ -156,6 +158,10 @@ def policy_run(
     accounts nobody confirmed."""
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
+    # Acting stops between accounts once the budget is spent, well before the cluster's timeout
+    # could kill the task in the middle of one; a follow-up run does the rest.
+    deadline = time.monotonic() + settings.ACTION_TIME_BUDGET
+    result = None
     lease = locks.hold(policy_lease(policy.pk), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
     run = None
     # Everything after the lease is taken sits inside the try, so whatever fails (opening the run
@@ -179,7 +185,8 @@ def policy_run(
             return _finish(
                 policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now
             )
-        return _run(policy, run, actor, now, dry_run, client, lease, confirmed_act=confirmed_act)
+        result = _run(policy, run, actor, now, dry_run, client, lease, confirmed_act=confirmed_act, deadline=deadline)
+        return result
     except Exception as exc:
         # An unexpected error (the database, a bug) must not leave the run "running" forever.
         if run is not None:
@@ -188,6 +195,17 @@ def policy_run(
     finally:
         if lease:
             lease.release()
+        if result is not None and result.counts.get("time_budget_reached"):
+            # Queued once the lease is free, or the follow-up would find this run still holding it.
+            continue_later(policy)
+
+
+def continue_later(policy: InactivityPolicy) -> None:
+    """Queue the follow-up of a run that spent its time budget. It decides again, like any run:
+    what was done is no longer due, and what was left is still open and unclaimed."""
+    from django_q.tasks import async_task
+
+    async_task("policies.tasks.run_policy", policy.pk, group=f"policy-{policy.pk}")
 
 
 def _record_start(
@@ -221,6 +239,7 @@ def _run(
     lease: locks.Lease | None = None,
     *,
     confirmed_act: int | None = None,
+    deadline: float | None = None,
 ) -> PolicyRunResult:
     fresh, why = sync_is_fresh(policy, now)
     if not fresh:
@@ -282,7 +301,7 @@ def _run(
         )
     try:
         outcome = apply_decisions(
-            policy, evaluation, mode=mode, run=run, actor=actor, now=now, client=client, lease=lease
+            policy, evaluation, mode=mode, run=run, actor=actor, now=now, client=client, lease=lease, deadline=deadline
         )
     except LeaseStopped as stopped:
         counts.update(stopped.outcome)
@@ -295,7 +314,13 @@ def _run(
     counts.update(outcome)
     if mode == PolicyMode.REVIEW and blocked:
         counts["needs_review"] = counts.get("needs_review", 0) + _flag_for_decision(policy, blocked, run, actor)
-    return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, "", evaluation=evaluation, now=now)
+    message = ""
+    if counts.get("time_budget_reached"):
+        message = (
+            f"Time budget reached: {counts['not_executed']} due account(s) were not started and stay due, "
+            "unclaimed; a follow-up run of this policy has been queued to do them."
+        )
+    return _finish(policy, run, actor, RunStatus.SUCCEEDED, counts, message, evaluation=evaluation, now=now)
 
 
 def _flag_for_decision(policy: InactivityPolicy, blocked: dict[int, str], run: TaskRun, actor: Actor) -> int:
@@ -346,9 +371,12 @@ def apply_decisions(
     now: datetime,
     client: AtlassianClient | None = None,
     lease: locks.Lease | None = None,
+    deadline: float | None = None,
 ) -> dict[str, int]:
     """Cancel, warn, queue and execute. With ``lease``, it is kept before each step that changes
-    something; once it is lost :class:`LeaseStopped` is raised before any further change."""
+    something; once it is lost :class:`LeaseStopped` is raised before any further change. Once
+    ``deadline`` (monotonic) has passed no further enforcement is started: ``not_executed`` says
+    how many were left, still open, for the follow-up run."""
     keep = lease.keep if lease else lambda: None
     outcome: Counter[str] = Counter()
     due: list[Enforcement] = []
@@ -357,7 +385,12 @@ def apply_decisions(
         _cancel(policy, evaluation, run=run, actor=actor, outcome=outcome, now=now)
         _warn(policy, evaluation, run=run, actor=actor, now=now, outcome=outcome)
         due = _mark_due(policy, evaluation, mode=mode, run=run, actor=actor, outcome=outcome)
-        _execute_all(policy, due, client=client, actor=actor, run=run, now=now, keep=keep, outcome=outcome)
+        left = _execute_all(
+            policy, due, client=client, actor=actor, run=run, now=now, keep=keep, outcome=outcome, deadline=deadline
+        )
+        if left:
+            outcome["not_executed"] = len(left)
+            outcome["time_budget_reached"] = 1
         keep()  # emails too: the run that took the lease over sends them
     except locks.LeaseLost:
         done = sum(v for k, v in outcome.items() if k.startswith("executed_") or k in _OUTCOME_NAMES.values())
@@ -385,24 +418,32 @@ def _execute_all(
     now: datetime,
     keep: Callable[[], object],
     outcome: Counter[str],
-) -> None:
+    deadline: float | None = None,
+) -> list[Enforcement]:
+    """Execute ``due`` several at a time (accounts/pool.py), each exactly as alone: its claim, its
+    re-check, its change and its transaction with its audit event. Returns those never started
+    because ``deadline`` passed (they stay unclaimed, for the follow-up run)."""
     if not due:
-        return
+        return []
     owned = client is None
-    client = client or client_for(policy.organization)
+    base = client or client_for(policy.organization)
+
+    def work(enforcement: Enforcement, fork_of: ForkOf) -> str:
+        return execute(enforcement, client=fork_of(base), actor=actor, run=run, now=now)
+
+    def count(enforcement: Enforcement, status: str) -> None:
+        # A product that comes through a group granting more went to the review queue instead;
+        # an account its identity provider provisions waits for the identity team; one that
+        # changed since the sync (the re-check right before acting) was left alone.
+        outcome[_OUTCOME_NAMES.get(status, f"executed_{status}")] += 1
+
     try:
-        for enforcement in due:
-            # Before the claim, not after it: a claim made by a run that then stops would hold
-            # the enforcement back from the run that took over until the claim went stale.
-            keep()
-            status = execute(enforcement, client=client, actor=actor, run=run, now=now)
-            # A product that comes through a group granting more went to the review queue instead;
-            # an account its identity provider provisions waits for the identity team; one that
-            # changed since the sync (the re-check right before acting) was left alone.
-            outcome[_OUTCOME_NAMES.get(status, f"executed_{status}")] += 1
+        # keep() before each claim, not after it: a claim made by a run that then stops would hold
+        # the enforcement back from the run that took over until the claim went stale.
+        return run_paced(due, work, on_result=count, before_each=keep, deadline=deadline).not_started
     finally:
         if owned:
-            client.close()
+            base.close()
 
 
 # What an action leaves the account as, for the actions a sync can confirm from the status alone.

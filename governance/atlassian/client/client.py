@@ -50,6 +50,7 @@ from governance.atlassian.records import (
 
 from . import mappers, paging
 from .bodies import ShapeError, json_body, shape_guard
+from .pace import Pacer
 from .transport import BasicAuth, BearerAuth, Call, RetryPolicy, Secret, Transport, secrets_of
 from .urls import checked_base, join_segments, origin, segment
 
@@ -161,12 +162,14 @@ class AtlassianClient:
         """Whether :meth:`fork` is available: not for a client built on a caller's ``session``."""
         return self._owns_session
 
-    def fork(self) -> Self:
+    def fork(self, *, pacer: Pacer | None = None) -> Self:
         """The same client, for another thread: its own HTTP session, counters and pacing.
 
         Settings, credentials, retry policy, clock, sleep and user agent are shared; a
         ``requests.Session`` is not meant to be used from several threads at once. Close the fork
-        when done and count its calls with ``client.stats.add(fork.stats)``.
+        when done and count its calls with ``client.stats.add(fork.stats)``. With ``pacer`` (the
+        organization's, :func:`.pace.shared_pacer`), the fork's requests are paced by it, together
+        with those of the other workers sharing it.
         """
         if not self._owns_session:
             raise ValueError("a client built on a caller's session cannot be forked")
@@ -178,6 +181,7 @@ class AtlassianClient:
             rng=random.Random(self._transport.rng.random()),
             rate_limit_headers={},
             _not_before={},
+            pacer=pacer,
         )
         return twin
 

@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -29,6 +29,9 @@ from governance.atlassian.records import CallStats
 from governance.atlassian.timeparse import parse_http_date, parse_timestamp
 
 from .bodies import error_details, shorten
+
+if TYPE_CHECKING:
+    from .pace import Pacer
 
 log = logging.getLogger("governance.atlassian")
 
@@ -160,6 +163,9 @@ class Transport:
     # The rate-limit headers of the newest response from each origin (for the preflight's report).
     rate_limit_headers: dict[str, dict[str, str]] = field(default_factory=dict)
     _not_before: dict[str, float] = field(default_factory=dict)
+    # Shared with the other clients of the organization acting at the same time (pace.py): it then
+    # paces every request instead of ``_not_before``.
+    pacer: "Pacer | None" = None
 
     def send(self, call: Call) -> requests.Response:
         """Send ``call`` until it succeeds (any 2xx) or fails for good; raise AtlassianError then."""
@@ -201,9 +207,8 @@ class Transport:
 
     def _attempt(self, call: Call, attempt: int) -> requests.Response | _Retry:
         """Send once: the response on success, a _Retry when another attempt is allowed; else raise."""
-        self._wait_for_pace(call.origin)
         try:
-            response = self._request(call)
+            response = self._paced_request(call)
         except NETWORK_ERRORS as exc:
             failure = self._network_error(call, exc)
             if not call.idempotent:
@@ -226,7 +231,28 @@ class Transport:
             rng=self.rng,
             status=response.status_code,
         )
+        if self.pacer is not None and response.status_code == 429:
+            # Every worker of the organization waits, not only this one: the limit is theirs together.
+            self.pacer.pause(delay)
         return _Retry(failure, delay)
+
+    def _paced_request(self, call: Call) -> requests.Response:
+        if self.pacer is None:
+            self._wait_for_pace(call.origin)
+            return self._request(call)
+        waited = self.pacer.acquire(self._sleep)
+        if waited > 0:
+            log.debug("Pacing requests to %s: waited %.2f s (rate limit)", call.origin, waited)
+        response = None
+        try:
+            response = self._request(call)
+        finally:
+            self.pacer.release(
+                response.headers if response is not None else None,
+                status=response.status_code if response is not None else None,
+                now=self.now(),
+            )
+        return response
 
     def _request(self, call: Call) -> requests.Response:
         self.stats.requests += 1

@@ -148,6 +148,11 @@ class Simulator:
         self.codec = CursorCodec(f"{self.config.seed}:{self.config.org_id}:cursor")
         self._served = 0
         self._served_lock = threading.Lock()
+        # Requests being answered at this moment, and the most there ever were at once (how much
+        # a client's calls overlapped), and how many got a 429.
+        self._in_flight = 0
+        self.max_in_flight = 0
+        self.rate_limited = 0
         self._writes: list[Write] = []
         self._log: deque[Served] = deque(maxlen=REQUEST_LOG_SIZE)
         self._server: _Server | None = None
@@ -201,6 +206,12 @@ class Simulator:
     def requests_served(self) -> int:
         return self._served
 
+    def reset_in_flight(self) -> None:
+        """Start counting overlapping requests (``max_in_flight``) and 429s afresh."""
+        with self._served_lock:
+            self.max_in_flight = self._in_flight
+            self.rate_limited = 0
+
     @property
     def writes(self) -> list[Write]:
         """Every write carried out so far (2xx), oldest first."""
@@ -242,6 +253,19 @@ class Simulator:
         """Answer one request: ``DROP`` or (status, headers, payload bytes)."""
         with self._served_lock:
             self._served += 1
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            answer = self._handle(method, target, headers, body, host)
+        finally:
+            with self._served_lock:
+                self._in_flight -= 1
+        if answer is not DROP and answer[0] == 429:
+            with self._served_lock:
+                self.rate_limited += 1
+        return answer
+
+    def _handle(self, method: str, target: str, headers, body: bytes, host: str | None):
         req = Request(method, target, headers, body, host)
         req.family = _family(req.path)
         delay, decision = self.faults.decide(req.path)

@@ -1,0 +1,94 @@
+"""The organization's pacer (governance/atlassian/client/pace.py), on a clock the test moves."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from governance.atlassian.client.pace import RESET_MARGIN, Pacer
+
+NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def _headers(*, remaining: int, limit: int = 100, reset_in: float = 10, near: bool = False) -> dict[str, str]:
+    headers = {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": (NOW + timedelta(seconds=reset_in)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if near:
+        headers["X-RateLimit-NearLimit"] = "true"
+    return headers
+
+
+def _one(pacer: Pacer, clock: Clock, headers=None, status=200) -> float:
+    waited = pacer.acquire(clock.sleep)
+    pacer.release(headers, status=status, now=NOW)
+    return waited
+
+
+def test_requests_go_at_once_while_the_budget_lasts_then_all_wait_for_the_reset():
+    clock = Clock()
+    pacer = Pacer(slots=4, clock=clock)
+    assert _one(pacer, clock, _headers(remaining=50)) == 0
+    waits = [_one(pacer, clock) for _ in range(50)]
+    assert waits == [0] * 50
+    assert _one(pacer, clock) == pytest.approx(10 + RESET_MARGIN)
+    assert pacer.stats.windows_waited == 1
+    # The new window's budget is the limit: the next requests go at once again.
+    assert _one(pacer, clock) == pytest.approx(10 + RESET_MARGIN)  # still before the turn on this clock
+    clock.t += 20
+    assert _one(pacer, clock) == 0
+
+
+def test_requests_still_in_flight_are_counted_against_what_an_answer_says_is_left():
+    clock = Clock()
+    pacer = Pacer(slots=8, clock=clock)
+    for _ in range(3):
+        pacer.acquire(clock.sleep)  # three requests out, none answered
+    pacer.release(_headers(remaining=3), status=200, now=NOW)  # the other two may not be counted yet
+    assert _one(pacer, clock) == 0
+    assert _one(pacer, clock) > 10
+
+
+def test_a_429_pauses_every_worker_until_its_retry_after():
+    clock = Clock()
+    pacer = Pacer(slots=4, clock=clock)
+    pacer.pause(3)
+    assert _one(pacer, clock) == pytest.approx(3)
+    assert pacer.stats.pauses == 1
+
+
+def test_a_nearly_spent_budget_spaces_the_requests_out_over_the_time_left():
+    clock = Clock()
+    pacer = Pacer(slots=4, clock=clock, max_pace_wait=5)
+    _one(pacer, clock, _headers(remaining=10, reset_in=20, near=True))
+    first, second, third = (pacer.acquire(clock.sleep) for _ in range(3))
+    assert (first, second, third) == (0, pytest.approx(2), pytest.approx(4))
+
+
+def test_no_more_requests_are_in_flight_than_the_slots():
+    clock = Clock()
+    pacer = Pacer(slots=2, clock=clock)
+    pacer.acquire(clock.sleep)
+    pacer.acquire(clock.sleep)
+    third = threading.Event()
+    thread = threading.Thread(target=lambda: (pacer.acquire(clock.sleep), third.set()))
+    thread.start()
+    assert not third.wait(0.3)
+    pacer.release(None, status=None, now=NOW)
+    assert third.wait(5)
+    thread.join(5)
+    assert pacer.stats.max_in_flight == 2
