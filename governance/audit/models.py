@@ -36,6 +36,8 @@ class AuditAction(models.TextChoices):
     ATLASSIAN_CALL_FAILED = "atlassian.call_failed", "Change in Atlassian failed"
     ORGANIZATION_CREATED = "organization.created", "Organization created"
     ORGANIZATION_UPDATED = "organization.updated", "Organization updated"
+    SEAT_PRICE_SET = "seat_price.set", "Seat price set"
+    SEAT_PRICE_REMOVED = "seat_price.removed", "Seat price removed"
     SYNC_STARTED = "sync.started", "Sync started"
     SYNC_COMPLETED = "sync.completed", "Sync completed"
     SYNC_FAILED = "sync.failed", "Sync failed"

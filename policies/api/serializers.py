@@ -226,6 +226,32 @@ class SeatSerializer(serializers.Serializer):
     seats_total = serializers.IntegerField(allow_null=True)
     needs_review_today = serializers.IntegerField(help_text="Acted on today, but the seat is not freed: needs review.")
     needs_review_horizon = serializers.IntegerField(help_text="The same within the horizon.")
+    price_per_month = serializers.DecimalField(
+        source="price.monthly",
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        default=None,
+        help_text="Price of one seat per month; null: no price is set for this product.",
+    )
+    currency = serializers.CharField(source="price.currency", allow_null=True, default=None)
+    saving_per_month = serializers.DecimalField(
+        source="monthly_horizon",
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="What the seats freed within the horizon save per month (null: no price).",
+    )
+    saving_per_year = serializers.DecimalField(
+        source="yearly_horizon", max_digits=16, decimal_places=2, allow_null=True
+    )
+
+
+class SavingSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    today_per_month = serializers.DecimalField(source="today", max_digits=16, decimal_places=2)
+    per_month = serializers.DecimalField(source="monthly", max_digits=16, decimal_places=2)
+    per_year = serializers.DecimalField(source="yearly", max_digits=18, decimal_places=2)
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -243,6 +269,15 @@ class PreviewSerializer(serializers.Serializer):
     today_counts = serializers.DictField(child=serializers.IntegerField())
     horizon_counts = serializers.DictField(child=serializers.IntegerField())
     seats = SeatSerializer(many=True)
+    savings = SavingSerializer(
+        many=True,
+        source="saving_lines",
+        help_text="Money the freed seats save, one entry per currency (never added across currencies): by today's "
+        "actions, and by those within the horizon.",
+    )
+    products_without_price = serializers.ListField(
+        child=serializers.CharField(), source="savings_horizon.unpriced_products"
+    )
     show = serializers.CharField()
     count = serializers.IntegerField(help_text="Decisions shown for `show`, over all pages.")
     offset = serializers.IntegerField()
