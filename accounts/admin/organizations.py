@@ -14,9 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.admin.sync_views import sync_now_view, sync_run_view
-from accounts.models import Organization
+from accounts.models import Organization, Product, SeatPrice
 from accounts.preflight import FAIL, PASS, WARN, organization_check
 from accounts.services.organizations import EDITABLE_FIELDS, organization_save
+from accounts.services.prices import seat_price_delete, seat_price_save
 from governance.audit.record import Actor
 
 # Write-only secret inputs. Named apart from Organization.api_key(): a read-only admin field with
@@ -71,9 +72,39 @@ class OrganizationForm(forms.ModelForm):
         return cleaned
 
 
+class SeatPriceForm(forms.ModelForm):
+    class Meta:
+        model = SeatPrice
+        fields = ("product", "monthly_price", "currency")
+
+    def clean_currency(self):
+        # "eur" is EUR: the code is validated (ISO 4217) in capitals.
+        return (self.cleaned_data.get("currency") or "").strip().upper()
+
+
+class SeatPriceInline(admin.TabularInline):
+    """Prices per seat of the organization's products: saved through ``seat_price_save`` (audited)."""
+
+    model = SeatPrice
+    form = SeatPriceForm
+    extra = 1
+    verbose_name = "price per seat"
+    verbose_name_plural = "prices per seat (what the policies' freed seats are worth)"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        # Only this organization's products can be priced here (a new organization has none yet).
+        products = Product.objects.filter(organization=obj) if obj is not None else Product.objects.none()
+        field = formset.form.base_fields["product"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = products
+        return formset
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     form = OrganizationForm
+    inlines = [SeatPriceInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("__str__", "org_id", "api_base", "site_url", "credentials_from_env", "last_complete_sync_at")
     search_fields = ("name", "org_id")
@@ -104,6 +135,10 @@ class OrganizationAdmin(admin.ModelAdmin):
             for name, opts in self.fieldsets
         ]
 
+    def get_inlines(self, request, obj):
+        # Prices are per product: an organization being added has none yet (the first sync brings them).
+        return self.inlines if obj is not None else []
+
     def has_delete_permission(self, request, obj=None):
         return False  # deleting an organization would cascade over its whole mirror
 
@@ -125,6 +160,19 @@ class OrganizationAdmin(admin.ModelAdmin):
             new_jira_api_token=form.cleaned_data.get("new_jira_api_token", ""),
             forget_secrets=bool(form.cleaned_data.get("forget_secrets")),
         )
+
+    def save_formset(self, request, form, formset, change):
+        """Seat prices go through their services, one audited change each."""
+        if formset.model is not SeatPrice:
+            return super().save_formset(request, form, formset, change)
+        actor = Actor.from_request(request)
+        prices = formset.save(commit=False)
+        for price in formset.deleted_objects:
+            seat_price_delete(price=price, actor=actor)
+        for price in prices:
+            price.organization = form.instance
+            seat_price_save(price=price, actor=actor)
+        return None
 
     # -- "Check connection": the read-only preflight (accounts/preflight.py) ----------------------------
     def get_urls(self):

@@ -3,6 +3,7 @@
 from accounts.models.accounts import Account, AccountStatus, AccountType
 from accounts.models.groups import Group, GroupProductGrant, Membership
 from accounts.models.organizations import Organization
+from accounts.models.prices import SeatPrice
 from accounts.models.products import Product, ProductAccess, ProductGrant
 from accounts.models.snapshots import ActivitySnapshot
 
@@ -18,4 +19,5 @@ __all__ = [
     "Product",
     "ProductAccess",
     "ProductGrant",
+    "SeatPrice",
 ]

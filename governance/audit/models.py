@@ -37,6 +37,8 @@ class AuditAction(models.TextChoices):
     ORGANIZATION_CREATED = "organization.created", "Organization created"
     ORGANIZATION_UPDATED = "organization.updated", "Organization updated"
     SYNC_REQUESTED = "sync.requested", "Sync requested (Sync now)"
+    SEAT_PRICE_SET = "seat_price.set", "Seat price set"
+    SEAT_PRICE_REMOVED = "seat_price.removed", "Seat price removed"
     SYNC_STARTED = "sync.started", "Sync started"
     SYNC_COMPLETED = "sync.completed", "Sync completed"
     SYNC_FAILED = "sync.failed", "Sync failed"

@@ -4,18 +4,21 @@ policies would free (registered on the site in ``policies/admin/__init__.py``)."
 from django.core.cache import cache
 
 from governance.admin_site import IndexPanel
-from policies.selectors.dashboard import policy_seat_savings, waiting_for_a_decision
+from policies.selectors.dashboard import policy_seat_savings, savings_totals, waiting_for_a_decision
 
-CACHE_KEY = "policies:dashboard:seat-savings"
+CACHE_KEY = "policies:dashboard:seat-savings:v2"  # v2: with prices and totals
 CACHE_SECONDS = 600  # one evaluation per enabled policy: too costly for every page view
 
 
-def seat_savings_panel(request) -> list[dict] | None:
+def seat_savings_panel(request) -> dict | None:
+    """``{"rows": [...], "totals": {...}}`` (policy_seat_savings, savings_totals), or None for
+    those who may not see policies."""
     if not request.user.has_perm("policies.view_inactivitypolicy"):
         return None
     savings = cache.get(CACHE_KEY)
     if savings is None:
-        savings = [{**row, "organization": str(row["organization"])} for row in policy_seat_savings()]
+        rows = [{**row, "organization": str(row["organization"])} for row in policy_seat_savings()]
+        savings = {"rows": rows, "totals": savings_totals(rows)}
         cache.set(CACHE_KEY, savings, CACHE_SECONDS)
     return savings
 

@@ -15,6 +15,7 @@ from django.utils.text import Truncator
 
 from accounts.clients import MissingCredentials, client_for
 from accounts.models import Organization
+from accounts.selectors.prices import Savings
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.admin_tools.filters import DateRangeFilter
 from governance.audit.models import AuditAction, AuditEvent
@@ -24,6 +25,7 @@ from governance.runs.models import TaskRun
 from policies.admin.forms import ReasonForm
 from policies.idp import IDP_HEADER, idp_enforcements, idp_rows
 from policies.models import Enforcement, EnforcementStatus, InactivityPolicy, PolicyRun
+from policies.selectors.run_savings import run_savings
 from policies.services.review import run_undo
 
 RUN_PERMISSION = "policies.run_policy"
@@ -41,6 +43,9 @@ AFFECTED_HEADER = (
     "executed_at",
     "reason",
     "removed",
+    "saving_per_month",
+    "saving_per_year",
+    "products_without_price",
 )
 UNDO_SHOWN = 100
 
@@ -137,6 +142,7 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if obj is not None:
             affected = _affected(obj)
             context.update(
+                savings=run_savings(obj),
                 counts=sorted((obj.counts or {}).items()),
                 by_status=list(affected.values("status").annotate(n=Count("pk")).order_by("status")),
                 undoable=_undoable(obj).count(),
@@ -168,6 +174,8 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         run = self._run(request, object_id)
         _record_download(request, run, "accounts affected by a policy run")
+        saved = run_savings(run).by_enforcement
+        nothing = Savings()
         rows = (
             (
                 e.pk,
@@ -183,6 +191,9 @@ class PolicyRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 e.executed_at.isoformat() if e.executed_at else "",
                 e.reason,
                 _removed(e.removed),
+                saved.get(e.pk, nothing).text(),
+                saved.get(e.pk, nothing).text(yearly=True),
+                "; ".join(saved.get(e.pk, nothing).unpriced_products),
             )
             for e in _affected(run).select_related("account", "policy").order_by("pk").iterator(chunk_size=2000)
         )

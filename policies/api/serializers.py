@@ -5,15 +5,16 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from accounts.models import Account, Group, Organization
-from policies.models import AccessRequest, Enforcement, Exemption, InactivityPolicy
+from accounts.models import Account, Group, Organization, Product
+from policies.models import AccessRequest, Enforcement, Exemption, InactivityPolicy, PolicyMode
 from policies.selectors.preview import SHOW_CHOICES
+from policies.services.policies import validate_policy, validate_templates
 
 
 class PolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = InactivityPolicy
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "organization",
             "name",
@@ -43,7 +44,63 @@ class PolicySerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         )
-        read_only_fields = fields
+        read_only_fields: tuple[str, ...] = fields
+
+
+def _field_errors(exc: DjangoValidationError) -> serializers.ValidationError:
+    """A model's ValidationError as DRF's 400: field by field, ``non_field_errors`` for the rest."""
+    return serializers.ValidationError(
+        {(api_settings.NON_FIELD_ERRORS_KEY if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+    )
+
+
+_M2M = ("products", "include_groups", "exclude_groups")
+
+
+class PolicyWriteSerializer(PolicySerializer):
+    """Create (POST) or change (PUT/PATCH) a policy with the admin's rules: the model's, the email
+    templates', a valid cron, products and groups of the policy's organization; a new policy starts
+    in preview, and its organization never changes."""
+
+    organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
+    products = serializers.PrimaryKeyRelatedField(many=True, queryset=Product.objects.all(), required=False)
+    include_groups = serializers.PrimaryKeyRelatedField(many=True, queryset=Group.objects.all(), required=False)
+    exclude_groups = serializers.PrimaryKeyRelatedField(many=True, queryset=Group.objects.all(), required=False)
+    reason = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=1000, help_text="Recorded with the change."
+    )
+
+    class Meta(PolicySerializer.Meta):
+        fields = (*PolicySerializer.Meta.fields, "reason")
+        read_only_fields = ("id", "created_at", "updated_at")
+
+    def validate(self, attrs):
+        instance = self.instance
+        if instance is None and attrs.get("mode", PolicyMode.PREVIEW) != PolicyMode.PREVIEW:
+            raise serializers.ValidationError(
+                {"mode": "A new policy starts in preview: read its preview, then change its mode."}
+            )
+        if instance is not None and "organization" in attrs and attrs["organization"] != instance.organization:
+            raise serializers.ValidationError({"organization": "A policy's organization never changes."})
+        policy = InactivityPolicy.objects.get(pk=instance.pk) if instance else InactivityPolicy()
+        m2m = {name: attrs[name] for name in _M2M if name in attrs}
+        for name, value in attrs.items():
+            if name not in _M2M and name != "reason":
+                setattr(policy, name, value)
+        if instance is None:
+            policy.mode = PolicyMode.PREVIEW
+        try:
+            policy.full_clean()
+            validate_templates(policy)
+            validate_policy(policy, m2m)
+        except DjangoValidationError as exc:
+            raise _field_errors(exc) from None
+        self._unsaved = (policy, m2m)
+        return attrs
+
+    def unsaved(self) -> tuple[InactivityPolicy, dict]:
+        """The validated policy (not saved) and its many-to-many values, for ``policy_save``."""
+        return self._unsaved
 
 
 class ExemptionSerializer(serializers.ModelSerializer):
@@ -85,9 +142,7 @@ class ExemptionSerializer(serializers.ModelSerializer):
         try:
             exemption.full_clean(exclude=["created_by"])
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(
-                {(api_settings.NON_FIELD_ERRORS_KEY if k == "__all__" else k): v for k, v in exc.message_dict.items()}
-            ) from None
+            raise _field_errors(exc) from None
         self._unsaved = exemption
         return attrs
 
@@ -154,6 +209,44 @@ class AccessRequestSerializer(serializers.ModelSerializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, help_text="Recorded in the audit trail.")
+
+
+class OptionalReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="", help_text="Recorded in the audit trail."
+    )
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    organization = serializers.PrimaryKeyRelatedField(
+        queryset=Organization.objects.all(),
+        required=False,
+        help_text="The organization's id; may be left out when the portal mirrors only one.",
+    )
+
+
+class ImportRequestSerializer(ExportQuerySerializer):
+    document = serializers.JSONField(help_text="A document from GET /api/policies/export/ (of any portal).")
+    dry_run = serializers.BooleanField(
+        default=True, help_text="true (the default): only say what would change. false: change it."
+    )
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class ImportItemSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=(("policy", "policy"), ("exemption", "exemption")))
+    name = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=(("create", "create"), ("change", "change"), ("unchanged", "unchanged")))
+    changes = serializers.DictField(
+        child=serializers.ListField(), help_text="For a change: each field's [current, imported] value."
+    )
+
+
+class ImportResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    applied = serializers.BooleanField()
+    counts = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+    items = ImportItemSerializer(many=True)
 
 
 class ApproveSerializer(ReasonSerializer):
@@ -226,6 +319,32 @@ class SeatSerializer(serializers.Serializer):
     seats_total = serializers.IntegerField(allow_null=True)
     needs_review_today = serializers.IntegerField(help_text="Acted on today, but the seat is not freed: needs review.")
     needs_review_horizon = serializers.IntegerField(help_text="The same within the horizon.")
+    price_per_month = serializers.DecimalField(
+        source="price.monthly",
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        default=None,
+        help_text="Price of one seat per month; null: no price is set for this product.",
+    )
+    currency = serializers.CharField(source="price.currency", allow_null=True, default=None)
+    saving_per_month = serializers.DecimalField(
+        source="monthly_horizon",
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="What the seats freed within the horizon save per month (null: no price).",
+    )
+    saving_per_year = serializers.DecimalField(
+        source="yearly_horizon", max_digits=16, decimal_places=2, allow_null=True
+    )
+
+
+class SavingSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    today_per_month = serializers.DecimalField(source="today", max_digits=16, decimal_places=2)
+    per_month = serializers.DecimalField(source="monthly", max_digits=16, decimal_places=2)
+    per_year = serializers.DecimalField(source="yearly", max_digits=18, decimal_places=2)
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -243,6 +362,15 @@ class PreviewSerializer(serializers.Serializer):
     today_counts = serializers.DictField(child=serializers.IntegerField())
     horizon_counts = serializers.DictField(child=serializers.IntegerField())
     seats = SeatSerializer(many=True)
+    savings = SavingSerializer(
+        many=True,
+        source="saving_lines",
+        help_text="Money the freed seats save, one entry per currency (never added across currencies): by today's "
+        "actions, and by those within the horizon.",
+    )
+    products_without_price = serializers.ListField(
+        child=serializers.CharField(), source="savings_horizon.unpriced_products"
+    )
     show = serializers.CharField()
     count = serializers.IntegerField(help_text="Decisions shown for `show`, over all pages.")
     offset = serializers.IntegerField()

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import Organization, Product, ProductAccess
+from accounts.selectors.prices import MONTHS_PER_YEAR, Savings, saving_lines, seat_prices
 from policies.engine import Verdict
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
 from policies.models.access_requests import AccessRequestStatus
@@ -45,8 +46,10 @@ def policy_seat_savings(
     still in preview, which free nothing until someone enforces them: ``seats`` is the former,
     ``preview_seats`` what the preview policies would add on top (accounts no acting policy takes).
 
-    Returns ``[{"product", "product_key", "organization", "seats", "preview_seats"}]``, most seats
-    first. One evaluation per enabled policy: cache the result if the index shows it.
+    Returns ``[{"product", "product_key", "organization", "seats", "preview_seats", "price",
+    "saving_month", "saving_year", "preview_saving_month", "preview_saving_year"}]``, most seats
+    first; ``price`` is the product's price per seat per month (None: none set, and the savings are
+    None too). One evaluation per enabled policy: cache the result if the index shows it.
     """
     at = (now or timezone.now()) + timedelta(days=horizon_days)
     policies = InactivityPolicy.objects.filter(enabled=True).exclude(action=PolicyAction.NOTIFY)
@@ -59,17 +62,41 @@ def policy_seat_savings(
         for account_pk, product_pk in _seats_freed(policy, at):
             freed[product_pk].add(account_pk)
     products = Product.objects.filter(pk__in=[*acting, *previewed]).select_related("organization")
-    rows = [
-        {
-            "product": product.name or product.key,
-            "product_key": product.key,
-            "organization": product.organization.org_id,
-            "seats": len(acting[product.pk]),
-            "preview_seats": len(previewed[product.pk] - acting[product.pk]),
-        }
-        for product in products
-    ]
+    prices = seat_prices(product.pk for product in products)
+    rows = []
+    for product in products:
+        seats, preview_seats = len(acting[product.pk]), len(previewed[product.pk] - acting[product.pk])
+        price = prices.get(product.pk)
+        monthly = price.monthly if price else None
+        rows.append(
+            {
+                "product": product.name or product.key,
+                "product_key": product.key,
+                "organization": product.organization.org_id,
+                "seats": seats,
+                "preview_seats": preview_seats,
+                "price": price,
+                "saving_month": None if monthly is None else monthly * seats,
+                "saving_year": None if monthly is None else monthly * seats * MONTHS_PER_YEAR,
+                "preview_saving_month": None if monthly is None else monthly * preview_seats,
+                "preview_saving_year": None if monthly is None else monthly * preview_seats * MONTHS_PER_YEAR,
+            }
+        )
     return sorted(rows, key=lambda row: (-row["seats"], -row["preview_seats"], row["product"]))
+
+
+def savings_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows of :func:`policy_seat_savings` added up per currency (never across currencies):
+    ``{"acting": [SavingLine], "preview": [SavingLine], "unpriced": [product names]}``."""
+    acting, preview = Savings(), Savings()
+    for row in rows:
+        acting.add(row["price"], row["seats"], row["product"])
+        preview.add(row["price"], row["preview_seats"], row["product"])
+    return {
+        "acting": saving_lines(acting),
+        "preview": saving_lines(preview),
+        "unpriced": sorted(acting.unpriced | preview.unpriced),
+    }
 
 
 def _seats_freed(policy: InactivityPolicy, at: datetime) -> Iterator[tuple[int, int]]:

@@ -12,10 +12,20 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import F, Field
 
 from accounts.models import Account, Organization, Product
+from accounts.selectors.prices import (
+    MONTHS_PER_YEAR,
+    Price,
+    SavingLine,
+    Savings,
+    saving_lines,
+    savings_for,
+    seat_prices,
+)
 from policies import capcheck
 from policies.email_templates import TemplateProblem, check_template
 from policies.engine import (
@@ -78,6 +88,9 @@ CSV_HEADER = (
     "reason",
     "needs_review",
     "identity_provider",
+    "saving_per_month",
+    "saving_per_year",
+    "products_without_price",
 )
 
 
@@ -101,6 +114,8 @@ class PreviewRow:
     # Provisioned by this identity provider, and the action is one Atlassian refuses for such
     # accounts: nothing is sent, the identity team acts there (DESIGN.md 5.11).
     idp: str = ""
+    # What the seats its action frees save (acted on within the horizon, and the seats freed).
+    saving: Savings = field(default_factory=Savings)
 
     @property
     def first_day(self) -> datetime | None:
@@ -134,6 +149,9 @@ class PreviewRow:
             self.reason,
             self.needs_review,
             self.idp,
+            self.saving.text(),
+            self.saving.text(yearly=True),
+            "; ".join(self.saving.unpriced_products),
         )
 
 
@@ -147,6 +165,19 @@ class SeatRow:
     # Accounts acted on whose seat is not freed as planned: they go to the review queue instead.
     needs_review_today: int = 0
     needs_review_horizon: int = 0
+    price: Price | None = None  # per seat per month; None: nobody set one
+
+    @property
+    def monthly_today(self) -> Decimal | None:
+        return self.price.monthly * self.today if self.price else None
+
+    @property
+    def monthly_horizon(self) -> Decimal | None:
+        return self.price.monthly * self.horizon if self.price else None
+
+    @property
+    def yearly_horizon(self) -> Decimal | None:
+        return self.price.monthly * self.horizon * MONTHS_PER_YEAR if self.price else None
 
 
 @dataclass
@@ -166,6 +197,9 @@ class PolicyPreview:
     cap_days: list[capcheck.CapDay] = field(default_factory=list)
     # Why a run now would halt (today's actions, or a day its warnings lead to), or None.
     run_halt: capcheck.CapDay | None = None
+    # The money the freed seats save, per currency: by today's actions, and by those within the horizon.
+    savings_today: Savings = field(default_factory=Savings)
+    savings_horizon: Savings = field(default_factory=Savings)
 
     @property
     def enforcing(self) -> bool:
@@ -196,6 +230,11 @@ class PolicyPreview:
     @property
     def frees_seats(self) -> bool:
         return self.policy.action != PolicyAction.NOTIFY
+
+    @property
+    def saving_lines(self) -> list[SavingLine]:
+        """Per currency: what today's actions save per month, and those within the horizon."""
+        return saving_lines(self.savings_horizon, self.savings_today)
 
     def shown(self, show: str) -> list[PreviewRow]:
         return [row for row in self.rows if row.shown_for(show)]
@@ -264,9 +303,16 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         key=lambda r: (0 if r.today else 1, _RANK[r.today], r.first_day or now, r.name.lower(), r.account_pk),
     )
     cap_days, run_halt = _cap_outlook(policy, evaluation, ordered, now)
+    frees_seats = policy.action != PolicyAction.NOTIFY
+    prices = seat_prices(products) if frees_seats else {}
+    seats = _seats(ordered, products, prices) if frees_seats else []
+    if frees_seats:
+        _price_rows(ordered, products, prices)
     return PolicyPreview(
         cap_days=cap_days,
         run_halt=run_halt,
+        savings_today=_total(seats, today=True),
+        savings_horizon=_total(seats, today=False),
         policy=policy,
         now=now,
         horizon_days=horizon_days,
@@ -275,7 +321,7 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
         scope_size=evaluation.scope_size,
         cap=cap_for(policy, evaluation.scope_size),
         rows=ordered,
-        seats=_seats(ordered, products) if policy.action != PolicyAction.NOTIFY else [],
+        seats=seats,
         today_counts={
             **{v: len(evaluation.by_verdict(Verdict(v))) for v in ("act", "warn", "cancel")},
             "needs_review": sum(1 for r in ordered if r.today == Verdict.ACT and r.needs_review),
@@ -378,7 +424,22 @@ def _describe(rows: dict[int, PreviewRow], products: dict[int, Product], scoped_
         row.products.sort()
 
 
-def _seats(rows: list[PreviewRow], products: dict[int, Product]) -> list[SeatRow]:
+def _price_rows(rows: list[PreviewRow], products: dict[int, Product], prices: dict[int, Price]) -> None:
+    """Each row acted on within the horizon whose seats are freed: what they save."""
+    for row in rows:
+        if row.act_on is not None and not row.needs_review:
+            names = {pk: products[pk].name or products[pk].key for pk in row.product_pks if pk in products}
+            row.saving = savings_for(((pk, 1) for pk in row.product_pks), prices, names)
+
+
+def _total(seats: list[SeatRow], *, today: bool) -> Savings:
+    savings = Savings()
+    for seat in seats:
+        savings.add(seat.price, seat.today if today else seat.horizon, seat.product)
+    return savings
+
+
+def _seats(rows: list[PreviewRow], products: dict[int, Product], prices: dict[int, Price]) -> list[SeatRow]:
     """Per product: accounts acted on today, and within the horizon, that hold it; those whose
     seat the plan would not free (``needs_review``) are counted apart."""
     counts: dict[int, Counter[str]] = defaultdict(Counter)
@@ -400,6 +461,7 @@ def _seats(rows: list[PreviewRow], products: dict[int, Product]) -> list[SeatRow
                 seats_total=products[pk].seats_total,
                 needs_review_today=count["needs_review_today"],
                 needs_review_horizon=count["needs_review_horizon"],
+                price=prices.get(pk),
             )
             for pk, count in counts.items()
         ),

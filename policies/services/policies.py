@@ -40,6 +40,23 @@ def validate_templates(policy: InactivityPolicy) -> None:
         raise ValidationError(errors)
 
 
+def validate_policy(policy: InactivityPolicy, m2m: dict[str, Any] | None = None) -> None:
+    """What the admin's form checks beyond the model, for every caller (the API, imports): a valid
+    cron expression, and products and groups of the policy's own organization."""
+    from croniter import croniter
+    from django.core.exceptions import ValidationError
+
+    errors: dict[str, str] = {}
+    if not croniter.is_valid((policy.schedule_cron or "").strip()):
+        errors["schedule_cron"] = "Not a cron expression; for example 30 6 * * * (06:30 every day)."
+    for name, values in (m2m or {}).items():
+        strangers = [str(obj) for obj in values if getattr(obj, "organization_id", None) != policy.organization_id]
+        if strangers:
+            errors[name] = f"Not in organization {policy.organization}: {', '.join(strangers)}."
+    if errors:
+        raise ValidationError(errors)
+
+
 def policy_save(
     *, policy: InactivityPolicy, actor: Actor, m2m: dict[str, Any] | None = None, reason: str = ""
 ) -> InactivityPolicy:
@@ -49,6 +66,7 @@ def policy_save(
         policy.mode = PolicyMode.PREVIEW
     policy.full_clean()
     validate_templates(policy)
+    validate_policy(policy, m2m)
     with transaction.atomic():
         before = {} if creating else _snapshot(InactivityPolicy.objects.get(pk=policy.pk))
         policy.save()

@@ -36,6 +36,9 @@ def _form(org: Organization, **changes) -> dict:
         "credentials_from_env": "on" if org.credentials_from_env else "",
         "new_api_key": "",
         "new_jira_api_token": "",
+        # The seat prices' inline (tests/accounts/test_seat_prices.py), with no rows.
+        "seat_prices-TOTAL_FORMS": "0",
+        "seat_prices-INITIAL_FORMS": "0",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
