@@ -22,8 +22,10 @@ from accounts.services.lifecycle import account_deactivate, account_delete, acco
 from accounts.services.memberships import NeedsDecision, product_access_plan, product_access_remove
 from accounts.services.recheck import account_recheck
 from accounts.services.refresh import account_refresh
+from accounts.sync.users import STATUS_FROM_REMOTE
 from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
+from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from governance.runs.models import TaskRun
@@ -65,7 +67,7 @@ def claim(enforcement: Enforcement, *, claimant: str, now: datetime) -> bool:
 
 def _recheck(
     enforcement: Enforcement, *, client: AtlassianClient, actor: Actor, correlation_id: str, resumed: bool
-) -> None:
+) -> DirectoryUser:
     """Read the account from Atlassian right before acting; :class:`ChangedSinceSync` cancels the
     action (DESIGN.md 5.10). What Atlassian said is written into the mirror then, so the next run
     decides on it. For an inactivity policy with products, or a product removal, an account that
@@ -85,7 +87,7 @@ def _recheck(
         # Only a resumed attempt (an earlier one got no answer, or its worker died) may find its
         # own result: an account someone else suspended meanwhile changed since the sync.
         done = _DONE_STATUS.get(policy.action) if resumed else None
-        account_recheck(account=account, client=client, products=products, done_status=done)
+        return account_recheck(account=account, client=client, products=products, done_status=done)
     except ChangedSinceSync as exc:
         if exc.user is not None:
             account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id, user=exc.user)
@@ -107,7 +109,18 @@ def _take_action(
     )
     if policy.action == PolicyAction.NOTIFY:
         return {}
-    _recheck(enforcement, client=client, actor=actor, correlation_id=correlation_id, resumed=resumed)
+    user = _recheck(enforcement, client=client, actor=actor, correlation_id=correlation_id, resumed=resumed)
+    done = _DONE_STATUS.get(policy.action)
+    if resumed and done is not None and STATUS_FROM_REMOTE.get(user.status) == done:
+        # An earlier attempt's call was carried out after its worker died (or got no answer): the
+        # account is already as the action leaves it. Nothing is sent again; the mirror takes
+        # Atlassian's record and the case completes.
+        before = account.status
+        account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id, user=user)
+        result: dict[str, Any] = {"status": str(done), "completed_earlier": True}
+        if policy.action == PolicyAction.DEACTIVATE:
+            result["previous_status"] = before
+        return result
     if policy.action == PolicyAction.SUSPEND:
         account_suspend(**common, allow_org_admin=policy.include_org_admins)
         return {"status": "suspended"}

@@ -25,8 +25,9 @@ ACCOUNT_LIST_MAX_QUERIES = 12 + MENU_QUERIES
 GROUP_LIST_MAX_QUERIES = 7 + MENU_QUERIES
 # Session, user, permissions (2), the group, its organization, capped COUNT, one page of members, the menu.
 GROUP_PAGE_MAX_QUERIES = 8 + MENU_QUERIES
-# Session, user, permissions (2), COUNT, the page, the key filter's DISTINCT, the menu's count.
-PRODUCT_LIST_MAX_QUERIES = 7 + MENU_QUERIES
+# Session, user, permissions (2), COUNT, the page, its seat prices (one prefetch), the key filter's
+# DISTINCT, the menu's count.
+PRODUCT_LIST_MAX_QUERIES = 8 + MENU_QUERIES
 
 
 def build_mirror(size: int) -> dict:

@@ -26,7 +26,7 @@ def probe_panel():
             name="probe",
             template="admin/policies/dashboard_savings.html",
             context=lambda request: (
-                [{"product": "Probe product", "organization": "probe-org", "seats": 7}]
+                {"rows": [{"product": "Probe product", "organization": "probe-org", "seats": 7}], "totals": {}}
                 if request.user.username == "alice"
                 else None
             ),

@@ -127,6 +127,24 @@ class TestEnforce:
         executed = AuditEvent.objects.filter(action=AuditAction.ENFORCEMENT_EXECUTED, target_id=str(enforcement.pk))
         assert executed.count() == 1
 
+    def test_an_action_a_dead_worker_already_carried_out_is_not_sent_again(self, make_policy, simulator):
+        """The worker died after Atlassian took its suspension (the call in flight landed): the run
+        that takes the stale claim over finds the account suspended and completes without a call."""
+        policy = make_policy()
+        target = Account.objects.get(pk=min(_expected_due(policy.organization)))
+        enforcement = Enforcement.objects.create(
+            policy=policy, account=target, status=EnforcementStatus.DUE, action="suspend", reason="r", due_at=RUN_AT
+        )
+        assert claim(enforcement, claimant="dead-worker", now=RUN_AT - timedelta(hours=2))
+        simulator.state.suspend(simulator.state.account(target.account_id))  # its call landed
+        writes_before = len(simulator.writes)
+        _run(policy)
+        enforcement.refresh_from_db()
+        assert enforcement.status == EnforcementStatus.DONE
+        assert enforcement.removed == {"status": "suspended", "completed_earlier": True}
+        assert not [w for w in simulator.writes[writes_before:] if target.account_id in w.path]
+        assert Account.objects.get(pk=target.pk).status == AccountStatus.SUSPENDED
+
     def test_a_fresh_claim_held_by_another_worker_is_left_alone(self, make_policy, atlassian):
         policy = make_policy()
         target = Account.objects.get(pk=min(_expected_due(policy.organization)))
