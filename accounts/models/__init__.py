@@ -1,12 +1,14 @@
 """The mirror of an Atlassian organization: who exists, what they can use, and when they last did."""
 
 from accounts.models.accounts import Account, AccountStatus, AccountType
+from accounts.models.ends import AccessEndStatus, MembershipEnd
 from accounts.models.groups import Group, GroupProductGrant, Membership
 from accounts.models.organizations import Organization
 from accounts.models.products import Product, ProductAccess, ProductGrant
 from accounts.models.snapshots import ActivitySnapshot
 
 __all__ = [
+    "AccessEndStatus",
     "Account",
     "AccountStatus",
     "AccountType",
@@ -14,6 +16,7 @@ __all__ = [
     "Group",
     "GroupProductGrant",
     "Membership",
+    "MembershipEnd",
     "Organization",
     "Product",
     "ProductAccess",
