@@ -15,9 +15,9 @@ from tests.factories import OrganizationFactory
 pytestmark = pytest.mark.django_db
 
 # Session, user, the user's permissions (2), the product filter's product list, the capped COUNT,
-# the page, its product access (one prefetch) = 8; a product or group filter adds its lookup, the
-# exempted filter its list of email patterns = 9.
-ACCOUNT_LIST_MAX_QUERIES = 9
+# the page, its product access and its access end dates (one prefetch each) = 9; a product or group
+# filter adds its lookup, the exempted filter its list of email patterns = 10.
+ACCOUNT_LIST_MAX_QUERIES = 10
 # Session, user, permissions (2), capped COUNT, the page, its grants (one prefetch).
 GROUP_LIST_MAX_QUERIES = 7
 # Session, user, permissions (2), the group, its organization, capped COUNT, one page of members.
