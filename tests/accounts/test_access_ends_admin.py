@@ -46,3 +46,37 @@ def test_an_end_date_in_the_past_is_refused_and_nothing_changes(client_for, alic
     page = _confirm(client_for(alice), "bulk_add_to_group", _plain(1), reason="x", group=group.pk, expires_at=past)
     assert "must be in the future" in page.content.decode()
     assert not MembershipEnd.objects.exists()
+
+
+def _granted(atlassian, days: int) -> MembershipEnd:
+    from accounts.services.memberships import membership_add
+    from governance.audit.record import Actor
+
+    group = Group.objects.filter(external_synced=False, is_licence_group=False).exclude(directory_id="").first()
+    account = next(a for a in _plain(8) if not Membership.objects.filter(account=a, group=group).exists())
+    until = timezone.now().replace(microsecond=0) + timedelta(days=days)
+    membership_add(account=account, group=group, client=atlassian, actor=Actor.system(), reason="x", expires_at=until)
+    return MembershipEnd.objects.get(account=account, group=group)
+
+
+def test_the_help_desk_extends_access_from_the_admin_and_the_dashboard_counts_what_ends_soon(
+    client_for,
+    hank,
+    audrey,
+    atlassian,
+    mirrored,  # noqa: F811
+):
+    end = _granted(atlassian, days=3)
+    index = client_for(hank).get(reverse("admin:index")).content.decode()
+    assert 'id="dashboard-access-ends"' in index
+    assert "1 membership ends in the next 7 days" in index
+    changelist = reverse("admin:accounts_membershipend_changelist")
+    response = client_for(hank).post(changelist, {"action": "extend", "_selected_action": [end.pk]}, follow=True)
+    assert "Extended: 1" in response.content.decode()
+    before = end.expires_at
+    end.refresh_from_db()
+    assert end.expires_at == before + timedelta(days=30)
+    # An auditor reads the list but holds no decision.
+    client_for(audrey).post(changelist, {"action": "extend", "_selected_action": [end.pk]})
+    end.refresh_from_db()
+    assert end.expires_at == before + timedelta(days=30)

@@ -94,8 +94,9 @@ class TestDashboard:
             AccountFactory(organization=populated, last_active=datetime.now(UTC) - timedelta(days=n * 9))
         # Session, user, permissions (2), status, inactivity, products, snapshots, Django's "recent actions",
         # the cached seat savings of the policies panel (filled by the first request), and what waits for
-        # a decision (pending access requests, also the menu's count; the review queue).
-        with django_assert_max_num_queries(12):
+        # a decision (pending access requests, also the menu's count; the review queue), access ending
+        # soon (one aggregate).
+        with django_assert_max_num_queries(13):
             assert client.get(reverse("admin:index")).status_code == 200
 
 
