@@ -76,6 +76,8 @@ class MembershipEnd(models.Model):
         ]
         indexes = [models.Index(fields=["status", "expires_at"], name="membershipend_status_expiry")]
         permissions = [("decide_membershipend", "Can extend or end access given until a date")]
+        verbose_name = "access with an end date"
+        verbose_name_plural = "access with an end date"
 
     def __str__(self) -> str:
         return f"{self.account} in {self.group} until {self.expires_at:%Y-%m-%d}"
