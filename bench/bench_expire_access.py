@@ -4,10 +4,11 @@
     .venv/bin/python bench/bench_expire_access.py --ends 200    # quicker, while developing
 
 A fresh SQLite database ``var/bench/expire_access.sqlite3``; the simulator in this process over
-real HTTP on loopback, with 1.2 N + 200 people (some are admins, suspended or already members); one sync; N of them added to one group (in the
-simulator, then mirrored by a second sync) and given an end date an hour ago. Then one
-``access_expire()`` run does the day's removals: one remote call and one read-back per membership,
-one audit event each. The target: the run finishes within one task timeout (TASK_TIMEOUT, 1800 s).
+real HTTP on loopback, with 1.2 N + 200 people (some are admins, suspended or already members);
+one sync; N of them added to one group (in the simulator, then mirrored by a second sync) and
+given an end date an hour ago. Then one ``access_expire()`` run does the day's removals: one
+remote call and one read-back per membership, one audit event each. The target: the run finishes
+within one task timeout (TASK_TIMEOUT, 1800 s).
 Prints the figures and writes ``bench/results/expire_access.json``.
 """
 
