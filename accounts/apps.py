@@ -10,5 +10,8 @@ class AccountsConfig(AppConfig):
         from governance.roles import register_portal_app
 
         register_run_leases()  # governance.runs: which lease a sync or bulk-action run holds
-        # The help desk reads the mirror and may reactivate an account; admins hold every write.
-        register_portal_app("accounts", help_desk=True, admin_writes=True, help_desk_extra=("activate_account",))
+        # The help desk reads the mirror, may reactivate an account and decides access extensions;
+        # admins hold every write.
+        register_portal_app(
+            "accounts", help_desk=True, admin_writes=True, help_desk_extra=("activate_account", "decide_membershipend")
+        )

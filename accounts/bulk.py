@@ -10,7 +10,9 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from accounts.end_dates import parse_end_date
 from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
 from accounts.pool import ForkOf, run_paced
 from accounts.services.account_lock import AccountBusy, one_change_at_a_time
@@ -89,6 +91,7 @@ class Options:
     reason: str
     group: Group | None = None
     product: Product | None = None
+    expires_at: datetime | None = None  # add_to_group only: the membership is given until then
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,9 @@ BULK_ACTIONS: dict[str, BulkAction] = {
         label="Add to group",
         permission="accounts.change_membership",
         needs="group",
-        apply=lambda account, options, **kw: membership_add(account=account, group=options.group, **kw),
+        apply=lambda account, options, **kw: membership_add(
+            account=account, group=options.group, expires_at=options.expires_at, **kw
+        ),
         skip=_in_group_skip,
         members_of=_group_members,
     ),
@@ -219,7 +224,8 @@ def bulk_action(name: str) -> BulkAction:
 
 
 def bulk_options(*, action: str, params: dict) -> Options:
-    """Check ``params`` (``reason``, and ``group``/``product`` ids where the action needs one)."""
+    """Check ``params`` (``reason``, and ``group``/``product`` ids where the action needs one;
+    ``expires_at``, an ISO date or date-time in the future, for ``add_to_group`` only)."""
     spec = bulk_action(action)
     reason = (params.get("reason") or "").strip()
     if not reason:
@@ -238,7 +244,15 @@ def bulk_options(*, action: str, params: dict) -> Options:
         product = Product.objects.filter(pk=product_pk).first() if product_pk is not None else None
         if product is None:
             raise BulkActionError(f"There is no product with id {params.get('product')!r}.")
-    return Options(reason=reason, group=group, product=product)
+    expires_at = None
+    if params.get("expires_at"):
+        if action != "add_to_group":
+            raise BulkActionError("An end date (expires_at) goes with “Add to group” only.")
+        try:
+            expires_at = parse_end_date(params["expires_at"])
+        except ValueError as exc:
+            raise BulkActionError(str(exc)) from None
+    return Options(reason=reason, group=group, product=product, expires_at=expires_at)
 
 
 def _int(value) -> int | None:

@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Account, AccountStatus, AccountType, Group, Membership, Product, ProductAccess
+from accounts.selectors.access_ends import accounts_ending_within
 
 # (value in the query string, label, (older than N days, newer than M days)); None = open end.
 INACTIVITY_BUCKETS = (
@@ -102,6 +103,9 @@ class AccountFilterSet(django_filters.FilterSet):
     account_type = django_filters.ChoiceFilter(choices=AccountType.choices)
     is_org_admin = _yes_no("is_org_admin", "Org admin")
     billable = _yes_no("billable", "Billable")
+    access_ending_within = django_filters.NumberFilter(
+        label="Access ending in the next N days", min_value=0, max_value=3660, method="filter_access_ending"
+    )
 
     class Meta:
         model = Account
@@ -161,6 +165,10 @@ class AccountFilterSet(django_filters.FilterSet):
 
     def filter_not_group(self, queryset, name, group):
         return queryset.exclude(pk__in=self._members(group))
+
+    def filter_access_ending(self, queryset, name, value):
+        # A membership given until a date (accounts/models/ends.py) that ends within N days.
+        return accounts_ending_within(queryset, int(value), self.now)
 
 
 def register_account_filter(name: str, filter_: django_filters.Filter) -> None:

@@ -368,6 +368,7 @@ PORTAL_TASK_FUNCTIONS = [
     "policies.access.tasks.fulfil_access_request",
     "policies.access.tasks.expire_pending_requests",
     "policies.access.tasks.purge_rate_limit_counters",
+    "policies.access.tasks.expire_access",
 ]
 
 # --- Logging ---------------------------------------------------------------------------------
@@ -408,6 +409,9 @@ IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 2000, minimum=1)
 # --- Self-service access restoration (/access/) -----------------------------------------------
 # A request waiting for a help-desk decision expires after this many days.
 ACCESS_REQUEST_EXPIRY_DAYS = env_int("ACCESS_REQUEST_EXPIRY_DAYS", 14, minimum=1)
+# Access given until a date: a first extension request from the warning's link is granted at once by
+# this many days (0: the help desk decides every request).
+ACCESS_EXTENSION_AUTO_DAYS = env_int("ACCESS_EXTENSION_AUTO_DAYS", 0, minimum=0)
 # Attempts at giving access back when Atlassian answers with a transient error (429, 5xx, timeout).
 ACCESS_FULFIL_MAX_ATTEMPTS = env_int("ACCESS_FULFIL_MAX_ATTEMPTS", 3, minimum=1)
 # Rate limits of the public pages: requests per fixed window, counted in the database

@@ -25,3 +25,22 @@ def read_token(token: str, *, max_age: timedelta | None = None) -> dict:
 def restore_link(enforcement) -> str:
     # The path is a stable interface (DESIGN.md section 6): emails already sent must keep working.
     return f"{settings.PORTAL_BASE_URL}/access/restore/{make_token(enforcement)}/"
+
+
+_EXTEND_SALT = "policies.extend-link"
+
+
+def make_extension_token(end) -> str:
+    """The link in an access-ending warning: bound to the end's nonce, which rotates once a request
+    is made or the date moves, so a link asks once."""
+    return signing.dumps({"m": end.pk, "n": end.nonce}, salt=_EXTEND_SALT, compress=True)
+
+
+def read_extension_token(token: str, *, max_age: timedelta | None = None) -> dict:
+    """Raises signing.SignatureExpired or signing.BadSignature."""
+    age = max_age or timedelta(days=settings.ACCESS_LINK_MAX_AGE_DAYS)
+    return signing.loads(token, salt=_EXTEND_SALT, max_age=age)
+
+
+def extension_link(end) -> str:
+    return f"{settings.PORTAL_BASE_URL}/access/extend/{make_extension_token(end)}/"

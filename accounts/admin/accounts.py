@@ -14,7 +14,7 @@ from accounts.admin.paginators import CappedCountPaginator
 from accounts.bulk import BULK_ACTIONS
 from accounts.filtersets import AccountFilterSet
 from accounts.importexport.admin import AccountImportExportMixin
-from accounts.models import Account, AccountType, ProductAccess
+from accounts.models import AccessEndStatus, Account, AccountType, MembershipEnd, ProductAccess
 from accounts.selectors.account_page import account_details
 from governance.admin_site import PortalAdminSite
 from governance.admin_tools import ReadOnlyAdminMixin
@@ -39,6 +39,9 @@ class AccountChangeList(ChangeList):
         # Products of this page only: one query for the whole page, never one per row.
         access = ProductAccess.objects.select_related("product").order_by("product__key")
         self.result_list = self.result_list.prefetch_related(Prefetch("product_access", queryset=access))
+        # "Access until" of this page's contractors: one more query for the page.
+        ends = MembershipEnd.objects.filter(status=AccessEndStatus.SCHEDULED).order_by("expires_at")
+        self.result_list = self.result_list.prefetch_related(Prefetch("membership_ends", queryset=ends))
 
 
 @admin.register(Account)
@@ -55,6 +58,7 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
         "products",
         "licence_group_count",
         "billable",
+        "access_until",
     )
     list_filter = (
         filters.StatusFilter,
@@ -65,6 +69,7 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
         filters.AccountTypeFilter,
         filters.OrgAdminFilter,
         filters.BillableFilter,
+        filters.AccessEndingFilter,
     )
     search_fields = ("name", "email", "=account_id")
     search_help_text = "Name or email contains each word, or the exact Atlassian account id."
@@ -131,6 +136,16 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
     @admin.display(description="email", ordering="email")
     def email_display(self, obj):
         return clipped(obj.email, width="l")
+
+    @admin.display(description="access until")
+    def access_until(self, obj):
+        """The earliest end of a membership given until a date (prefetched per page); blank for most."""
+        ends = getattr(obj, "_prefetched_objects_cache", {}).get("membership_ends")
+        first = ends[0] if ends else None
+        if first is None:
+            return ""
+        title = f"{first.group} until {first.expires_at:%Y-%m-%d %H:%M} UTC"
+        return format_html('<span title="{}">{}</span>', title, f"{first.expires_at:%Y-%m-%d}")
 
     @admin.display(description="kind", ordering="managed")
     def kind(self, obj):

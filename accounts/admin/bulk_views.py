@@ -48,6 +48,13 @@ class BulkActionForm(forms.Form):
             self.fields["group"] = forms.IntegerField(
                 widget=forms.HiddenInput, error_messages={"required": "Choose a group."}
             )
+            if action_name == "add_to_group":
+                self.fields["expires_at"] = forms.DateTimeField(
+                    required=False,
+                    label="Access until",
+                    help_text="Optional, UTC: warned 7 and 1 days ahead, removed on that day.",
+                    widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                )
         elif needs == "product":
             self.fields["product"] = forms.ModelChoiceField(
                 queryset=Product.objects.order_by("name", "key"), error_messages={"required": "Choose a product."}
@@ -57,6 +64,8 @@ class BulkActionForm(forms.Form):
         params = {"reason": self.cleaned_data["reason"]}
         if self.needs == "group":
             params["group"] = self.cleaned_data["group"]
+            if self.cleaned_data.get("expires_at"):
+                params["expires_at"] = self.cleaned_data["expires_at"].isoformat()
         if self.needs == "product":
             params["product"] = self.cleaned_data["product"].pk
         return params

@@ -191,3 +191,25 @@ class GroupFilter(FilterSetListFilter):
 def group_autocomplete_url() -> str:
     """The admin's own autocomplete view, answering from GroupAdmin's search (and permissions)."""
     return reverse("admin:autocomplete") + "?app_label=accounts&model_name=membership&field_name=group"
+
+
+class AccessEndingFilter(FilterSetListFilter):
+    """Accounts with access given until a date that ends soon (contractors and the like)."""
+
+    title = "access ending"
+    parameters = ("access_ending_within",)
+    CHOICES = ((7, "in the next 7 days"), (30, "in the next 30 days"), (90, "in the next 90 days"))
+
+    def choices(self, changelist):
+        current = self.used_parameters.get("access_ending_within")
+        yield {
+            "selected": current is None,
+            "query_string": changelist.get_query_string(remove=["access_ending_within"]),
+            "display": "All",
+        }
+        for days, label in self.CHOICES:
+            yield {
+                "selected": current == str(days),
+                "query_string": changelist.get_query_string({"access_ending_within": days}),
+                "display": label,
+            }

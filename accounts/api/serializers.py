@@ -1,11 +1,23 @@
 """Serializers of the mirror's API. Reads only, apart from the bulk action request."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from accounts.bulk import BULK_ACTIONS, BulkActionError, bulk_options
+from accounts.end_dates import parse_end_date
 from accounts.filtersets import AccountFilterSet
-from accounts.models import Account, Group, GroupProductGrant, Membership, Organization, Product, ProductAccess
+from accounts.models import (
+    AccessEndStatus,
+    Account,
+    Group,
+    GroupProductGrant,
+    Membership,
+    MembershipEnd,
+    Organization,
+    Product,
+    ProductAccess,
+)
 from governance.api.filters import MAX_ID
 from governance.runs.models import TaskRun
 
@@ -34,11 +46,30 @@ class AccountGroupSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AccessEndSerializer(serializers.ModelSerializer):
+    """A membership given until a date; ``expire_access`` removes it then."""
+
+    group = serializers.CharField(source="group.name", read_only=True)
+    group_pk = serializers.IntegerField(source="group.id", read_only=True)
+
+    class Meta:
+        model = MembershipEnd
+        fields = ("id", "group", "group_pk", "expires_at", "extension_status")
+        read_only_fields = fields
+
+
 class AccountSerializer(serializers.ModelSerializer):
     """An account with its product access and groups (prefetched per page: no query per row)."""
 
     products = ProductAccessSerializer(source="product_access", many=True, read_only=True)
     groups = AccountGroupSerializer(source="memberships", many=True, read_only=True)
+    access_ends = AccessEndSerializer(
+        source="membership_ends",
+        many=True,
+        read_only=True,
+        help_text="Memberships given until a date (scheduled ends only), earliest first.",
+    )
+    access_until = serializers.SerializerMethodField(help_text="The earliest scheduled end, or null.")
 
     class Meta:
         model = Account
@@ -63,8 +94,15 @@ class AccountSerializer(serializers.ModelSerializer):
             "last_synced_at",
             "products",
             "groups",
+            "access_ends",
+            "access_until",
         )
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_access_until(self, obj) -> str | None:
+        ends = [end for end in obj.membership_ends.all() if end.status == AccessEndStatus.SCHEDULED]
+        return min(ends, key=lambda end: end.expires_at).expires_at.isoformat() if ends else None
 
 
 class GroupGrantSerializer(serializers.ModelSerializer):
@@ -167,6 +205,11 @@ class BulkActionRequestSerializer(serializers.Serializer):
     product = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_ID, help_text="For remove_product_access."
     )
+    expires_at = serializers.DateTimeField(
+        required=False,
+        help_text="For add_to_group: the membership is given until then (warned 7 and 1 days ahead, "
+        "removed on the day by expire_access). UTC when no zone is given.",
+    )
 
     def __init__(self, *args, now=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -190,6 +233,13 @@ class BulkActionRequestSerializer(serializers.Serializer):
         spec = BULK_ACTIONS[attrs["action"]]
         if spec.needs and attrs.get(spec.needs) is None:
             raise serializers.ValidationError({spec.needs: [f"Required by {attrs['action']}."]})
+        if attrs.get("expires_at") is not None:
+            if attrs["action"] != "add_to_group":
+                raise serializers.ValidationError({"expires_at": ["Only add_to_group takes an end date."]})
+            try:
+                parse_end_date(attrs["expires_at"], now=self.now)
+            except ValueError as exc:
+                raise serializers.ValidationError({"expires_at": [str(exc)]}) from None
         try:  # the service's own checks (unknown or IdP-synced group ...), before anything runs
             bulk_options(action=attrs["action"], params=self.params(attrs))
         except BulkActionError as exc:
@@ -202,6 +252,8 @@ class BulkActionRequestSerializer(serializers.Serializer):
         for name in ("group", "product"):
             if attrs.get(name) is not None:
                 params[name] = attrs[name]
+        if attrs.get("expires_at") is not None:
+            params["expires_at"] = attrs["expires_at"].isoformat()  # params travel to a background task
         return params
 
     def selected_account_ids(self) -> list[int]:

@@ -24,7 +24,17 @@ from accounts.bulk import BULK_ACTIONS, accounts_bulk_apply
 from accounts.bulk_tasks import actor_spec
 from accounts.clients import client_for
 from accounts.filtersets import AccountFilterSet
-from accounts.models import Account, Group, GroupProductGrant, Membership, Organization, Product, ProductAccess
+from accounts.models import (
+    AccessEndStatus,
+    Account,
+    Group,
+    GroupProductGrant,
+    Membership,
+    MembershipEnd,
+    Organization,
+    Product,
+    ProductAccess,
+)
 from governance.api.actors import api_actor
 from governance.api.permissions import AnyOf, ModelPermissions
 from governance.api.views import ID_PATTERN, ReadViewSet, request_now
@@ -44,6 +54,12 @@ class AccountViewSet(ReadViewSet):
         Prefetch("product_access", queryset=ProductAccess.objects.select_related("product").order_by("product__key")),
         Prefetch(
             "memberships", queryset=Membership.objects.select_related("group").order_by("group__name", "group_id")
+        ),
+        Prefetch(
+            "membership_ends",
+            queryset=MembershipEnd.objects.filter(status=AccessEndStatus.SCHEDULED)
+            .select_related("group")
+            .order_by("expires_at", "pk"),
         ),
     )
     serializer_class = AccountSerializer

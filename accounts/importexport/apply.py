@@ -5,6 +5,8 @@ account should be in (names separated by ``;``, as the export writes them) and/o
 (``active``, ``suspended``, ``deactivated``; empty = leave as is). An empty ``groups`` cell also
 leaves the memberships as they are: a row that only changes a status must not take every group
 away. To take an account out of all its groups, the cell says so: ``(none)`` (:data:`NO_GROUPS`).
+An ``expires_at`` cell (a date, ``YYYY-MM-DD``, or an ISO date-time; UTC) gives the groups that row
+adds until then: ``expire_access`` warns ahead and removes them on the day.
 The other columns of the portal's export are accepted and ignored, so an export can be edited and
 imported back.
 
@@ -24,10 +26,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from django.db.models.functions import Lower
 
+from accounts.end_dates import parse_end_date
 from accounts.importexport.formats import RowError, Table
 from accounts.importexport.variants import check_email, normalise
 from accounts.models import Account, AccountStatus, Group, Membership
@@ -46,6 +50,8 @@ GROUP_SEPARATOR = ";"
 NO_GROUPS = "(none)"
 ID_COLUMNS = ("account_id", "email")
 CHANGE_COLUMNS = ("groups", "status")
+# Goes with ``groups``: the end date of the memberships the row adds.
+QUALIFIER_COLUMNS = ("expires_at",)
 READ_ONLY_COLUMNS = ("name", "account_type", "managed", "org_admin", "billable", "added_to_org", "last_active")
 SETTABLE_STATUSES = (AccountStatus.ACTIVE, AccountStatus.SUSPENDED, AccountStatus.DEACTIVATED)
 _STATUS_WORDS = {s.value: s for s in AccountStatus} | {s.label.casefold(): s for s in AccountStatus}
@@ -71,6 +77,7 @@ class RowPlan:
     remove: list[tuple[int, str]] = field(default_factory=list)
     status_from: str = ""
     status_to: str = ""
+    expires_at: datetime | None = None  # of the memberships this row adds
 
     @property
     def changes(self) -> bool:
@@ -80,7 +87,8 @@ class RowPlan:
         lines = []
         if self.status_to == AccountStatus.ACTIVE:
             lines.append(f"status {self.status_from} → {self.status_to}")
-        lines += [f"add to {name}" for _, name in self.add]
+        until = f" until {self.expires_at:%Y-%m-%d %H:%M} UTC" if self.expires_at else ""
+        lines += [f"add to {name}{until}" for _, name in self.add]
         lines += [f"remove from {name}" for _, name in self.remove]
         if self.status_to and self.status_to != AccountStatus.ACTIVE:
             lines.append(f"status {self.status_from} → {self.status_to}")
@@ -112,7 +120,8 @@ class ChangePlan:
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for p in self.plans:
-            digest.update(json.dumps([p.row, p.account_pk, p.add, p.remove, p.status_to]).encode())
+            until = p.expires_at.isoformat() if p.expires_at else None
+            digest.update(json.dumps([p.row, p.account_pk, p.add, p.remove, p.status_to, until]).encode())
         return digest.hexdigest()
 
 
@@ -130,7 +139,7 @@ def check_headers(headers: list[str]) -> tuple[dict[str, int], list[str], list[R
         if name in seen:
             errors.append(RowError(1, f"the column “{header}” appears twice"))
         seen.add(name)
-        if name in ID_COLUMNS or name in CHANGE_COLUMNS:
+        if name in ID_COLUMNS or name in CHANGE_COLUMNS or name in QUALIFIER_COLUMNS:
             index[name] = i
         elif name in READ_ONLY_COLUMNS or name.startswith("last_active:"):
             ignored.append(header)
@@ -138,7 +147,7 @@ def check_headers(headers: list[str]) -> tuple[dict[str, int], list[str], list[R
             errors.append(
                 RowError(
                     1,
-                    f"unknown column “{header}”. Expected {', '.join(ID_COLUMNS + CHANGE_COLUMNS)} "
+                    f"unknown column “{header}”. Expected {', '.join(ID_COLUMNS + CHANGE_COLUMNS + QUALIFIER_COLUMNS)} "
                     f"(and, ignored, the other columns of the portal's export)",
                 )
             )
@@ -248,12 +257,26 @@ def _plan_row(number, cells, index, accounts, members, groups: _Groups, user, er
         _plan_groups(plan, account, cells[index["groups"]], members.get(account.pk, set()), groups, errors)
     if "status" in index:
         _plan_status(plan, account, cells[index["status"]], user, errors)
+    if "expires_at" in index:
+        _plan_end(plan, unescape(cells[index["expires_at"]]).strip(), errors)
     if plan.changes and account.status == AccountStatus.REMOVED and not errors:
         errors.append(RowError(number, f"{account} was removed from the organization; nothing can change it"))
     may_change_groups = user is None or user.has_perm("accounts.change_membership")
     if (plan.add or plan.remove) and not may_change_groups:
         errors.append(RowError(number, "you may not change group memberships", "groups"))
     return plan
+
+
+def _plan_end(plan: RowPlan, cell: str, errors) -> None:
+    if not cell:
+        return
+    try:
+        plan.expires_at = parse_end_date(cell)
+    except ValueError as exc:
+        errors.append(RowError(plan.row, str(exc), "expires_at"))
+        return
+    if not plan.add:
+        errors.append(RowError(plan.row, "an end date needs a group this row adds (in “groups”)", "expires_at"))
 
 
 def _find_account(number, cells, index, accounts, errors) -> Account | None:
@@ -456,7 +479,8 @@ def _steps(
     if row_plan.status_to == AccountStatus.ACTIVE:
         steps.append((f"status → {row_plan.status_to}", lambda: account_activate(**common)))
     for pk, name in row_plan.add:
-        steps.append((f"added to {name}", partial(membership_add, group=groups[pk], **common)))
+        add = partial(membership_add, group=groups[pk], expires_at=row_plan.expires_at, **common)
+        steps.append((f"added to {name}", add))
     for pk, name in row_plan.remove:
         steps.append((f"removed from {name}", partial(membership_remove, group=groups[pk], **common)))
     if row_plan.status_to == AccountStatus.SUSPENDED:

@@ -1,6 +1,7 @@
 """The mirror of an Atlassian organization: who exists, what they can use, and when they last did."""
 
 from accounts.models.accounts import Account, AccountStatus, AccountType
+from accounts.models.ends import AccessEndStatus, MembershipEnd
 from accounts.models.groups import Group, GroupProductGrant, Membership
 from accounts.models.organizations import Organization
 from accounts.models.prices import SeatPrice
@@ -8,6 +9,7 @@ from accounts.models.products import Product, ProductAccess, ProductGrant
 from accounts.models.snapshots import ActivitySnapshot
 
 __all__ = [
+    "AccessEndStatus",
     "Account",
     "AccountStatus",
     "AccountType",
@@ -15,6 +17,7 @@ __all__ = [
     "Group",
     "GroupProductGrant",
     "Membership",
+    "MembershipEnd",
     "Organization",
     "Product",
     "ProductAccess",

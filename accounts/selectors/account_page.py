@@ -2,18 +2,21 @@
 a seat, and its audit trail. A fixed handful of queries, whatever the account's history."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.models import (
+    AccessEndStatus,
     Account,
     AccountStatus,
     AccountType,
     Group,
     GroupProductGrant,
     Membership,
+    MembershipEnd,
     Product,
     ProductAccess,
     ProductGrant,
@@ -37,6 +40,7 @@ class ProductRow:
 class GroupRow:
     membership: Membership
     products: list[Product] = field(default_factory=list)
+    expires_at: datetime | None = None  # given until then (accounts/models/ends.py)
 
 
 def account_details(
@@ -56,9 +60,15 @@ def account_details(
         ProductRow(access=access, groups=groups_by_product.get(access.product_id, []))
         for access in account.product_access.select_related("product").order_by("product__name", "product__key")
     ]
+    ends = dict(
+        MembershipEnd.objects.filter(account=account, status=AccessEndStatus.SCHEDULED).values_list(
+            "group_id", "expires_at"
+        )
+    )
     return {
         "product_rows": product_rows,
-        "group_rows": [GroupRow(m, products_by_group.get(m.group_id, [])) for m in memberships],
+        "group_rows": [GroupRow(m, products_by_group.get(m.group_id, []), ends.get(m.group_id)) for m in memberships],
+        "access_until": min(ends.values(), default=None),
         "billable_reasons": billable_reasons(account, product_rows),
         "audit_trail": list(audit_trail(account)[:audit_limit]) if with_audit_trail else [],
         "audit_limit": audit_limit,

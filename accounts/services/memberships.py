@@ -1,6 +1,7 @@
 """Group membership and product access changes in Atlassian, mirrored and audited."""
 
 import functools
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -9,6 +10,7 @@ from django.db.models import F
 from accounts.models import Account, Group, Membership, Product, ProductAccess
 from accounts.removal import removal_plans
 from accounts.services.account_lock import changes_account
+from accounts.services.end_schedule import end_schedule
 from accounts.services.errors import ServiceRefused
 from accounts.services.refresh import account_refresh
 from accounts.services.remote import lock_for_change, perform
@@ -49,14 +51,18 @@ def membership_add(
     reason: str,
     correlation_id: str = "",
     refresh: bool = True,
+    expires_at: datetime | None = None,
 ) -> Account:
     """Add to a group in Atlassian; the account is then read back (unless ``refresh`` is off: a
-    multi-step change refreshes once at its end)."""
+    multi-step change refreshes once at its end). With ``expires_at`` the membership is given
+    until then: ``expire_access`` warns ahead and removes it on the day (accounts/models/ends.py)."""
     _refuse_synced(group)
     directory = _directory_of(group)
 
     def mirror(locked: Account) -> dict[str, Any]:
         _, created = Membership.objects.get_or_create(account=locked, group=group)
+        if expires_at is not None:
+            end_schedule(account=locked, group=group, expires_at=expires_at, actor=actor, reason=reason)
         if created:
             Group.objects.filter(pk=group.pk).update(member_count=F("member_count") + 1)
             if group.is_licence_group:
@@ -71,7 +77,7 @@ def membership_add(
         reason=reason,
         correlation_id=correlation_id,
         target_fields=_membership_target(account, group),
-        after={"group": group.name},
+        after={"group": group.name, **({"expires_at": expires_at.isoformat()} if expires_at else {})},
         remote=lambda: client.group_membership_add(group.group_id, account.account_id, directory_id=directory),
         mirror=mirror,
         client=client,

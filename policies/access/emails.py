@@ -11,7 +11,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from governance.logging import mask_access_tokens, redact
-from policies.links import restore_link
+from policies.links import extension_link, restore_link
 from policies.models import AccessRequest, Enforcement
 from policies.models.access_requests import AccessRequestKind
 
@@ -25,6 +25,31 @@ _SUBJECTS = {
     "failed": "We could not give your Atlassian access back yet",
     "expired": "Your request for Atlassian access expired",
 }
+
+
+def send_access_ending(end, *, days: int) -> int:
+    """The warning ``days`` ahead of an end date, to the person (with the link to ask for more
+    time) and to whoever granted it. Returns how many emails went out."""
+    account, group = end.account, end.group
+    context = {
+        "name": account.name or account.email,
+        "account": str(account),
+        "group": group.name,
+        "organization": account.organization.name or account.organization.org_id,
+        "expires_at": end.expires_at,
+        "days": days,
+        "reason": end.reason,
+    }
+    subject = f"Your Atlassian access through {group.name} ends on {end.expires_at:%d %B %Y}"
+    sent = 0
+    if account.email:
+        link = {"extension_link": extension_link(end), "max_age_days": settings.ACCESS_LINK_MAX_AGE_DAYS}
+        sent += _send("access_ending", to=account.email, subject=subject, context={**context, **link})
+    granter = getattr(end.granted_by, "email", "")
+    if granter and granter != account.email:
+        granter_subject = f"Access you granted ends on {end.expires_at:%d %B %Y}: {account} in {group.name}"
+        sent += _send("access_ending_granter", to=granter, subject=granter_subject, context=context)
+    return sent
 
 
 def _send(name: str, *, to: str, context: dict, html: bool = False, subject: str = "") -> bool:

@@ -25,3 +25,12 @@ class RestoreForm(forms.Form):
         field.error_messages["required"] = "Tell us briefly why you need this access: it is required for this request."
         if not justification_required:
             field.label = "Why do you need this access? (optional)"
+
+
+class ExtendForm(forms.Form):
+    justification = forms.CharField(
+        label="Why do you need this access for longer?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        error_messages={"required": "Tell us briefly why you need this access for longer."},
+    )

@@ -17,4 +17,10 @@ def access_jobs() -> list[Job]:
             cron="51 4 * * *",
             help="Delete rate-limit counters of windows that ended more than a day ago.",
         ),
+        Job(
+            name="portal:expire-access",
+            func="policies.access.tasks.expire_access",
+            cron="17 6 * * *",
+            help="Warn 7 and 1 days ahead about access given until a date; remove the memberships that ended.",
+        ),
     ]

@@ -63,3 +63,11 @@ def expire_pending_requests() -> dict:
 def purge_rate_limit_counters() -> int:
     """Drop rate-limit counters of windows that ended long ago (scheduled)."""
     return purge_stale(older_than=timedelta(seconds=max(86_400, 2 * settings.ACCESS_RATE_LIMIT_WINDOW_SECONDS)))
+
+
+def expire_access() -> str:
+    """The daily ``expire_access`` job: warnings 7 and 1 days ahead, then the day's removals."""
+    from policies.access.expiry import access_expire
+
+    run = access_expire()
+    return run.status if run is not None else "skipped: another run holds the lease"

@@ -7,4 +7,5 @@ app_name = "access"
 urlpatterns = [
     path("", views.request_link, name="request_link"),
     path("restore/<str:token>/", views.restore, name="restore"),
+    path("extend/<str:token>/", views.extend, name="extend"),
 ]

@@ -14,10 +14,12 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods
 from django_q.tasks import async_task
 
+from accounts.services.access_ends import EndRefused
 from governance.middleware import client_ip
 from policies.access import throttle
 from policies.access.csrf import public_form_csrf_protect
-from policies.access.forms import EmailForm, RestoreForm
+from policies.access.expiry import extension_request_create, resolve_extension_link
+from policies.access.forms import EmailForm, ExtendForm, RestoreForm
 from policies.access.rules import describe, resolve_link, too_late
 from policies.access.services import LinkUsed, TooLate, access_request_create
 from policies.models.access_requests import OPEN_REQUEST_STATUSES
@@ -105,3 +107,33 @@ def restore(request, token: str):
         "justification_required": policy.justification_required,
     }
     return _page(request, "access/restore_form.html", context)
+
+
+@sensitive_variables()
+@csrf_exempt  # checked by public_form_csrf_protect instead (policies/access/csrf.py)
+@sensitive_post_parameters()
+@require_http_methods(PAGE_METHODS)
+@public_form_csrf_protect
+def extend(request, token: str):
+    """The personal link from an access-ending warning: ask to keep the access longer."""
+    refused = throttle.limited(request, "restore", token=token)
+    if refused is not None:
+        return refused
+    end = resolve_extension_link(token)
+    if end is None:
+        return _bad_link(request)
+    account = end.account
+    form = ExtendForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            end = extension_request_create(
+                end=end,
+                nonce=end.nonce,
+                justification=form.cleaned_data["justification"],
+                client_ip=getattr(request, "client_ip", None) or client_ip(request),
+            )
+        except EndRefused:
+            return _bad_link(request)
+        return _page(request, "access/extend_status.html", {"end": end})
+    context = {"form": form, "end": end, "account": account, "organization": account.organization.name}
+    return _page(request, "access/extend_form.html", context)

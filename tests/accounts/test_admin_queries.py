@@ -15,12 +15,12 @@ from tests.factories import OrganizationFactory
 pytestmark = pytest.mark.django_db
 
 # Session, user, the user's permissions (2), the product filter's product list, the capped COUNT,
-# the page, its product access (one prefetch) = 8; a product or group filter adds its lookup, the
-# exempted filter its list of email patterns = 9; the sync status above the list (organizations with
-# their last sync, the runs to show, the schedule's next slot) = 12; the menu's count of access
-# requests waiting for a decision (every admin page, once per request) = 13.
+# the page, its product access and its access end dates (one prefetch each) = 9; a product or group
+# filter adds its lookup, the exempted filter its list of email patterns = 10; the sync status above
+# the list (organizations with their last sync, the runs to show, the schedule's next slot) = 13; the
+# menu's count of access requests waiting for a decision (every admin page, once per request) = 14.
 MENU_QUERIES = 1
-ACCOUNT_LIST_MAX_QUERIES = 12 + MENU_QUERIES
+ACCOUNT_LIST_MAX_QUERIES = 13 + MENU_QUERIES
 # Session, user, permissions (2), capped COUNT, the page, its grants (one prefetch), the menu's count.
 GROUP_LIST_MAX_QUERIES = 7 + MENU_QUERIES
 # Session, user, permissions (2), the group, its organization, capped COUNT, one page of members, the menu.

@@ -162,9 +162,10 @@ class TestAnAccount:
         with CaptureQueriesContext(connection) as small:
             client.get(ACCOUNTS, {"page_size": 5})
         # Session, user, permissions, throttle (cache read and write); then the page itself: the
-        # accounts, their product access and their groups (one query each, whatever the page size).
+        # accounts, their product access, their groups and their access end dates (one query each,
+        # whatever the page size).
         page_queries = [q["sql"] for q in small.captured_queries if '"accounts_' in q["sql"]]
-        assert len(page_queries) == 3, page_queries
+        assert len(page_queries) == 4, page_queries
         with django_assert_num_queries(len(small.captured_queries)):
             response = client.get(ACCOUNTS, {"page_size": 50})
         assert len(response.json()["results"]) == 50

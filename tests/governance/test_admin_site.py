@@ -51,7 +51,12 @@ def test_the_index_and_the_sign_in_page_name_the_portal_not_django(client, clien
 
 
 def test_accounts_and_policies_register_their_index_panels_in_app_order():
-    assert [panel.name for panel in admin.site.index_panels] == ["accounts", "policy-waiting", "policy-seat-savings"]
+    assert [panel.name for panel in admin.site.index_panels] == [
+        "accounts",
+        "access-ends",
+        "policy-waiting",
+        "policy-seat-savings",
+    ]
 
 
 def test_policies_registers_the_exempted_filter_on_the_account_list():

@@ -58,7 +58,7 @@ def test_the_roles_know_accounts_and_policies_through_their_registrations():
     policies = roles._PORTAL_APPS["policies"]
     assert (policies.help_desk, policies.admin_writes) == (True, True)
     assert "decide_accessrequest" in policies.help_desk_extra
-    assert roles._PORTAL_APPS["accounts"].help_desk_extra == ("activate_account",)
+    assert roles._PORTAL_APPS["accounts"].help_desk_extra == ("activate_account", "decide_membershipend")
 
 
 def test_an_unregistered_apps_permissions_go_to_no_role():
