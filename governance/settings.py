@@ -350,6 +350,10 @@ PORTAL_SCHEDULE_PROVIDERS = [
     "policies.schedules.policy_jobs",
     "policies.access.schedules.access_jobs",
 ]
+# Upper layers' functions called after each complete sync, by dotted path (accounts.sync.runner).
+PORTAL_AFTER_SYNC = [
+    "policies.access.returns.returns_after_sync",
+]
 # The only functions the task cluster runs (DESIGN.md 5.13): every scheduled job's func and every
 # function queued with async_task, by dotted path. A queued task or schedule naming anything else,
 # or carrying a result hook that is not listed here, is refused before it runs
@@ -369,6 +373,7 @@ PORTAL_TASK_FUNCTIONS = [
     "policies.access.tasks.expire_pending_requests",
     "policies.access.tasks.purge_rate_limit_counters",
     "policies.access.tasks.expire_access",
+    "policies.access.tasks.restore_on_return_dates",
 ]
 
 # --- Logging ---------------------------------------------------------------------------------

@@ -59,6 +59,18 @@ class Account(models.Model):
         editable=False,
         help_text="Last time a portal service changed this account in Atlassian (and in the mirror).",
     )
+    return_on = models.DateField(
+        "return date",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="On this day the portal gives back what its policies took from the account, and tells the "
+        "person. Set through accounts.services.returns (admin, API, import column return_on).",
+    )
+    # The daily job's claim on a due return date (a conditional UPDATE, as enforcements are claimed).
+    # Nullable: the sync's upsert writes only its own columns and leaves the others NULL.
+    return_claimed_by = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    return_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     imported_as_of = models.DateTimeField(
         "imported, not yet synced",
         null=True,
@@ -85,6 +97,7 @@ class Account(models.Model):
             models.Index(fields=["account_type", "id"], name="account_type"),
             models.Index(fields=["email"], name="account_email"),
             models.Index(fields=["name", "id"], name="account_name"),
+            models.Index(fields=["return_on"], name="account_return_on"),
         ]
         permissions = [
             ("activate_account", "Can restore or re-enable an account"),

@@ -27,6 +27,9 @@ class SyncContext:
     grants_by_group: dict[int, set[int]] = field(default_factory=dict)  # Group pk -> Product pks
     seen_accounts: set[str] = field(default_factory=set)
     seen_groups: set[str] = field(default_factory=set)
+    # Accounts the mirror knew in another status that this sync saw active again (re-invited,
+    # or re-activated in the identity provider): the after-sync hooks look only at these.
+    reactivated: set[int] = field(default_factory=set)
     # Account id -> its directory, from one listing per directory (None: not listed, e.g. a
     # single account's read-back, which keeps what the mirror knew).
     account_directories: dict[str, str] | None = None

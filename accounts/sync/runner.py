@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.leases import sync_lease
 from accounts.models import Account, AccountType, Organization
@@ -182,7 +183,23 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
         return _close(ctx, run, client, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", AuditAction.SYNC_FAILED)
     activity_snapshot_record(organization=ctx.organization, now=ctx.now)
     Organization.objects.filter(pk=ctx.organization.pk).update(last_complete_sync_at=ctx.now)
-    return _close(ctx, run, client, RunStatus.SUCCEEDED, "", AuditAction.SYNC_COMPLETED)
+    result = _close(ctx, run, client, RunStatus.SUCCEEDED, "", AuditAction.SYNC_COMPLETED)
+    _after_sync(ctx, client)
+    return result
+
+
+def _after_sync(ctx: SyncContext, client) -> None:
+    """Hand what a complete sync saw change to the upper layers (``PORTAL_AFTER_SYNC``, dotted paths,
+    so this layer imports none of them): each hook gets the organization, the pks of the accounts
+    seen active again, the sync's client and its ``now``. A hook that fails is logged; the sync
+    itself succeeded and stays so."""
+    for path in settings.PORTAL_AFTER_SYNC:
+        try:
+            import_string(path)(
+                organization=ctx.organization, reactivated=frozenset(ctx.reactivated), client=client, now=ctx.now
+            )
+        except Exception:
+            log.exception("After-sync hook %s failed for %s", path, ctx.organization.org_id)
 
 
 def _check_listing_complete(ctx: SyncContext, expected: int) -> None:

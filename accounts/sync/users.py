@@ -79,6 +79,10 @@ _ACCOUNT_INSERT = (
     "restored_at",
     "first_seen_at",
     "portal_changed_at",
+    # A return date is the portal's own (accounts/services/returns.py): empty for a new account, kept on update.
+    "return_on",
+    "return_claimed_by",
+    "return_claimed_at",
 )
 _ADDED, _LAST_ACTIVE = ACCOUNT_FIELDS.index("added_to_org"), ACCOUNT_FIELDS.index("last_active")
 # How long before a batch's first request a service's change still counts as possibly newer than
@@ -246,6 +250,9 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
             None,
             first_seen,
             None,
+            None,
+            None,
+            None,
         )
 
     for user in users:
@@ -273,6 +280,8 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
             ctx.counts["accounts_updated"] += 1
         if current.status != fields["status"]:
             events.append(_status_event(ctx, current, fields["status"]))
+            if fields["status"] == _ACTIVE:
+                ctx.reactivated.add(current.pk)
     if created:
         ctx.counts["accounts_created"] += len(created)
     upsert(Account, _ACCOUNT_INSERT, rows, conflict=["organization", "account_id"], update=_ACCOUNT_UPDATE)

@@ -27,6 +27,8 @@ class AuditAction(models.TextChoices):
     ACCOUNT_REAPPEARED = "account.reappeared", "Account reappeared"
     ACCOUNT_STATUS_CHANGED = "account.status_changed", "Account status changed in Atlassian"
     ACCOUNT_IMPORTED = "account.imported", "Account imported"
+    ACCOUNT_RETURN_DATE_SET = "account.return_date_set", "Return date set"
+    ACCOUNT_RETURNED = "account.returned", "Returning account handled"
     MEMBERSHIP_ADDED = "membership.added", "Added to group"
     MEMBERSHIP_REMOVED = "membership.removed", "Removed from group"
     MEMBERSHIP_END_SET = "membership.end_set", "Access end date set"

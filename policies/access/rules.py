@@ -169,7 +169,14 @@ def _changed_by_someone_else(enforcement: Enforcement, account: Account) -> list
     expected = _STATUS_AFTER.get(action)
     if expected and account.status != expected:
         return [f"the account is now {account.get_status_display().lower()}; it was changed after the policy acted"]
-    # Changes made by people (admin, help desk, API) after the policy's own action.
+    if people_changed_after(enforcement, account):
+        return ["an administrator changed this account after the policy acted"]
+    return []
+
+
+def people_changed_after(enforcement: Enforcement, account: Account) -> bool:
+    """Whether a person (admin, help desk, API) changed the account or its memberships after the
+    policy's own action. Setting a return date changes nothing in Atlassian and does not count."""
     executed = (
         AuditEvent.objects.filter(
             action=AuditAction.ENFORCEMENT_EXECUTED, target_type="policies.enforcement", target_id=str(enforcement.pk)
@@ -178,14 +185,39 @@ def _changed_by_someone_else(enforcement: Enforcement, account: Account) -> list
         .values_list("seq", flat=True)
         .first()
     )
-    later = AuditEvent.objects.filter(actor_kind__in=_PEOPLE).filter(
-        Q(target_type="accounts.account", target_id=str(account.pk))
-        | Q(target_type="accounts.membership", target_id__startswith=f"{account.account_id}:")
+    later = (
+        AuditEvent.objects.filter(actor_kind__in=_PEOPLE)
+        .filter(
+            Q(target_type="accounts.account", target_id=str(account.pk))
+            | Q(target_type="accounts.membership", target_id__startswith=f"{account.account_id}:")
+        )
+        .exclude(action=AuditAction.ACCOUNT_RETURN_DATE_SET)
     )
     later = later.filter(seq__gt=executed) if executed else later.filter(created_at__gt=enforcement.executed_at)
-    if later.exists():
-        return ["an administrator changed this account after the policy acted"]
-    return []
+    return later.exists()
+
+
+def return_decision(enforcement: Enforcement, account: Account, now: datetime, *, dated: bool) -> Decision:
+    """Whether what a done enforcement took may be given back to a returning account without a
+    person: the policy restores returning staff (or an operator set the account's return date,
+    ``dated``), it can still be given back, nobody changed the account since the policy acted, and
+    no never-restore rule applies. Otherwise the help desk decides."""
+    policy = enforcement.policy
+    blockers = []
+    if not dated and not policy.restore_returning:
+        blockers.append(f"policy {policy.name!r} does not restore returning staff automatically")
+    late = too_late(enforcement, account, now)
+    if late:
+        blockers.append(late)
+    if people_changed_after(enforcement, account):
+        blockers.append("an administrator changed this account after the policy acted")
+    deny = _deny_rule(enforcement, account, now)
+    if deny:
+        blockers.append(f"a never-restore rule applies: {deny}")
+    if blockers:
+        return Decision(False, blockers)
+    why = "its return date" if dated else f"policy {policy.name!r} restores returning staff"
+    return Decision(True, [f"returning: {why}"])
 
 
 def _deny_rule(enforcement: Enforcement, account: Account, now: datetime) -> str:

@@ -12,6 +12,12 @@ def access_jobs() -> list[Job]:
             help="Expire access requests that waited ACCESS_REQUEST_EXPIRY_DAYS without a decision.",
         ),
         Job(
+            name="portal:access-return-dates",
+            func="policies.access.tasks.restore_on_return_dates",
+            cron="5 6 * * *",
+            help="Give back what policies took from accounts whose return date is today (or passed); idempotent.",
+        ),
+        Job(
             name="portal:access-purge-rate-limits",
             func="policies.access.tasks.purge_rate_limit_counters",
             cron="51 4 * * *",

@@ -25,7 +25,7 @@ from governance.audit.record import Actor, record_event
 from governance.logging import redact
 from governance.runs import locks
 from policies.access import emails
-from policies.access.rules import KEEPABLE, auto_decision, describe, kind_of, too_late
+from policies.access.rules import KEEPABLE, action_of, auto_decision, describe, kind_of, too_late
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, PolicyAction
 from policies.models.access_requests import APPROVED_STATUSES, AccessRequestStatus
 from policies.models.enforcement import new_nonce
@@ -114,7 +114,7 @@ def access_request_create(
         raise LinkUsed("A request for this access is already open.") from None
     access_request.refresh_from_db()
     if access_request.status == AccessRequestStatus.PENDING:
-        _tell_admins(access_request)
+        tell_admins(access_request)
     return access_request
 
 
@@ -134,7 +134,7 @@ def _auto_approve(access_request: AccessRequest, why: str, now) -> None:
     enqueue_fulfilment(access_request, actor)
 
 
-def _tell_admins(access_request: AccessRequest) -> None:
+def tell_admins(access_request: AccessRequest) -> None:
     admin_url = f"{settings.PORTAL_BASE_URL}/admin/policies/accessrequest/{access_request.pk}/change/"
     notifications.send_digest(
         subject=f"Access request #{access_request.pk} waits for a decision",
@@ -276,7 +276,7 @@ def _give_back(access_request: AccessRequest, *, client, actor: Actor) -> str:
         reason += f": {access_request.justification[:500]}"
     status = enforcement.status
     if status == EnforcementStatus.DONE:
-        if enforcement.policy.action in _LIFECYCLE and enforcement.account.status == AccountStatus.ACTIVE:
+        if action_of(enforcement) in _LIFECYCLE and enforcement.account.status == AccountStatus.ACTIVE:
             # An earlier attempt already brought the account back: only the bookkeeping is left.
             _mark_reversed(enforcement)
             return "the account was already active again"

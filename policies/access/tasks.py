@@ -12,7 +12,7 @@ from governance.audit.record import Actor
 from governance.ratelimit import purge_stale
 from governance.runs.models import RunStatus
 from governance.runs.services import task_run_finish, task_run_start
-from policies.access import services
+from policies.access import returns, services
 from policies.models import AccessRequest
 
 
@@ -56,6 +56,18 @@ def expire_pending_requests() -> dict:
         task_run_finish(run=run, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     counts = {"expired": expired}
+    task_run_finish(run=run, counts=counts)
+    return counts
+
+
+def restore_on_return_dates() -> dict:
+    """Give back what policies took from the accounts whose return date has come (scheduled daily)."""
+    run = task_run_start(name="return_dates", subject="Restore accounts on their return date")
+    try:
+        counts = returns.restore_on_return_dates()
+    except Exception as exc:
+        task_run_finish(run=run, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
     task_run_finish(run=run, counts=counts)
     return counts
 

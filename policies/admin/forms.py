@@ -102,6 +102,7 @@ class InactivityPolicyForm(forms.ModelForm):
             "cap_percent",
             "schedule_cron",
             "self_service_restore",
+            "restore_returning",
             "justification_required",
             *TEMPLATE_FIELDS,
         )

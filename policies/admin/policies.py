@@ -88,7 +88,7 @@ class InactivityPolicyAdmin(admin.ModelAdmin):
                 "and tells the portal admins.",
             },
         ),
-        ("Restoration", {"fields": ("self_service_restore", "justification_required")}),
+        ("Restoration", {"fields": ("self_service_restore", "restore_returning", "justification_required")}),
         (
             "Emails",
             {

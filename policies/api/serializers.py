@@ -36,6 +36,7 @@ class PolicySerializer(serializers.ModelSerializer):
             "cap_percent",
             "schedule_cron",
             "self_service_restore",
+            "restore_returning",
             "justification_required",
             "warning_subject",
             "warning_body",

@@ -100,6 +100,13 @@ class InactivityPolicy(models.Model):
     self_service_restore = models.BooleanField(
         default=True, help_text="A person this policy acted on gets access back on request, without approval."
     )
+    restore_returning = models.BooleanField(
+        "returning staff are restored",
+        default=False,
+        help_text="When an account this policy acted on is active again in Atlassian (re-invited, or re-activated "
+        "in the identity provider), give back what the policy took without approval. Off: the help desk is "
+        "asked through an access request.",
+    )
     justification_required = models.BooleanField(default=False)
     # Emails
     warning_subject = models.CharField(max_length=200, default=DEFAULT_WARNING_SUBJECT)

@@ -30,6 +30,7 @@ POLICY_FIELDS = (
     "cap_percent",
     "schedule_cron",
     "self_service_restore",
+    "restore_returning",
     "justification_required",
     "warning_subject",
     "warning_body",

@@ -130,7 +130,8 @@ def enforcement_reverse(
     *, enforcement: Enforcement, client: AtlassianClient, actor: Actor, reason: str, correlation_id: str = ""
 ) -> None:
     """Give back what one executed enforcement removed (used by undo and by access requests)."""
-    account, action = enforcement.account, enforcement.policy.action
+    # The action the case recorded when it was opened: the policy may have changed since.
+    account, action = enforcement.account, enforcement.action or enforcement.policy.action
     if action == PolicyAction.REMOVE_PRODUCT_ACCESS:
         product_access_restore(
             account=account,
