@@ -88,9 +88,9 @@ def test_a_write_whose_outcome_is_unknown_is_not_retried_blindly_but_completed_b
 def test_a_write_past_the_read_timeout_that_did_act_is_completed_once_by_the_next_run(
     simulator, suspend_policy, due, make_client
 ):
-    # The server carries the suspend out after the client stopped waiting: the portal cannot
-    # know, so the next run sends it again. Suspending a suspended account changes nothing, and
-    # the portal still records one decision executed once.
+    # The server carries the suspend out after the client stopped waiting. The next run re-checks
+    # the account before acting, finds it suspended (the attempt that got no answer did act), and
+    # completes the case without sending the suspend again: one call, one decision executed once.
     simulator.faults.delay_next(1, seconds=1.0, path_contains=SUSPEND, after=2)
     first = enforce(suspend_policy, make_client(timeout=(2.0, 0.3)))
     assert first.counts["executed_due"] == 1
@@ -101,8 +101,11 @@ def test_a_write_past_the_read_timeout_that_did_act_is_completed_once_by_the_nex
         assert time.monotonic() < deadline
         time.sleep(0.05)
     enforce(suspend_policy, make_client())
-    assert _suspends(simulator)[timed_out.account.account_id] == 2
-    _assert_each_due_account_acted_on_once(simulator, suspend_policy, due, repeated_at_most=1)
+    assert _suspends(simulator)[timed_out.account.account_id] == 1
+    timed_out.refresh_from_db()
+    assert timed_out.status == EnforcementStatus.DONE
+    assert timed_out.removed == {"status": "suspended", "completed_earlier": True}
+    _assert_each_due_account_acted_on_once(simulator, suspend_policy, due, repeated_at_most=0)
 
 
 def test_an_enforcement_that_keeps_failing_ends_failed_after_its_attempts_and_says_why(
