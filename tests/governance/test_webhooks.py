@@ -164,3 +164,18 @@ def test_notify_event_never_raises_into_the_job_that_called_it(receiver, django_
         notify_event(AUDIT_VERIFICATION_FAILED, {"not json": object()})
     assert async_task.call_count == 1  # the one valid event was tried, and its failure swallowed
     assert receiver.received == []
+
+
+def test_a_receiver_on_loopback_is_refused_at_delivery_unless_private_networks_are_allowed(
+    settings, receiver, django_capture_on_commit_callbacks
+):
+    receiver.script(Reply(200))
+    subscribe(f"http://localhost:{receiver.url.rsplit(':', 1)[1]}/hooks", [AUDIT_VERIFICATION_FAILED])
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+
+    _emit(django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "private, loopback or reserved" in delivery.attempts[0]["error"]
+    assert receiver.received == []
