@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 
+from accounts import notifications
 from accounts.clients import MissingCredentials, client_for
 from accounts.models import Organization
 from accounts.sync.groups import PRODUCT_NAMES
@@ -64,7 +65,7 @@ def organization_check(*, organization: Organization, user_limit: int | None = N
 
 def organization_preflight(*, organization: Organization, client, user_limit: int | None = None) -> list[Check]:
     """Every check, in order. ``user_limit`` reads only the first users (a quick look; counts say so)."""
-    checks = [_admin_key(client)]
+    checks = [_admin_key(client, organization)]
     if checks[0].outcome != FAIL:
         checks.append(_directories(organization, client))
         users = _Users.read(client, user_limit)
@@ -87,11 +88,12 @@ def _failure(name: str, exc: AtlassianError, advice: str) -> Check:
     return Check(name, FAIL, f"Atlassian answered {exc}", advice)
 
 
-def _admin_key(client) -> Check:
+def _admin_key(client, organization: Organization) -> Check:
     name = "Admin API key"
     try:
         org = client.organization()
     except AtlassianError as exc:
+        notifications.key_refused(org_id=organization.org_id, exc=exc, during="connection check")
         if exc.status == 404:
             advice = "Check the org id: it is in admin.atlassian.com's address, /o/<org id>/."
         elif exc.status == 403:

@@ -8,12 +8,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from governance.api import views
+from governance.notifications.api import WebhookSubscriptionViewSet
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("runs", views.TaskRunViewSet, basename="run")
 router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
+router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 
 urlpatterns = [
     path("", views.ApiRootView.as_view(), name="root"),

@@ -14,7 +14,9 @@ class GovernanceConfig(AppConfig):
 
         from governance import checks  # noqa: F401  (registers the system checks)
         from governance.api import signals as api_signals
+        from governance.audit.anchors import anchor_appended
         from governance.middleware import session_fresh_at_sign_in
+        from governance.notifications.receivers import send_anchor
         from governance.roles import sync_roles_after_migrate
         from governance.taskqueue.guard import refuse_foreign_task, summarise_refusal
 
@@ -29,6 +31,8 @@ class GovernanceConfig(AppConfig):
         pre_execute.connect(refuse_foreign_task, dispatch_uid="governance.refuse_foreign_task")
         post_execute_in_worker.connect(summarise_refusal, dispatch_uid="governance.summarise_refusal")
         user_logged_in.connect(session_fresh_at_sign_in, dispatch_uid="governance.session_fresh_at_sign_in")
+        # Each new audit anchor can go out as the "audit.anchor" event (a copy kept outside the portal).
+        anchor_appended.connect(send_anchor, dispatch_uid="governance.notifications.send_anchor")
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):

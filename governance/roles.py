@@ -39,7 +39,14 @@ _READ_ALSO = ("django_q", "auth", "axes")  # view permissions only, for admins a
 _ADMIN_EXTRA = {
     # API tokens are created and revoked by portal admins (governance.api.tokens checks that a
     # token never carries more permissions than its creator holds).
-    "governance": ["add_apitoken", "change_apitoken"],
+    "governance": [
+        "add_apitoken",
+        "change_apitoken",
+        # Webhook subscriptions (governance.notifications); their delivery log stays read-only.
+        "add_webhooksubscription",
+        "change_webhooksubscription",
+        "delete_webhooksubscription",
+    ],
     # Lifting a sign-in lockout deletes its attempt rows (the admin's audited "Unlock" actions).
     "axes": ["delete_accessattempt"],
     # Operators: add and change (deactivate) on the Users page, never delete, and only within what

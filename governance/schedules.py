@@ -54,6 +54,12 @@ def _own_jobs() -> list[Job]:
             help="Check the audit chain against its anchors, append a new anchor; report a break.",
         ),
         Job(
+            name="portal:retry-webhooks",
+            func="governance.notifications.tasks.retry_webhook_deliveries",
+            cron="* * * * *",
+            help="Send the webhook deliveries that are due (retries after a failure, with growing waits).",
+        ),
+        Job(
             name="portal:anchor-audit-log",
             func="governance.tasks.anchor_audit_log",
             cron="7 * * * *",

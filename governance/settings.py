@@ -374,7 +374,19 @@ PORTAL_TASK_FUNCTIONS = [
     "policies.access.tasks.purge_rate_limit_counters",
     "policies.access.tasks.expire_access",
     "policies.access.tasks.restore_on_return_dates",
+    "governance.notifications.tasks.dispatch_event",
+    "governance.notifications.tasks.deliver_webhook",
+    "governance.notifications.tasks.retry_webhook_deliveries",
 ]
+
+# --- Notifications (governance/notifications: webhooks and Slack messages) ----------------------
+# Receivers on loopback or private addresses are refused unless this is set (an internal chat
+# server, the test suite's receiver); a deployment decision, not one any portal role can take.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+# A failed delivery is tried again after 1, 2, 4, 8 ... minutes, WEBHOOK_MAX_ATTEMPTS times in all.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 60, minimum=1)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=1.0)
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING: dict[str, Any] = {

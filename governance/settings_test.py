@@ -15,6 +15,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# The webhook tests' receiver listens on loopback (governance/notifications/safety.py); the tests of
+# the address check turn this off again.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise warns when it is missing)
 if not os.environ.get("AUDIT_ANCHOR_DIR"):
     # Audit anchors are files: a test process (each test gets its own, tests/conftest.py) never appends to

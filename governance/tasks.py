@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.mail import mail_admins
 
 from governance.audit.anchors import AnchorError, anchor_email, audit_verify_and_anchor
+from governance.notifications import notify_event
+from governance.notifications.events import AUDIT_VERIFICATION_FAILED
 from governance.runs.models import RunStatus, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
 
@@ -50,4 +52,5 @@ def _verify_and_anchor(name: str, *, email_auditors: bool, alert_every_time: boo
     log.error(message)
     if alert_every_time or previous is None or previous.status != RunStatus.FAILED:
         mail_admins("Audit log check failed", message, fail_silently=True)
+        notify_event(AUDIT_VERIFICATION_FAILED, {"task": name, "message": message, "run": run.pk})
     return False

@@ -7,11 +7,13 @@ class PoliciesConfig(AppConfig):
 
     def ready(self):
         from governance.roles import register_portal_app
+        from policies.events import register_events
         from policies.filtersets import register_account_filters
         from policies.leases import register_run_leases
 
         register_account_filters()  # ?exempted= on accounts, in the admin and the API
         register_run_leases()  # governance.runs: which lease a policy run holds
+        register_events()  # governance.notifications: policy runs, access requests, review campaigns
         # The help desk reads policies and decides access requests; admins hold every write.
         register_portal_app(
             "policies",

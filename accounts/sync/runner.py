@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts import notifications
 from accounts.leases import sync_lease
 from accounts.models import Account, AccountType, Organization
 from accounts.snapshots import activity_snapshot_record
@@ -177,7 +178,7 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
         )
         return _close(ctx, run, client, RunStatus.HALTED, message, AuditAction.SYNC_HALTED)
     except (AtlassianError, SyncDataError) as exc:
-        return _close(ctx, run, client, RunStatus.FAILED, str(exc), AuditAction.SYNC_FAILED)
+        return _close(ctx, run, client, RunStatus.FAILED, str(exc), AuditAction.SYNC_FAILED, exc)
     except Exception as exc:
         log.exception("Sync of %s failed unexpectedly", ctx.organization.org_id)
         return _close(ctx, run, client, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", AuditAction.SYNC_FAILED)
@@ -278,7 +279,7 @@ def _sync_account_types(ctx: SyncContext, client) -> None:
             ctx.counts["accounts_updated"] += updated.update(account_type=kind, billable=False)
 
 
-def _close(ctx, run, client, status, error, action) -> SyncResult:
+def _close(ctx, run, client, status, error, action, exc: BaseException | None = None) -> SyncResult:
     stats = client.stats
     counts = {**dict(ctx.counts), "http_requests": stats.requests, "http_retries": stats.retries}
     wrote = any(v for k, v in ctx.counts.items() if k not in _NOT_WRITES)
@@ -298,4 +299,9 @@ def _close(ctx, run, client, status, error, action) -> SyncResult:
                 reason=error,
                 **ctx.audit_fields(),
             )
+    if status in (RunStatus.FAILED, RunStatus.HALTED):
+        # Webhooks and Slack, once committed; never raises (governance.notifications).
+        notifications.sync_ended(
+            org_id=ctx.organization.org_id, run_id=run.pk, failed=status == RunStatus.FAILED, error=error, exc=exc
+        )
     return SyncResult(run, status, counts, run.error, stats.requests)

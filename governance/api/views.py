@@ -120,6 +120,7 @@ ROOT_LINKS = (
     ("access_requests", "api:accessrequest-list"),
     ("runs", "api:run-list"),
     ("audit_events", "api:auditevent-list"),
+    ("webhooks", "api:webhook-list"),
     ("schema", "api:schema"),
     ("docs", "api:docs"),
 )

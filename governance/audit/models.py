@@ -95,6 +95,9 @@ class AuditAction(models.TextChoices):
     OPERATOR_DEACTIVATED = "operator.deactivated", "Operator deactivated"
     OPERATOR_REACTIVATED = "operator.reactivated", "Operator reactivated"
     OPERATOR_PASSWORD_CHANGED = "operator.password_changed", "Operator's password changed"
+    WEBHOOK_CREATED = "webhook.created", "Webhook subscription created"
+    WEBHOOK_UPDATED = "webhook.updated", "Webhook subscription changed"
+    WEBHOOK_DELETED = "webhook.deleted", "Webhook subscription deleted"
 
 
 class AuditEvent(models.Model):

@@ -24,6 +24,7 @@ from governance.audit.models import ActorKind, AuditAction
 from governance.audit.record import Actor, record_event
 from governance.logging import redact
 from governance.runs import locks
+from policies import events
 from policies.access import emails
 from policies.access.rules import KEEPABLE, action_of, auto_decision, describe, kind_of, too_late
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, PolicyAction
@@ -115,6 +116,12 @@ def access_request_create(
     access_request.refresh_from_db()
     if access_request.status == AccessRequestStatus.PENDING:
         tell_admins(access_request)
+        events.access_request_waiting(
+            request_id=access_request.pk,
+            organization=account.organization.org_id,
+            kind=access_request.kind,
+            reason=access_request.decision_reason,
+        )
     return access_request
 
 

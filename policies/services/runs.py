@@ -29,7 +29,7 @@ from governance.gc_pause import collector_paused
 from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
-from policies import capcheck
+from policies import capcheck, events
 from policies.engine import Decision, OpenCase, Verdict, decide_many, in_scope
 from policies.leases import policy_lease
 from policies.models import (
@@ -784,4 +784,14 @@ def _finish(
         notifications.send_digest(subject=f"{policy.name}: {status}", lines=lines)
     if counts.get("idp_action_needed"):
         notifications.send_idp_digest(policy=policy, run=run)
+    events.policy_run_finished(
+        policy_id=policy.pk,
+        policy_name=policy.name,
+        mode=policy.mode,
+        organization=policy.organization.org_id,
+        run_id=run.pk,
+        status=status,
+        message=message,
+        counts=counts,
+    )
     return PolicyRunResult(run=run, status=status, counts=counts, message=message, evaluation=evaluation)
