@@ -9,10 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Account, Group, Membership, Organization, Product, ProductAccess
+from accounts.models.accounts import MANAGED_BY_IDP
 from governance.audit.record import Actor
 from policies.models import Enforcement, Exemption, InactivityPolicy, PolicyMode
 from policies.selectors.snapshots import shared_account_data
-from policies.services.runs import evaluate, policy_run
+from policies.services.runs import evaluate, idp_provisioned, policy_run
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
 
@@ -161,3 +162,18 @@ def test_a_run_that_may_change_accounts_makes_the_next_run_read_them_again():
     policy_run(policy=enforcing, now=NOW, actor=actor, shared=data)
     policy_run(policy=policies[4], now=NOW, actor=actor, dry_run=True, shared=data)
     assert data.loads == 2
+
+
+@pytest.mark.django_db
+def test_the_idp_provisioned_among_many_accounts_are_found_in_one_query(django_assert_num_queries):
+    org = Organization.objects.create(org_id="idp", name="IdP")
+    Account.objects.bulk_create(
+        Account(organization=org, account_id=f"i{n}", management_source=MANAGED_BY_IDP if n % 3 else "")
+        for n in range(1200)
+    )
+    pks = sorted(Account.objects.filter(organization=org).values_list("pk", flat=True))
+    asked = pks[:1100]
+    expected = idp_provisioned(asked)  # one query per 500
+    assert len(expected) == len([pk for pk in asked if (pk - pks[0]) % 3])  # not vacuous
+    with django_assert_num_queries(1):
+        assert idp_provisioned(asked, org) == expected
