@@ -2,11 +2,13 @@
 stay fast at 100,000 accounts (DJANGO-NOTES 3), with bulk actions that call the services."""
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from accounts.admin import filters
 from accounts.admin.bulk_views import bulk_result_view, bulk_run_view, run_bulk_action
@@ -126,6 +128,17 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
             obj.get_status_display(),
             f"From an Atlassian CSV export of {obj.imported_as_of:%Y-%m-%d}; policies leave this account alone "
             "until a sync confirms it.",
+        )
+
+    def action_checkbox(self, obj):
+        """Django's own checkbox, written directly: rendering a form widget through the template
+        engine for each of 100 rows was about a fifth of the list's time. Same HTML (a test compares)."""
+        label = format_html(_("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
         )
 
     # Compact cells (governance.admin_tools.cells): at 1280 px every column shows, rows stay one line.

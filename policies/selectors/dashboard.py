@@ -13,6 +13,7 @@ from accounts.selectors.prices import MONTHS_PER_YEAR, Savings, saving_lines, se
 from policies.engine import Verdict
 from policies.models import AccessRequest, Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
 from policies.models.access_requests import AccessRequestStatus
+from policies.selectors.snapshots import AccountData, shared_account_data
 from policies.services.runs import blocked_removals, evaluate
 
 HORIZON_DAYS = 30
@@ -57,9 +58,11 @@ def policy_seat_savings(
         policies = policies.filter(organization=organization)
     acting: dict[int, set[int]] = defaultdict(set)
     previewed: dict[int, set[int]] = defaultdict(set)
-    for policy in policies.select_related("organization").prefetch_related("products"):
+    selected = list(policies.select_related("organization").prefetch_related("products"))
+    shared = shared_account_data(selected, at)  # the accounts read once per organization
+    for policy in selected:
         freed = previewed if policy.mode == PolicyMode.PREVIEW else acting
-        for account_pk, product_pk in _seats_freed(policy, at):
+        for account_pk, product_pk in _seats_freed(policy, at, shared.get(policy.organization_id)):
             freed[product_pk].add(account_pk)
     products = Product.objects.filter(pk__in=[*acting, *previewed]).select_related("organization")
     prices = seat_prices(product.pk for product in products)
@@ -99,9 +102,9 @@ def savings_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _seats_freed(policy: InactivityPolicy, at: datetime) -> Iterator[tuple[int, int]]:
+def _seats_freed(policy: InactivityPolicy, at: datetime, shared: AccountData | None) -> Iterator[tuple[int, int]]:
     """``(account pk, product pk)`` of the seats ``policy`` would free by ``at``."""
-    evaluation = evaluate(policy, at)
+    evaluation = evaluate(policy, at, shared=shared)
     accounts = [d.account_pk for d in evaluation.decisions if d.verdict in (Verdict.ACT, Verdict.WARN)]
     # A product removal that waits for a decision frees nothing (DESIGN.md 5.9).
     blocked = blocked_removals(policy, accounts)

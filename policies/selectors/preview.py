@@ -296,7 +296,7 @@ def policy_preview(policy: InactivityPolicy, now: datetime, *, horizon_days: int
     for pk, why in blocked_removals(policy, acting).items():
         rows[pk].needs_review = why
     if policy.action in IDP_REFUSED_ACTIONS:
-        _mark_idp(rows, policy.organization, idp_provisioned(acting))
+        _mark_idp(rows, policy.organization, idp_provisioned(acting, policy.organization))
     ordered = sorted(
         rows.values(),
         # Today's rows first (act, warn, cancel), then the rest in date order.

@@ -3,6 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -104,7 +105,10 @@ def load_snapshots(
     aware = aware_datetimes(accounts.db)
     activity: dict[int, dict[int, datetime | None]] = defaultdict(dict)
     if spec.product_pks:
-        access = ProductAccess.objects.filter(account__in=accounts, product_id__in=spec.product_pks)
+        # In a fixed order: of two products last used at the same moment the engine names the first.
+        access = ProductAccess.objects.filter(account__in=accounts, product_id__in=spec.product_pks).order_by(
+            "account_id", "product_id"
+        )
         for account_pk, product_pk, last in driver_rows(access.values_list("account_id", "product_id", "last_active")):
             activity[account_pk][product_pk] = aware(last)
     groups = set(spec.include_group_pks | spec.exclude_group_pks) | {e.group_pk for e in exemptions if e.group_pk}
@@ -157,4 +161,166 @@ def open_cases(policy: InactivityPolicy) -> dict[int, tuple[int, OpenCase]]:
     return {
         account: (pk, OpenCase(status=status, warned_at=warned, due_at=due))
         for account, pk, status, warned, due in rows
+    }
+
+
+# --- Shared loading: several policies of one organization evaluated at the same moment ----------
+
+# What the shared load reads for every account; ``status_changed_at`` only matters to IN_STATE
+# policies and is read apart, for the accounts in the states they name (see AccountData).
+_SHARED_FIELDS = _ACCOUNT_FIELDS[:-1]
+
+
+class AccountData:
+    """One organization's account data, read once for the policies evaluated together at ``now``
+    (``enforce_policies``, the dashboard's savings, a batch of dry runs): the same snapshots, hence
+    the same decisions, as :func:`load_snapshots` gives each policy alone, for a fixed handful of
+    queries in all instead of per policy.
+
+    Read lazily on the first :meth:`snapshots`, for every policy in ``specs`` at once: the union of
+    their groups (plus the exemptions'), of their products, and of their trigger states. A policy
+    outside ``specs`` (another organization, groups or products not loaded) is refused. The data is
+    a picture at one moment: a caller that changes accounts between two evaluations (an enforcing
+    run) calls :meth:`discard`, and the next evaluation reads afresh.
+    """
+
+    def __init__(
+        self, organization: Organization, specs: Iterable[PolicySpec], exemptions: list[ExemptionSpec], now: datetime
+    ):
+        self.organization = organization
+        self.exemptions = exemptions
+        self.now = now  # the moment the exemptions are in force at
+        self._specs = {spec.id: spec for spec in specs}
+        self._groups = frozenset(
+            {pk for spec in self._specs.values() for pk in spec.include_group_pks | spec.exclude_group_pks}
+            | {e.group_pk for e in exemptions if e.group_pk}
+        )
+        self._products = frozenset(pk for spec in self._specs.values() for pk in spec.product_pks)
+        self._states = frozenset(s.trigger_state for s in self._specs.values() if s.trigger == Trigger.IN_STATE)
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._changed: dict[int, datetime | None] = {}
+        self._activity: dict[int, dict[int, datetime | None]] = {}
+        self._members: dict[int, frozenset[int]] = {}
+        # One snapshot per account for every policy: with all the products loaded (the engine
+        # looks only at a policy's own) and the groups of them all (it only intersects them).
+        self._built: dict[int, AccountSnapshot] = {}
+        self.loads = 0  # how many times the data was read (tests, benchmarks)
+
+    def spec_for(self, policy: InactivityPolicy, now: datetime) -> PolicySpec | None:
+        """The spec this data was loaded for, if it serves ``policy`` at ``now`` (None: load alone)."""
+        if policy.organization_id != self.organization.pk or now != self.now:
+            return None
+        return self._specs.get(policy.pk)
+
+    def discard(self) -> None:
+        """Forget what was read: the next evaluation reads the accounts again."""
+        self._rows = None
+        self._built = {}
+
+    def snapshots(self, spec: PolicySpec) -> list[AccountSnapshot]:
+        """:func:`load_snapshots` of the policy ``spec`` describes (every candidate, in the same order)."""
+        if self._specs.get(spec.id) != spec:
+            raise ValueError(f"policy {spec.id} is not one this data was loaded for")
+        if self._rows is None:
+            self._load()
+        rows = self._rows
+        assert rows is not None
+        # candidate_accounts' narrowing, on the rows read for every policy.
+        if spec.trigger == Trigger.IN_STATE:
+            rows = [r for r in rows if r[3] == spec.trigger_state]
+        if spec.claim_scope == ClaimScope.MANAGED:
+            rows = [r for r in rows if r[5]]
+        elif spec.claim_scope == ClaimScope.EXTERNAL:
+            rows = [r for r in rows if not r[5]]
+        built = self._built
+        missing = [r for r in rows if r[0] not in built]
+        if missing:
+            built.update(self._build(missing))
+        return [built[r[0]] for r in rows]
+
+    def _load(self) -> None:
+        self.loads += 1
+        accounts = Account.objects.filter(organization=self.organization, imported_as_of__isnull=True).exclude(
+            status=AccountStatus.REMOVED
+        )
+        aware = aware_datetimes(accounts.db)
+        rows = [
+            (
+                pk,
+                name,
+                email,
+                status,
+                account_type,
+                bool(managed),
+                bool(admin),
+                aware(added),
+                aware(last),
+                aware(restored),
+            )
+            for pk, name, email, status, account_type, managed, admin, added, last, restored in driver_rows(
+                accounts.values_list(*_SHARED_FIELDS)
+            )
+        ]
+        changed: dict[int, datetime | None] = {}
+        if self._states:
+            in_states = accounts.filter(status__in=self._states).values_list("pk", "status_changed_at")
+            changed = {pk: aware(when) for pk, when in driver_rows(in_states)}
+        self._changed = changed
+        activity: dict[int, dict[int, datetime | None]] = defaultdict(dict)
+        if self._products:
+            # load_snapshots' order, so that each account's products come in the same order.
+            access = ProductAccess.objects.filter(account__in=accounts, product_id__in=self._products).order_by(
+                "account_id", "product_id"
+            )
+            for account_pk, product_pk, last in driver_rows(
+                access.values_list("account_id", "product_id", "last_active")
+            ):
+                activity[account_pk][product_pk] = aware(last)
+        self._activity = activity
+        members: dict[int, frozenset[int]] = {}
+        if self._groups:
+            found: dict[int, set[int]] = defaultdict(set)
+            memberships = Membership.objects.filter(group_id__in=self._groups, account__in=accounts)
+            for account_pk, group_pk in memberships.values_list("account_id", "group_id"):
+                found[account_pk].add(group_pk)
+            members = {pk: frozenset(groups) for pk, groups in found.items()}
+        self._members = members
+        self._rows = rows
+
+    def _build(self, rows: list[tuple[Any, ...]]) -> dict[int, AccountSnapshot]:
+        activity, members, changed = self._activity, self._members, self._changed
+        no_groups: frozenset[int] = frozenset()
+        no_products: dict[int, datetime | None] = {}
+        return {
+            pk: AccountSnapshot(
+                pk,
+                name,
+                email,
+                status,
+                account_type,
+                managed,
+                admin,
+                added,
+                last,
+                restored,
+                changed.get(pk),
+                product_activity=activity.get(pk, no_products),
+                group_pks=members.get(pk, no_groups),
+            )
+            for pk, name, email, status, account_type, managed, admin, added, last, restored in rows
+        }
+
+
+def shared_account_data(policies: Iterable[InactivityPolicy], now: datetime) -> dict[int, AccountData]:
+    """One :class:`AccountData` per organization of ``policies`` (selected with their organization),
+    by organization pk: the policies' specs (three queries each) and the exemptions in force at ``now``
+    (one query per organization) now, the accounts when first evaluated."""
+    specs: dict[int, list[PolicySpec]] = defaultdict(list)
+    organizations: dict[int, Organization] = {}
+    for policy in policies:
+        specs[policy.organization_id].append(policy_spec(policy))
+        organizations[policy.organization_id] = policy.organization
+    return {
+        pk: AccountData(organization, specs[pk], active_exemptions(organization, now), now)
+        for pk, organization in organizations.items()
     }

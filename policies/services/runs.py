@@ -18,7 +18,7 @@ from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from accounts.clients import client_for
-from accounts.models import Account, AccountStatus
+from accounts.models import Account, AccountStatus, Organization
 from accounts.models.accounts import MANAGED_BY_IDP
 from accounts.pool import ForkOf, run_paced
 from accounts.removal import removal_plans
@@ -30,7 +30,7 @@ from governance.runs import locks
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
 from governance.runs.services import task_run_finish, task_run_start
 from policies import capcheck, events
-from policies.engine import Decision, OpenCase, Verdict, decide_many, in_scope
+from policies.engine import Decision, OpenCase, Verdict, decide_and_count
 from policies.leases import policy_lease
 from policies.models import (
     OPEN_STATUSES,
@@ -41,7 +41,7 @@ from policies.models import (
     PolicyMode,
 )
 from policies.models.enforcement import new_nonce
-from policies.selectors.snapshots import active_exemptions, load_snapshots, open_cases, policy_spec
+from policies.selectors.snapshots import AccountData, active_exemptions, load_snapshots, open_cases, policy_spec
 from policies.services import notifications
 from policies.services.execute import EXECUTABLE, IDP_REFUSED_ACTIONS, execute
 
@@ -67,19 +67,39 @@ class PolicyRunResult:
     evaluation: Evaluation | None = None
 
 
-def evaluate(policy: InactivityPolicy, now: datetime, *, account_pks: Iterable[int] | None = None) -> Evaluation:
-    """Decisions for every account the policy could concern: a handful of queries in total."""
+def evaluate(
+    policy: InactivityPolicy,
+    now: datetime,
+    *,
+    account_pks: Iterable[int] | None = None,
+    shared: AccountData | None = None,
+) -> Evaluation:
+    """Decisions for every account the policy could concern: a handful of queries in total.
+
+    ``shared``: the organization's account data read once for several policies evaluated at
+    ``now`` (``shared_account_data``); the same decisions as reading them for this policy alone.
+    """
     with collector_paused():
-        return _evaluate(policy, now, account_pks=account_pks)
+        return _evaluate(policy, now, account_pks=account_pks, shared=shared)
 
 
-def _evaluate(policy: InactivityPolicy, now: datetime, *, account_pks: Iterable[int] | None = None) -> Evaluation:
-    spec = policy_spec(policy)
-    exemptions = active_exemptions(policy.organization, now)
-    snapshots = load_snapshots(policy, spec, exemptions, account_pks=account_pks)
+def _evaluate(
+    policy: InactivityPolicy,
+    now: datetime,
+    *,
+    account_pks: Iterable[int] | None = None,
+    shared: AccountData | None = None,
+) -> Evaluation:
+    spec = shared.spec_for(policy, now) if shared is not None and account_pks is None else None
+    if shared is not None and spec is not None:
+        exemptions = shared.exemptions
+        snapshots = shared.snapshots(spec)
+    else:
+        spec = policy_spec(policy)
+        exemptions = active_exemptions(policy.organization, now)
+        snapshots = load_snapshots(policy, spec, exemptions, account_pks=account_pks)
     cases = open_cases(policy)
-    decisions = decide_many(spec, snapshots, exemptions, now, {pk: case for pk, (_, case) in cases.items()})
-    scope = sum(1 for s in snapshots if in_scope(spec, s))
+    decisions, scope = decide_and_count(spec, snapshots, exemptions, now, {pk: case for pk, (_, case) in cases.items()})
     # Open cases for accounts that left the candidate set entirely (removed, say) are cancelled too.
     seen = {s.pk for s in snapshots}
     if account_pks is None:
@@ -98,10 +118,16 @@ def blocked_removals(policy: InactivityPolicy, account_pks: list[int]) -> dict[i
     return {pk: plan.blocked for pk, plan in plans.items() if plan.blocked}
 
 
-def idp_provisioned(account_pks: Iterable[int]) -> set[int]:
-    """Those of ``account_pks`` an identity provider provisions (one query per 500)."""
+def idp_provisioned(account_pks: Iterable[int], organization: Organization | None = None) -> set[int]:
+    """Those of ``account_pks`` an identity provider provisions: one query per 500, or with their
+    ``organization``, one query whatever their number."""
     pks = sorted(set(account_pks))
     found: set[int] = set()
+    if organization is not None and len(pks) > 500:
+        # The organization's provisioned accounts, once: a run's statement count stays the same at
+        # 10,000 or 100,000 accounts.
+        provisioned = Account.objects.filter(organization=organization, management_source=MANAGED_BY_IDP)
+        return set(pks).intersection(provisioned.values_list("pk", flat=True))
     for start in range(0, len(pks), 500):
         found.update(
             Account.objects.filter(pk__in=pks[start : start + 500], management_source=MANAGED_BY_IDP).values_list(
@@ -149,13 +175,16 @@ def policy_run(
     client: AtlassianClient | None = None,
     reason: str = "",
     confirmed_act: int | None = None,
+    shared: AccountData | None = None,
 ) -> PolicyRunResult:
     """Run ``policy`` once (see the module's docstring).
 
     ``reason``: why a person started it (the "Run now" confirmation), recorded with the run as its
     ``policy.run_started`` event. ``confirmed_act``: how many accounts that person was shown as
     due; an enforcing run that finds more (a sync came in meanwhile) halts rather than act on
-    accounts nobody confirmed."""
+    accounts nobody confirmed. ``shared``: account data read once for the runs of several
+    policies at the same ``now`` (see ``evaluate``); a run that may change accounts (enforce or
+    review mode, not a dry run) discards it when it ends, so the next run reads them afresh."""
     now = now or timezone.now()
     actor = actor or Actor.scheduler(f"policy {policy.name}")
     # Acting stops between accounts once the budget is spent, well before the cluster's timeout
@@ -185,7 +214,18 @@ def policy_run(
             return _finish(
                 policy, run, actor, RunStatus.REFUSED, {}, "Another run of this policy is in progress.", now=now
             )
-        result = _run(policy, run, actor, now, dry_run, client, lease, confirmed_act=confirmed_act, deadline=deadline)
+        result = _run(
+            policy,
+            run,
+            actor,
+            now,
+            dry_run,
+            client,
+            lease,
+            confirmed_act=confirmed_act,
+            deadline=deadline,
+            shared=shared,
+        )
         return result
     except Exception as exc:
         # An unexpected error (the database, a bug) must not leave the run "running" forever.
@@ -193,6 +233,8 @@ def policy_run(
             task_run_finish(run=run, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        if shared is not None and not dry_run and policy.mode != PolicyMode.PREVIEW:
+            shared.discard()
         if lease:
             lease.release()
         if result is not None and result.counts.get("time_budget_reached"):
@@ -240,11 +282,12 @@ def _run(
     *,
     confirmed_act: int | None = None,
     deadline: float | None = None,
+    shared: AccountData | None = None,
 ) -> PolicyRunResult:
     fresh, why = sync_is_fresh(policy, now)
     if not fresh:
         return _finish(policy, run, actor, RunStatus.REFUSED, {}, f"Refused: {why}. Sync, then run again.", now=now)
-    evaluation = evaluate(policy, now)
+    evaluation = evaluate(policy, now, shared=shared)
     to_act = evaluation.by_verdict(Verdict.ACT)
     cap = cap_for(policy, evaluation.scope_size)
     counts = {
@@ -257,7 +300,7 @@ def _run(
     blocked = blocked_removals(policy, [d.account_pk for d in to_act])
     if policy.action in IDP_REFUSED_ACTIONS:
         # Provisioned by an identity provider: no call is sent, the identity team acts (DESIGN.md 5.11).
-        counts["to_act_idp"] = len(idp_provisioned([d.account_pk for d in to_act]))
+        counts["to_act_idp"] = len(idp_provisioned([d.account_pk for d in to_act], policy.organization))
     if policy.action == PolicyAction.REMOVE_PRODUCT_ACCESS:
         # Seats that will not be freed without a decision: counted apart from the rest (DESIGN.md 5.9).
         counts["to_act_needs_review"] = len(blocked)

@@ -1,8 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from governance.audit.record import Actor
 from governance.runs.models import RunStatus, RunTrigger
 from policies.models import InactivityPolicy
+from policies.selectors.snapshots import shared_account_data
 from policies.services.runs import policy_run
 
 
@@ -24,9 +26,18 @@ class Command(BaseCommand):
         else:
             policies = list(InactivityPolicy.objects.filter(enabled=True).select_related("organization"))
         failed = False
+        # Dry runs change no account: they decide at one moment on the accounts read once per
+        # organization. Real runs keep their own moment and read afresh.
+        now = timezone.now() if dry_run else None
+        shared = shared_account_data(policies, now) if now is not None else {}
         for item in policies:
             result = policy_run(
-                policy=item, trigger=RunTrigger.MANUAL, dry_run=dry_run, actor=Actor.system("enforce_policies command")
+                policy=item,
+                now=now,
+                trigger=RunTrigger.MANUAL,
+                dry_run=dry_run,
+                actor=Actor.system("enforce_policies command"),
+                shared=shared.get(item.organization_id),
             )
             counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
             self.stdout.write(f"{item.name} [{'dry run' if dry_run else item.mode}]: {result.status}. {counts}")
