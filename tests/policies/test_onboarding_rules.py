@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import Account, Group, Membership
+from accounts.models import Account, Group, Membership, Organization
 from accounts.sync.runner import organization_sync
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
@@ -172,14 +172,20 @@ def test_conditions_other_than_the_address_narrow_who_matches(mirrored, simulato
 
 def test_the_first_sync_of_an_organization_onboards_nobody(organization, simulator, atlassian):
     # Everyone is new to an empty mirror: existing accounts are the bulk application's, previewed.
-    _sync(organization, atlassian)
-    rule = _rule(organization)
-    OnboardingRule.objects.filter(pk=rule.pk).update(created_at=timezone.now() - timezone.timedelta(days=1))
+    _sync(organization, atlassian)  # the groups, for the rule
+    rule = _rule(organization, cap=1000)
+    OnboardingRule.objects.filter(pk=rule.pk).update(email_pattern="")  # everyone matches
     Account.objects.all().delete()
-    organization.__class__.objects.filter(pk=organization.pk).update(last_complete_sync_at=None)
-    _sync(organization, atlassian)
+    Organization.objects.filter(pk=organization.pk).update(last_complete_sync_at=None)
+    _sync(organization, atlassian)  # the first complete sync again: everyone is new
+    assert Account.objects.count() > 100
     assert not OnboardingItem.objects.exists()
     assert not AuditEvent.objects.filter(action=AuditAction.MEMBERSHIP_ADDED).exists()
+
+    # From the next sync on, a newcomer is onboarded.
+    [pia] = _join(simulator, "Pia")
+    _sync(organization, atlassian)
+    assert OnboardingItem.objects.get().account.account_id == pia
 
 
 def test_the_bulk_application_to_existing_accounts_acts_on_what_was_previewed(mirrored, simulator, atlassian):
