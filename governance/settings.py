@@ -353,6 +353,7 @@ PORTAL_SCHEDULE_PROVIDERS = [
 # Upper layers' functions called after each complete sync, by dotted path (accounts.sync.runner).
 PORTAL_AFTER_SYNC = [
     "policies.access.returns.returns_after_sync",
+    "policies.services.onboarding.onboarding_after_sync",
 ]
 # The only functions the task cluster runs (DESIGN.md 5.13): every scheduled job's func and every
 # function queued with async_task, by dotted path. A queued task or schedule naming anything else,

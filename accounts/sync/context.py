@@ -20,6 +20,8 @@ class SyncContext:
     actor: Actor
     # The reason on the audit events of what it finds changed (an account refresh says its own).
     seen_reason: str = "seen in Atlassian by the sync"
+    # Whether the organization had a complete sync before this one: the first sees everyone as new.
+    had_complete_sync: bool = True
     group_pks: dict[str, int] = field(default_factory=dict)  # Atlassian group id -> Group pk
     licence_group_pks: set[int] = field(default_factory=set)
     product_pks: dict[str, int] = field(default_factory=dict)  # resource ARI -> Product pk
@@ -30,6 +32,9 @@ class SyncContext:
     # Accounts the mirror knew in another status that this sync saw active again (re-invited,
     # or re-activated in the identity provider): the after-sync hooks look only at these.
     reactivated: set[int] = field(default_factory=set)
+    # Accounts this sync inserted into the mirror (seen for the first time): onboarding rules
+    # look only at these. Their pks come from the lookup the insert needs anyway: no extra query.
+    first_seen: set[int] = field(default_factory=set)
     # Account id -> its directory, from one listing per directory (None: not listed, e.g. a
     # single account's read-back, which keeps what the mirror knew).
     account_directories: dict[str, str] | None = None

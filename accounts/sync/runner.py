@@ -116,7 +116,16 @@ def organization_sync(
         if lease is None:
             task_run_finish(run=run, status=RunStatus.REFUSED, error="Another sync of this organization is running.")
             return SyncResult(run, RunStatus.REFUSED, {}, run.error)
-        ctx = SyncContext(organization=organization, now=timezone.now(), correlation_id=correlation_id, actor=actor)
+        ctx = SyncContext(
+            organization=organization,
+            now=timezone.now(),
+            correlation_id=correlation_id,
+            actor=actor,
+            # From the database: the caller's instance may predate an earlier sync.
+            had_complete_sync=Organization.objects.filter(
+                pk=organization.pk, last_complete_sync_at__isnull=False
+            ).exists(),
+        )
         return _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease)
     finally:
         if lease:
@@ -192,12 +201,18 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
 def _after_sync(ctx: SyncContext, client) -> None:
     """Hand what a complete sync saw change to the upper layers (``PORTAL_AFTER_SYNC``, dotted paths,
     so this layer imports none of them): each hook gets the organization, the pks of the accounts
-    seen active again, the sync's client and its ``now``. A hook that fails is logged; the sync
-    itself succeeded and stays so."""
+    seen active again, the pks of the accounts it saw for the first time (``first_seen``; empty
+    on the organization's first complete sync, which sees everyone for the first time), the sync's
+    client and its ``now``. A hook that fails is logged; the sync itself succeeded and stays so."""
+    first_seen = frozenset(ctx.first_seen) if ctx.had_complete_sync else frozenset()
     for path in settings.PORTAL_AFTER_SYNC:
         try:
             import_string(path)(
-                organization=ctx.organization, reactivated=frozenset(ctx.reactivated), client=client, now=ctx.now
+                organization=ctx.organization,
+                reactivated=frozenset(ctx.reactivated),
+                first_seen=first_seen,
+                client=client,
+                now=ctx.now,
             )
         except Exception:
             log.exception("After-sync hook %s failed for %s", path, ctx.organization.org_id)

@@ -287,7 +287,9 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
     upsert(Account, _ACCOUNT_INSERT, rows, conflict=["organization", "account_id"], update=_ACCOUNT_UPDATE)
     pks = {a.account_id: a.pk for a in existing.values()}
     if created:
-        pks.update(pks_by(Account, "account_id", created, organization=org_pk))
+        new_pks = pks_by(Account, "account_id", created, organization=org_pk)
+        pks.update(new_pks)
+        ctx.first_seen.update(new_pks.values())
     return pks
 
 

@@ -3,6 +3,7 @@
 from policies.models.access_requests import AccessRequest
 from policies.models.enforcement import OPEN_STATUSES, Enforcement, EnforcementStatus
 from policies.models.exemptions import Exemption, ExemptionKind
+from policies.models.onboarding import OnboardingItem, OnboardingItemStatus, OnboardingRule
 from policies.models.policies import ClaimScope, InactivityPolicy, PolicyAction, PolicyMode, PolicyRun, Trigger
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "Exemption",
     "ExemptionKind",
     "InactivityPolicy",
+    "OnboardingItem",
+    "OnboardingItemStatus",
+    "OnboardingRule",
     "PolicyAction",
     "PolicyMode",
     "PolicyRun",
