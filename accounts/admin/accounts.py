@@ -148,7 +148,7 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
 
     @admin.display(description="email", ordering="email")
     def email_display(self, obj):
-        return clipped(obj.email, width="l")
+        return clipped(obj.email, width="m")
 
     @admin.display(description="access until")
     def access_until(self, obj):
