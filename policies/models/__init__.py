@@ -4,18 +4,34 @@ from policies.models.access_requests import AccessRequest
 from policies.models.enforcement import OPEN_STATUSES, Enforcement, EnforcementStatus
 from policies.models.exemptions import Exemption, ExemptionKind
 from policies.models.policies import ClaimScope, InactivityPolicy, PolicyAction, PolicyMode, PolicyRun, Trigger
+from policies.models.reviews import (
+    CampaignStatus,
+    GroupReviewOwner,
+    ItemOutcome,
+    ReviewCampaign,
+    ReviewDecision,
+    ReviewItem,
+    UndecidedOutcome,
+)
 
 __all__ = [
     "OPEN_STATUSES",
     "AccessRequest",
+    "CampaignStatus",
     "ClaimScope",
     "Enforcement",
     "EnforcementStatus",
     "Exemption",
     "ExemptionKind",
+    "GroupReviewOwner",
     "InactivityPolicy",
+    "ItemOutcome",
     "PolicyAction",
     "PolicyMode",
     "PolicyRun",
+    "ReviewCampaign",
+    "ReviewDecision",
+    "ReviewItem",
     "Trigger",
+    "UndecidedOutcome",
 ]
