@@ -8,7 +8,7 @@ more than ``max_revocations`` removals halt the campaign until a person raises t
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -321,3 +321,37 @@ def campaigns_due(*, now: datetime | None = None) -> list[ReviewCampaign]:
     """Open (or halted) campaigns whose deadline has passed."""
     now = now or timezone.now()
     return list(ReviewCampaign.objects.exclude(status=CampaignStatus.CLOSED).filter(deadline__lte=now))
+
+
+def campaigns_daily(*, now: datetime | None = None) -> dict[str, int]:
+    """The daily job: remind reviewers of campaigns nearing their deadline (once), then close the
+    campaigns past it. A campaign that cannot be closed (no API key, the cap) waits for the next day
+    or a person; one failing never stops the others."""
+    from accounts.clients import client_for
+
+    now = now or timezone.now()
+    reminded = closed = 0
+    actor = Actor.scheduler("access reviews")
+    for campaign in ReviewCampaign.objects.filter(
+        status=CampaignStatus.OPEN, reminded_at__isnull=True, deadline__gt=now
+    ):
+        if campaign.deadline - timedelta(days=campaign.remind_days_before) > now:
+            continue
+        with transaction.atomic():
+            if not ReviewCampaign.objects.filter(pk=campaign.pk, reminded_at__isnull=True).update(reminded_at=now):
+                continue
+            record_event(
+                actor=actor,
+                action=AuditAction.REVIEW_REMINDED,
+                target=campaign,
+                organization=campaign.organization.org_id,
+            )
+        notify_reviewers(campaign, why="reminder")
+        reminded += 1
+    for campaign in campaigns_due(now=now):
+        try:
+            with client_for(campaign.organization) as client:
+                closed += campaign_close(campaign=campaign, client=client, actor=actor) == CampaignStatus.CLOSED
+        except Exception:  # the next campaign still closes; this one is retried tomorrow
+            log.exception("closing access review %s failed", campaign.pk)
+    return {"reminded": reminded, "closed": closed}

@@ -1,7 +1,10 @@
 """Access review campaigns end to end against the simulator: start, decide, close, evidence."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from accounts.models import Membership
 from governance.audit.models import AuditAction, AuditEvent
@@ -11,6 +14,7 @@ from policies.services.reviews import (
     ReviewRefused,
     campaign_close,
     campaign_raise_cap,
+    campaigns_daily,
     item_restore,
     items_decide,
     items_of,
@@ -159,3 +163,25 @@ class TestIdempotentClose:
             items_decide(
                 items=campaign.items.all(), decision="revoke", reason="late", user=rita, actor=Actor.for_user(rita)
             )
+
+
+class TestDailyJob:
+    def test_reviewers_are_reminded_once_ahead_and_the_campaign_closes_after_its_deadline(self, mirrored, alice):
+        rita = reviewer("rita")
+        [group] = reviewable_groups(mirrored, 1)
+        now = timezone.now()
+        campaign = start(
+            mirrored, alice, [group], reviewer=rita, deadline=now + timedelta(days=5), remind_days_before=2
+        )
+        item = campaign.items.first()
+        items_decide(items=[item], decision="revoke", reason="unused", user=rita, actor=Actor.for_user(rita))
+
+        assert campaigns_daily(now=now + timedelta(days=1)) == {"reminded": 0, "closed": 0}
+        assert campaigns_daily(now=now + timedelta(days=4)) == {"reminded": 1, "closed": 0}
+        assert campaigns_daily(now=now + timedelta(days=4, hours=1)) == {"reminded": 0, "closed": 0}
+        assert any("reminder" in message.subject for message in mail.outbox)
+        assert campaigns_daily(now=now + timedelta(days=6)) == {"reminded": 0, "closed": 1}
+
+        item.refresh_from_db()
+        assert item.outcome == ItemOutcome.REVOKED
+        assert not _is_member(item)
