@@ -85,6 +85,8 @@ class AuditAction(models.TextChoices):
     REVIEW_CAP_RAISED = "review.cap_raised", "Access review cap raised"
     REVIEW_CAMPAIGN_CLOSED = "review.campaign_closed", "Access review closed"
     REVIEW_EVIDENCE_EXPORTED = "review.evidence_exported", "Access review evidence downloaded"
+    REVIEW_OWNER_SET = "review.owner_set", "Group review owner set"
+    REVIEW_OWNER_REMOVED = "review.owner_removed", "Group review owner removed"
     AUDIT_EXPORTED = "audit.exported", "Audit log downloaded"
     AUDIT_ARCHIVED = "audit.archived", "Audit log archived and pruned"
     EXPORT_DOWNLOADED = "export.downloaded", "Data exported"

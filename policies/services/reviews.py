@@ -37,12 +37,48 @@ from policies.models import (
 log = logging.getLogger(__name__)
 
 
+DECIDE_PERMISSION = "policies.decide_reviewitem"
+
+
 class ReviewRefused(Exception):
     """The review change is not allowed; the message is meant for the person who asked."""
 
 
 def _reviewer_for(group: Group, *, reviewer: Any, owners: dict[int, Any], fallback: Any) -> Any:
     return reviewer or owners.get(group.pk) or fallback
+
+
+def campaign_check(
+    *,
+    organization: Organization,
+    name: str,
+    groups: Iterable[Group],
+    deadline: datetime,
+    reviewer: Any = None,
+    fallback_reviewer: Any = None,
+) -> None:
+    """Raise :class:`ReviewRefused` when a campaign so described may not start (what
+    ``campaign_start`` refuses; the admin's form and the API ask first, to show it field by field)."""
+    groups = list(groups)
+    if not name.strip():
+        raise ReviewRefused("Give the campaign a name.")
+    if not groups:
+        raise ReviewRefused("Choose at least one group.")
+    if deadline <= timezone.now():
+        raise ReviewRefused("The deadline must be in the future.")
+    if any(group.organization_id != organization.pk for group in groups):
+        raise ReviewRefused("Every group must belong to the campaign's organization.")
+    owners = {o.group_id: o.user for o in GroupReviewOwner.objects.filter(group__in=groups).select_related("user")}
+    orphans = [
+        g.name for g in groups if _reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) is None
+    ]
+    if orphans:
+        raise ReviewRefused(f"Nobody would review {', '.join(orphans)}: name a reviewer, a group owner or a fallback.")
+    # An item assigned to someone who may not decide would stay undecided whatever happens.
+    assigned = {_reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) for g in groups}
+    unable = sorted(str(user) for user in assigned if not (user.is_active and user.has_perm(DECIDE_PERMISSION)))
+    if unable:
+        raise ReviewRefused(f"{', '.join(unable)} may not decide review items: give them the Reviewers role.")
 
 
 def campaign_start(
@@ -63,20 +99,15 @@ def campaign_start(
     assigned to the named reviewer, else the group's review owner, else the fallback. Refuses a
     group nobody would review, and a deadline in the past. Emails each reviewer once."""
     groups = list(groups)
-    if not name.strip():
-        raise ReviewRefused("Give the campaign a name.")
-    if not groups:
-        raise ReviewRefused("Choose at least one group.")
-    if deadline <= timezone.now():
-        raise ReviewRefused("The deadline must be in the future.")
-    if any(group.organization_id != organization.pk for group in groups):
-        raise ReviewRefused("Every group must belong to the campaign's organization.")
+    campaign_check(
+        organization=organization,
+        name=name,
+        groups=groups,
+        deadline=deadline,
+        reviewer=reviewer,
+        fallback_reviewer=fallback_reviewer,
+    )
     owners = {o.group_id: o.user for o in GroupReviewOwner.objects.filter(group__in=groups).select_related("user")}
-    orphans = [
-        g.name for g in groups if _reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) is None
-    ]
-    if orphans:
-        raise ReviewRefused(f"Nobody would review {', '.join(orphans)}: name a reviewer, a group owner or a fallback.")
     memberships = Membership.objects.filter(group__in=groups).select_related("group")
     if external_only:
         # External: not claimed by the organization (no verified domain); app accounts are no people.
@@ -168,7 +199,7 @@ def items_decide(*, items: Iterable[ReviewItem], decision: str, reason: str, use
         raise ReviewRefused("Decide keep or revoke.")
     if not reason.strip():
         raise ReviewRefused("Give a reason.")
-    if not user.has_perm("policies.decide_reviewitem"):
+    if not user.has_perm(DECIDE_PERMISSION):
         raise ReviewRefused("You may not decide review items.")
     pks = [item.pk for item in items]
     if not pks:
@@ -355,3 +386,53 @@ def campaigns_daily(*, now: datetime | None = None) -> dict[str, int]:
         except Exception:  # the next campaign still closes; this one is retried tomorrow
             log.exception("closing access review %s failed", campaign.pk)
     return {"reminded": reminded, "closed": closed}
+
+
+def group_owner_set(*, group: Group, user: Any, actor: Actor) -> GroupReviewOwner:
+    """Make ``user`` the reviewer of ``group``'s members in campaigns that name no reviewer (audited).
+    Only someone who may decide review items can own a group's review."""
+    if not (user.is_active and user.has_perm(DECIDE_PERMISSION)):
+        raise ReviewRefused(f"{user} may not decide review items: give them the Reviewers role.")
+    with transaction.atomic():
+        owner = GroupReviewOwner.objects.select_for_update().filter(group=group).select_related("user").first()
+        before = {"owner": str(owner.user)} if owner else {}
+        if owner is None:
+            owner = GroupReviewOwner.objects.create(group=group, user=user)
+        elif owner.user_id == user.pk:
+            return owner
+        else:
+            owner.user = user
+            owner.save(update_fields=["user"])
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_OWNER_SET,
+            target=owner,
+            organization=group.organization.org_id,
+            before=before,
+            after={"group": group.name, "owner": str(user)},
+        )
+    return owner
+
+
+def group_owner_remove(*, owner: GroupReviewOwner, actor: Actor) -> None:
+    """The group has no review owner any more: later campaigns use their fallback (audited)."""
+    with transaction.atomic():
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_OWNER_REMOVED,
+            target=owner,
+            organization=owner.group.organization.org_id,
+            before={"group": owner.group.name, "owner": str(owner.user)},
+        )
+        owner.delete()
+
+
+def evidence_exported(*, campaign: ReviewCampaign, actor: Actor, via: str) -> None:
+    """Record that someone downloaded ``campaign``'s evidence (``via``: the admin or the API)."""
+    record_event(
+        actor=actor,
+        action=AuditAction.REVIEW_EVIDENCE_EXPORTED,
+        target=campaign,
+        organization=campaign.organization.org_id,
+        after={"export": "access review evidence", "via": via, "items": campaign.items.count()},
+    )
