@@ -14,7 +14,7 @@ from accounts.models import Membership
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import CampaignStatus, GroupReviewOwner, ItemOutcome, ReviewCampaign, ReviewDecision
-from policies.services.reviews import items_decide, review_link
+from policies.services.reviews import campaign_close, items_decide, review_link
 from tests.policies.reviews_world import reviewable_groups, reviewer, start
 
 CAMPAIGNS = "/admin/policies/reviewcampaign/"
@@ -274,8 +274,6 @@ class TestEvidence:
         items_decide(
             items=[revoked], decision="revoke", reason='=HYPERLINK("x")', user=rita, actor=Actor.for_user(rita)
         )
-        from policies.services.reviews import campaign_close
-
         campaign_close(campaign=campaign, client=atlassian, actor=Actor.for_user(alice))
 
         response, rows = _evidence(login(audrey), campaign)
@@ -315,3 +313,41 @@ class TestEvidence:
         response, _rows = _evidence(login(user), campaign)
         assert response.status_code == 403
         assert not AuditEvent.objects.filter(action=AuditAction.REVIEW_EVIDENCE_EXPORTED).exists()
+
+
+def _panel(client) -> str:
+    index = client.get("/admin/").content.decode()
+    return index.split('id="dashboard-reviews"')[1].split("</div>")[0] if 'id="dashboard-reviews"' in index else ""
+
+
+class TestDashboard:
+    def test_portal_admins_see_every_open_campaigns_progress(self, two_reviewers, alice):
+        campaign, rita, _sam = two_reviewers
+        mine = list(campaign.items.filter(reviewer=rita))
+        items_decide(items=mine, decision="keep", reason="ok", user=rita, actor=Actor.for_user(rita))
+
+        panel = _panel(login(alice))
+
+        assert "Access reviews in progress" in panel
+        assert campaign.name in panel
+        assert f"{len(mine)} of {campaign.items.count()}" in panel
+
+    def test_a_reviewer_sees_the_progress_of_their_own_items_only(self, two_reviewers):
+        campaign, rita, _sam = two_reviewers
+        own = campaign.items.filter(reviewer=rita).count()
+        assert own < campaign.items.count()
+
+        panel = _panel(login(rita))
+
+        assert "Your access reviews" in panel
+        assert f"0 of {own}<" in panel
+        assert f"?campaign__id__exact={campaign.pk}" in panel
+
+    def test_closed_campaigns_leave_the_panel_and_users_without_a_role_never_see_it(
+        self, two_reviewers, alice, nobody, atlassian
+    ):
+        campaign, _rita, _sam = two_reviewers
+        assert _panel(login(nobody)) == ""
+        campaign_close(campaign=campaign, client=atlassian, actor=Actor.for_user(alice))
+
+        assert _panel(login(alice)) == ""
