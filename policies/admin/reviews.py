@@ -87,7 +87,10 @@ class CampaignStartForm(forms.ModelForm):
 
 class RaiseCapForm(ReasonForm):
     max_revocations = forms.IntegerField(
-        min_value=1, label="New cap", help_text="Closing may then remove up to this many memberships."
+        min_value=1,
+        max_value=1_000_000,
+        label="New cap",
+        help_text="Closing may then remove up to this many memberships.",
     )
 
     field_order = ("max_revocations", "reason")

@@ -18,7 +18,7 @@ from accounts.clients import MissingCredentials, client_for
 from accounts.models import Group, Organization
 from governance.api.actors import api_actor
 from governance.api.exceptions import Conflict
-from governance.api.filters import IdFilter
+from governance.api.filters import MAX_ID, IdFilter
 from governance.api.permissions import AnyOf
 from governance.api.views import ReadViewSet
 from governance.csvexport import streaming_csv_response
@@ -46,6 +46,7 @@ from policies.services.reviews import (
 _CONFLICT = OpenApiResponse(description="The service refused: the message says why.")
 _BAD_INPUT = OpenApiResponse(description="Bad input: field errors.")
 SEE_ALL = "policies.view_reviewcampaign"
+MAX_CAP = 1_000_000  # well inside the column (a PositiveIntegerField)
 
 
 class CsvRenderer(BaseRenderer):
@@ -107,7 +108,7 @@ class CampaignStartSerializer(serializers.Serializer):
     deadline = serializers.DateTimeField()
     remind_days_before = serializers.IntegerField(min_value=0, max_value=365, default=2)
     undecided = serializers.ChoiceField(choices=UndecidedOutcome.choices, default=UndecidedOutcome.KEEP)
-    max_revocations = serializers.IntegerField(min_value=0, default=25)
+    max_revocations = serializers.IntegerField(min_value=0, max_value=MAX_CAP, default=25)
 
     def validate(self, attrs):
         try:
@@ -125,7 +126,7 @@ class CampaignStartSerializer(serializers.Serializer):
 
 
 class RaiseCapSerializer(ReasonSerializer):
-    max_revocations = serializers.IntegerField(min_value=1)
+    max_revocations = serializers.IntegerField(min_value=1, max_value=MAX_CAP)
 
 
 class ItemSerializer(serializers.ModelSerializer):
@@ -161,7 +162,9 @@ class DecideSerializer(ReasonSerializer):
 
 
 class BulkDecideSerializer(DecideSerializer):
-    items = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000)
+    items = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=1000
+    )
 
 
 # -- filters ---------------------------------------------------------------------------------------
