@@ -1,4 +1,4 @@
-"""The three portal roles and the model permissions each holds.
+"""The four portal roles and the model permissions each holds.
 
 Applied by a data migration for fresh installs and again after every ``migrate`` (a
 post_migrate receiver), so models added by later migrations get their permissions too.
@@ -15,17 +15,21 @@ from dataclasses import dataclass
 PORTAL_ADMINS = "Portal admins"
 HELP_DESK = "Help desk"
 AUDITORS = "Auditors"
+# Decide the access review items assigned to them, and see nothing else (policies.reviews).
+REVIEWERS = "Reviewers"
 
 
 @dataclass(frozen=True)
 class PortalApp:
     """What the roles hold of one app's models: admins and auditors view them all; ``help_desk``
     also gives the help desk every view, ``admin_writes`` gives admins every add, change and delete;
-    ``help_desk_extra`` names further codenames (Meta.permissions) the help desk holds."""
+    ``help_desk_extra`` names further codenames (Meta.permissions) the help desk holds, and
+    ``reviewer_perms`` the only codenames the Reviewers role holds of this app."""
 
     help_desk: bool = False
     admin_writes: bool = False
     help_desk_extra: tuple[str, ...] = ()
+    reviewer_perms: tuple[str, ...] = ()
 
 
 # The portal's apps by label. This app's own (audit events, runs, API tokens) is here; the apps
@@ -58,16 +62,21 @@ _VIEW_ONLY = ("django_q",)
 
 
 def register_portal_app(
-    app_label: str, *, help_desk: bool = False, admin_writes: bool = False, help_desk_extra: tuple[str, ...] = ()
+    app_label: str,
+    *,
+    help_desk: bool = False,
+    admin_writes: bool = False,
+    help_desk_extra: tuple[str, ...] = (),
+    reviewer_perms: tuple[str, ...] = (),
 ) -> None:
     """Give the roles ``app_label``'s permissions (see :class:`PortalApp`). Applied at the next
     ``migrate`` (and by the roles migration on a fresh install): call it from ``AppConfig.ready``."""
-    _PORTAL_APPS[app_label] = PortalApp(help_desk, admin_writes, tuple(help_desk_extra))
+    _PORTAL_APPS[app_label] = PortalApp(help_desk, admin_writes, tuple(help_desk_extra), tuple(reviewer_perms))
 
 
 def role_permissions(permissions) -> dict[str, set[int]]:
     """Map each role to the ids of the permissions it should hold, from ``(id, app_label, codename)`` rows."""
-    roles: dict[str, set[int]] = {PORTAL_ADMINS: set(), HELP_DESK: set(), AUDITORS: set()}
+    roles: dict[str, set[int]] = {PORTAL_ADMINS: set(), HELP_DESK: set(), AUDITORS: set(), REVIEWERS: set()}
     for perm_id, app_label, codename in permissions:
         is_view = codename.startswith("view_")
         if app_label in _VIEW_ONLY and not is_view:
@@ -84,6 +93,8 @@ def role_permissions(permissions) -> dict[str, set[int]]:
             roles[PORTAL_ADMINS].add(perm_id)
         if app is not None and codename in app.help_desk_extra:
             roles[HELP_DESK].add(perm_id)
+        if app is not None and codename in app.reviewer_perms:
+            roles[REVIEWERS].add(perm_id)
         if codename in _ADMIN_EXTRA.get(app_label, []):
             roles[PORTAL_ADMINS].add(perm_id)
     return roles

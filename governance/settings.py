@@ -369,6 +369,7 @@ PORTAL_TASK_FUNCTIONS = [
     "policies.tasks.run_policy",
     "policies.tasks.run_policy_now",
     "policies.tasks.send_pending_notices",
+    "policies.tasks.review_campaigns_daily",
     "policies.access.tasks.send_restore_link",
     "policies.access.tasks.fulfil_access_request",
     "policies.access.tasks.expire_pending_requests",

@@ -20,4 +20,6 @@ class PoliciesConfig(AppConfig):
             help_desk=True,
             admin_writes=True,
             help_desk_extra=("view_accessrequest", "decide_accessrequest"),
+            # Reviewers see and decide their own review items (the admin and the API filter by reviewer).
+            reviewer_perms=("view_reviewitem", "decide_reviewitem"),
         )

@@ -31,3 +31,10 @@ def run_policy_now(policy_id: int, actor: dict, reason: str = "", confirmed_act:
 
 def send_pending_notices() -> dict:
     return notifications.send_pending(enforcements=Enforcement.objects.all())
+
+
+def review_campaigns_daily() -> dict:
+    """Remind reviewers ahead of a campaign's deadline; close the campaigns past it."""
+    from policies.services.reviews import campaigns_daily
+
+    return campaigns_daily()

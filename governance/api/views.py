@@ -118,6 +118,8 @@ ROOT_LINKS = (
     ("exemptions", "api:exemption-list"),
     ("enforcements", "api:enforcement-list"),
     ("access_requests", "api:accessrequest-list"),
+    ("reviews", "api:reviewcampaign-list"),
+    ("review_items", "api:reviewitem-list"),
     ("runs", "api:run-list"),
     ("audit_events", "api:auditevent-list"),
     ("webhooks", "api:webhook-list"),

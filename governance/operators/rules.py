@@ -4,16 +4,16 @@ A non-superuser never gives more than they hold: they may grant a portal role on
 every permission of it, and change an operator only when they hold every permission that operator
 has (so a Help desk member could never touch a Portal admin, and no one but a superuser touches a
 superuser). Superuser status and user-level permissions are a superuser's alone to give: the portal's
-access model is its three roles (``governance.roles``), and a permission given user by user would
+access model is its roles (``governance.roles``), and a permission given user by user would
 be invisible in the Users page's role column.
 """
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-from governance.roles import AUDITORS, HELP_DESK, PORTAL_ADMINS
+from governance.roles import AUDITORS, HELP_DESK, PORTAL_ADMINS, REVIEWERS
 
-ROLE_NAMES = (PORTAL_ADMINS, HELP_DESK, AUDITORS)
+ROLE_NAMES = (PORTAL_ADMINS, HELP_DESK, AUDITORS, REVIEWERS)
 
 
 def role_groups():

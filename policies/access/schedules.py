@@ -29,4 +29,10 @@ def access_jobs() -> list[Job]:
             cron="17 6 * * *",
             help="Warn 7 and 1 days ahead about access given until a date; remove the memberships that ended.",
         ),
+        Job(
+            name="portal:access-reviews",
+            func="policies.tasks.review_campaigns_daily",
+            cron="33 6 * * *",
+            help="Remind reviewers ahead of an access review's deadline; close the reviews past it (capped).",
+        ),
     ]

@@ -5,14 +5,15 @@ the index panel, the account list's "exempted" filter and the account page's sec
 
 from accounts.models import Account
 from governance.admin_site import portal_site
-from policies.admin import access_requests, enforcements, exemptions, onboarding, policies, runs  # noqa: F401
+from policies.admin import access_requests, enforcements, exemptions, onboarding, policies, reviews, runs  # noqa: F401
 from policies.admin.account_page import ACCOUNT_PAGE_SECTIONS, ExemptedListFilter
-from policies.admin.dashboard import PANEL, WAITING_PANEL
+from policies.admin.dashboard import PANEL, REVIEWS_PANEL, WAITING_PANEL
 from policies.models import AccessRequest
 from policies.selectors.dashboard import pending_access_requests
 
 site = portal_site()
 site.register_index_panel(WAITING_PANEL)
+site.register_index_panel(REVIEWS_PANEL)
 site.register_index_panel(PANEL)
 site.register_menu_count(AccessRequest, pending_access_requests, word="pending")
 site.register_list_filter(Account, ExemptedListFilter)

@@ -201,9 +201,20 @@ def confirm_with_reason(modeladmin, request, queryset, *, title: str, button: st
     the confirmation page, posted back to the changelist (filters in its query string), so the
     action, its permission and "all N matching" are checked again when confirmed.
     """
-    form = ReasonForm(request.POST if CONFIRM_FIELD in request.POST else None)
+    data, response = confirm_with_form(
+        modeladmin, request, queryset, form_class=ReasonForm, title=title, button=button, intro=intro
+    )
+    return (data["reason"] if data is not None else None), response
+
+
+def confirm_with_form(
+    modeladmin, request, queryset, *, form_class: type[ReasonForm], title: str, button: str, intro: str = ""
+):
+    """:func:`confirm_with_reason` asking for the fields of ``form_class`` (a ``ReasonForm`` with
+    more fields, shown above the reason) too: ``(cleaned_data, None)`` once confirmed."""
+    form = form_class(request.POST if CONFIRM_FIELD in request.POST else None)
     if CONFIRM_FIELD in request.POST and form.is_valid():
-        return form.cleaned_data["reason"], None
+        return form.cleaned_data, None
     select_across = request.POST.get("select_across") == "1"
     shown = list(queryset[:100])
     total = queryset.count()
@@ -214,6 +225,7 @@ def confirm_with_reason(modeladmin, request, queryset, *, title: str, button: st
         "button": button,
         "opts": modeladmin.model._meta,
         "form": form,
+        "extra_fields": [field for field in form if field.name != "reason"],
         "objects": shown,
         "total": total,
         "more": max(total - len(shown), 0),

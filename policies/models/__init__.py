@@ -5,21 +5,37 @@ from policies.models.enforcement import OPEN_STATUSES, Enforcement, EnforcementS
 from policies.models.exemptions import Exemption, ExemptionKind
 from policies.models.onboarding import OnboardingItem, OnboardingItemStatus, OnboardingRule
 from policies.models.policies import ClaimScope, InactivityPolicy, PolicyAction, PolicyMode, PolicyRun, Trigger
+from policies.models.reviews import (
+    CampaignStatus,
+    GroupReviewOwner,
+    ItemOutcome,
+    ReviewCampaign,
+    ReviewDecision,
+    ReviewItem,
+    UndecidedOutcome,
+)
 
 __all__ = [
     "OPEN_STATUSES",
     "AccessRequest",
+    "CampaignStatus",
     "ClaimScope",
     "Enforcement",
     "EnforcementStatus",
     "Exemption",
     "ExemptionKind",
+    "GroupReviewOwner",
     "InactivityPolicy",
+    "ItemOutcome",
     "OnboardingItem",
     "OnboardingItemStatus",
     "OnboardingRule",
     "PolicyAction",
     "PolicyMode",
     "PolicyRun",
+    "ReviewCampaign",
+    "ReviewDecision",
+    "ReviewItem",
     "Trigger",
+    "UndecidedOutcome",
 ]

@@ -95,9 +95,9 @@ class TestDashboard:
         # Session, user, permissions (2), status, inactivity, products, snapshots, Django's "recent actions",
         # the cached seat savings of the policies panel (filled by the first request), what waits for a
         # decision (pending access requests, also the menu's count; the review queue), the sync status
-        # (organizations with their last sync, the runs to show, the schedule's next slot), and access
-        # ending soon (one aggregate).
-        with django_assert_max_num_queries(16):
+        # (organizations with their last sync, the runs to show, the schedule's next slot), access
+        # ending soon (one aggregate), and the review campaigns in progress (one aggregate).
+        with django_assert_max_num_queries(17):
             assert client.get(reverse("admin:index")).status_code == 200
 
 

@@ -55,6 +55,7 @@ def test_accounts_and_policies_register_their_index_panels_in_app_order():
         "accounts",
         "access-ends",
         "policy-waiting",
+        "access-reviews",
         "policy-seat-savings",
     ]
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from governance.operators.services import OperatorRefused, operator_create, operator_update
-from governance.roles import AUDITORS, HELP_DESK, PORTAL_ADMINS
+from governance.roles import AUDITORS, HELP_DESK, PORTAL_ADMINS, REVIEWERS
 
 ADD = reverse("admin:auth_user_add")
 PASSWORD = "Correct-Horse-Battery-9"
@@ -86,11 +86,16 @@ class TestPortalAdminsAddOperators:
         assert event.after["is_superuser"] is False
         assert "password" not in str(event.after)
 
-    def test_the_add_page_offers_the_three_roles_and_no_superuser_or_permission_field(self, client_for, alice):
+    def test_the_add_page_offers_the_four_roles_and_no_superuser_or_permission_field(self, client_for, alice):
         page = client_for(alice).get(ADD)
         assert page.status_code == 200
         form = page.context["adminform"].form
-        assert {group.name for group in form.fields["roles"].queryset} == {PORTAL_ADMINS, HELP_DESK, AUDITORS}
+        assert {group.name for group in form.fields["roles"].queryset} == {
+            PORTAL_ADMINS,
+            HELP_DESK,
+            AUDITORS,
+            REVIEWERS,
+        }
         assert not {"is_superuser", "user_permissions", "groups", "is_staff"} & set(form.fields)
 
     def test_a_posted_superuser_flag_or_permission_is_ignored(self, client_for, alice):

@@ -1,0 +1,438 @@
+"""Access review campaigns: start one, decide items, close it (taking revoked access away).
+
+Every write is one transaction with its audit events. Revocations go through
+``accounts.services.memberships.membership_remove`` (the per-account lock, the read-back, the
+``membership.removed`` event), never around it. Closing is capped like a policy run (DESIGN.md 5.4):
+more than ``max_revocations`` removals halt the campaign until a person raises the cap.
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import AccountType, Group, Membership, Organization
+from accounts.services.errors import ServiceRefused
+from accounts.services.memberships import membership_add, membership_remove
+from governance.atlassian.client import AtlassianClient
+from governance.atlassian.errors import AtlassianError
+from governance.audit.models import AuditAction
+from governance.audit.record import Actor, record_event, record_events
+from policies.models import (
+    CampaignStatus,
+    GroupReviewOwner,
+    ItemOutcome,
+    ReviewCampaign,
+    ReviewDecision,
+    ReviewItem,
+    UndecidedOutcome,
+)
+
+log = logging.getLogger(__name__)
+
+
+DECIDE_PERMISSION = "policies.decide_reviewitem"
+
+
+class ReviewRefused(Exception):
+    """The review change is not allowed; the message is meant for the person who asked."""
+
+
+def _reviewer_for(group: Group, *, reviewer: Any, owners: dict[int, Any], fallback: Any) -> Any:
+    return reviewer or owners.get(group.pk) or fallback
+
+
+def campaign_check(
+    *,
+    organization: Organization,
+    name: str,
+    groups: Iterable[Group],
+    deadline: datetime,
+    reviewer: Any = None,
+    fallback_reviewer: Any = None,
+) -> None:
+    """Raise :class:`ReviewRefused` when a campaign so described may not start (what
+    ``campaign_start`` refuses; the admin's form and the API ask first, to show it field by field)."""
+    groups = list(groups)
+    if not name.strip():
+        raise ReviewRefused("Give the campaign a name.")
+    if not groups:
+        raise ReviewRefused("Choose at least one group.")
+    if deadline <= timezone.now():
+        raise ReviewRefused("The deadline must be in the future.")
+    if any(group.organization_id != organization.pk for group in groups):
+        raise ReviewRefused("Every group must belong to the campaign's organization.")
+    owners = {o.group_id: o.user for o in GroupReviewOwner.objects.filter(group__in=groups).select_related("user")}
+    orphans = [
+        g.name for g in groups if _reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) is None
+    ]
+    if orphans:
+        raise ReviewRefused(f"Nobody would review {', '.join(orphans)}: name a reviewer, a group owner or a fallback.")
+    # An item assigned to someone who may not decide would stay undecided whatever happens.
+    assigned = {_reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) for g in groups}
+    unable = sorted(str(user) for user in assigned if not (user.is_active and user.has_perm(DECIDE_PERMISSION)))
+    if unable:
+        raise ReviewRefused(f"{', '.join(unable)} may not decide review items: give them the Reviewers role.")
+
+
+def campaign_start(
+    *,
+    organization: Organization,
+    name: str,
+    groups: Iterable[Group],
+    deadline: datetime,
+    actor: Actor,
+    reviewer: Any = None,
+    fallback_reviewer: Any = None,
+    external_only: bool = False,
+    undecided: str = UndecidedOutcome.KEEP,
+    max_revocations: int = 25,
+    remind_days_before: int = 2,
+) -> ReviewCampaign:
+    """Open a campaign with one item per current membership of ``groups`` (per the mirror), each
+    assigned to the named reviewer, else the group's review owner, else the fallback. Refuses a
+    group nobody would review, and a deadline in the past. Emails each reviewer once."""
+    groups = list(groups)
+    campaign_check(
+        organization=organization,
+        name=name,
+        groups=groups,
+        deadline=deadline,
+        reviewer=reviewer,
+        fallback_reviewer=fallback_reviewer,
+    )
+    owners = {o.group_id: o.user for o in GroupReviewOwner.objects.filter(group__in=groups).select_related("user")}
+    memberships = Membership.objects.filter(group__in=groups).select_related("group")
+    if external_only:
+        # External: not claimed by the organization (no verified domain); app accounts are no people.
+        memberships = memberships.filter(account__managed=False).exclude(account__account_type=AccountType.APP)
+    with transaction.atomic():
+        campaign = ReviewCampaign.objects.create(
+            organization=organization,
+            name=name.strip(),
+            external_only=external_only,
+            reviewer=reviewer,
+            fallback_reviewer=fallback_reviewer,
+            deadline=deadline,
+            undecided=undecided,
+            max_revocations=max_revocations,
+            remind_days_before=remind_days_before,
+            created_by=actor.user,
+        )
+        campaign.groups.set(groups)
+        items = ReviewItem.objects.bulk_create(
+            ReviewItem(
+                campaign=campaign,
+                account_id=m.account_id,
+                group=m.group,
+                reviewer=_reviewer_for(m.group, reviewer=reviewer, owners=owners, fallback=fallback_reviewer),
+            )
+            for m in memberships
+        )
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_CAMPAIGN_STARTED,
+            target=campaign,
+            organization=organization.org_id,
+            after={
+                "groups": sorted(g.name for g in groups),
+                "items": len(items),
+                "deadline": deadline.isoformat(),
+                "undecided": undecided,
+                "max_revocations": max_revocations,
+                "external_only": external_only,
+            },
+        )
+        transaction.on_commit(lambda: notify_reviewers(campaign, why="started"))
+    return campaign
+
+
+def review_link(campaign: ReviewCampaign) -> str:
+    """The reviewer's own items of ``campaign`` (the admin shows a reviewer nothing else)."""
+    return f"{settings.PORTAL_BASE_URL}/admin/policies/reviewitem/?campaign__id__exact={campaign.pk}"
+
+
+def notify_reviewers(campaign: ReviewCampaign, *, why: str) -> int:
+    """Email each reviewer with undecided items the link to them. Never raises: a failed email is
+    logged and the campaign goes on (the items are on the reviewer's admin page regardless)."""
+    open_items = campaign.items.filter(decision="")
+    sent = 0
+    for user in {item.reviewer for item in open_items.select_related("reviewer")}:
+        if not user.email:
+            continue
+        count = open_items.filter(reviewer=user).count()
+        subject = f"Access review {'reminder' if why == 'reminder' else 'to do'}: {campaign.name}"
+        body = (
+            f"You have {count} access review item(s) to decide in '{campaign.name}' "
+            f"before {campaign.deadline:%Y-%m-%d %H:%M} UTC.\n\n{review_link(campaign)}\n"
+        )
+        try:
+            send_mail(subject, body, None, [user.email])
+            sent += 1
+        except Exception:  # a mail failure must not undo the campaign
+            log.warning("review email to reviewer %s failed", user.pk, exc_info=True)
+    return sent
+
+
+def items_of(user: Any) -> QuerySet[ReviewItem]:
+    """The items ``user`` may see: all of them with ``view_reviewcampaign`` (admins, help desk,
+    auditors), else only those assigned to them (the Reviewers role)."""
+    items = ReviewItem.objects.all()
+    if user.has_perm("policies.view_reviewcampaign"):
+        return items
+    if not user.has_perm("policies.view_reviewitem"):
+        return items.none()
+    return items.filter(reviewer=user)
+
+
+def items_decide(*, items: Iterable[ReviewItem], decision: str, reason: str, user: Any, actor: Actor) -> int:
+    """Record ``decision`` (keep or revoke) with ``reason`` on ``items``, all of which must be the
+    user's own and in an open campaign: otherwise nothing changes. One audit event per item.
+    Returns how many were decided. A decision may be changed until the campaign closes."""
+    if decision not in ReviewDecision.values:
+        raise ReviewRefused("Decide keep or revoke.")
+    if not reason.strip():
+        raise ReviewRefused("Give a reason.")
+    if not user.has_perm(DECIDE_PERMISSION):
+        raise ReviewRefused("You may not decide review items.")
+    pks = [item.pk for item in items]
+    if not pks:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            ReviewItem.objects.select_for_update()
+            .filter(pk__in=pks)
+            .select_related("campaign__organization", "account", "group")
+        )
+        if len(rows) != len(set(pks)) or any(row.reviewer_id != user.pk for row in rows):
+            raise ReviewRefused("You can only decide items assigned to you.")
+        if any(row.campaign.status != CampaignStatus.OPEN for row in rows):
+            raise ReviewRefused("That campaign is no longer open.")
+        events = []
+        for row in rows:
+            before = {"decision": row.decision, "reason": row.reason}
+            row.decision, row.reason, row.decided_at = decision, reason.strip(), now
+            events.append(
+                dict(
+                    actor=actor,
+                    action=AuditAction.REVIEW_DECIDED,
+                    target=row,
+                    organization=row.campaign.organization.org_id,
+                    reason=row.reason,
+                    before=before,
+                    after={"decision": decision, "campaign": row.campaign.name, "group": row.group.name},
+                )
+            )
+        ReviewItem.objects.bulk_update(rows, ["decision", "reason", "decided_at"])
+        record_events(events)
+    return len(rows)
+
+
+def _to_revoke(campaign: ReviewCampaign) -> QuerySet[ReviewItem]:
+    revoke = Q(decision=ReviewDecision.REVOKE)
+    if campaign.undecided == UndecidedOutcome.REVOKE:
+        revoke |= Q(decision="")
+    return campaign.items.filter(revoke)
+
+
+def campaign_raise_cap(*, campaign: ReviewCampaign, max_revocations: int, actor: Actor, reason: str) -> None:
+    """A person allows closing to remove up to ``max_revocations`` items (audited)."""
+    if not reason.strip():
+        raise ReviewRefused("Give a reason.")
+    with transaction.atomic():
+        locked = ReviewCampaign.objects.select_for_update().get(pk=campaign.pk)
+        before = locked.max_revocations
+        locked.max_revocations = max_revocations
+        locked.save(update_fields=["max_revocations"])
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_CAP_RAISED,
+            target=locked,
+            organization=locked.organization.org_id,
+            reason=reason,
+            before={"max_revocations": before},
+            after={"max_revocations": max_revocations},
+        )
+    campaign.max_revocations = max_revocations
+
+
+def campaign_close(*, campaign: ReviewCampaign, client: AtlassianClient, actor: Actor, reason: str = "") -> str:
+    """Close ``campaign``: take revoked (and, per the setting, undecided) memberships away, keep
+    the rest, record the outcome on each item. Idempotent: a closed campaign is left alone, and an
+    item is claimed (outcome ``acting``) before its remote call, so a second close never sends it
+    twice. Over the cap nothing is removed and the campaign halts. Returns the campaign's status."""
+    with transaction.atomic():
+        locked = ReviewCampaign.objects.select_for_update().select_related("organization").get(pk=campaign.pk)
+        if locked.status == CampaignStatus.CLOSED:
+            return locked.status
+        due = _to_revoke(locked).filter(outcome=ItemOutcome.PENDING).count()
+        if due > locked.max_revocations:
+            note = f"{due} removals is more than the cap of {locked.max_revocations}; a person must raise the cap."
+            if locked.status != CampaignStatus.HALTED or locked.status_note != note:
+                locked.status, locked.status_note = CampaignStatus.HALTED, note
+                locked.save(update_fields=["status", "status_note"])
+                record_event(
+                    actor=actor,
+                    action=AuditAction.REVIEW_CAMPAIGN_HALTED,
+                    target=locked,
+                    organization=locked.organization.org_id,
+                    reason=note,
+                    after={"due": due, "max_revocations": locked.max_revocations},
+                )
+            campaign.status, campaign.status_note = locked.status, locked.status_note
+            return locked.status
+    why = reason.strip() or f"access review '{locked.name}'"
+    for item in _to_revoke(locked).filter(outcome=ItemOutcome.PENDING).select_related("account", "group"):
+        _revoke(item, client=client, actor=actor, reason=why)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = ReviewCampaign.objects.select_for_update().select_related("organization").get(pk=campaign.pk)
+        if locked.status == CampaignStatus.CLOSED:
+            return locked.status
+        kept = locked.items.filter(outcome=ItemOutcome.PENDING).update(outcome=ItemOutcome.KEPT, acted_at=now)
+        outcomes = {o: locked.items.filter(outcome=o).count() for o in ItemOutcome.values if o}
+        locked.status, locked.closed_at, locked.status_note = CampaignStatus.CLOSED, now, ""
+        locked.save(update_fields=["status", "closed_at", "status_note"])
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_CAMPAIGN_CLOSED,
+            target=locked,
+            organization=locked.organization.org_id,
+            reason=reason,
+            after={"kept": kept, **{k: v for k, v in outcomes.items() if v}},
+        )
+    campaign.status, campaign.closed_at = locked.status, locked.closed_at
+    return locked.status
+
+
+def _revoke(item: ReviewItem, *, client: AtlassianClient, actor: Actor, reason: str) -> None:
+    # The claim: only one closer gets the row, so the remote call is sent at most once.
+    if not ReviewItem.objects.filter(pk=item.pk, outcome=ItemOutcome.PENDING).update(outcome=ItemOutcome.ACTING):
+        return
+    outcome, detail = ItemOutcome.REVOKED, ""
+    if not Membership.objects.filter(account=item.account, group=item.group).exists():
+        outcome, detail = ItemOutcome.ALREADY_GONE, "no longer a member at close"
+    else:
+        try:
+            membership_remove(
+                account=item.account,
+                group=item.group,
+                client=client,
+                actor=actor,
+                reason=reason,
+                correlation_id=f"review-{item.campaign_id}",
+            )
+        except (ServiceRefused, AtlassianError) as exc:
+            outcome, detail = ItemOutcome.FAILED, str(exc)
+    ReviewItem.objects.filter(pk=item.pk).update(outcome=outcome, outcome_detail=detail, acted_at=timezone.now())
+
+
+def item_restore(*, item: ReviewItem, client: AtlassianClient, actor: Actor, reason: str) -> None:
+    """Undo one revocation: add the account back to the group (audited as ``membership.added``)."""
+    if not reason.strip():
+        raise ReviewRefused("Give a reason.")
+    if not ReviewItem.objects.filter(pk=item.pk, outcome=ItemOutcome.REVOKED).update(outcome=ItemOutcome.ACTING):
+        raise ReviewRefused("Only a removed item can be given back.")
+    try:
+        membership_add(account=item.account, group=item.group, client=client, actor=actor, reason=reason)
+    except (ServiceRefused, AtlassianError):
+        ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.REVOKED)
+        raise
+    ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.RESTORED, acted_at=timezone.now())
+
+
+def campaigns_due(*, now: datetime | None = None) -> list[ReviewCampaign]:
+    """Open (or halted) campaigns whose deadline has passed."""
+    now = now or timezone.now()
+    return list(ReviewCampaign.objects.exclude(status=CampaignStatus.CLOSED).filter(deadline__lte=now))
+
+
+def campaigns_daily(*, now: datetime | None = None) -> dict[str, int]:
+    """The daily job: remind reviewers of campaigns nearing their deadline (once), then close the
+    campaigns past it. A campaign that cannot be closed (no API key, the cap) waits for the next day
+    or a person; one failing never stops the others."""
+    from accounts.clients import client_for
+
+    now = now or timezone.now()
+    reminded = closed = 0
+    actor = Actor.scheduler("access reviews")
+    for campaign in ReviewCampaign.objects.filter(
+        status=CampaignStatus.OPEN, reminded_at__isnull=True, deadline__gt=now
+    ):
+        if campaign.deadline - timedelta(days=campaign.remind_days_before) > now:
+            continue
+        with transaction.atomic():
+            if not ReviewCampaign.objects.filter(pk=campaign.pk, reminded_at__isnull=True).update(reminded_at=now):
+                continue
+            record_event(
+                actor=actor,
+                action=AuditAction.REVIEW_REMINDED,
+                target=campaign,
+                organization=campaign.organization.org_id,
+            )
+        notify_reviewers(campaign, why="reminder")
+        reminded += 1
+    for campaign in campaigns_due(now=now):
+        try:
+            with client_for(campaign.organization) as client:
+                closed += campaign_close(campaign=campaign, client=client, actor=actor) == CampaignStatus.CLOSED
+        except Exception:  # the next campaign still closes; this one is retried tomorrow
+            log.exception("closing access review %s failed", campaign.pk)
+    return {"reminded": reminded, "closed": closed}
+
+
+def group_owner_set(*, group: Group, user: Any, actor: Actor) -> GroupReviewOwner:
+    """Make ``user`` the reviewer of ``group``'s members in campaigns that name no reviewer (audited).
+    Only someone who may decide review items can own a group's review."""
+    if not (user.is_active and user.has_perm(DECIDE_PERMISSION)):
+        raise ReviewRefused(f"{user} may not decide review items: give them the Reviewers role.")
+    with transaction.atomic():
+        owner = GroupReviewOwner.objects.select_for_update().filter(group=group).select_related("user").first()
+        before = {"owner": str(owner.user)} if owner else {}
+        if owner is None:
+            owner = GroupReviewOwner.objects.create(group=group, user=user)
+        elif owner.user_id == user.pk:
+            return owner
+        else:
+            owner.user = user
+            owner.save(update_fields=["user"])
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_OWNER_SET,
+            target=owner,
+            organization=group.organization.org_id,
+            before=before,
+            after={"group": group.name, "owner": str(user)},
+        )
+    return owner
+
+
+def group_owner_remove(*, owner: GroupReviewOwner, actor: Actor) -> None:
+    """The group has no review owner any more: later campaigns use their fallback (audited)."""
+    with transaction.atomic():
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_OWNER_REMOVED,
+            target=owner,
+            organization=owner.group.organization.org_id,
+            before={"group": owner.group.name, "owner": str(owner.user)},
+        )
+        owner.delete()
+
+
+def evidence_exported(*, campaign: ReviewCampaign, actor: Actor, via: str) -> None:
+    """Record that someone downloaded ``campaign``'s evidence (``via``: the admin or the API)."""
+    record_event(
+        actor=actor,
+        action=AuditAction.REVIEW_EVIDENCE_EXPORTED,
+        target=campaign,
+        organization=campaign.organization.org_id,
+        after={"export": "access review evidence", "via": via, "items": campaign.items.count()},
+    )
