@@ -16,7 +16,7 @@ from accounts.clients import MissingCredentials, client_for
 from governance.audit.record import Actor
 from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, single_organization
 from policies.models import OnboardingItem, OnboardingRule, PolicyMode
-from policies.models.onboarding import DECIDABLE_STATUSES
+from policies.models.onboarding import DECIDABLE_STATUSES, RULE_FIELDS
 from policies.selectors.onboarding import SCOPES, onboarding_preview
 from policies.services.onboarding import (
     OnboardingRefused,
@@ -35,20 +35,7 @@ class OnboardingRuleForm(forms.ModelForm):
 
     class Meta:
         model = OnboardingRule
-        fields = (
-            "organization",
-            "name",
-            "description",
-            "enabled",
-            "mode",
-            "email_pattern",
-            "directory_id",
-            "claim_scope",
-            "account_type",
-            "member_of",
-            "add_groups",
-            "cap_per_run",
-        )
+        fields = RULE_FIELDS
 
 
 @admin.register(OnboardingRule)

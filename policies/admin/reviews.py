@@ -24,6 +24,7 @@ from policies.admin.forms import (
     single_organization,
 )
 from policies.models import CampaignStatus, GroupReviewOwner, ReviewCampaign, ReviewDecision, ReviewItem
+from policies.models.reviews import CAMPAIGN_START_FIELDS
 from policies.selectors.reviews import EVIDENCE_HEADER, evidence_rows, reviewer_candidates, with_progress
 from policies.services.reviews import (
     DECIDE_PERMISSION,
@@ -44,18 +45,7 @@ from policies.services.reviews import (
 class CampaignStartForm(forms.ModelForm):
     class Meta:
         model = ReviewCampaign
-        fields = (
-            "organization",
-            "name",
-            "groups",
-            "external_only",
-            "reviewer",
-            "fallback_reviewer",
-            "deadline",
-            "remind_days_before",
-            "undecided",
-            "max_revocations",
-        )
+        fields = CAMPAIGN_START_FIELDS
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -15,6 +15,7 @@ from governance.api.filters import IdFilter
 from governance.api.views import ReadViewSet
 from policies.api.serializers import _field_errors
 from policies.models import OnboardingRule, PolicyMode
+from policies.models.onboarding import RULE_FIELDS
 from policies.selectors.onboarding import SCOPES, onboarding_preview
 from policies.services.onboarding import onboarding_rule_save, validate_rule
 
@@ -27,18 +28,7 @@ class OnboardingRuleSerializer(serializers.ModelSerializer):
         model = OnboardingRule
         fields: tuple[str, ...] = (
             "id",
-            "organization",
-            "name",
-            "description",
-            "enabled",
-            "mode",
-            "email_pattern",
-            "directory_id",
-            "claim_scope",
-            "account_type",
-            "member_of",
-            "add_groups",
-            "cap_per_run",
+            *RULE_FIELDS,
             "created_at",
             "updated_at",
         )

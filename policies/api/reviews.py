@@ -31,6 +31,7 @@ from policies.models import (
     ReviewItem,
     UndecidedOutcome,
 )
+from policies.models.reviews import CAMPAIGN_START_FIELDS
 from policies.selectors.reviews import EVIDENCE_HEADER, evidence_rows, reviewer_candidates, with_progress
 from policies.services.reviews import (
     ReviewRefused,
@@ -71,17 +72,8 @@ class CampaignSerializer(serializers.ModelSerializer):
         model = ReviewCampaign
         fields: tuple[str, ...] = (
             "id",
-            "organization",
-            "name",
-            "groups",
-            "external_only",
-            "reviewer",
-            "fallback_reviewer",
-            "deadline",
-            "remind_days_before",
+            *CAMPAIGN_START_FIELDS,
             "reminded_at",
-            "undecided",
-            "max_revocations",
             "status",
             "status_note",
             "created_by",

@@ -114,3 +114,20 @@ class OnboardingItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.account} ({self.get_status_display()})"
+
+
+# What a person sets on a rule (the admin's form and the API's serializer both take these).
+RULE_FIELDS = (
+    "organization",
+    "name",
+    "description",
+    "enabled",
+    "mode",
+    "email_pattern",
+    "directory_id",
+    "claim_scope",
+    "account_type",
+    "member_of",
+    "add_groups",
+    "cap_per_run",
+)

@@ -108,3 +108,18 @@ class ReviewItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} in {self.group}"
+
+
+# What a person sets when starting a campaign (the admin's form and the API both take these).
+CAMPAIGN_START_FIELDS = (
+    "organization",
+    "name",
+    "groups",
+    "external_only",
+    "reviewer",
+    "fallback_reviewer",
+    "deadline",
+    "remind_days_before",
+    "undecided",
+    "max_revocations",
+)
