@@ -119,7 +119,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_portal_{_test_run}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = env_bool("DATABASE_POOL", True)
+    if env_bool("DATABASE_POOL", True):
+        # psycopg's pool keeps max_size == min_size (4) unless told. A policy run or bulk action
+        # works with ATLASSIAN_CONCURRENCY threads, each holding a connection while it changes an
+        # account (its advisory lock lives on it), and a bulk action, a policy run and the sync can
+        # overlap in one process: room for two such pools and the sync, opened only when used.
+        pool_max = 2 * env_int("ATLASSIAN_CONCURRENCY", 8, minimum=1) + 4
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", pool_max, minimum=2),
+        }
+    else:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = False
     if DATABASES["default"]["OPTIONS"]["pool"]:
         # A forked django-q2 worker must not query through the pool its parent left it.
         from governance.dbpool import forget_inherited_pools

@@ -58,7 +58,7 @@ def test_check_deploy_passes_on_postgresql_and_redis(settings):
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[-1].split() == [
         "django.db.backends.postgresql",
-        "pool=True",
+        "pool_max=20",
         "django_redis.cache.RedisCache",
         "broker=redis",
     ]
@@ -66,7 +66,7 @@ def test_check_deploy_passes_on_postgresql_and_redis(settings):
 
 _SHOW_BACKENDS = (
     "from django.conf import settings as s; from django_q.brokers import get_broker; "
-    "print(s.DATABASES['default']['ENGINE'], f\"pool={s.DATABASES['default']['OPTIONS']['pool']}\", "
+    "print(s.DATABASES['default']['ENGINE'], f\"pool_max={s.DATABASES['default']['OPTIONS']['pool']['max_size']}\", "
     "s.CACHES['default']['BACKEND'], 'broker=' + type(get_broker()).__name__.lower())"
 )
 
@@ -123,7 +123,9 @@ def test_each_profile_configures_its_database_for_concurrent_processes(settings)
     else:
         # Scale-out: a pool per process, which Django allows only without persistent connections.
         assert db["ENGINE"] == "django.db.backends.postgresql"
-        assert db["OPTIONS"]["pool"] is True
+        # Room for a policy run's and a bulk action's worker threads at once (ATLASSIAN_CONCURRENCY
+        # each), not psycopg's default of 4 connections.
+        assert db["OPTIONS"]["pool"]["max_size"] >= 2 * settings.ATLASSIAN_CONCURRENCY + 2
         assert db["CONN_MAX_AGE"] == 0
 
 
