@@ -9,11 +9,10 @@ from django.db.models import Q
 
 from accounts.models import Account, AccountStatus, Group, Membership, Product
 from governance.audit.models import ActorKind, AuditAction, AuditEvent
-from policies.engine import AccountSnapshot
 from policies.links import read_token
 from policies.models import Enforcement, EnforcementStatus, ExemptionKind, PolicyAction
 from policies.models.access_requests import AccessRequestKind
-from policies.selectors.snapshots import active_exemptions
+from policies.selectors.snapshots import account_snapshot, active_exemptions
 
 # Atlassian keeps a deleted managed account for 14 days; after that it is gone for good.
 DELETE_GRACE = timedelta(days=14)
@@ -235,20 +234,7 @@ def _deny_rule(enforcement: Enforcement, account: Account, now: datetime) -> str
                 organization_id=account.organization_id, group_id__in=removed, pk__in=named
             ).values_list("pk", flat=True)
         )
-    subject = AccountSnapshot(
-        pk=account.pk,
-        name=account.name,
-        email=account.email,
-        status=account.status,
-        account_type=account.account_type,
-        managed=account.managed,
-        is_org_admin=account.is_org_admin,
-        added_to_org=account.added_to_org,
-        last_active=account.last_active,
-        restored_at=account.restored_at,
-        status_changed_at=account.status_changed_at,
-        group_pks=frozenset(groups),
-    )
+    subject = account_snapshot(account, group_pks=frozenset(groups))
     for rule in rules:
         if rule.covers(subject, enforcement.policy_id, now):
             return rule.reason

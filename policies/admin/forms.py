@@ -13,8 +13,9 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 
 from accounts.models import Organization
-from policies.email_templates import PLACEHOLDERS, TEMPLATE_FIELDS, TemplateProblem, check_template
+from policies.email_templates import PLACEHOLDERS, TemplateProblem, check_template
 from policies.models import Exemption, InactivityPolicy
+from policies.models.policies import POLICY_SCOPE, POLICY_SETTINGS
 
 PLACEHOLDER_HELP = (
     "Placeholders: "
@@ -83,28 +84,10 @@ class InactivityPolicyForm(forms.ModelForm):
         model = InactivityPolicy
         fields = (
             "name",
-            "description",
             "organization",
-            "enabled",
             "mode",
-            "products",
-            "include_groups",
-            "exclude_groups",
-            "claim_scope",
-            "include_org_admins",
-            "include_app_accounts",
-            "trigger",
-            "trigger_days",
-            "trigger_state",
-            "action",
-            "warning_days",
-            "cap_absolute",
-            "cap_percent",
-            "schedule_cron",
-            "self_service_restore",
-            "restore_returning",
-            "justification_required",
-            *TEMPLATE_FIELDS,
+            *POLICY_SCOPE,
+            *POLICY_SETTINGS,
         )
 
     def __init__(self, *args, **kwargs):

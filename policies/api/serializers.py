@@ -7,6 +7,7 @@ from rest_framework.settings import api_settings
 
 from accounts.models import Account, Group, Organization, Product
 from policies.models import AccessRequest, Enforcement, Exemption, InactivityPolicy, PolicyMode
+from policies.models.policies import POLICY_SCOPE, POLICY_SETTINGS
 from policies.selectors.preview import SHOW_CHOICES
 from policies.services.policies import validate_policy, validate_templates
 
@@ -18,30 +19,9 @@ class PolicySerializer(serializers.ModelSerializer):
             "id",
             "organization",
             "name",
-            "description",
-            "enabled",
             "mode",
-            "products",
-            "include_groups",
-            "exclude_groups",
-            "claim_scope",
-            "include_org_admins",
-            "include_app_accounts",
-            "trigger",
-            "trigger_days",
-            "trigger_state",
-            "action",
-            "warning_days",
-            "cap_absolute",
-            "cap_percent",
-            "schedule_cron",
-            "self_service_restore",
-            "restore_returning",
-            "justification_required",
-            "warning_subject",
-            "warning_body",
-            "action_subject",
-            "action_body",
+            *POLICY_SCOPE,
+            *POLICY_SETTINGS,
             "created_at",
             "updated_at",
         )

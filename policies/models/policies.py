@@ -3,6 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from governance.runs.models import TaskRun
+from policies.email_templates import TEMPLATE_FIELDS
 
 DEFAULT_WARNING_SUBJECT = "Your {product} access will be {action} on {action_date}"
 DEFAULT_WARNING_BODY = (
@@ -152,3 +153,27 @@ class PolicyRun(TaskRun):
     class Meta:
         proxy = True
         verbose_name = "policy run"
+
+
+# What a person sets on a policy besides its name, organization and mode: the admin's form, the API
+# and the policies-as-code document (policies/selectors/policy_export.py) all take these.
+POLICY_SCOPE = ("products", "include_groups", "exclude_groups")
+POLICY_SETTINGS = (
+    "description",
+    "enabled",
+    "claim_scope",
+    "include_org_admins",
+    "include_app_accounts",
+    "trigger",
+    "trigger_days",
+    "trigger_state",
+    "action",
+    "warning_days",
+    "cap_absolute",
+    "cap_percent",
+    "schedule_cron",
+    "self_service_restore",
+    "restore_returning",
+    "justification_required",
+    *TEMPLATE_FIELDS,
+)

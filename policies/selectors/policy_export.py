@@ -10,39 +10,18 @@ from typing import Any
 
 from accounts.models import Organization
 from policies.models import Exemption, InactivityPolicy
+from policies.models.policies import POLICY_SETTINGS
 
 FORMAT = "atlassian-governance-portal/policies"
 VERSION = 1
-# The settings a document carries, in the model's terms. ``mode`` is exported for the reader but never
-# imported: a new policy starts in preview, an existing one keeps the mode this portal gave it.
-POLICY_FIELDS = (
-    "description",
-    "enabled",
-    "claim_scope",
-    "include_org_admins",
-    "include_app_accounts",
-    "trigger",
-    "trigger_days",
-    "trigger_state",
-    "action",
-    "warning_days",
-    "cap_absolute",
-    "cap_percent",
-    "schedule_cron",
-    "self_service_restore",
-    "restore_returning",
-    "justification_required",
-    "warning_subject",
-    "warning_body",
-    "action_subject",
-    "action_body",
-)
-POLICY_SCOPE = ("products", "include_groups", "exclude_groups")
+# A document carries a policy's POLICY_SETTINGS and POLICY_SCOPE, in the model's terms. ``mode`` is
+# exported for the reader but never imported: a new policy starts in preview, an existing one keeps
+# the mode this portal gave it.
 
 
 def policy_entry(policy: InactivityPolicy) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": policy.name, "mode": policy.mode}
-    entry.update({name: getattr(policy, name) for name in POLICY_FIELDS})
+    entry.update({name: getattr(policy, name) for name in POLICY_SETTINGS})
     entry["products"] = sorted({p.key for p in policy.products.all()})
     entry["include_groups"] = sorted(g.name for g in policy.include_groups.all())
     entry["exclude_groups"] = sorted(g.name for g in policy.exclude_groups.all())

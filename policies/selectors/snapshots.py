@@ -28,6 +28,13 @@ _ACCOUNT_FIELDS = (
 )
 
 
+def account_snapshot(account: Account, *, group_pks: frozenset[int] = frozenset()) -> AccountSnapshot:
+    """The engine's view of one account already loaded (its ``_ACCOUNT_FIELDS``), for a single
+    decision such as a never-restore check; the bulk loaders below build theirs from rows."""
+    fields: dict[str, Any] = {name: getattr(account, name) for name in _ACCOUNT_FIELDS}
+    return AccountSnapshot(**fields, group_pks=group_pks)
+
+
 def policy_spec(policy: InactivityPolicy) -> PolicySpec:
     products = list(policy.products.values_list("pk", "name", "key"))
     return PolicySpec(

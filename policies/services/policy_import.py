@@ -25,11 +25,12 @@ from accounts.models import Account, Group, Organization, Product
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
 from policies.models import Exemption, InactivityPolicy, PolicyMode
-from policies.selectors.policy_export import FORMAT, POLICY_FIELDS, POLICY_SCOPE, VERSION, exemption_entry
+from policies.models.policies import POLICY_SCOPE, POLICY_SETTINGS
+from policies.selectors.policy_export import FORMAT, VERSION, exemption_entry
 from policies.services.policies import exemption_create, policy_save, validate_policy, validate_templates
 
 CREATE, CHANGE, UNCHANGED = "create", "change", "unchanged"
-_POLICY_KEYS = {"name", "mode", *POLICY_FIELDS, *POLICY_SCOPE}
+_POLICY_KEYS = {"name", "mode", *POLICY_SETTINGS, *POLICY_SCOPE}
 _EXEMPTION_KEYS = {"kind", "policy", "account", "group", "email_pattern", "reason", "expires_at"}
 
 
@@ -159,8 +160,8 @@ def _policy(organization: Organization, i: int, entry: Any, errors: list[str]) -
     policy.name = name
     if existing is None:
         policy.mode = PolicyMode.PREVIEW
-    before = {f: getattr(policy, f) for f in POLICY_FIELDS}
-    for f in POLICY_FIELDS:
+    before = {f: getattr(policy, f) for f in POLICY_SETTINGS}
+    for f in POLICY_SETTINGS:
         if f in entry:
             setattr(policy, f, entry[f])
     m2m = _scope(organization, entry, label, errors)
@@ -178,7 +179,7 @@ def _policy(organization: Organization, i: int, entry: Any, errors: list[str]) -
         return None
     if existing is None:
         return _PolicyWork(ImportItem("policy", name, CREATE), policy, m2m)
-    changes = {f: [before[f], getattr(policy, f)] for f in POLICY_FIELDS if before[f] != getattr(policy, f)}
+    changes = {f: [before[f], getattr(policy, f)] for f in POLICY_SETTINGS if before[f] != getattr(policy, f)}
     for scope, values in m2m.items():
         old = {obj.pk: obj for obj in getattr(existing, scope).all()}
         if set(old) != {obj.pk for obj in values}:
