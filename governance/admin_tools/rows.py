@@ -20,7 +20,6 @@ import datetime
 
 from django.contrib.admin.templatetags.admin_list import (
     ResultList,
-    _coerce_field_name,
     items_for_result,
     result_headers,
     result_hidden_fields,
@@ -40,12 +39,12 @@ class _Fallback(Exception):
     """A cell this writer does not produce exactly like Django: draw the page Django's way."""
 
 
-def _column(cl, index: int, field_name: str, *, links: bool):
+def _column(cl, field_name: str, *, links: bool):
     """(the cell's classes, how to draw its value) for one column, worked out once per page."""
     model_admin, opts = cl.model_admin, cl.lookup_opts
     if not isinstance(field_name, str):
         raise _Fallback(field_name)
-    classes = "action-checkbox" if field_name == "action_checkbox" else f"field-{_coerce_field_name(field_name, index)}"
+    classes = "action-checkbox" if field_name == "action_checkbox" else f"field-{field_name}"
     try:
         field = opts.get_field(field_name)
     except FieldDoesNotExist:
@@ -57,10 +56,10 @@ def _column(cl, index: int, field_name: str, *, links: bool):
             classes += " nowrap"  # as Django marks date and time columns
         empty = model_admin.get_empty_value_display()
 
-        def draw(obj, field=field, empty=empty):
+        def draw_field(obj, field=field, empty=empty):
             return display_for_field(getattr(obj, field.attname), field, empty, avoid_link=links)
 
-        return classes, draw
+        return classes, draw_field
     method = getattr(model_admin, field_name, None)
     if method is None or not callable(method) or getattr(method, "boolean", False):
         raise _Fallback(field_name)
@@ -96,7 +95,7 @@ def fast_results(cl) -> list[ResultList]:
         return [ResultList(None, items_for_result(cl, obj, None)) for obj in cl.result_list]
     link_at = _links_from(cl)
     try:
-        columns = [_column(cl, i, name, links=i == link_at) for i, name in enumerate(cl.list_display)]
+        columns = [_column(cl, name, links=i == link_at) for i, name in enumerate(cl.list_display)]
         return _drawn(cl, columns, link_at)
     except _Fallback:
         return [ResultList(None, items_for_result(cl, obj, None)) for obj in cl.result_list]

@@ -11,6 +11,7 @@ register = template.Library()
 
 @register.tag(name="fast_result_list")
 def fast_result_list_tag(parser, token):
-    return InclusionAdminNode(
+    # django-stubs spells this constructor as (name, template_name, ...); Django's is (parser, token, ...).
+    return InclusionAdminNode(  # type: ignore[call-arg]
         parser, token, func=fast_result_list, template_name="change_list_results.html", takes_context=False
     )
