@@ -386,6 +386,7 @@ PORTAL_TASK_FUNCTIONS = [
     "policies.tasks.review_campaigns_daily",
     "policies.access.tasks.send_restore_link",
     "policies.access.tasks.fulfil_access_request",
+    "policies.access.tasks.fulfil_access_requests",
     "policies.access.tasks.expire_pending_requests",
     "policies.access.tasks.purge_rate_limit_counters",
     "policies.access.tasks.expire_access",

@@ -183,3 +183,40 @@ def test_a_bulk_task_out_of_time_stops_between_accounts_and_its_follow_up_does_t
         in client_for(alice).get(reverse("admin:accounts_account_bulk_run", args=[run.pk])).content.decode()
     )
     assert verify_chain().ok
+
+
+def test_approved_access_requests_are_given_back_several_at_once_and_each_once(mirrored, simulator, settings, hank):
+    from policies.access.services import access_requests_fulfil
+    from policies.models import AccessRequest
+    from policies.models.access_requests import AccessRequestStatus
+
+    policy = jira_suspend_policy(mirrored)
+    result = policy_run(policy=policy, now=RUN_AT)
+    done = list(
+        Enforcement.objects.filter(executed_run=result.run, status=EnforcementStatus.DONE).select_related("account")
+    )
+    assert len(done) >= 8
+    requests = [
+        AccessRequest.objects.create(
+            account=e.account, enforcement=e, email=e.account.email or "", status=AccessRequestStatus.APPROVED
+        )
+        for e in done
+    ]
+    settings.ATLASSIAN_CONCURRENCY = 5
+    simulator.faults.latency_ms = 60
+    simulator.reset_in_flight()
+    loaded = list(AccessRequest.objects.filter(pk__in=[r.pk for r in requests]).select_related("account__organization"))
+    statuses = access_requests_fulfil(access_requests=loaded, actor=Actor.for_user(hank))
+    assert statuses == {r.pk: AccessRequestStatus.FULFILLED for r in requests}
+    assert 3 <= simulator.max_in_flight <= 5
+    accounts = [e.account for e in done]
+    assert set(_writes(simulator, accounts, "/restore").values()) == {1}  # none twice, none lost
+    fulfilled = AuditEvent.objects.filter(action=AuditAction.REQUEST_FULFILLED)
+    assert sorted(fulfilled.values_list("target_id", flat=True)) == sorted(str(r.pk) for r in requests)
+    for request in requests:  # each restore carries its own request's correlation id
+        assert AuditEvent.objects.filter(
+            action=AuditAction.ACCOUNT_RESTORED,
+            correlation_id=request.correlation_id,
+            target_id=str(request.account_id),
+        ).exists()
+    assert verify_chain().ok
