@@ -142,7 +142,7 @@ def test_a_bulk_task_out_of_time_stops_between_accounts_and_its_follow_up_does_t
     mirrored, simulator, settings, monkeypatch, client_for, alice
 ):
     settings.ATLASSIAN_CONCURRENCY = 2
-    settings.ACTION_TIME_BUDGET = 0.25  # spent while the first accounts are under way
+    settings.ACTION_TIME_BUDGET = 0.6  # spent while the first accounts are under way (10 take >= 1.5 s)
     accounts = _active(mirrored, 10)
     ids = [a.pk for a in accounts]
     simulator.faults.latency_ms = 100
