@@ -7,6 +7,7 @@ run goes on; anything else stops the run (the accounts already started finish fi
 """
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ class BulkOutcome:
     correlation_id: str
     results: list[BulkResult] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    # Accounts handled by the earlier tasks of the same run (a follow-up goes on from there).
+    before: int = 0
+    # The accounts never started because the time budget was spent: a follow-up task does them.
+    not_started: list[int] = field(default_factory=list)
 
     def add(self, result: BulkResult) -> None:
         self.results.append(result)
@@ -75,7 +80,7 @@ class BulkOutcome:
 
     @property
     def processed(self) -> int:
-        return len(self.results)
+        return self.before + len(self.results)
 
     def count_dict(self) -> dict:
         names = [Outcome.DONE, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED]
@@ -271,6 +276,7 @@ def accounts_bulk_apply(
     client_factory: Callable,
     run: TaskRun | None = None,
     lease: locks.Lease | None = None,
+    deadline: float | None = None,
 ) -> BulkOutcome:
     """Apply ``action`` to each account in ``account_ids`` (mirror primary keys), one service call each.
 
@@ -279,6 +285,10 @@ def accounts_bulk_apply(
     counts and a log of what was not done are written to that TaskRun, which is closed at the end.
     With ``lease`` (the background task's), the lease is kept before each account; once it is
     lost the run stops there and is closed as halted, saying how far it got.
+    With ``deadline`` (monotonic), no account is started once it has passed: those already
+    started finish, the rest are ``outcome.not_started`` and, with ``run``, the run stays open
+    (its progress says which part comes next) for the follow-up task to go on with them. A run's
+    follow-up continues its counts, its progress and its log.
     Raises :class:`BulkActionError`, before any change, when the request is wrong.
     """
     try:
@@ -291,6 +301,11 @@ def accounts_bulk_apply(
     ids = list(dict.fromkeys(account_ids))
     correlation_id = (run.correlation_id if run else "") or new_correlation_id()
     outcome = BulkOutcome(action=action, total=len(ids), correlation_id=correlation_id)
+    if run and (run.progress or {}).get("part", 1) > 1:
+        # A follow-up: the run's total, counts and progress go on from where the last part stopped.
+        outcome.total = run.progress.get("total") or len(ids)
+        outcome.before = run.progress.get("done") or 0
+        outcome.counts.update({k: v for k, v in (run.counts or {}).items() if isinstance(v, int)})
     clients = _Clients(client_factory)
 
     def progress() -> None:
@@ -300,7 +315,12 @@ def accounts_bulk_apply(
     keep = lease.keep if lease else lambda: None
     try:
         for start in range(0, len(ids), CHUNK):
-            _apply_chunk(spec, options, ids[start : start + CHUNK], outcome, clients, actor, progress, keep)
+            left = _apply_chunk(
+                spec, options, ids[start : start + CHUNK], outcome, clients, actor, progress, keep, deadline
+            )
+            if left:
+                outcome.not_started = left + ids[start + CHUNK :]
+                break
     except locks.LeaseLost:
         if run:
             _finish(run, outcome, lost_lease=True)
@@ -311,12 +331,17 @@ def accounts_bulk_apply(
         raise
     finally:
         clients.close()
-    if run:
+    if run and outcome.not_started:
+        _pause(run, outcome)
+    elif run:
         _finish(run, outcome)
     return outcome
 
 
-def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress, keep) -> None:
+def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress, keep, deadline) -> list[int]:
+    """Apply the action to ``chunk``; returns the ids never started because ``deadline`` passed."""
+    if deadline is not None and time.monotonic() >= deadline:
+        return list(chunk)
     keep()
     accounts = Account.objects.select_related("organization").in_bulk(chunk)
     members = spec.members_of(list(accounts.values()), options)
@@ -335,7 +360,7 @@ def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress, keep) 
 
     # Several accounts at a time, each through its service exactly as alone (accounts/pool.py);
     # keep() before each account's remote call, a no-op between renewals.
-    run_paced(chunk, work, on_result=add, before_each=keep)
+    return run_paced(chunk, work, on_result=add, before_each=keep, deadline=deadline).not_started
 
 
 class _NoClient(Exception):
@@ -417,14 +442,35 @@ class _Clients:
 
 
 def _report(run: TaskRun, outcome: BulkOutcome) -> None:
-    task_run_progress(run=run, done=outcome.processed, total=outcome.total)
+    # The part stays: only the task carrying it may go on with the run (accounts/bulk_tasks.py).
+    part = (run.progress or {}).get("part", 1)
+    details = {"part": part} if part > 1 else {}
+    task_run_progress(run=run, done=outcome.processed, total=outcome.total, **details)
     # Counts while running, so the status page can say "3 failed so far".
     TaskRun.objects.filter(pk=run.pk).update(counts=outcome.count_dict())
 
 
-def _finish(run: TaskRun, outcome: BulkOutcome, *, lost_lease: bool = False) -> None:
+def _log_lines(run: TaskRun, outcome: BulkOutcome) -> list[str]:
+    """What was not done, the earlier parts' lines first (the first LOG_LINES of the run)."""
+    lines = run.log_excerpt.splitlines() if outcome.before and run.log_excerpt else []
     not_done = [r for r in outcome.results if r.outcome != Outcome.DONE]
-    lines = [f"{r.outcome.replace('_', ' ')}: {r.account} — {r.message}" for r in not_done[:LOG_LINES]]
+    lines += [f"{r.outcome.replace('_', ' ')}: {r.account} — {r.message}" for r in not_done[:LOG_LINES]]
+    return lines[:LOG_LINES]
+
+
+def _pause(run: TaskRun, outcome: BulkOutcome) -> None:
+    """The time budget is spent: the run stays open, its progress names the next part, which only
+    the follow-up task carrying that part number may run (a re-delivered earlier task may not)."""
+    part = (run.progress or {}).get("part", 1) + 1
+    task_run_progress(run=run, done=outcome.processed, total=outcome.total, part=part)
+    run.counts = outcome.count_dict()
+    lines = _log_lines(run, outcome)
+    run.log_excerpt = "\n".join(lines)
+    TaskRun.objects.filter(pk=run.pk).update(counts=run.counts, log_excerpt=run.log_excerpt)
+
+
+def _finish(run: TaskRun, outcome: BulkOutcome, *, lost_lease: bool = False) -> None:
+    lines = _log_lines(run, outcome)
     failed = outcome.counts[Outcome.FAILED]
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     error = f"{failed} of {outcome.total} accounts failed." if failed else ""

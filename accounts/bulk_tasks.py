@@ -1,6 +1,7 @@
 """The django-q2 task behind bulk actions too big to run inside a web request (thin: it calls
 :func:`accounts.bulk.accounts_bulk_apply` with the TaskRun the admin created)."""
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from accounts.leases import bulk_action_lease
 from governance.audit.record import Actor
 from governance.runs import locks
 from governance.runs.models import RunStatus, TaskRun
+from governance.runs.services import task_run_finish
 
 
 def actor_spec(actor: Actor) -> dict:
@@ -30,19 +32,28 @@ def actor_from_spec(spec: dict) -> Actor:
     return Actor(kind=spec["kind"], name=spec.get("name", ""), user=user, client_ip=spec.get("client_ip"))
 
 
-def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: dict, actor: dict) -> dict:
+def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: dict, actor: dict, part: int = 1) -> dict:
     """Apply a confirmed bulk action; progress and results go to TaskRun ``run_id``.
 
     The broker may deliver a task twice (a worker killed mid-run, DJANGO-NOTES 1.1): a lease per
     run keeps two deliveries from running side by side, and a run already closed is not redone.
+    A task stops starting accounts at ``ACTION_TIME_BUDGET`` (well before the cluster's timeout
+    could kill it in the middle of one) and queues ``part + 1`` with the accounts it never
+    started; only the part the run's progress names may run, so a re-delivered earlier part
+    does nothing and no account is acted on twice.
     """
+    # Counted from the start of the task, as a policy run's is.
+    deadline = time.monotonic() + settings.ACTION_TIME_BUDGET
     lease = locks.hold(bulk_action_lease(run_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
     if lease is None:
         return {"skipped": "another worker is running this bulk action"}
+    outcome = None
     try:
         run = TaskRun.objects.get(pk=run_id)
         if run.status != RunStatus.RUNNING or run.finished_at is not None:
             return {"skipped": f"run {run_id} is already {run.status}"}
+        if (run.progress or {}).get("part", 1) != part:
+            return {"skipped": f"run {run_id} is at part {(run.progress or {}).get('part', 1)}, not {part}"}
         outcome = accounts_bulk_apply(
             action=action,
             account_ids=account_ids,
@@ -51,7 +62,39 @@ def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: di
             client_factory=client_for,
             run=run,
             lease=lease,
+            deadline=deadline,
         )
-        return outcome.count_dict()
     finally:
         lease.release()
+    if outcome.not_started:
+        # Queued once the lease is free, or the follow-up would find this task still holding it.
+        _continue_later(run, action, outcome.not_started, params, actor, part + 1)
+        return {**outcome.count_dict(), "not_started": len(outcome.not_started), "continues_as_part": part + 1}
+    return outcome.count_dict()
+
+
+def _continue_later(run: TaskRun, action: str, account_ids: list[int], params: dict, actor: dict, part: int) -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task(
+            "accounts.bulk_tasks.run_bulk_action",
+            run.pk,
+            action,
+            account_ids,
+            params,
+            actor,
+            part,
+            task_name=f"bulk_action:{run.pk}:{part}",
+            group="bulk_action",
+        )
+    except Exception as exc:
+        # A run whose follow-up never gets a worker must not show "running" forever.
+        task_run_finish(
+            run=run,
+            status=RunStatus.FAILED,
+            counts=run.counts,
+            error=f"Stopped at the time budget; the follow-up for the {len(account_ids)} accounts not started "
+            f"could not be queued: {exc}. Those accounts were not touched.",
+        )
+        raise

@@ -171,6 +171,12 @@ def run(args, base_url: str) -> int:
         result["target"] = common.check_target("seconds per account", wall / args.n, below=TARGET_UNBOUND_SECONDS)
         rows += [
             ("serial floor (calls x latency)", f"{calls * args.latency_ms / 1000 / args.n:.3f} s per account"),
+            # The simulator adds up to 50 % jitter to each call: 1.25 x the latency on average.
+            ("serial floor at the mean latency", f"{calls * args.latency_ms * 1.25 / 1000 / args.n:.3f} s per account"),
+            (
+                "pool's floor (mean serial / workers)",
+                f"{calls * args.latency_ms * 1.25 / 1000 / args.n / settings.ATLASSIAN_CONCURRENCY:.3f} s per account",
+            ),
             ("figure", f"{wall:.1f} s, {wall / args.n:.3f} s per account (target <= {TARGET_UNBOUND_SECONDS})"),
         ]
     rows += [

@@ -223,6 +223,8 @@ def bulk_run_view(modeladmin, request, run_id: int):
         "running": run.status == RunStatus.RUNNING,
         "done": progress.get("done") or 0,
         "total": total,
+        # Past 1: an earlier task spent its time budget and a follow-up task goes on (accounts/bulk_tasks.py).
+        "part": progress.get("part") or 1,
         "percent": int(100 * (progress.get("done") or 0) / total) if total else 0,
         "counts": run.counts or {},
         "audit_url": _audit_url(run.correlation_id),

@@ -266,7 +266,8 @@ class AccountImportExportMixin(ImportExportMixin):
                 messages.error(
                     request,
                     f"Import stopped at row {failed.row if failed else '?'}: Atlassian refused a change. "
-                    "Rows before it were applied; rows after it were not attempted.",
+                    "Rows before it were applied; rows after it were not attempted, except those already "
+                    "under way (several run at a time): each row below says how it ended.",
                 )
         else:
             assert isinstance(plan, SeedPlan)

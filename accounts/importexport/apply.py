@@ -15,14 +15,17 @@ and lists what each row would change; nothing is sent anywhere. :func:`apply_cha
 without errors through the services (``membership_add``/``membership_remove``,
 ``account_activate``/``account_suspend``/``account_deactivate``), which call Atlassian first and
 then update the mirror with one audit event each. Atlassian cannot roll back, so the first row
-that fails stops the import: earlier rows stay applied, later rows are not attempted, and the
+that fails stops the import: earlier rows stay applied, later rows are not attempted (except those
+already under way, several rows running at a time: accounts/pool.py), and the
 report (and the ``import.applied`` audit event) says so. Importing the same file again is safe:
 rows already applied plan no change.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ from accounts.end_dates import parse_end_date
 from accounts.importexport.formats import RowError, Table
 from accounts.importexport.variants import check_email, normalise
 from accounts.models import Account, AccountStatus, Group, Membership
+from accounts.pool import ForkOf, run_paced
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
 from accounts.services.memberships import membership_add, membership_remove
@@ -426,38 +430,64 @@ class ApplyReport:
         return {"applied": states["applied"], "failed": states["failed"], "not_attempted": states["not_attempted"]}
 
 
+class _Stopped(Exception):
+    """A row failed: no further row is started."""
+
+
 def apply_changes(
     *, plan: ChangePlan, client, actor: Actor, correlation_id: str = "", progress: Callable[[int], None] | None = None
 ) -> ApplyReport:
     """Run a validated plan through the services, row by row; stop at the first failure.
 
-    ``progress(rows handled)`` is called after each row (a background import's run record).
+    Several rows at a time at Atlassian's pace (accounts/pool.py), each row's steps in order in
+    one worker, each step through its service exactly as alone (its change lock, its transaction,
+    its audit event). Once a row fails no further row is started; the rows already under way
+    finish and are reported as they ended (at most ``ATLASSIAN_CONCURRENCY - 1`` rows after the
+    failed one). ``progress(rows handled)`` is called after each row, in the file's order (a
+    background import's run record).
     """
     if plan.errors:
         raise ValueError("a plan with errors cannot be applied")
     report = ApplyReport(correlation_id=correlation_id or new_correlation_id(), outcomes=[])
     accounts = _load_accounts([p.account_pk for p in plan.plans])
     groups = {g.pk: g for g in Group.objects.filter(pk__in={pk for p in plan.plans for pk, _ in p.add + p.remove})}
-    stopped = False
-    for row_plan in plan.plans:
-        outcome = RowOutcome(row_plan.row, row_plan.label, "not_attempted", planned=row_plan.describe())
-        report.outcomes.append(outcome)
-        if stopped:
-            continue
+    report.outcomes = [RowOutcome(p.row, p.label, "not_attempted", planned=p.describe()) for p in plan.plans]
+    failed = threading.Event()
+    handled = 0
+
+    def work(index: int, fork_of: ForkOf) -> None:
+        row_plan, outcome = plan.plans[index], report.outcomes[index]
         reason = f"import{f' “{plan.file_name}”' if plan.file_name else ''}, row {row_plan.row}"
-        steps = _steps(row_plan, accounts[row_plan.account_pk], groups, client, actor, reason, report.correlation_id)
+        row_client = fork_of(client)
+        steps = _steps(
+            row_plan, accounts[row_plan.account_pk], groups, row_client, actor, reason, report.correlation_id
+        )
         try:
             for description, step in steps:
                 step()
                 outcome.done.append(description)
             outcome.state = "applied"
         except (AtlassianError, ServiceRefused) as exc:
-            outcome.state, outcome.error, stopped = "failed", str(exc), True
+            outcome.state, outcome.error = "failed", str(exc)
+            failed.set()
         except Exception as exc:  # a bug must still leave a report and an audit trail
             logger.exception("import row %s failed unexpectedly", row_plan.row)
-            outcome.state, outcome.error, stopped = "failed", f"unexpected error: {exc!r}", True
+            outcome.state, outcome.error = "failed", f"unexpected error: {exc!r}"
+            failed.set()
+
+    def stop_after_a_failure() -> None:
+        if failed.is_set():
+            raise _Stopped
+
+    def delivered(index: int, _: None) -> None:
+        nonlocal handled
+        handled += 1
         if progress:
-            progress(len(report.outcomes))
+            progress(handled)
+
+    # The rows never started stay "not attempted".
+    with contextlib.suppress(_Stopped):
+        run_paced(list(range(len(plan.plans))), work, on_result=delivered, before_each=stop_after_a_failure)
     _record_summary(plan, report, actor)
     return report
 

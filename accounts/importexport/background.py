@@ -131,7 +131,8 @@ def import_apply_in_background(*, run: TaskRun, spec: dict) -> dict:
                 counts["failed_row"] = failed.row
                 error = (
                     f"The import stopped at row {failed.row} ({failed.label}): {failed.error}. Rows before it were "
-                    "applied; rows after it were not attempted."
+                    "applied; rows after it were not attempted, except those already under way (several run at a "
+                    "time; the counts say how many were applied)."
                 )
     else:
         try:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.clients import MissingCredentials, client_for
 from accounts.models import Account, AccountStatus
+from accounts.pool import ForkOf, run_paced
 from accounts.services.errors import ServiceRefused
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import ActorKind, AuditAction
@@ -166,13 +167,27 @@ def enqueue_fulfilment(access_request: AccessRequest, actor: Actor) -> None:
     )
 
 
+def enqueue_fulfilments(pks: list[int], actor: Actor) -> None:
+    """Queue one task that fulfils several approved requests at Atlassian's pace, once the
+    current transaction has committed (:func:`access_requests_fulfil`)."""
+    from django_q.tasks import async_task
+
+    from policies.access.tasks import actor_spec
+
+    spec = list(pks), actor_spec(actor)
+    transaction.on_commit(
+        lambda: async_task("policies.access.tasks.fulfil_access_requests", *spec, group="access-fulfilment")
+    )
+
+
 # --- decide ------------------------------------------------------------------------------------
 def access_request_decide(
-    *, access_request: AccessRequest, approve: bool, actor: Actor, reason: str, now=None
+    *, access_request: AccessRequest, approve: bool, actor: Actor, reason: str, now=None, enqueue: bool = True
 ) -> AccessRequest:
     """Approve (queues the fulfilment) or reject a pending request, with a required reason.
 
-    Approving a failed request tries the fulfilment again.
+    Approving a failed request tries the fulfilment again. ``enqueue=False``: the caller queues
+    the fulfilment itself, several requests in one task (:func:`enqueue_fulfilments`).
     """
     now = now or timezone.now()
     reason = (reason or "").strip()
@@ -201,7 +216,7 @@ def access_request_decide(
             correlation_id=access_request.correlation_id,
             organization=_organization(access_request),
         )
-        if approve:
+        if approve and enqueue:
             enqueue_fulfilment(access_request, actor)
     access_request.refresh_from_db()
     if not approve:
@@ -234,6 +249,37 @@ def access_request_fulfil(
         return _fulfil(access_request.pk, client=client, actor=actor, now=now, sleep=sleep, max_attempts=max_attempts)
     finally:
         locks.release(lease, holder)
+
+
+def access_requests_fulfil(*, access_requests: list[AccessRequest], actor: Actor | None = None) -> dict[int, str]:
+    """Fulfil several requests (an admin approving many at once) several accounts at a time at
+    Atlassian's pace (accounts/pool.py), each exactly as :func:`access_request_fulfil` alone: its
+    lease, its retries, its transactions and audit events. Returns each request's resulting status."""
+    clients: dict[int, object] = {}
+    for access_request in access_requests:
+        organization = access_request.account.organization
+        if organization.pk not in clients:
+            try:
+                clients[organization.pk] = client_for(organization)
+            except MissingCredentials:
+                clients[organization.pk] = None  # each request fails alone, recorded (access_request_fulfil)
+    statuses: dict[int, str] = {}
+
+    def work(access_request: AccessRequest, fork_of: ForkOf) -> str:
+        base = clients[access_request.account.organization.pk]
+        client = fork_of(base) if base is not None else None
+        return access_request_fulfil(access_request=access_request, client=client, actor=actor)
+
+    def done(access_request: AccessRequest, status: str) -> None:
+        statuses[access_request.pk] = status
+
+    try:
+        run_paced(access_requests, work, on_result=done)
+    finally:
+        for client in clients.values():
+            if client is not None:
+                client.close()  # type: ignore[attr-defined]
+    return statuses
 
 
 def _fulfil(pk: int, *, client, actor, now, sleep, max_attempts) -> str:

@@ -47,6 +47,15 @@ def fulfil_access_request(access_request_id: int, actor: dict | None = None) -> 
     return services.access_request_fulfil(access_request=access_request, actor=_actor(actor))
 
 
+def fulfil_access_requests(access_request_ids: list[int], actor: dict | None = None) -> dict:
+    """Several approved requests at Atlassian's pace (an admin approving many at once)."""
+    access_requests = list(
+        AccessRequest.objects.filter(pk__in=access_request_ids).select_related("account__organization").order_by("pk")
+    )
+    statuses = services.access_requests_fulfil(access_requests=access_requests, actor=_actor(actor))
+    return {str(pk): status for pk, status in statuses.items()}
+
+
 def expire_pending_requests() -> dict:
     """Expire pending access requests older than ACCESS_REQUEST_EXPIRY_DAYS (scheduled)."""
     run = task_run_start(name="access_request_expiry", subject="Expire pending access requests")

@@ -12,7 +12,7 @@ from django.utils.timesince import timesince
 
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.audit.record import Actor
-from policies.access.services import AccessRefused, access_request_decide
+from policies.access.services import AccessRefused, access_request_decide, enqueue_fulfilments
 from policies.admin.forms import GuardedActionsMixin, ReasonForm, confirm_with_reason, field_names, names
 from policies.models import AccessRequest
 from policies.models.access_requests import APPROVED_STATUSES, CLOSED_STATUSES, AccessRequestStatus
@@ -175,16 +175,24 @@ class AccessRequestAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdm
     def _decide(self, request, queryset, *, approve: bool, reason: str, allowed: tuple) -> None:
         actor = Actor.from_request(request)
         done, refused, skipped = [], [], []
+        approved: list[int] = []
         for access_request in queryset.select_related("account", "enforcement__policy").order_by("pk"):
             if access_request.status not in allowed:
                 skipped.append(f"#{access_request.pk} ({access_request.get_status_display().lower()})")
                 continue
             try:
-                access_request_decide(access_request=access_request, approve=approve, actor=actor, reason=reason)
+                # Approved ones are fulfilled together, several at a time (one task, below).
+                access_request_decide(
+                    access_request=access_request, approve=approve, actor=actor, reason=reason, enqueue=False
+                )
             except AccessRefused as exc:
                 refused.append(f"#{access_request.pk} ({exc})")
                 continue
+            if approve:
+                approved.append(access_request.pk)
             done.append(f"#{access_request.pk} {access_request.email or access_request.account}")
+        if approved:
+            enqueue_fulfilments(approved, actor)
         if done:
             what = "Approved; access is given back in the background" if approve else "Rejected"
             messages.success(request, f"{what}: {len(done)} — {names(done)}.")

@@ -7,6 +7,8 @@ from django.utils import timezone
 
 from accounts.clients import client_for
 from accounts.models import Account
+from accounts.pool import ForkOf, run_paced
+from accounts.services.account_lock import one_change_at_a_time
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_activate
 from accounts.services.memberships import product_access_plan, product_access_restore
@@ -153,31 +155,48 @@ def enforcement_reverse(
 
 
 def run_undo(*, run: TaskRun, actor: Actor, reason: str, client: AtlassianClient | None = None) -> dict[str, Any]:
-    """Give back everything a policy run took away, through the same services, audited."""
+    """Give back everything a policy run took away, through the same services, audited.
+
+    Several accounts at a time at Atlassian's pace (accounts/pool.py), each exactly as alone:
+    its own change lock, its own transactions and audit events; the counts come back in the order
+    of the enforcements whatever order the calls finish in."""
     if not reason.strip():
         raise ReviewRefused("A reason is required to undo a run.")
     counts = {"reversed": 0, "failed": 0}
-    done = Enforcement.objects.filter(executed_run=run, status=EnforcementStatus.DONE).select_related(
-        "account", "policy__organization"
+    done = list(
+        Enforcement.objects.filter(executed_run=run, status=EnforcementStatus.DONE)
+        .select_related("account", "policy__organization")
+        .order_by("pk")
     )
-    clients = {}
+    clients: dict[int, AtlassianClient] = {}
     try:
+        # Built here, before the first change, in the caller's thread: missing credentials refuse
+        # the whole undo up front, and each worker forks the organization's client.
         for enforcement in done:
             org = enforcement.policy.organization
             if client is None and org.pk not in clients:
                 clients[org.pk] = client_for(org)
-            org_client = client or clients[org.pk]
+
+        def work(enforcement: Enforcement, fork_of: ForkOf) -> str:
+            base = client or clients[enforcement.policy.organization.pk]
             try:
-                enforcement_reverse(
-                    enforcement=enforcement,
-                    client=org_client,
-                    actor=actor,
-                    reason=reason,
-                    correlation_id=run.correlation_id,
-                )
-                counts["reversed"] += 1
+                # The change lock for the whole give-back (its steps take it again, re-entrantly).
+                with one_change_at_a_time(enforcement.account_id):
+                    enforcement_reverse(
+                        enforcement=enforcement,
+                        client=fork_of(base),
+                        actor=actor,
+                        reason=reason,
+                        correlation_id=run.correlation_id,
+                    )
             except Exception:  # reported in the counts; each failure has its own audit event
-                counts["failed"] += 1
+                return "failed"
+            return "reversed"
+
+        def count(enforcement: Enforcement, outcome: str) -> None:
+            counts[outcome] += 1
+
+        run_paced(done, work, on_result=count)
     finally:
         for c in clients.values():
             c.close()
