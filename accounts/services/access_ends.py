@@ -58,6 +58,7 @@ def membership_end_set(
     actor: Actor,
     reason: str,
     now: datetime | None = None,
+    correlation_id: str = "",
 ) -> MembershipEnd | None:
     """Give an existing membership an end date (or move it); ``None`` takes the end away, so the
     membership stays. A local change: Atlassian has no end dates, the portal carries them out."""
@@ -88,6 +89,7 @@ def membership_end_set(
             reason=reason,
             before={"expires_at": _day(previous)} if previous else None,
             after={"group": group.name, "expires_at": _day(expires_at)},
+            correlation_id=correlation_id,
         )
     return end
 
