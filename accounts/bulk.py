@@ -8,7 +8,7 @@ run goes on; anything else stops the run (the accounts already started finish fi
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -112,8 +112,10 @@ class BulkAction:
     permission: str
     apply: Callable[..., object]
     needs: str | None = None  # "group" or "product"
-    skip: Callable[[Account, Options, set], str | None] = lambda account, options, members: None
-    members_of: Callable[[list[Account], Options], set] = lambda accounts, options: set()
+    # ``members``: what ``members_of`` found for the chunk (account pks, or for add_to_group each
+    # member's scheduled end): a container of account pks either way.
+    skip: Callable[[Account, Options, Container], str | None] = lambda account, options, members: None
+    members_of: Callable[[list[Account], Options], Container] = lambda accounts, options: set()
     # Takes something away: the account is read from Atlassian right before (DESIGN.md 5.10).
     destructive: bool = False
     # What Atlassian refuses for accounts an identity provider provisions (DESIGN.md 5.11), in words.
