@@ -9,13 +9,23 @@ run goes on; anything else stops the run (the accounts already started finish fi
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from accounts.end_dates import parse_end_date
-from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
+from accounts.models import (
+    AccessEndStatus,
+    Account,
+    AccountStatus,
+    Group,
+    Membership,
+    MembershipEnd,
+    Product,
+    ProductAccess,
+)
 from accounts.pool import ForkOf, run_paced
+from accounts.services.access_ends import membership_end_set
 from accounts.services.account_lock import AccountBusy, one_change_at_a_time
 from accounts.services.errors import ChangedSinceSync, IdentityProviderManaged, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
@@ -107,8 +117,10 @@ class BulkAction:
     permission: str
     apply: Callable[..., object]
     needs: str | None = None  # "group" or "product"
-    skip: Callable[[Account, Options, set], str | None] = lambda account, options, members: None
-    members_of: Callable[[list[Account], Options], set] = lambda accounts, options: set()
+    # ``members``: what ``members_of`` found for the chunk (account pks, or for add_to_group each
+    # member's scheduled end): a container of account pks either way.
+    skip: Callable[[Account, Options, Container], str | None] = lambda account, options, members: None
+    members_of: Callable[[list[Account], Options], Container] = lambda accounts, options: set()
     # Takes something away: the account is read from Atlassian right before (DESIGN.md 5.10).
     destructive: bool = False
     # What Atlassian refuses for accounts an identity provider provisions (DESIGN.md 5.11), in words.
@@ -145,8 +157,49 @@ def _product_holders(accounts, options) -> set:
     )
 
 
+def _members_until(accounts, options) -> dict[int, datetime | None]:
+    """The members of ``options.group`` among ``accounts``, each with the scheduled end of its
+    membership (None: open-ended). Two queries for the chunk."""
+    pks = [a.pk for a in accounts]
+    members: dict[int, datetime | None] = dict.fromkeys(
+        Membership.objects.filter(group=options.group, account__in=pks).values_list("account_id", flat=True)
+    )
+    ends = MembershipEnd.objects.filter(
+        group=options.group, account__in=list(members), status=AccessEndStatus.SCHEDULED
+    ).values_list("account_id", "expires_at")
+    members.update(ends)
+    return members
+
+
 def _in_group_skip(account, options, members):
-    return f"already a member of {options.group}" if account.pk in members else None
+    """Already a member: an "Add to group" never shortens access. Given an end date, a member whose
+    access ends earlier keeps it until the new date (see :func:`_add_to_group`); an open-ended
+    membership, or one ending later, is left as it is."""
+    if account.pk not in members:
+        return None
+    group, until = options.group, members[account.pk]
+    if options.expires_at is None:
+        return f"already a member of {group}"
+    if until is None:
+        return f"already a member of {group} with no end date: left open-ended (an add never shortens access)"
+    if until >= options.expires_at:
+        return f"already a member of {group} until {until:%Y-%m-%d %H:%M} UTC: left as it is"
+    return None
+
+
+def _add_to_group(account, options, *, actor, reason, correlation_id="", **kw):
+    """Add to the group, until ``options.expires_at`` if given. A member whose access ends before
+    then (:func:`_in_group_skip` lets only those through) keeps it until the new date: the end date
+    moves later, a local change, audited as ``membership.end_set``; nothing is sent to Atlassian."""
+    group, until = options.group, options.expires_at
+    if until is not None and Membership.objects.filter(account=account, group=group).exists():
+        membership_end_set(
+            account=account, group=group, expires_at=until, actor=actor, reason=reason, correlation_id=correlation_id
+        )
+        return f"already a member of {group}: access now until {until:%Y-%m-%d %H:%M} UTC (ended earlier)"
+    return membership_add(
+        account=account, group=group, expires_at=until, actor=actor, reason=reason, correlation_id=correlation_id, **kw
+    )
 
 
 def _not_in_group_skip(account, options, members):
@@ -194,11 +247,9 @@ BULK_ACTIONS: dict[str, BulkAction] = {
         label="Add to group",
         permission="accounts.change_membership",
         needs="group",
-        apply=lambda account, options, **kw: membership_add(
-            account=account, group=options.group, expires_at=options.expires_at, **kw
-        ),
+        apply=_add_to_group,
         skip=_in_group_skip,
-        members_of=_group_members,
+        members_of=_members_until,
     ),
     "remove_from_group": BulkAction(
         label="Remove from group",
@@ -389,7 +440,7 @@ def _apply_one(spec, options, account, members, client_of, actor, correlation_id
             if spec.destructive:
                 products = [options.product] if options.product else None
                 account_recheck(account=account, client=client, products=products)
-            spec.apply(
+            done = spec.apply(
                 account, options, client=client, actor=actor, reason=options.reason, correlation_id=correlation_id
             )
     except NeedsDecision as exc:
@@ -406,7 +457,7 @@ def _apply_one(spec, options, account, members, client_of, actor, correlation_id
         return result(Outcome.REFUSED, str(exc))
     except (AtlassianError, _NoClient) as exc:
         return result(Outcome.FAILED, str(exc))
-    return result(Outcome.DONE)
+    return result(Outcome.DONE, done if isinstance(done, str) else "")  # a message when the action says more
 
 
 class _Clients:

@@ -315,7 +315,7 @@ def run_child(kind: str, *extra: str) -> dict:
 def verify_export(export: dict, accounts: int) -> dict:
     from accounts.importexport.resources import ACCOUNT_COLUMNS
 
-    header = ",".join([*ACCOUNT_COLUMNS, "groups", *(f"last_active:{k}" for k, _ in sorted(PRODUCTS_ALL))])
+    header = ",".join([*ACCOUNT_COLUMNS, "groups", "return_on", *(f"last_active:{k}" for k, _ in sorted(PRODUCTS_ALL))])
     checks = {
         "status_200": export["status"] == 200,
         "streamed": export["streaming"] is True,

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from accounts.admin import filters
 from accounts.admin.bulk_views import bulk_result_view, bulk_run_view, run_bulk_action
 from accounts.admin.paginators import CappedCountPaginator
+from accounts.admin.return_date import ReturnDateForm, may_set_return_date, return_date_view
 from accounts.bulk import BULK_ACTIONS
 from accounts.filtersets import AccountFilterSet
 from accounts.importexport.admin import AccountImportExportMixin
@@ -197,12 +198,17 @@ class AccountAdmin(ReadOnlyAdminMixin, AccountImportExportMixin, admin.ModelAdmi
                 if name.startswith("bulk_")
             ]
             context["changelist_url"] = reverse("admin:accounts_account_changelist")
+            if may_set_return_date(request):
+                context["return_date_form"] = ReturnDateForm(initial={"return_on": obj.return_on})
+                context["return_date_url"] = reverse("admin:accounts_account_return_date", args=[obj.pk])
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):
         status = self.admin_site.admin_view(self.bulk_run)
         result = self.admin_site.admin_view(self.bulk_result)
+        return_date = self.admin_site.admin_view(return_date_view)
         return [
+            path("<path:object_id>/return-date/", return_date, name="accounts_account_return_date"),
             path("bulk/<int:run_id>/", status, name="accounts_account_bulk_run"),
             path("bulk/result/<str:correlation_id>/", result, name="accounts_account_bulk_result"),
             *super().get_urls(),

@@ -96,6 +96,7 @@ class AccountSerializer(serializers.ModelSerializer):
             "groups",
             "access_ends",
             "access_until",
+            "return_on",
         )
         read_only_fields = fields
 
@@ -103,6 +104,16 @@ class AccountSerializer(serializers.ModelSerializer):
     def get_access_until(self, obj) -> str | None:
         ends = [end for end in obj.membership_ends.all() if end.status == AccessEndStatus.SCHEDULED]
         return min(ends, key=lambda end: end.expires_at).expires_at.isoformat() if ends else None
+
+
+class ReturnDateSerializer(serializers.Serializer):
+    """``POST /api/accounts/{id}/return-date/``: the day the portal gives back what it took."""
+
+    return_on = serializers.DateField(
+        allow_null=True,
+        help_text="YYYY-MM-DD, today or later (in the portal's TIME_ZONE); null clears the return date.",
+    )
+    reason = serializers.CharField(max_length=500, help_text="Recorded in the audit trail.")
 
 
 class GroupGrantSerializer(serializers.ModelSerializer):

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django_q.tasks import async_task
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
@@ -19,6 +20,7 @@ from accounts.api.serializers import (
     MembershipSerializer,
     OrganizationSerializer,
     ProductSerializer,
+    ReturnDateSerializer,
 )
 from accounts.bulk import BULK_ACTIONS, accounts_bulk_apply
 from accounts.bulk_tasks import actor_spec
@@ -35,6 +37,8 @@ from accounts.models import (
     Product,
     ProductAccess,
 )
+from accounts.services.errors import ServiceRefused
+from accounts.services.returns import account_return_date_set
 from governance.api.actors import api_actor
 from governance.api.permissions import AnyOf, ModelPermissions
 from governance.api.views import ID_PATTERN, ReadViewSet, request_now
@@ -65,9 +69,41 @@ class AccountViewSet(ReadViewSet):
     serializer_class = AccountSerializer
     filterset_class = AccountFilterSet
     ordering_fields = ("id", "name", "email", "status", "last_active", "added_to_org", "status_changed_at")
+    # The return date's only effect is a restore on that day: the permission that restores accounts.
+    action_permissions = {"return_date": ["accounts.activate_account"]}
 
     def filterset_kwargs(self, request) -> dict:
         return {"now": request_now(request)}
+
+    @extend_schema(
+        summary="Set or clear the account's return date",
+        description=(
+            "On that day (in the portal's `TIME_ZONE`) the portal gives back what its policies took from the "
+            "account, and tells the person. `null` clears the date. Audited as `account.return_date_set`; "
+            "nothing is sent to Atlassian now."
+        ),
+        request=ReturnDateSerializer,
+        responses={
+            200: AccountSerializer,
+            400: OpenApiResponse(description="A day already past, a removed account, or a missing reason."),
+            403: OpenApiResponse(description="Missing accounts.activate_account."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="return-date", pagination_class=None, filter_backends=[])
+    def return_date(self, request, pk=None):
+        account = self.get_object()
+        body = ReturnDateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            account_return_date_set(
+                account=account,
+                return_on=body.validated_data["return_on"],
+                actor=api_actor(request),
+                reason=body.validated_data["reason"],
+            )
+        except ServiceRefused as exc:
+            raise serializers.ValidationError({"return_on": [str(exc)]}) from None
+        return Response(AccountSerializer(self.get_queryset().get(pk=account.pk), context={"request": request}).data)
 
 
 class GroupViewSet(ReadViewSet):

@@ -7,6 +7,9 @@ leaves the memberships as they are: a row that only changes a status must not ta
 away. To take an account out of all its groups, the cell says so: ``(none)`` (:data:`NO_GROUPS`).
 An ``expires_at`` cell (a date, ``YYYY-MM-DD``, or an ISO date-time; UTC) gives the groups that row
 adds until then: ``expire_access`` warns ahead and removes them on the day.
+A ``return_on`` cell (``YYYY-MM-DD``, today or later) sets the account's return date: that day the
+portal gives back what its policies took (accounts.services.returns). Empty leaves it as it is;
+``(none)`` clears it. The export writes the column, so a round trip keeps the date.
 The other columns of the portal's export are accepted and ignored, so an export can be edited and
 imported back.
 
@@ -29,10 +32,12 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 
 from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_date
 
 from accounts.end_dates import parse_end_date
 from accounts.importexport.formats import RowError, Table
@@ -42,6 +47,7 @@ from accounts.pool import ForkOf, run_paced
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
 from accounts.services.memberships import membership_add, membership_remove
+from accounts.services.returns import account_return_date_set
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_event
@@ -53,7 +59,9 @@ GROUP_SEPARATOR = ";"
 # The ``groups`` cell that means "in no group at all" (an empty cell means "no change").
 NO_GROUPS = "(none)"
 ID_COLUMNS = ("account_id", "email")
-CHANGE_COLUMNS = ("groups", "status")
+CHANGE_COLUMNS = ("groups", "status", "return_on")
+# The ``return_on`` cell that clears the return date (an empty cell means "no change").
+NO_DATE = "(none)"
 # Goes with ``groups``: the end date of the memberships the row adds.
 QUALIFIER_COLUMNS = ("expires_at",)
 READ_ONLY_COLUMNS = ("name", "account_type", "managed", "org_admin", "billable", "added_to_org", "last_active")
@@ -82,10 +90,13 @@ class RowPlan:
     status_from: str = ""
     status_to: str = ""
     expires_at: datetime | None = None  # of the memberships this row adds
+    set_return: bool = False  # the return date changes (to ``return_on``; None clears it)
+    return_on: date | None = None
+    return_from: date | None = None
 
     @property
     def changes(self) -> bool:
-        return bool(self.add or self.remove or self.status_to)
+        return bool(self.add or self.remove or self.status_to or self.set_return)
 
     def describe(self) -> list[str]:
         lines = []
@@ -96,7 +107,14 @@ class RowPlan:
         lines += [f"remove from {name}" for _, name in self.remove]
         if self.status_to and self.status_to != AccountStatus.ACTIVE:
             lines.append(f"status {self.status_from} → {self.status_to}")
+        if self.set_return:
+            lines.append(self.return_change)
         return lines
+
+    @property
+    def return_change(self) -> str:
+        was = f" (was {self.return_from:%Y-%m-%d})" if self.return_from else ""
+        return f"return date {self.return_on:%Y-%m-%d}{was}" if self.return_on else f"return date cleared{was}"
 
 
 @dataclass
@@ -119,13 +137,15 @@ class ChangePlan:
             "memberships_added": sum(len(p.add) for p in self.plans),
             "memberships_removed": sum(len(p.remove) for p in self.plans),
             "status_changes": sum(1 for p in self.plans if p.status_to),
+            "return_dates": sum(1 for p in self.plans if p.set_return),
         }
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for p in self.plans:
             until = p.expires_at.isoformat() if p.expires_at else None
-            digest.update(json.dumps([p.row, p.account_pk, p.add, p.remove, p.status_to, until]).encode())
+            back = [p.set_return, p.return_on.isoformat() if p.return_on else None]
+            digest.update(json.dumps([p.row, p.account_pk, p.add, p.remove, p.status_to, until, back]).encode())
         return digest.hexdigest()
 
 
@@ -263,6 +283,8 @@ def _plan_row(number, cells, index, accounts, members, groups: _Groups, user, er
         _plan_status(plan, account, cells[index["status"]], user, errors)
     if "expires_at" in index:
         _plan_end(plan, unescape(cells[index["expires_at"]]).strip(), errors)
+    if "return_on" in index:
+        _plan_return(plan, account, cells[index["return_on"]].strip(), user, errors)
     if plan.changes and account.status == AccountStatus.REMOVED and not errors:
         errors.append(RowError(number, f"{account} was removed from the organization; nothing can change it"))
     may_change_groups = user is None or user.has_perm("accounts.change_membership")
@@ -281,6 +303,35 @@ def _plan_end(plan: RowPlan, cell: str, errors) -> None:
         return
     if not plan.add:
         errors.append(RowError(plan.row, "an end date needs a group this row adds (in “groups”)", "expires_at"))
+
+
+def _plan_return(plan: RowPlan, account: Account, cell: str, user, errors) -> None:
+    """The row's return date: empty = no change, ``(none)`` = clear, else a day from today on."""
+    if not cell:
+        return
+    if cell.casefold() == NO_DATE:
+        wanted = None
+    else:
+        try:
+            wanted = parse_date(cell)
+        except ValueError:
+            wanted = None
+        if wanted is None:
+            errors.append(
+                RowError(plan.row, f"“{cell}” is not a date: give YYYY-MM-DD, or {NO_DATE} to clear", "return_on")
+            )
+            return
+    if wanted == account.return_on:
+        return  # as it is (an export imported back)
+    today = timezone.localdate()
+    if wanted is not None and wanted < today:
+        problem = f"the return date {wanted:%Y-%m-%d} has passed; give a day from {today:%Y-%m-%d}"
+        errors.append(RowError(plan.row, problem, "return_on"))
+        return
+    if user is not None and not user.has_perm("accounts.activate_account"):
+        errors.append(RowError(plan.row, "you may not set return dates", "return_on"))
+        return
+    plan.set_return, plan.return_on, plan.return_from = True, wanted, account.return_on
 
 
 def _find_account(number, cells, index, accounts, errors) -> Account | None:
@@ -517,6 +568,16 @@ def _steps(
         steps.append((f"status → {row_plan.status_to}", lambda: account_suspend(**common)))
     elif row_plan.status_to == AccountStatus.DEACTIVATED:
         steps.append((f"status → {row_plan.status_to}", lambda: account_deactivate(**common)))
+    if row_plan.set_return:  # a local change, audited as account.return_date_set
+        back = partial(
+            account_return_date_set,
+            account=account,
+            return_on=row_plan.return_on,
+            actor=actor,
+            reason=reason,
+            correlation_id=correlation_id,
+        )
+        steps.append((row_plan.return_change, back))
     return steps
 
 

@@ -98,8 +98,12 @@ class ProductColumns:
         return cls(organization_pks, labels, index_of)
 
 
+# The account's return date (YYYY-MM-DD, empty for none): a column the change import reads back.
+RETURN_COLUMN = "return_on"
+
+
 def export_header(columns: ProductColumns) -> list[str]:
-    return [*ACCOUNT_COLUMNS, "groups", *columns.labels]
+    return [*ACCOUNT_COLUMNS, "groups", RETURN_COLUMN, *columns.labels]
 
 
 def account_rows(queryset, columns: ProductColumns, *, chunk_size: int = CHUNK_SIZE) -> Iterator[list[str]]:
@@ -135,7 +139,7 @@ def account_rows(queryset, columns: ProductColumns, *, chunk_size: int = CHUNK_S
             # Two products can share a column (one per organization): keep the latest activity.
             if not current or current == NEVER or (text != NEVER and text > current):
                 cells[position] = text
-        for pk, account_id, email, name, status, kind, managed, admin, billable, added, last in chunk:
+        for pk, account_id, email, name, status, kind, managed, admin, billable, added, last, back in chunk:
             yield [
                 account_id,
                 email or "",
@@ -148,6 +152,7 @@ def account_rows(queryset, columns: ProductColumns, *, chunk_size: int = CHUNK_S
                 _iso(added),
                 _iso(last),
                 GROUP_JOINER.join(sorted(groups.get(pk, ()))),
+                str(back) if back else "",  # the driver's date: ISO text (SQLite) or a date (PostgreSQL)
                 *activity.get(pk, blank),
             ]
 
@@ -197,7 +202,7 @@ def _related(model, pks: list[int], *fields) -> list[tuple]:
 
 def _chunks(queryset, chunk_size: int, *, as_text: bool) -> Iterator[list[tuple]]:
     """The queryset's account values in pk order, ``chunk_size`` at a time (keyset pagination)."""
-    fields = (*_VALUES, _timestamp("added_to_org", as_text), _timestamp("last_active", as_text))
+    fields = (*_VALUES, _timestamp("added_to_org", as_text), _timestamp("last_active", as_text), "return_on")
     if queryset.query.is_sliced:  # cannot filter a slice: page through its pks instead
         pks = list(queryset.values_list("pk", flat=True))
         for start in range(0, len(pks), chunk_size):
@@ -231,11 +236,12 @@ class AccountExportResource(resources.ModelResource):
     added_to_org = fields.Field(attribute="added_to_org", column_name="added_to_org")
     last_active = fields.Field(attribute="last_active", column_name="last_active")
     groups = fields.Field(column_name="groups")
+    return_on = fields.Field(attribute="return_on", column_name=RETURN_COLUMN)
 
     class Meta:
         model = Account
-        fields = (*ACCOUNT_COLUMNS, "groups")
-        export_order = (*ACCOUNT_COLUMNS, "groups")
+        fields = (*ACCOUNT_COLUMNS, "groups", RETURN_COLUMN)
+        export_order = (*ACCOUNT_COLUMNS, "groups", RETURN_COLUMN)
 
     @classmethod
     def get_display_name(cls) -> str:
@@ -259,6 +265,9 @@ class AccountExportResource(resources.ModelResource):
     def dehydrate_groups(self, account: Account) -> str:
         names = account.memberships.filter(group__removed_at__isnull=True).values_list("group__name", flat=True)
         return GROUP_JOINER.join(sorted(names))
+
+    def dehydrate_return_on(self, account: Account) -> str:
+        return account.return_on.isoformat() if account.return_on else ""
 
     def dehydrate_added_to_org(self, account: Account) -> str:
         return iso_utc(account.added_to_org)
@@ -291,6 +300,8 @@ class AccountChangesImport(_ImportDescription):
     email = fields.Field(column_name="email")
     groups = fields.Field(column_name="groups")
     status = fields.Field(column_name="status")
+    expires_at = fields.Field(column_name="expires_at")
+    return_on = fields.Field(column_name="return_on")
 
     @classmethod
     def get_display_name(cls) -> str:

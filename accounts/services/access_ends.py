@@ -1,9 +1,11 @@
 """Access given until a date: set, extend, carry out and give back a membership's end.
 
 Each write is one transaction and one audit event. The removal itself goes through
-:func:`membership_remove` (remote call, mirror, ``membership.removed`` with the end as the reason);
-the end row is claimed first with a conditional UPDATE, so two runs of ``expire_access`` at once,
-or a run re-delivered after a crash, never remove the same membership twice (DESIGN.md 5.5).
+:func:`membership_remove` (remote call, mirror, ``membership.removed`` with the end as the reason),
+right after reading the account from Atlassian (DESIGN.md 5.10: nothing is sent when it left the
+group meanwhile); the end row is claimed first with a conditional UPDATE, so two runs of
+``expire_access`` at once, or a run re-delivered after a crash, never remove the same membership
+twice (DESIGN.md 5.5).
 """
 
 from datetime import datetime, timedelta
@@ -16,9 +18,12 @@ from django.utils import timezone
 
 from accounts.models import AccessEndStatus, Account, Group, Membership, MembershipEnd
 from accounts.models.ends import ExtensionStatus, new_nonce
+from accounts.services.account_lock import AccountBusy, one_change_at_a_time
 from accounts.services.end_schedule import end_schedule
-from accounts.services.errors import ServiceRefused
+from accounts.services.errors import ChangedSinceSync, ServiceRefused
 from accounts.services.memberships import membership_add, membership_remove
+from accounts.services.recheck import NoLongerMember, membership_recheck
+from accounts.services.refresh import account_refresh
 from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
@@ -53,6 +58,7 @@ def membership_end_set(
     actor: Actor,
     reason: str,
     now: datetime | None = None,
+    correlation_id: str = "",
 ) -> MembershipEnd | None:
     """Give an existing membership an end date (or move it); ``None`` takes the end away, so the
     membership stays. A local change: Atlassian has no end dates, the portal carries them out."""
@@ -83,6 +89,7 @@ def membership_end_set(
             reason=reason,
             before={"expires_at": _day(previous)} if previous else None,
             after={"group": group.name, "expires_at": _day(expires_at)},
+            correlation_id=correlation_id,
         )
     return end
 
@@ -194,32 +201,55 @@ def _claim(end: MembershipEnd, now: datetime) -> bool:
 def membership_end_carry_out(
     *, end: MembershipEnd, client: AtlassianClient, actor: Actor, correlation_id: str = "", now: datetime | None = None
 ) -> str:
-    """Remove a membership whose end date has come: claim the end, remove the membership through
-    :func:`membership_remove` (audited, with the end as the reason), close the end. Returns what
-    happened: ``removed``, ``gone`` (no longer a member: nothing to remove), ``skipped`` (not due,
-    or another run holds it), ``retry`` (Atlassian failed: the next run tries again) or ``failed``."""
+    """Remove a membership whose end date has come: claim the end, read the account from Atlassian
+    (DESIGN.md 5.10), remove the membership through :func:`membership_remove` (audited, with the
+    end as the reason), close the end. Returns what happened: ``removed``, ``gone`` (no longer a
+    member, in the mirror or in Atlassian: nothing to remove, the end is closed), ``changed`` (the
+    account's status changed since the sync: the mirror is brought up to date and the end waits
+    for the next run, which decides on it), ``skipped`` (not due, or another run holds it),
+    ``retry`` (Atlassian failed, or another change to the account was under way: the next run
+    tries again) or ``failed``."""
     now = now or timezone.now()
     if not _claim(end, now):
         return "skipped"
     account, group = end.account, end.group
     if not Membership.objects.filter(account=account, group=group).exists():
-        with transaction.atomic():
-            MembershipEnd.objects.filter(pk=end.pk).update(status=AccessEndStatus.CANCELLED, updated_at=now)
-            _audit(
-                end,
-                actor=actor,
-                action=AuditAction.MEMBERSHIP_END_CANCELLED,
-                reason="No longer a member of the group when the access ended: nothing to remove.",
-            )
+        _close(
+            end,
+            actor=actor,
+            now=now,
+            reason="No longer a member of the group when the access ended: nothing to remove.",
+        )
         return "gone"
     reason = f"Access given until {end.expires_at:%Y-%m-%d %H:%M} UTC ended"
     if end.reason:
         reason += f" ({end.reason[:300]})"
     try:
-        membership_remove(
-            account=account, group=group, client=client, actor=actor, reason=reason, correlation_id=correlation_id
-        )
-    except AtlassianError as exc:  # already audited as atlassian.call_failed by perform()
+        # The re-check, the removal and its read-back as one: no other change to the account between.
+        with one_change_at_a_time(account.pk):
+            membership_recheck(account=account, group_id=group.group_id, client=client)
+            membership_remove(
+                account=account, group=group, client=client, actor=actor, reason=reason, correlation_id=correlation_id
+            )
+    except NoLongerMember as exc:
+        _refresh(account, exc, client=client, actor=actor, correlation_id=correlation_id)
+        _close(end, actor=actor, now=now, reason=f"Nothing removed: {exc} (read right before the removal).")
+        return "gone"
+    except ChangedSinceSync as exc:
+        _refresh(account, exc, client=client, actor=actor, correlation_id=correlation_id)
+        with transaction.atomic():
+            MembershipEnd.objects.filter(pk=end.pk, status=AccessEndStatus.REMOVING).update(
+                status=AccessEndStatus.SCHEDULED, error=f"Postponed: {exc}"[:2000], updated_at=now
+            )
+            _audit(
+                end,
+                actor=actor,
+                action=AuditAction.MEMBERSHIP_END_DEFERRED,
+                reason=f"Not removed this run: {exc}. The mirror now shows Atlassian's record; "
+                "the next run decides on it.",
+            )
+        return "changed"
+    except (AtlassianError, AccountBusy) as exc:  # a failed call is audited as atlassian.call_failed by perform()
         MembershipEnd.objects.filter(pk=end.pk, status=AccessEndStatus.REMOVING).update(
             status=AccessEndStatus.SCHEDULED, error=str(exc)[:2000], updated_at=now
         )
@@ -235,6 +265,19 @@ def membership_end_carry_out(
         status=AccessEndStatus.REMOVED, removed_at=now, error="", updated_at=now
     )
     return "removed"
+
+
+def _close(end: MembershipEnd, *, actor: Actor, now: datetime, reason: str) -> None:
+    """Close an end that has nothing left to remove (cancelled, audited with why)."""
+    with transaction.atomic():
+        MembershipEnd.objects.filter(pk=end.pk).update(status=AccessEndStatus.CANCELLED, error="", updated_at=now)
+        _audit(end, actor=actor, action=AuditAction.MEMBERSHIP_END_CANCELLED, reason=reason)
+
+
+def _refresh(account: Account, exc: ChangedSinceSync, **kwargs: Any) -> None:
+    # What Atlassian said right before the removal becomes the mirror (memberships included).
+    if exc.user is not None:
+        account_refresh(account=account, user=exc.user, **kwargs)
 
 
 def membership_end_restore(

@@ -67,3 +67,31 @@ def account_recheck(
             names = ", ".join(p.name or p.key for p in products)
             raise ChangedSinceSync(f"{account} no longer has {names} in Atlassian since the sync", user=user)
     return user
+
+
+class NoLongerMember(ChangedSinceSync):
+    """Read right before a membership is removed, the account is not in the group any more in
+    Atlassian (or not listed in its directory at all): there is nothing to remove."""
+
+
+def membership_recheck(*, account: Account, group_id: str, client: AtlassianClient) -> DirectoryUser:
+    """Atlassian's record of ``account`` right before taking it out of the group ``group_id``
+    (an end date's removal). Raises :class:`NoLongerMember` when it is not in the group (or not in
+    its directory) any more, and :class:`ChangedSinceSync` when its status changed since the sync.
+
+    Unlike :func:`account_recheck`, activity after the sync does not count: an end date is a date
+    the access was given until, not a decision made on the account's activity."""
+    directory = account.directory_id
+    user = client.user_by_id(account.account_id, expand=USER_EXPAND, directory_id=directory or None)
+    if user is None:
+        raise NoLongerMember(f"{account} is no longer listed by Atlassian in its directory since the sync")
+    if group_id not in {ref.id for ref in user.groups}:
+        raise NoLongerMember(f"{account} is no longer a member of the group in Atlassian", user=user)
+    status = STATUS_FROM_REMOTE.get(user.status, AccountStatus.UNKNOWN)
+    if status != account.status:
+        raise ChangedSinceSync(
+            f"{account}'s status changed since the sync: {account.get_status_display().lower()} in the mirror, "
+            f"{AccountStatus(status).label.lower()} in Atlassian",
+            user=user,
+        )
+    return user

@@ -16,7 +16,13 @@ from governance.audit.record import Actor, record_event
 
 
 def account_return_date_set(
-    *, account: Account, return_on: date | None, actor: Actor, reason: str = "", now: datetime | None = None
+    *,
+    account: Account,
+    return_on: date | None,
+    actor: Actor,
+    reason: str = "",
+    now: datetime | None = None,
+    correlation_id: str = "",
 ) -> Account:
     """Set (or, with ``None``, clear) the account's return date. Refuses a day already past (today is
     fine: the next daily run, or one started by hand, gives the access back) and a removed account."""
@@ -41,6 +47,7 @@ def account_return_date_set(
             after={"return_on": return_on.isoformat() if return_on else None},
             reason=reason,
             organization=locked.organization.org_id,
+            correlation_id=correlation_id,
         )
     account.return_on = return_on
     return account

@@ -38,6 +38,7 @@ class AuditAction(models.TextChoices):
     MEMBERSHIP_EXTENSION_REJECTED = "membership.extension_rejected", "Access extension rejected"
     MEMBERSHIP_END_CANCELLED = "membership.end_cancelled", "Access end cancelled"
     MEMBERSHIP_END_FAILED = "membership.end_failed", "Access end could not be carried out"
+    MEMBERSHIP_END_DEFERRED = "membership.end_deferred", "Access end postponed (account changed since the sync)"
     ROLE_ASSIGNED = "role.assigned", "Product role assigned"
     ROLE_REVOKED = "role.revoked", "Product role revoked"
     PRODUCT_ACCESS_REMOVED = "product_access.removed", "Product access removed"

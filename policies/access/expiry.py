@@ -55,7 +55,15 @@ def access_expire(
     run = task_run_start(
         name=RUN_NAME, trigger=trigger, lease_holder=lease.holder, correlation_id=new_correlation_id(), now=now
     )
-    counts: dict[str, int] = {"warned": 0, "removed": 0, "gone": 0, "retry": 0, "failed": 0, "skipped": 0}
+    counts: dict[str, int] = {
+        "warned": 0,
+        "removed": 0,
+        "gone": 0,
+        "changed": 0,
+        "retry": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
     lines: list[str] = []
     clients: dict[int, Any] = {}
     actor = Actor.scheduler(RUN_NAME)
@@ -70,7 +78,7 @@ def access_expire(
                 lease.keep()
                 outcome = _carry_out(end, clients, client_factory, actor, run.correlation_id, now)
                 counts[outcome] += 1
-                if outcome in ("retry", "failed") and len(lines) < 200:
+                if outcome in ("changed", "retry", "failed") and len(lines) < 200:
                     lines.append(f"{outcome}: {end} — {MembershipEnd.objects.get(pk=end.pk).error}")
     except locks.LeaseLost:
         return task_run_finish(run=run, status=RunStatus.HALTED, counts=counts, error="Lease lost", log_lines=lines)

@@ -183,3 +183,50 @@ def test_extension_link_tokens_are_masked_in_logs_like_restore_links():
     from governance.logging import mask_access_tokens
 
     assert mask_access_tokens("GET /access/extend/eyJtIjo5fQ:abc/ 200") == "GET /access/extend/[token]/ 200"
+
+
+def test_a_membership_left_in_atlassian_before_the_day_is_not_removed_again_and_its_end_is_closed(granted, simulator):
+    end, account, group = granted, granted.account, granted.group
+    state = simulator.state
+    state.remove_member(state.group_by_name(group.name), state.account(account.account_id))  # outside the portal
+    assert Membership.objects.filter(account=account, group=group).exists(), "the mirror has not seen it yet"
+    writes = len(simulator.writes_for(account.account_id))
+
+    with time_machine.travel(end.expires_at + timedelta(minutes=5), tick=False):
+        run = _expire()
+    assert (run.status, run.counts["gone"], run.counts["removed"]) == (RunStatus.SUCCEEDED, 1, 0)
+    assert len(simulator.writes_for(account.account_id)) == writes, "no remove call was sent"
+    end.refresh_from_db()
+    assert end.status == AccessEndStatus.CANCELLED
+    assert not Membership.objects.filter(account=account, group=group).exists(), "the mirror follows Atlassian"
+    [closed] = _events(end, AuditAction.MEMBERSHIP_END_CANCELLED)
+    assert "no longer a member of the group in Atlassian" in closed.reason
+    # The only removal on record is the one the read-back saw, not one the portal made.
+    [seen] = AuditEvent.objects.filter(action=AuditAction.MEMBERSHIP_REMOVED)
+    assert "ended" not in seen.reason
+    assert verify_chain().ok
+
+
+def test_an_account_whose_status_changed_since_the_sync_is_left_for_the_next_run(granted, simulator):
+    end, account, group = granted, granted.account, granted.group
+    state = simulator.state
+    state.suspend(state.account(account.account_id))  # suspended in Atlassian after the last sync
+    writes = len(simulator.writes_for(account.account_id))
+
+    with time_machine.travel(end.expires_at + timedelta(minutes=5), tick=False):
+        run = _expire()
+        assert run.counts["changed"] == 1
+        assert "status changed" in run.log_excerpt
+        assert len(simulator.writes_for(account.account_id)) == writes, "nothing sent on a changed account"
+        assert account.account_id in _members(simulator, group)
+        end.refresh_from_db()
+        assert end.status == AccessEndStatus.SCHEDULED
+        [deferred] = _events(end, AuditAction.MEMBERSHIP_END_DEFERRED)
+        assert "status changed since the sync" in deferred.reason
+        assert Account.objects.get(pk=account.pk).status == AccountStatus.SUSPENDED, "the mirror follows Atlassian"
+
+        # The next run decides on the refreshed mirror: the end date still holds.
+        assert _expire().counts["removed"] == 1
+    assert account.account_id not in _members(simulator, group)
+    end.refresh_from_db()
+    assert end.status == AccessEndStatus.REMOVED
