@@ -93,7 +93,7 @@ class AuditAction(models.TextChoices):
     REVIEW_OWNER_SET = "review.owner_set", "Group review owner set"
     REVIEW_OWNER_REMOVED = "review.owner_removed", "Group review owner removed"
     REVIEW_ITEM_RESTORED = "review.item_restored", "Access review item given back"
-    REVIEW_HANDED_OFF = "review.handed_off", "Access review revocation left to a person in Atlassian"
+    REVIEW_HANDED_OFF = "review.handed_off", "Access review revocation handed to a person (by hand in Atlassian)"
     AUDIT_EXPORTED = "audit.exported", "Audit log downloaded"
     AUDIT_ARCHIVED = "audit.archived", "Audit log archived and pruned"
     EXPORT_DOWNLOADED = "export.downloaded", "Data exported"
