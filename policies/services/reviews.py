@@ -242,9 +242,11 @@ def items_decide(*, items: Iterable[ReviewItem], decision: str, reason: str, use
     now = timezone.now()
     with transaction.atomic():
         rows = list(
-            ReviewItem.objects.select_for_update()
+            # The items and their campaign (a close waits for the decision, and the reverse), not the
+            # group or product: outer joins (null for other scopes), which PostgreSQL refuses to lock.
+            ReviewItem.objects.select_for_update(of=("self", "campaign"))
             .filter(pk__in=pks)
-            .select_related("campaign__organization", "account", "group")
+            .select_related("campaign__organization", "account", "group", "product")
         )
         if len(rows) != len(set(pks)) or any(row.reviewer_id != user.pk for row in rows):
             raise ReviewRefused("You can only decide items assigned to you.")
