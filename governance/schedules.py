@@ -60,6 +60,12 @@ def _own_jobs() -> list[Job]:
             help="Send the webhook deliveries that are due (retries after a failure, with growing waits).",
         ),
         Job(
+            name="portal:prune-webhook-deliveries",
+            func="governance.notifications.tasks.prune_webhook_deliveries",
+            cron="23 4 * * *",
+            help="Delete delivered and given-up webhook deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS.",
+        ),
+        Job(
             name="portal:anchor-audit-log",
             func="governance.tasks.anchor_audit_log",
             cron="7 * * * *",

@@ -394,6 +394,7 @@ PORTAL_TASK_FUNCTIONS = [
     "governance.notifications.tasks.dispatch_event",
     "governance.notifications.tasks.deliver_webhook",
     "governance.notifications.tasks.retry_webhook_deliveries",
+    "governance.notifications.tasks.prune_webhook_deliveries",
 ]
 
 # --- Notifications (governance/notifications: webhooks and Slack messages) ----------------------
@@ -404,6 +405,9 @@ WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", Fals
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 60, minimum=1)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=1.0)
+# The daily prune deletes delivered and given-up deliveries older than this many days from the
+# delivery log; pending and retrying ones are never pruned.
+WEBHOOK_DELIVERY_RETENTION_DAYS = env_int("WEBHOOK_DELIVERY_RETENTION_DAYS", 30, minimum=1)
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING: dict[str, Any] = {

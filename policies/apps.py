@@ -19,7 +19,8 @@ class PoliciesConfig(AppConfig):
             "policies",
             help_desk=True,
             admin_writes=True,
-            help_desk_extra=("view_accessrequest", "decide_accessrequest"),
+            # ... and gives back what an access review took (restore_reviewitem), as it restores access.
+            help_desk_extra=("view_accessrequest", "decide_accessrequest", "restore_reviewitem"),
             # Reviewers see and decide their own review items (the admin and the API filter by reviewer).
             reviewer_perms=("view_reviewitem", "decide_reviewitem"),
         )

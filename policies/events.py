@@ -1,6 +1,6 @@
 """The policies app's events for webhooks and Slack (governance.notifications): policy runs that
 completed, halted or were refused, an access request waiting for a decision, and a review campaign
-due or overdue (the names are fixed here; the campaigns that emit them come with issue 22 part 1).
+due or overdue (policies/services/review_schedule.py says exactly when).
 Registered from PoliciesConfig.ready. Payloads carry ids, names and counts, never an email address
 or a requester's justification: a webhook leaves the portal."""
 
@@ -45,13 +45,20 @@ def register_events() -> None:
     )
     register_event(
         REVIEW_CAMPAIGN_DUE,
-        "An access review campaign is due (its deadline is near)",
-        lambda p: f"Access review {p.get('campaign_name')!r} is due on {p.get('deadline')}",
+        "An access review campaign reached its deadline (it is being closed)",
+        lambda p: (
+            f"Access review {p.get('campaign_name')!r} ({p.get('organization')}) reached its deadline "
+            f"{p.get('deadline')} with {p.get('undecided')} of {p.get('items')} item(s) undecided; "
+            f"closing it: {p.get('url')}"
+        ),
     )
     register_event(
         REVIEW_CAMPAIGN_OVERDUE,
-        "An access review campaign is overdue",
-        lambda p: f"Access review {p.get('campaign_name')!r} is overdue since {p.get('deadline')}",
+        "An access review campaign is still not closed a day after its deadline",
+        lambda p: (
+            f"Access review {p.get('campaign_name')!r} ({p.get('organization')}) is overdue since {p.get('deadline')} "
+            f"({p.get('status')}: {p.get('status_note') or 'not closed'}): {p.get('url')}"
+        ),
     )
 
 
@@ -95,3 +102,8 @@ def access_request_waiting(*, request_id: int, organization: str, kind: str, rea
             "url": f"{settings.PORTAL_BASE_URL}/admin/policies/accessrequest/{request_id}/change/",
         },
     )
+
+
+def review_campaign_notice(name: str, payload: dict[str, Any]) -> None:
+    """``review_campaign.due`` or ``.overdue`` (policies/services/review_schedule.py decides when)."""
+    notify_event(name, payload)

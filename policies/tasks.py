@@ -34,7 +34,7 @@ def send_pending_notices() -> dict:
 
 
 def review_campaigns_daily() -> dict:
-    """Remind reviewers ahead of a campaign's deadline; close the campaigns past it."""
-    from policies.services.reviews import campaigns_daily
+    """Remind reviewers ahead of a campaign's deadline; announce and close the campaigns past it."""
+    from policies.services.review_schedule import campaigns_daily
 
     return campaigns_daily()

@@ -93,6 +93,8 @@ class AuditAction(models.TextChoices):
     REVIEW_EVIDENCE_EXPORTED = "review.evidence_exported", "Access review evidence downloaded"
     REVIEW_OWNER_SET = "review.owner_set", "Group review owner set"
     REVIEW_OWNER_REMOVED = "review.owner_removed", "Group review owner removed"
+    REVIEW_ITEM_RESTORED = "review.item_restored", "Access review item given back"
+    REVIEW_HANDED_OFF = "review.handed_off", "Access review revocation handed to a person (by hand in Atlassian)"
     AUDIT_EXPORTED = "audit.exported", "Audit log downloaded"
     AUDIT_ARCHIVED = "audit.archived", "Audit log archived and pruned"
     EXPORT_DOWNLOADED = "export.downloaded", "Data exported"
@@ -113,6 +115,8 @@ class AuditAction(models.TextChoices):
     WEBHOOK_CREATED = "webhook.created", "Webhook subscription created"
     WEBHOOK_UPDATED = "webhook.updated", "Webhook subscription changed"
     WEBHOOK_DELETED = "webhook.deleted", "Webhook subscription deleted"
+    WEBHOOK_TESTED = "webhook.tested", "Webhook test message sent"
+    WEBHOOK_DELIVERIES_PRUNED = "webhook.deliveries_pruned", "Old webhook deliveries pruned"
 
 
 class AuditEvent(models.Model):

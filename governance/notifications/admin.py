@@ -1,15 +1,24 @@
 """Webhook subscriptions (URL and secret write-only) and their delivery log (read-only)."""
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html_join
 
 from governance.admin_tools.readonly import ReadOnlyAdminMixin
 from governance.audit.record import Actor
 from governance.notifications.events import event_choices
-from governance.notifications.models import WebhookDelivery, WebhookSubscription
-from governance.notifications.services import EDITABLE_FIELDS, webhook_delete, webhook_save, webhook_validate
+from governance.notifications.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from governance.notifications.services import (
+    EDITABLE_FIELDS,
+    webhook_delete,
+    webhook_save,
+    webhook_send_test,
+    webhook_validate,
+)
 
 WRITE_ONLY = ("new_url", "new_secret")
 
@@ -63,6 +72,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_filter = ("kind", "enabled")
     search_fields = ("name",)
     actions = None
+    change_form_template = "admin/governance/webhooksubscription/change_form.html"
     fieldsets = ((None, {"fields": ("name", "kind", "enabled", "events", "url_host", "stored", *WRITE_ONLY)}),)
 
     def get_readonly_fields(self, request, obj=None):
@@ -83,6 +93,39 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return "nothing yet"
         return "URL and signing secret (encrypted)" if obj.has_secret else "URL (encrypted)"
+
+    # -- "Send a test message" ---------------------------------------------------------------------
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.send_test_view)
+        return [
+            path("<path:object_id>/send-test/", view, name="governance_webhooksubscription_send_test"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["can_send_test"] = self.has_change_permission(request, obj)
+            context["send_test_url"] = reverse("admin:governance_webhooksubscription_send_test", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def send_test_view(self, request, object_id):
+        """POST only (it sends something): one signed ``test`` event now; the result as a message."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        subscription = self.get_object(request, unquote(object_id))
+        if subscription is None:
+            raise Http404("No such webhook subscription.")
+        if not self.has_change_permission(request, subscription):
+            raise PermissionDenied
+        delivery = webhook_send_test(subscription=subscription, actor=Actor.from_request(request))
+        last = delivery.attempts[-1]
+        log_url = reverse("admin:governance_webhookdelivery_change", args=[delivery.pk])
+        if delivery.status == DeliveryStatus.DELIVERED:
+            messages.success(request, f"Test message delivered (HTTP {last['status_code']}). Delivery log: {log_url}")
+        else:
+            why = last.get("error") or f"HTTP {last.get('status_code')}"
+            messages.error(request, f"Test message not delivered: {why}. Delivery log: {log_url}")
+        return HttpResponseRedirect(reverse("admin:governance_webhooksubscription_change", args=[subscription.pk]))
 
     def save_model(self, request, obj, form, change):
         webhook_save(

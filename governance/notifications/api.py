@@ -4,13 +4,16 @@ scheme and host and whether a secret is stored, never either value. Writes go th
 ``webhook_save``/``webhook_delete`` (validated, audited)."""
 
 import django_filters
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from governance.api.actors import api_actor
 from governance.api.views import ReadViewSet
 from governance.notifications.events import registered_events
-from governance.notifications.models import WebhookKind, WebhookSubscription
-from governance.notifications.services import EDITABLE_FIELDS, webhook_delete, webhook_save
+from governance.notifications.models import WebhookDelivery, WebhookKind, WebhookSubscription
+from governance.notifications.services import EDITABLE_FIELDS, webhook_delete, webhook_save, webhook_send_test
 
 
 class WebhookSubscriptionFilterSet(django_filters.rest_framework.FilterSet):
@@ -67,6 +70,15 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class TestDeliverySerializer(serializers.ModelSerializer):
+    """The outcome of "send a test message": the delivery log row (its one attempt)."""
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ("id", "event", "event_id", "status", "attempts", "created_at", "delivered_at")
+        read_only_fields = fields
+
+
 class WebhookSubscriptionViewSet(
     mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, ReadViewSet
 ):
@@ -77,6 +89,7 @@ class WebhookSubscriptionViewSet(
     filterset_class = WebhookSubscriptionFilterSet
     ordering = ("name",)
     ordering_fields = ("id", "name", "created_at")
+    action_permissions = {"send_test": ["governance.change_webhooksubscription"]}
 
     def _save(self, serializer, subscription: WebhookSubscription, previous) -> None:
         data = dict(serializer.validated_data)
@@ -105,3 +118,15 @@ class WebhookSubscriptionViewSet(
 
     def perform_destroy(self, instance):
         webhook_delete(subscription=instance, actor=api_actor(self.request))
+
+    @extend_schema(
+        summary="Send a test message: one signed `test` event now, through the normal delivery path",
+        description="One attempt, not retried; the answer is the delivery (status `delivered` or `failed`, "
+        "the attempt's HTTP status or error), also kept in the delivery log and the audit trail.",
+        request=None,
+        responses={200: TestDeliverySerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="test", pagination_class=None, filter_backends=[])
+    def send_test(self, request, pk=None):
+        delivery = webhook_send_test(subscription=self.get_object(), actor=api_actor(request))
+        return Response(TestDeliverySerializer(delivery).data)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
 # Statuses worth another try; any other 4xx means the receiver refuses this request as it is.
 RETRY_STATUSES = frozenset({408, 425, 429})
+# The event of "Send a test message" (services.webhook_send_test): no subscription chooses it.
+TEST_EVENT = "test"
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,10 @@ def webhook_body(delivery: WebhookDelivery) -> dict[str, Any]:
     """The JSON a receiver gets: the event, its id (the same on every retry), when, and its data."""
     if delivery.subscription.kind == WebhookKind.SLACK:
         event = get_event(delivery.event)
-        text = event.describe(delivery.payload.get("data", {})) if event else delivery.event
+        if delivery.event == TEST_EVENT:
+            text = "Test message: this Slack destination receives the portal's notifications."
+        else:
+            text = event.describe(delivery.payload.get("data", {})) if event else delivery.event
         return {"text": f"[Governance portal] {text}"}
     return {
         "event": delivery.event,

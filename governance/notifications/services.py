@@ -4,7 +4,9 @@ The audit event names which secrets were replaced, never their values, nor the U
 credential): only its scheme and host.
 """
 
+import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,8 +16,9 @@ from django.utils import timezone
 
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
+from governance.notifications import delivery as deliveries
 from governance.notifications.events import registered_events
-from governance.notifications.models import WebhookKind, WebhookSubscription
+from governance.notifications.models import DeliveryStatus, WebhookDelivery, WebhookKind, WebhookSubscription
 from governance.notifications.safety import UnsafeDestination, check_url_form
 
 # The settings people edit; the URL and the secret are separate, write-only inputs.
@@ -103,3 +106,65 @@ def webhook_delete(*, subscription: WebhookSubscription, actor: Actor) -> None:
             before={"name": subscription.name, "kind": subscription.kind, "destination": subscription.url_host},
         )
         subscription.delete()
+
+
+def webhook_send_test(*, subscription: WebhookSubscription, actor: Actor) -> WebhookDelivery:
+    """Send ``subscription`` one signed ``test`` event now, through the normal delivery path (the
+    destination checks, the signature, the delivery log), and record the result in the audit trail.
+
+    One attempt only: a person is waiting for the answer, so a failed test is marked failed (not
+    retried by the sweep minutes later); they send another when the receiver is fixed."""
+    now = timezone.now()
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscription,
+        event=deliveries.TEST_EVENT,
+        event_id=uuid.uuid4(),
+        payload={
+            "occurred_at": now.isoformat(),
+            "data": {"message": "A test message from the governance portal.", "subscription": subscription.name},
+        },
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now,
+    )
+    claimed = deliveries.claim(delivery.pk, now=now)
+    assert claimed is not None  # just created and due: nobody else knows its id
+    delivery = deliveries.attempt(claimed, now=now)
+    if delivery.status == DeliveryStatus.RETRYING:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+        delivery.save(update_fields=["status", "next_attempt_at"])
+    last = delivery.attempts[-1]
+    record_event(
+        actor=actor,
+        action=AuditAction.WEBHOOK_TESTED,
+        target=subscription,
+        after={
+            "delivery": delivery.pk,
+            "status": delivery.status,
+            "status_code": last.get("status_code"),
+            "error": last.get("error", ""),
+            "destination": subscription.url_host,
+        },
+    )
+    return delivery
+
+
+def webhook_deliveries_prune(*, now: datetime, retention_days: int, actor: Actor) -> int:
+    """Delete the delivered and given-up deliveries created more than ``retention_days`` ago, with
+    one audit event when any went. Pending and retrying ones stay whatever their age: they are work
+    still to do, not history."""
+    cutoff = now - timedelta(days=retention_days)
+    with transaction.atomic():
+        old = WebhookDelivery.objects.filter(
+            status__in=(DeliveryStatus.DELIVERED, DeliveryStatus.FAILED), created_at__lt=cutoff
+        )
+        deleted = old.delete()[0]
+        if deleted:
+            record_event(
+                actor=actor,
+                action=AuditAction.WEBHOOK_DELIVERIES_PRUNED,
+                target_type="governance.webhookdelivery",
+                target_id="",
+                target_repr="webhook delivery log",
+                after={"deleted": deleted, "older_than": cutoff.isoformat(), "retention_days": retention_days},
+            )
+    return deleted

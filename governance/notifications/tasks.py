@@ -3,11 +3,14 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from governance.audit.record import Actor
 from governance.notifications import delivery as deliveries
 from governance.notifications.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from governance.notifications.services import webhook_deliveries_prune
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +72,14 @@ def retry_webhook_deliveries() -> dict[str, int]:
         status = deliveries.attempt(delivery, now=now).status
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def prune_webhook_deliveries() -> dict[str, int]:
+    """Daily: delete delivered and given-up deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS
+    (pending and retrying ones are kept)."""
+    deleted = webhook_deliveries_prune(
+        now=timezone.now(),
+        retention_days=settings.WEBHOOK_DELIVERY_RETENTION_DAYS,
+        actor=Actor.scheduler("webhook log"),
+    )
+    return {"deleted": deleted}

@@ -1,6 +1,7 @@
-"""Access review campaigns in the admin: start one (through ``campaign_start``), close it or raise
-its cap (with a reason); reviewers decide their own items (keep or revoke, with a reason); portal
-admins name each group's review owner. Everything else is read-only, and the evidence is a CSV."""
+"""Access review campaigns in the admin: start one over a scope (through ``campaign_start``), close
+it or raise its cap (with a reason); reviewers decide their own items (keep or revoke, with a
+reason); Portal admins and the help desk give back what a closed review removed (with a reason);
+portal admins name each group's review owner. Everything else is read-only, and the evidence is a CSV."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,11 +24,12 @@ from policies.admin.forms import (
     names,
     single_organization,
 )
-from policies.models import CampaignStatus, GroupReviewOwner, ReviewCampaign, ReviewDecision, ReviewItem
+from policies.models import CampaignStatus, GroupReviewOwner, ItemOutcome, ReviewCampaign, ReviewDecision, ReviewItem
 from policies.models.reviews import CAMPAIGN_START_FIELDS
 from policies.selectors.reviews import EVIDENCE_HEADER, evidence_rows, reviewer_candidates, with_progress
 from policies.services.reviews import (
     DECIDE_PERMISSION,
+    RESTORE_PERMISSION,
     ReviewRefused,
     campaign_check,
     campaign_close,
@@ -36,6 +38,7 @@ from policies.services.reviews import (
     evidence_exported,
     group_owner_remove,
     group_owner_set,
+    item_restore,
     items_decide,
     items_of,
 )
@@ -56,6 +59,11 @@ class CampaignStartForm(forms.ModelForm):
             field.queryset = reviewer_candidates()
         self.fields["fallback_reviewer"].help_text = "Reviews the groups that have no review owner."
         self.fields["remind_days_before"].help_text = "Reviewers with undecided items are reminded this long before."
+        self.fields["scope"].help_text = (
+            "What is reviewed, and what revoking does at close: groups — leave the group; products — lose that "
+            "product's access (its licence groups and direct roles); external accounts — suspended; organization "
+            "admins — handed to a person to do by hand in Atlassian (the portal does not change admin roles)."
+        )
 
     def clean(self):
         cleaned = super().clean() or {}
@@ -69,6 +77,8 @@ class CampaignStartForm(forms.ModelForm):
                 deadline=cleaned["deadline"],
                 reviewer=cleaned.get("reviewer"),
                 fallback_reviewer=cleaned.get("fallback_reviewer"),
+                scope=cleaned["scope"],
+                products=cleaned.get("products") or [],
             )
         except ReviewRefused as exc:
             raise ValidationError(str(exc)) from None
@@ -89,8 +99,8 @@ class RaiseCapForm(ReasonForm):
 @admin.register(ReviewCampaign)
 class ReviewCampaignAdmin(GuardedActionsMixin, admin.ModelAdmin):
     form = CampaignStartForm
-    list_display = ("name", "organization", "status", "deadline", "progress", "undecided", "max_revocations")
-    list_filter = ("status", "organization")
+    list_display = ("name", "organization", "scope", "status", "deadline", "progress", "undecided", "max_revocations")
+    list_filter = ("status", "scope", "organization")
     list_select_related = ("organization",)
     search_fields = ("name",)
     autocomplete_fields = ("groups",)
@@ -99,14 +109,41 @@ class ReviewCampaignAdmin(GuardedActionsMixin, admin.ModelAdmin):
     actions = ["close_selected", "raise_cap_selected"]
     change_form_template = "admin/policies/reviewcampaign/change_form.html"
     add_fieldsets = (
-        (None, {"fields": ("organization", "name", "groups", "external_only")}),
+        (None, {"fields": ("organization", "name", "scope", "groups", "products", "external_only")}),
         ("Reviewers", {"fields": ("reviewer", "fallback_reviewer")}),
         ("Deadline", {"fields": ("deadline", "remind_days_before", "undecided", "max_revocations")}),
     )
     view_fieldsets = (
-        (None, {"fields": ("organization", "name", "groups", "external_only", "status", "status_note")}),
+        (
+            None,
+            {
+                "fields": (
+                    "organization",
+                    "name",
+                    "scope",
+                    "groups",
+                    "products",
+                    "external_only",
+                    "status",
+                    "status_note",
+                )
+            },
+        ),
         ("Reviewers", {"fields": ("reviewer", "fallback_reviewer", "progress", "items_link")}),
-        ("Deadline", {"fields": ("deadline", "remind_days_before", "reminded_at", "undecided", "max_revocations")}),
+        (
+            "Deadline",
+            {
+                "fields": (
+                    "deadline",
+                    "remind_days_before",
+                    "reminded_at",
+                    "due_notified_at",
+                    "overdue_notified_at",
+                    "undecided",
+                    "max_revocations",
+                )
+            },
+        ),
         ("Record", {"fields": ("created_by", "created_at", "closed_at")}),
     )
 
@@ -151,12 +188,14 @@ class ReviewCampaignAdmin(GuardedActionsMixin, admin.ModelAdmin):
             undecided=data["undecided"],
             max_revocations=data["max_revocations"],
             remind_days_before=data["remind_days_before"],
+            scope=data["scope"],
+            products=data.get("products") or [],
         )
         # The admin goes on with ``obj`` (history entry, redirect): make it the started campaign.
         vars(obj).update(vars(campaign))
 
     def save_related(self, request, form, formsets, change):
-        pass  # campaign_start set the groups (in its audit event); form.save_m2m() would write them again
+        pass  # campaign_start set the groups and products (in its audit event); form.save_m2m() would again
 
     @admin.display(description="decided")
     def progress(self, obj):
@@ -212,7 +251,7 @@ class ReviewCampaignAdmin(GuardedActionsMixin, admin.ModelAdmin):
             queryset,
             title="Close access reviews",
             button="Close",
-            intro="Revoked memberships (and undecided ones, where the review says so) are removed in Atlassian now; "
+            intro="Revoked access (and undecided, where the review says so) is removed in Atlassian now; "
             "the rest are kept. A review with more removals than its cap halts instead.",
         )
         if response is not None:
@@ -304,19 +343,19 @@ class DecisionFilter(admin.SimpleListFilter):
 
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin):
-    list_display = ("account", "group", "campaign", "reviewer", "decision", "reason", "decided_at", "outcome")
+    list_display = ("account", "access", "campaign", "reviewer", "decision", "reason", "decided_at", "outcome")
     list_filter = (CampaignFilter, DecisionFilter, "outcome")
-    list_select_related = ("account", "group", "campaign", "reviewer")
-    search_fields = ("account__email", "account__name", "group__name")
-    search_help_text = "Email or name of the account, or the group's name."
+    list_select_related = ("account", "group", "product", "campaign", "reviewer")
+    search_fields = ("account__email", "account__name", "group__name", "product__name")
+    search_help_text = "Email or name of the account, or the group's or product's name."
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = ["keep_selected", "revoke_selected"]
+    actions = ["keep_selected", "revoke_selected", "restore_selected"]
     change_form_template = "admin/policies/reviewitem/change_form.html"
     fieldsets = (
-        (None, {"fields": ("campaign", "account", "group", "reviewer")}),
+        (None, {"fields": ("campaign", "account", "access", "reviewer")}),
         ("Decision", {"fields": ("decision", "reason", "decided_at")}),
-        ("At close", {"fields": ("outcome", "outcome_detail", "acted_at")}),
+        ("At close", {"fields": ("outcome", "outcome_detail", "acted_at", "removed")}),
     )
     readonly_fields = field_names(fieldsets)
 
@@ -326,6 +365,13 @@ class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin)
 
     def has_decide_permission(self, request) -> bool:
         return request.user.has_perm(DECIDE_PERMISSION)
+
+    def has_restore_permission(self, request) -> bool:
+        return request.user.has_perm(RESTORE_PERMISSION)
+
+    @admin.display(description="access reviewed")
+    def access(self, obj):
+        return obj.access
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Another reviewer's item is no item at all here (not Django's "perhaps it was deleted" redirect).
@@ -341,13 +387,14 @@ class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin)
                 and obj.reviewer_id == request.user.pk
                 and obj.campaign.status == CampaignStatus.OPEN
             )
+            context["can_restore"] = self.has_restore_permission(request) and obj.outcome == ItemOutcome.REVOKED
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Keep selected (access stays)…", permissions=["decide"])
     def keep_selected(self, request, queryset):
         return self._decide(request, queryset, ReviewDecision.KEEP)
 
-    @admin.action(description="Revoke selected (removed from the group at close)…", permissions=["decide"])
+    @admin.action(description="Revoke selected (access removed at close)…", permissions=["decide"])
     def revoke_selected(self, request, queryset):
         return self._decide(request, queryset, ReviewDecision.REVOKE)
 
@@ -361,7 +408,8 @@ class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin)
             button="Keep" if keep else "Revoke",
             intro="Access stays after the review."
             if keep
-            else "The account is removed from the group when the review closes. You may change your mind until then.",
+            else "The access is removed when the review closes (an organization admin's role is handed to a person "
+            "to remove by hand). You may change your mind until then.",
         )
         if response is not None:
             return response
@@ -378,6 +426,39 @@ class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin)
             messages.success(request, f"{'Kept' if keep else 'Revoked'}: {done} — {names([str(i) for i in own])}.")
         if skipped:
             messages.warning(request, f"Left alone: {skipped} (not yours, or their review is no longer open).")
+        return None
+
+    @admin.action(description="Give back what the review removed…", permissions=["restore"])
+    def restore_selected(self, request, queryset):
+        reason, response = confirm_with_reason(
+            self,
+            request,
+            queryset,
+            title="Give back what an access review removed",
+            button="Give back",
+            intro="Each item gets back exactly what closing its review took in Atlassian: the group membership, "
+            "the product's groups and roles, or the suspension lifted. Items not removed are left alone.",
+        )
+        if response is not None:
+            return response
+        actor = Actor.from_request(request)
+        done, failed = [], []
+        revoked = queryset.filter(outcome=ItemOutcome.REVOKED).select_related("campaign__organization")
+        skipped = queryset.count() - revoked.count()
+        for item in revoked.order_by("pk"):
+            try:
+                with client_for(item.campaign.organization) as client:
+                    item_restore(item=item, client=client, actor=actor, reason=reason)
+            except (ReviewRefused, MissingCredentials) as exc:
+                failed.append(f"{item} ({exc})")
+                continue
+            done.append(str(item))
+        if done:
+            messages.success(request, f"Given back: {len(done)} — {names(done)}.")
+        if failed:
+            messages.error(request, f"Not given back: {names(failed)}")
+        if skipped:
+            messages.warning(request, f"Left alone: {skipped} (their access was not removed by the review).")
         return None
 
 

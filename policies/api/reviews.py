@@ -1,6 +1,7 @@
-"""The access reviews API (``/api/reviews/``): campaigns (portal admins start, close and raise the
-cap; auditors read and download the evidence) and their items (reviewers see and decide only their
-own, ``items_of``), each write through ``policies.services.reviews`` like the admin's."""
+"""The access reviews API (``/api/reviews/``): campaigns over a scope (portal admins start, close and
+raise the cap; auditors read and download the evidence) and their items (reviewers see and decide
+only their own, ``items_of``; Portal admins and the help desk give back what a closed review
+removed), each write through ``policies.services.reviews`` like the admin's."""
 
 import json
 
@@ -15,7 +16,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from accounts.clients import MissingCredentials, client_for
-from accounts.models import Group, Organization
+from accounts.models import Group, Organization, Product
 from governance.api.actors import api_actor
 from governance.api.exceptions import Conflict
 from governance.api.filters import MAX_ID, IdFilter
@@ -29,6 +30,7 @@ from policies.models import (
     ReviewCampaign,
     ReviewDecision,
     ReviewItem,
+    ReviewScope,
     UndecidedOutcome,
 )
 from policies.models.reviews import CAMPAIGN_START_FIELDS
@@ -40,6 +42,7 @@ from policies.services.reviews import (
     campaign_raise_cap,
     campaign_start,
     evidence_exported,
+    item_restore,
     items_decide,
     items_of,
 )
@@ -89,7 +92,17 @@ class CampaignSerializer(serializers.ModelSerializer):
 class CampaignStartSerializer(serializers.Serializer):
     organization = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
     name = serializers.CharField(max_length=200)
-    groups = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), many=True)
+    scope = serializers.ChoiceField(
+        choices=ReviewScope.choices,
+        default=ReviewScope.GROUPS,
+        help_text="groups: members of `groups` (revoke: leave the group); products: holders of `products` (revoke: "
+        "that product's access); external: external accounts (revoke: suspend); org_admins: organization admins "
+        "(revoke: handed to a person to do by hand in Atlassian).",
+    )
+    groups = serializers.PrimaryKeyRelatedField(queryset=Group.objects.all(), many=True, required=False, default=list)
+    products = serializers.PrimaryKeyRelatedField(
+        queryset=Product.objects.all(), many=True, required=False, default=list
+    )
     external_only = serializers.BooleanField(default=False)
     reviewer = serializers.PrimaryKeyRelatedField(
         queryset=reviewer_candidates(), required=False, allow_null=True, default=None
@@ -111,6 +124,8 @@ class CampaignStartSerializer(serializers.Serializer):
                 deadline=attrs["deadline"],
                 reviewer=attrs["reviewer"],
                 fallback_reviewer=attrs["fallback_reviewer"],
+                scope=attrs["scope"],
+                products=attrs["products"],
             )
         except ReviewRefused as exc:
             raise serializers.ValidationError(str(exc)) from None
@@ -125,7 +140,10 @@ class ItemSerializer(serializers.ModelSerializer):
     campaign_name = serializers.CharField(source="campaign.name", read_only=True)
     account_id = serializers.CharField(source="account.account_id", read_only=True)
     account_email = serializers.CharField(source="account.email", read_only=True, allow_null=True)
-    group_name = serializers.CharField(source="group.name", read_only=True)
+    group_name = serializers.CharField(source="group.name", read_only=True, allow_null=True)
+    product_name = serializers.CharField(source="product.name", read_only=True, allow_null=True)
+    scope = serializers.CharField(source="campaign.scope", read_only=True)
+    access = serializers.CharField(read_only=True, help_text="What is reviewed, in words.")
 
     class Meta:
         model = ReviewItem
@@ -136,8 +154,12 @@ class ItemSerializer(serializers.ModelSerializer):
             "account",
             "account_id",
             "account_email",
+            "scope",
+            "access",
             "group",
             "group_name",
+            "product",
+            "product_name",
             "reviewer",
             "decision",
             "reason",
@@ -145,6 +167,7 @@ class ItemSerializer(serializers.ModelSerializer):
             "outcome",
             "outcome_detail",
             "acted_at",
+            "removed",
         )
         read_only_fields: tuple[str, ...] = fields
 
@@ -163,6 +186,7 @@ class BulkDecideSerializer(DecideSerializer):
 class CampaignFilterSet(django_filters.rest_framework.FilterSet):
     organization = IdFilter(field_name="organization_id")
     status = django_filters.ChoiceFilter(choices=CampaignStatus.choices)
+    scope = django_filters.ChoiceFilter(choices=ReviewScope.choices)
 
     class Meta:
         model = ReviewCampaign
@@ -172,6 +196,7 @@ class CampaignFilterSet(django_filters.rest_framework.FilterSet):
 class ItemFilterSet(django_filters.rest_framework.FilterSet):
     campaign = IdFilter(field_name="campaign_id")
     group = IdFilter(field_name="group_id")
+    product = IdFilter(field_name="product_id")
     account = IdFilter(field_name="account_id")
     reviewer = IdFilter(field_name="reviewer_id")
     decision = django_filters.ChoiceFilter(
@@ -298,10 +323,11 @@ class ReviewItemViewSet(ReadViewSet):
     action_permissions = {
         "decide": ["policies.decide_reviewitem"],
         "decide_many": ["policies.decide_reviewitem"],
+        "restore": ["policies.restore_reviewitem"],
     }
 
     def get_queryset(self) -> QuerySet[ReviewItem]:
-        return items_of(self.request.user).select_related("campaign", "account", "group")
+        return items_of(self.request.user).select_related("campaign", "account", "group", "product")
 
     def _decide(self, request, items: list[ReviewItem], body: DecideSerializer) -> int:
         if any(item.reviewer_id != request.user.pk for item in items):
@@ -353,3 +379,23 @@ class ReviewItemViewSet(ReadViewSet):
         if missing:
             raise NotFound(f"No such items: {', '.join(str(pk) for pk in sorted(missing))}.")
         return Response({"decided": self._decide(request, items, body)})
+
+    @extend_schema(
+        summary="Give back what closing the review removed for this item, exactly (audited)",
+        description="The group membership, the product's groups and roles, or the suspension lifted. Only an item "
+        "whose outcome is `revoked` can be given back (409 otherwise, and when Atlassian refuses); it is then "
+        "`restored`.",
+        request=ReasonSerializer,
+        responses={200: ItemSerializer, 400: _BAD_INPUT, 403: None, 404: None, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    def restore(self, request, pk=None):
+        item = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            with client_for(item.campaign.organization) as client:
+                item_restore(item=item, client=client, actor=api_actor(request), reason=body.validated_data["reason"])
+        except (ReviewRefused, MissingCredentials) as exc:
+            raise Conflict(str(exc)) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=item.pk)).data)

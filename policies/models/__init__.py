@@ -12,6 +12,7 @@ from policies.models.reviews import (
     ReviewCampaign,
     ReviewDecision,
     ReviewItem,
+    ReviewScope,
     UndecidedOutcome,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "ReviewCampaign",
     "ReviewDecision",
     "ReviewItem",
+    "ReviewScope",
     "Trigger",
     "UndecidedOutcome",
 ]

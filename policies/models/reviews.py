@@ -1,9 +1,12 @@
-"""Access review campaigns: people named as reviewers say, member by member, whether access stays.
+"""Access review campaigns: people named as reviewers say, item by item, whether access stays.
 
-A campaign covers the members of chosen groups (optionally only external accounts). Each
-(account, group) membership is one item with one reviewer. At the deadline, or when an admin
-closes it, what was revoked (and, when the campaign says so, what nobody decided) is taken away
-through the accounts services, at most ``max_revocations`` items unless a person raises the cap.
+A campaign has a scope (``ReviewScope``): the members of chosen groups (one item per membership),
+the holders of chosen products (one item per account and product), the organization admins or the
+external accounts (one item per account); optionally only external accounts. Each item has one
+reviewer. At the deadline, or when an admin closes it, what was revoked (and, when the campaign says
+so, what nobody decided) is taken away through the accounts services, at most ``max_revocations``
+items unless a person raises the cap. What each scope's revoke does is in
+policies/services/review_scopes.py.
 """
 
 from django.conf import settings
@@ -14,6 +17,13 @@ class CampaignStatus(models.TextChoices):
     OPEN = "open", "Open (reviewers are deciding)"
     HALTED = "halted", "Halted by its cap (raise the cap, then close again)"
     CLOSED = "closed", "Closed"
+
+
+class ReviewScope(models.TextChoices):
+    GROUPS = "groups", "Members of chosen groups"
+    PRODUCTS = "products", "Holders of chosen products"
+    ORG_ADMINS = "org_admins", "Organization admins"
+    EXTERNAL = "external", "External accounts"
 
 
 class UndecidedOutcome(models.TextChoices):
@@ -32,16 +42,27 @@ class ItemOutcome(models.TextChoices):
     PENDING = "", "Not closed yet"
     ACTING = "acting", "Being taken away"
     KEPT = "kept", "Kept"
-    REVOKED = "revoked", "Removed from the group"
-    ALREADY_GONE = "already_gone", "Already out of the group"
+    REVOKED = "revoked", "Access removed"
+    ALREADY_GONE = "already_gone", "Already without that access"
     FAILED = "failed", "Could not be removed"
     RESTORED = "restored", "Removed, then given back"
+    # The Admin API cannot reliably take the organization admin role away: a person does it.
+    HANDED_OFF = "handed_off", "To be done by hand in Atlassian"
 
 
 class ReviewCampaign(models.Model):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="review_campaigns")
     name = models.CharField(max_length=200)
-    groups = models.ManyToManyField("accounts.Group", related_name="review_campaigns", help_text="Whose members.")
+    scope = models.CharField(max_length=16, choices=ReviewScope.choices, default=ReviewScope.GROUPS)
+    groups = models.ManyToManyField(
+        "accounts.Group", related_name="review_campaigns", blank=True, help_text="Whose members (scope: groups)."
+    )
+    products = models.ManyToManyField(
+        "accounts.Product",
+        related_name="review_campaigns",
+        blank=True,
+        help_text="Whose holders (scope: products).",
+    )
     external_only = models.BooleanField(default=False, help_text="Only accounts from outside the organization.")
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -57,6 +78,9 @@ class ReviewCampaign(models.Model):
     deadline = models.DateTimeField()
     remind_days_before = models.PositiveSmallIntegerField(default=2)
     reminded_at = models.DateTimeField(null=True, blank=True)
+    # When the review_campaign.due and .overdue notifications went out (each once per campaign).
+    due_notified_at = models.DateTimeField(null=True, blank=True)
+    overdue_notified_at = models.DateTimeField(null=True, blank=True)
     undecided = models.CharField(max_length=8, choices=UndecidedOutcome.choices, default=UndecidedOutcome.KEEP)
     max_revocations = models.PositiveIntegerField(
         default=25, help_text="Closing refuses to remove more than this; a person raises it to go on."
@@ -89,7 +113,10 @@ class GroupReviewOwner(models.Model):
 class ReviewItem(models.Model):
     campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items")
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey("accounts.Group", on_delete=models.CASCADE, related_name="+")
+    # The membership reviewed (scope groups) or the product access (scope products); neither for
+    # the organization admin role and the external account itself.
+    group = models.ForeignKey("accounts.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("accounts.Product", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_items")
     decision = models.CharField(max_length=8, choices=ReviewDecision.choices, blank=True)
     reason = models.TextField(blank=True)
@@ -97,24 +124,57 @@ class ReviewItem(models.Model):
     outcome = models.CharField(max_length=16, choices=ItemOutcome.choices, blank=True, default=ItemOutcome.PENDING)
     outcome_detail = models.TextField(blank=True)
     acted_at = models.DateTimeField(null=True, blank=True)
+    # What a product revocation took (the product-access plan: groups and roles), which is what
+    # giving it back restores.
+    removed = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["campaign", "group__name", "account__email", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "account", "group"], name="one_review_item_per_membership")
+            models.UniqueConstraint(
+                fields=["campaign", "account", "group"],
+                condition=models.Q(group__isnull=False),
+                name="one_review_item_per_membership",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "account", "product"],
+                condition=models.Q(product__isnull=False),
+                name="one_review_item_per_product_access",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "account"],
+                condition=models.Q(group__isnull=True, product__isnull=True),
+                name="one_review_item_per_account",
+            ),
         ]
         indexes = [models.Index(fields=["reviewer", "campaign"], name="reviewitem_reviewer")]
-        permissions = [("decide_reviewitem", "Can decide own review items")]
+        permissions = [
+            ("decide_reviewitem", "Can decide own review items"),
+            ("restore_reviewitem", "Can give back what a review revoked"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.account} in {self.group}"
+        return f"{self.account}: {self.access}"
+
+    @property
+    def access(self) -> str:
+        """What is reviewed, in words: the group, the product, or what the scope itself means."""
+        if self.group_id is not None:
+            return str(self.group)
+        if self.product_id is not None:
+            return str(self.product)
+        if self.campaign.scope == ReviewScope.ORG_ADMINS:
+            return "organization admin role"
+        return "access to the organization"
 
 
 # What a person sets when starting a campaign (the admin's form and the API both take these).
 CAMPAIGN_START_FIELDS = (
     "organization",
     "name",
+    "scope",
     "groups",
+    "products",
     "external_only",
     "reviewer",
     "fallback_reviewer",

@@ -7,11 +7,12 @@ from typing import Any
 from django.contrib.auth.models import Permission, User
 from django.db.models import Count, Q, QuerySet
 
-from policies.models import CampaignStatus, ItemOutcome, ReviewCampaign, ReviewDecision, ReviewItem
+from policies.models import CampaignStatus, ItemOutcome, ReviewCampaign, ReviewDecision, ReviewItem, ReviewScope
 
 EVIDENCE_HEADER = (
     "campaign",
-    "group",
+    "scope",
+    "access",
     "account_id",
     "account_email",
     "account_name",
@@ -66,19 +67,23 @@ def dashboard_progress(items: QuerySet[ReviewItem]) -> list[dict[str, Any]]:
 
 
 def evidence_rows(campaign: ReviewCampaign) -> Iterator[tuple[str, ...]]:
-    """One row per item of ``campaign`` (``EVIDENCE_HEADER``): who decided what, when, why, and
-    what was carried out at close. Undecided items say so; an open campaign's action is pending."""
+    """One row per item of ``campaign`` (``EVIDENCE_HEADER``): the scope, the access reviewed (a
+    group, a product, the organization admin role or the account's access to the organization),
+    who decided what, when, why, and what was carried out at close. Undecided items say so; an open
+    campaign's action is pending."""
     items = (
-        campaign.items.select_related("account", "group", "reviewer")
-        .order_by("group__name", "account__email", "pk")
+        campaign.items.select_related("campaign", "account", "group", "product", "reviewer")
+        .order_by("group__name", "product__key", "account__email", "pk")
         .iterator(chunk_size=2000)
     )
+    scope = ReviewScope(campaign.scope).label
     outcomes = dict(ItemOutcome.choices)
     decisions = dict(ReviewDecision.choices)
     for item in items:
         yield (
             campaign.name,
-            item.group.name,
+            scope,
+            item.access,
             item.account.account_id,
             item.account.email or "",
             item.account.name or "",

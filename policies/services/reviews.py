@@ -1,14 +1,14 @@
 """Access review campaigns: start one, decide items, close it (taking revoked access away).
 
-Every write is one transaction with its audit events. Revocations go through
-``accounts.services.memberships.membership_remove`` (the per-account lock, the read-back, the
-``membership.removed`` event), never around it. Closing is capped like a policy run (DESIGN.md 5.4):
+Every write is one transaction with its audit events. Revocations go through the accounts services
+(the per-account lock, the read-back, their own audit event), never around them; what each scope's
+revoke and give-back does is in policies/services/review_scopes.py. Closing is capped like a policy run (DESIGN.md 5.4):
 more than ``max_revocations`` removals halt the campaign until a person raises the cap.
 """
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -17,9 +17,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import AccountType, Group, Membership, Organization
+from accounts.models import Group, Organization, Product
 from accounts.services.errors import ServiceRefused
-from accounts.services.memberships import membership_add, membership_remove
 from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
@@ -31,13 +30,16 @@ from policies.models import (
     ReviewCampaign,
     ReviewDecision,
     ReviewItem,
+    ReviewScope,
     UndecidedOutcome,
 )
+from policies.services import review_scopes
 
 log = logging.getLogger(__name__)
 
 
 DECIDE_PERMISSION = "policies.decide_reviewitem"
+RESTORE_PERMISSION = "policies.restore_reviewitem"
 
 
 class ReviewRefused(Exception):
@@ -56,26 +58,47 @@ def campaign_check(
     deadline: datetime,
     reviewer: Any = None,
     fallback_reviewer: Any = None,
+    scope: str = ReviewScope.GROUPS,
+    products: Iterable[Product] = (),
 ) -> None:
     """Raise :class:`ReviewRefused` when a campaign so described may not start (what
     ``campaign_start`` refuses; the admin's form and the API ask first, to show it field by field)."""
-    groups = list(groups)
+    groups, products = list(groups), list(products)
     if not name.strip():
         raise ReviewRefused("Give the campaign a name.")
-    if not groups:
-        raise ReviewRefused("Choose at least one group.")
+    if scope not in ReviewScope.values:
+        raise ReviewRefused(f"Unknown scope {scope!r}.")
     if deadline <= timezone.now():
         raise ReviewRefused("The deadline must be in the future.")
-    if any(group.organization_id != organization.pk for group in groups):
-        raise ReviewRefused("Every group must belong to the campaign's organization.")
-    owners = {o.group_id: o.user for o in GroupReviewOwner.objects.filter(group__in=groups).select_related("user")}
-    orphans = [
-        g.name for g in groups if _reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) is None
-    ]
-    if orphans:
-        raise ReviewRefused(f"Nobody would review {', '.join(orphans)}: name a reviewer, a group owner or a fallback.")
+    if scope == ReviewScope.GROUPS and not groups:
+        raise ReviewRefused("Choose at least one group.")
+    if scope == ReviewScope.PRODUCTS and not products:
+        raise ReviewRefused("Choose at least one product.")
+    if scope != ReviewScope.GROUPS and groups:
+        raise ReviewRefused("Groups are chosen only for a review of group members.")
+    if scope != ReviewScope.PRODUCTS and products:
+        raise ReviewRefused("Products are chosen only for a review of product holders.")
+    if any(g.organization_id != organization.pk for g in groups) or any(
+        p.organization_id != organization.pk for p in products
+    ):
+        raise ReviewRefused("Every group and product must belong to the campaign's organization.")
+    if scope == ReviewScope.GROUPS:
+        owners = {o.group_id: o.user for o in GroupReviewOwner.objects.filter(group__in=groups).select_related("user")}
+        orphans = [
+            g.name
+            for g in groups
+            if _reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) is None
+        ]
+        if orphans:
+            raise ReviewRefused(
+                f"Nobody would review {', '.join(orphans)}: name a reviewer, a group owner or a fallback."
+            )
+        assigned = {_reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) for g in groups}
+    else:  # group owners review groups only
+        if (reviewer or fallback_reviewer) is None:
+            raise ReviewRefused("Nobody would review the items: name a reviewer or a fallback.")
+        assigned = {reviewer or fallback_reviewer}
     # An item assigned to someone who may not decide would stay undecided whatever happens.
-    assigned = {_reviewer_for(g, reviewer=reviewer, owners=owners, fallback=fallback_reviewer) for g in groups}
     unable = sorted(str(user) for user in assigned if not (user.is_active and user.has_perm(DECIDE_PERMISSION)))
     if unable:
         raise ReviewRefused(f"{', '.join(unable)} may not decide review items: give them the Reviewers role.")
@@ -94,11 +117,13 @@ def campaign_start(
     undecided: str = UndecidedOutcome.KEEP,
     max_revocations: int = 25,
     remind_days_before: int = 2,
+    scope: str = ReviewScope.GROUPS,
+    products: Iterable[Product] = (),
 ) -> ReviewCampaign:
-    """Open a campaign with one item per current membership of ``groups`` (per the mirror), each
-    assigned to the named reviewer, else the group's review owner, else the fallback. Refuses a
-    group nobody would review, and a deadline in the past. Emails each reviewer once."""
-    groups = list(groups)
+    """Open a campaign with one item per what ``scope`` covers (review_scopes.candidates, per the
+    mirror), each assigned to the named reviewer, else (groups only) the group's review owner, else
+    the fallback. Refuses what :func:`campaign_check` refuses. Emails each reviewer once."""
+    groups, products = list(groups), list(products)
     campaign_check(
         organization=organization,
         name=name,
@@ -106,16 +131,18 @@ def campaign_start(
         deadline=deadline,
         reviewer=reviewer,
         fallback_reviewer=fallback_reviewer,
+        scope=scope,
+        products=products,
     )
     owners = {o.group_id: o.user for o in GroupReviewOwner.objects.filter(group__in=groups).select_related("user")}
-    memberships = Membership.objects.filter(group__in=groups).select_related("group")
-    if external_only:
-        # External: not claimed by the organization (no verified domain); app accounts are no people.
-        memberships = memberships.filter(account__managed=False).exclude(account__account_type=AccountType.APP)
+    found = review_scopes.candidates(
+        organization=organization, scope=scope, groups=groups, products=products, external_only=external_only
+    )
     with transaction.atomic():
         campaign = ReviewCampaign.objects.create(
             organization=organization,
             name=name.strip(),
+            scope=scope,
             external_only=external_only,
             reviewer=reviewer,
             fallback_reviewer=fallback_reviewer,
@@ -126,14 +153,20 @@ def campaign_start(
             created_by=actor.user,
         )
         campaign.groups.set(groups)
+        campaign.products.set(products)
         items = ReviewItem.objects.bulk_create(
             ReviewItem(
                 campaign=campaign,
-                account_id=m.account_id,
-                group=m.group,
-                reviewer=_reviewer_for(m.group, reviewer=reviewer, owners=owners, fallback=fallback_reviewer),
+                account_id=c.account_id,
+                group=c.group,
+                product=c.product,
+                reviewer=(
+                    _reviewer_for(c.group, reviewer=reviewer, owners=owners, fallback=fallback_reviewer)
+                    if c.group is not None
+                    else reviewer or fallback_reviewer
+                ),
             )
-            for m in memberships
+            for c in found
         )
         record_event(
             actor=actor,
@@ -141,7 +174,9 @@ def campaign_start(
             target=campaign,
             organization=organization.org_id,
             after={
+                "scope": scope,
                 "groups": sorted(g.name for g in groups),
+                "products": sorted(str(p) for p in products),
                 "items": len(items),
                 "deadline": deadline.isoformat(),
                 "undecided": undecided,
@@ -207,9 +242,11 @@ def items_decide(*, items: Iterable[ReviewItem], decision: str, reason: str, use
     now = timezone.now()
     with transaction.atomic():
         rows = list(
-            ReviewItem.objects.select_for_update()
+            # The items and their campaign (a close waits for the decision, and the reverse), not the
+            # group or product: outer joins (null for other scopes), which PostgreSQL refuses to lock.
+            ReviewItem.objects.select_for_update(of=("self", "campaign"))
             .filter(pk__in=pks)
-            .select_related("campaign__organization", "account", "group")
+            .select_related("campaign__organization", "account", "group", "product")
         )
         if len(rows) != len(set(pks)) or any(row.reviewer_id != user.pk for row in rows):
             raise ReviewRefused("You can only decide items assigned to you.")
@@ -227,7 +264,7 @@ def items_decide(*, items: Iterable[ReviewItem], decision: str, reason: str, use
                     organization=row.campaign.organization.org_id,
                     reason=row.reason,
                     before=before,
-                    after={"decision": decision, "campaign": row.campaign.name, "group": row.group.name},
+                    after={"decision": decision, "campaign": row.campaign.name, "access": row.access},
                 )
             )
         ReviewItem.objects.bulk_update(rows, ["decision", "reason", "decided_at"])
@@ -289,7 +326,11 @@ def campaign_close(*, campaign: ReviewCampaign, client: AtlassianClient, actor: 
             campaign.status, campaign.status_note = locked.status, locked.status_note
             return locked.status
     why = reason.strip() or f"access review '{locked.name}'"
-    for item in _to_revoke(locked).filter(outcome=ItemOutcome.PENDING).select_related("account", "group"):
+    for item in (
+        _to_revoke(locked)
+        .filter(outcome=ItemOutcome.PENDING)
+        .select_related("account", "group", "product", "campaign__organization")
+    ):
         _revoke(item, client=client, actor=actor, reason=why)
     now = timezone.now()
     with transaction.atomic():
@@ -316,76 +357,41 @@ def _revoke(item: ReviewItem, *, client: AtlassianClient, actor: Actor, reason: 
     # The claim: only one closer gets the row, so the remote call is sent at most once.
     if not ReviewItem.objects.filter(pk=item.pk, outcome=ItemOutcome.PENDING).update(outcome=ItemOutcome.ACTING):
         return
-    outcome, detail = ItemOutcome.REVOKED, ""
-    if not Membership.objects.filter(account=item.account, group=item.group).exists():
-        outcome, detail = ItemOutcome.ALREADY_GONE, "no longer a member at close"
-    else:
-        try:
-            membership_remove(
-                account=item.account,
-                group=item.group,
-                client=client,
-                actor=actor,
-                reason=reason,
-                correlation_id=f"review-{item.campaign_id}",
-            )
-        except (ServiceRefused, AtlassianError) as exc:
-            outcome, detail = ItemOutcome.FAILED, str(exc)
-    ReviewItem.objects.filter(pk=item.pk).update(outcome=outcome, outcome_detail=detail, acted_at=timezone.now())
+    outcome, detail, removed = review_scopes.revoke(item, client=client, actor=actor, reason=reason)
+    ReviewItem.objects.filter(pk=item.pk).update(
+        outcome=outcome, outcome_detail=detail, removed=removed, acted_at=timezone.now()
+    )
 
 
 def item_restore(*, item: ReviewItem, client: AtlassianClient, actor: Actor, reason: str) -> None:
-    """Undo one revocation: add the account back to the group (audited as ``membership.added``)."""
+    """Give back what closing took for one item, exactly (review_scopes.give_back: the group, the
+    product's groups and roles, or the suspension lifted), through the accounts services (their own
+    audit events), then ``review.item_restored``. Only an item whose access was removed qualifies."""
     if not reason.strip():
         raise ReviewRefused("Give a reason.")
+    # The claim: two people pressing "Give back" at once send it once.
     if not ReviewItem.objects.filter(pk=item.pk, outcome=ItemOutcome.REVOKED).update(outcome=ItemOutcome.ACTING):
-        raise ReviewRefused("Only a removed item can be given back.")
+        raise ReviewRefused("Only an item whose access was removed can be given back.")
+    item = ReviewItem.objects.select_related("campaign__organization", "account", "group", "product").get(pk=item.pk)
     try:
-        membership_add(account=item.account, group=item.group, client=client, actor=actor, reason=reason)
-    except (ServiceRefused, AtlassianError):
+        review_scopes.give_back(item, client=client, actor=actor, reason=reason)
+    except (ServiceRefused, AtlassianError) as exc:
         ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.REVOKED)
-        raise
-    ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.RESTORED, acted_at=timezone.now())
-
-
-def campaigns_due(*, now: datetime | None = None) -> list[ReviewCampaign]:
-    """Open (or halted) campaigns whose deadline has passed."""
-    now = now or timezone.now()
-    return list(ReviewCampaign.objects.exclude(status=CampaignStatus.CLOSED).filter(deadline__lte=now))
-
-
-def campaigns_daily(*, now: datetime | None = None) -> dict[str, int]:
-    """The daily job: remind reviewers of campaigns nearing their deadline (once), then close the
-    campaigns past it. A campaign that cannot be closed (no API key, the cap) waits for the next day
-    or a person; one failing never stops the others."""
-    from accounts.clients import client_for
-
-    now = now or timezone.now()
-    reminded = closed = 0
-    actor = Actor.scheduler("access reviews")
-    for campaign in ReviewCampaign.objects.filter(
-        status=CampaignStatus.OPEN, reminded_at__isnull=True, deadline__gt=now
-    ):
-        if campaign.deadline - timedelta(days=campaign.remind_days_before) > now:
-            continue
-        with transaction.atomic():
-            if not ReviewCampaign.objects.filter(pk=campaign.pk, reminded_at__isnull=True).update(reminded_at=now):
-                continue
-            record_event(
-                actor=actor,
-                action=AuditAction.REVIEW_REMINDED,
-                target=campaign,
-                organization=campaign.organization.org_id,
-            )
-        notify_reviewers(campaign, why="reminder")
-        reminded += 1
-    for campaign in campaigns_due(now=now):
-        try:
-            with client_for(campaign.organization) as client:
-                closed += campaign_close(campaign=campaign, client=client, actor=actor) == CampaignStatus.CLOSED
-        except Exception:  # the next campaign still closes; this one is retried tomorrow
-            log.exception("closing access review %s failed", campaign.pk)
-    return {"reminded": reminded, "closed": closed}
+        raise ReviewRefused(f"Not given back: {exc}") from exc
+    now = timezone.now()
+    with transaction.atomic():
+        ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.RESTORED, acted_at=now)
+        record_event(
+            actor=actor,
+            action=AuditAction.REVIEW_ITEM_RESTORED,
+            target=item,
+            organization=item.campaign.organization.org_id,
+            reason=reason.strip(),
+            correlation_id=f"review-{item.campaign_id}",
+            before={"outcome": ItemOutcome.REVOKED},
+            after={"outcome": ItemOutcome.RESTORED, "campaign": item.campaign.name, "given_back": item.removed},
+        )
+    item.outcome, item.acted_at = ItemOutcome.RESTORED, now
 
 
 def group_owner_set(*, group: Group, user: Any, actor: Actor) -> GroupReviewOwner:

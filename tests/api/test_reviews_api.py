@@ -197,7 +197,7 @@ class TestEvidence:
         assert response.status_code == 200
         rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
         assert len(rows) == 1 + campaign.items.count()
-        assert [row[8] for row in rows[1:] if row[6] == "Revoke"] == ["'+1 formula"]
+        assert [row[9] for row in rows[1:] if row[7] == "Revoke"] == ["'+1 formula"]
         event = AuditEvent.objects.get(action=AuditAction.REVIEW_EVIDENCE_EXPORTED)
         assert event.actor_kind == ActorKind.API
         assert event.after["via"] == "api"

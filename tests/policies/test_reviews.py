@@ -10,11 +10,11 @@ from accounts.models import Membership
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import CampaignStatus, GroupReviewOwner, ItemOutcome, ReviewDecision, UndecidedOutcome
+from policies.services.review_schedule import campaigns_daily
 from policies.services.reviews import (
     ReviewRefused,
     campaign_close,
     campaign_raise_cap,
-    campaigns_daily,
     item_restore,
     items_decide,
     items_of,
@@ -176,11 +176,12 @@ class TestDailyJob:
         item = campaign.items.first()
         items_decide(items=[item], decision="revoke", reason="unused", user=rita, actor=Actor.for_user(rita))
 
-        assert campaigns_daily(now=now + timedelta(days=1)) == {"reminded": 0, "closed": 0}
-        assert campaigns_daily(now=now + timedelta(days=4)) == {"reminded": 1, "closed": 0}
-        assert campaigns_daily(now=now + timedelta(days=4, hours=1)) == {"reminded": 0, "closed": 0}
+        nothing = {"reminded": 0, "closed": 0, "due": 0, "overdue": 0}
+        assert campaigns_daily(now=now + timedelta(days=1)) == nothing
+        assert campaigns_daily(now=now + timedelta(days=4)) == {**nothing, "reminded": 1}
+        assert campaigns_daily(now=now + timedelta(days=4, hours=1)) == nothing
         assert any("reminder" in message.subject for message in mail.outbox)
-        assert campaigns_daily(now=now + timedelta(days=6)) == {"reminded": 0, "closed": 1}
+        assert campaigns_daily(now=now + timedelta(days=6)) == {**nothing, "closed": 1, "due": 1}
 
         item.refresh_from_db()
         assert item.outcome == ItemOutcome.REVOKED

@@ -52,6 +52,7 @@ class TestStartingACampaign:
         return {
             "organization": organization.pk,
             "name": "Contractors Q3",
+            "scope": "groups",
             "groups": [g.pk for g in groups],
             "deadline_0": deadline.strftime("%Y-%m-%d"),
             "deadline_1": deadline.strftime("%H:%M:%S"),
@@ -282,9 +283,10 @@ class TestEvidence:
         assert response["Content-Type"].startswith("text/csv")
         assert response["Content-Disposition"] == f'attachment; filename="access-review-{campaign.pk}-evidence.csv"'
         header, *body = rows
-        assert header[:7] == [
+        assert header[:8] == [
             "campaign",
-            "group",
+            "scope",
+            "access",
             "account_id",
             "account_email",
             "account_name",
@@ -293,14 +295,15 @@ class TestEvidence:
         ]
         assert header[-3:] == ["action_carried_out", "action_detail", "acted_at"]
         assert len(body) == campaign.items.count()
-        [row] = [r for r in body if r[2] == revoked.account.account_id and r[1] == revoked.group.name]
-        assert row[5] == "rita"
-        assert row[6] == "Revoke"
-        assert row[7]  # when
-        assert row[8] == '\'=HYPERLINK("x")'
-        assert row[9] == "Removed from the group"
-        assert {r[6] for r in body if r is not row} == {"undecided"}
-        assert {r[9] for r in body if r is not row} == {"Kept"}
+        [row] = [r for r in body if r[3] == revoked.account.account_id and r[2] == revoked.group.name]
+        assert row[1] == "Members of chosen groups"
+        assert row[6] == "rita"
+        assert row[7] == "Revoke"
+        assert row[8]  # when
+        assert row[9] == '\'=HYPERLINK("x")'
+        assert row[10] == "Access removed"
+        assert {r[7] for r in body if r is not row} == {"undecided"}
+        assert {r[10] for r in body if r is not row} == {"Kept"}
         event = AuditEvent.objects.get(action=AuditAction.REVIEW_EVIDENCE_EXPORTED)
         assert event.actor_user == audrey
         assert event.target_id == str(campaign.pk)
