@@ -13,8 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
+from typing import NamedTuple
 
 from policies.domain import AccountStatus, AccountType, ClaimScope, PolicyAction, Trigger
+
+_NO_PRODUCTS: Mapping[int, datetime | None] = MappingProxyType({})
 
 
 class Verdict(StrEnum):
@@ -24,8 +28,11 @@ class Verdict(StrEnum):
     CANCEL = "cancel"  # an open enforcement no longer applies
 
 
-@dataclass(frozen=True, slots=True)
-class AccountSnapshot:
+# Snapshots and decisions are immutable records built by the hundred thousand per run: a NamedTuple
+# is as immutable as a frozen dataclass and about seven times cheaper to build (a frozen dataclass
+# sets each field through object.__setattr__), which at 100,000 accounts was a quarter of a second
+# per policy (bench/bench_policies.py). Only their attributes are used, never their tuple-ness.
+class AccountSnapshot(NamedTuple):
     pk: int
     name: str
     email: str | None
@@ -37,8 +44,9 @@ class AccountSnapshot:
     last_active: datetime | None  # latest over all products
     restored_at: datetime | None
     status_changed_at: datetime | None
-    # The account's products (at least those in the policy's scope: the engine ignores the others)
-    product_activity: dict[int, datetime | None] = field(default_factory=dict)
+    # The account's products (at least those in the policy's scope: the engine ignores the others).
+    # The default is one shared empty dict: nothing ever writes to a snapshot's products.
+    product_activity: Mapping[int, datetime | None] = _NO_PRODUCTS
     group_pks: frozenset[int] = frozenset()  # only the groups policies and exemptions name
 
 
@@ -127,8 +135,7 @@ class OpenCase:
     due_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     account_pk: int
     verdict: Verdict
     reason: str

@@ -204,13 +204,13 @@ class AccountData:
         )
         self._products = frozenset(pk for spec in self._specs.values() for pk in spec.product_pks)
         self._states = frozenset(s.trigger_state for s in self._specs.values() if s.trigger == Trigger.IN_STATE)
-        self._rows: list[tuple[Any, ...]] | None = None
         self._changed: dict[int, datetime | None] = {}
         self._activity: dict[int, dict[int, datetime | None]] = {}
         self._members: dict[int, frozenset[int]] = {}
-        # One snapshot per account for every policy: with all the products loaded (the engine
-        # looks only at a policy's own) and the groups of them all (it only intersects them).
-        self._built: dict[int, AccountSnapshot] = {}
+        # One snapshot per account for every policy, in the rows' order: with all the products
+        # loaded (the engine looks only at a policy's own) and the groups of them all (it only
+        # intersects them).
+        self._all: list[AccountSnapshot] | None = None
         self.loads = 0  # how many times the data was read (tests, benchmarks)
 
     def spec_for(self, policy: InactivityPolicy, now: datetime) -> PolicySpec | None:
@@ -221,31 +221,27 @@ class AccountData:
 
     def discard(self) -> None:
         """Forget what was read: the next evaluation reads the accounts again."""
-        self._rows = None
-        self._built = {}
+        self._all = None
 
     def snapshots(self, spec: PolicySpec) -> list[AccountSnapshot]:
         """:func:`load_snapshots` of the policy ``spec`` describes (every candidate, in the same order)."""
         if self._specs.get(spec.id) != spec:
             raise ValueError(f"policy {spec.id} is not one this data was loaded for")
-        if self._rows is None:
-            self._load()
-        rows = self._rows
-        assert rows is not None
-        # candidate_accounts' narrowing, on the rows read for every policy.
+        if self._all is None:
+            self._all = self._load()
+        snapshots = self._all
+        # candidate_accounts' narrowing, on the snapshots built for every policy.
         if spec.trigger == Trigger.IN_STATE:
-            rows = [r for r in rows if r[3] == spec.trigger_state]
+            snapshots = [s for s in snapshots if s.status == spec.trigger_state]
         if spec.claim_scope == ClaimScope.MANAGED:
-            rows = [r for r in rows if r[5]]
+            snapshots = [s for s in snapshots if s.managed]
         elif spec.claim_scope == ClaimScope.EXTERNAL:
-            rows = [r for r in rows if not r[5]]
-        built = self._built
-        missing = [r for r in rows if r[0] not in built]
-        if missing:
-            built.update(self._build(missing))
-        return [built[r[0]] for r in rows]
+            snapshots = [s for s in snapshots if not s.managed]
+        return snapshots if snapshots is not self._all else list(snapshots)
 
-    def _load(self) -> None:
+    def _load(self) -> list[AccountSnapshot]:
+        """Every account's snapshot, built once for all the policies: most policies look at most
+        accounts, and one pass here is cheaper than a lookup per account per policy."""
         self.loads += 1
         accounts = Account.objects.filter(organization=self.organization, imported_as_of__isnull=True).exclude(
             status=AccountStatus.REMOVED
@@ -292,14 +288,14 @@ class AccountData:
                 found[account_pk].add(group_pk)
             members = {pk: frozenset(groups) for pk, groups in found.items()}
         self._members = members
-        self._rows = rows
+        return self._build(rows)
 
-    def _build(self, rows: list[tuple[Any, ...]]) -> dict[int, AccountSnapshot]:
+    def _build(self, rows: list[tuple[Any, ...]]) -> list[AccountSnapshot]:
         activity, members, changed = self._activity, self._members, self._changed
         no_groups: frozenset[int] = frozenset()
         no_products: dict[int, datetime | None] = {}
-        return {
-            pk: AccountSnapshot(
+        return [
+            AccountSnapshot(
                 pk,
                 name,
                 email,
@@ -315,7 +311,7 @@ class AccountData:
                 group_pks=members.get(pk, no_groups),
             )
             for pk, name, email, status, account_type, managed, admin, added, last, restored in rows
-        }
+        ]
 
 
 def shared_account_data(policies: Iterable[InactivityPolicy], now: datetime) -> dict[int, AccountData]:

@@ -31,7 +31,7 @@ def test_the_engine_and_its_enums_import_nothing_from_django_or_the_models():
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {name for name in imported if name.split(".")[0] in {"django", "accounts", "governance"}}, module
-        stdlib = {"fnmatch", "re", "functools", "collections.abc", "dataclasses", "datetime", "enum"}
+        stdlib = {"fnmatch", "re", "functools", "collections.abc", "dataclasses", "datetime", "enum", "types", "typing"}
         assert imported <= {*stdlib, "policies.domain"}, module
 
 
