@@ -45,9 +45,12 @@ def concurrency() -> int:
     return max(1, int(getattr(settings, "ATLASSIAN_CONCURRENCY", 1)))
 
 
-def pacer_for(client: Any, slots: int) -> Pacer:
-    """The process's pacer for the organization ``client`` talks to."""
-    return shared_pacer(f"{client.api_base}|{client.org_id}", slots=slots, clock=time.monotonic)
+def pacer_for(client: Any) -> Pacer:
+    """The process's pacer for the organization ``client`` talks to, with ``ATLASSIAN_CONCURRENCY``
+    requests in flight at most: shared by every run of the process acting for that organization
+    (a bulk action and a policy run at once, of whatever sizes), since Atlassian counts them
+    together. Each pool's own worker count only bounds its threads."""
+    return shared_pacer(f"{client.api_base}|{client.org_id}", slots=concurrency(), clock=time.monotonic)
 
 
 @dataclass
@@ -166,7 +169,7 @@ class _Pool:
                 return client  # used under its lock (_one)
             key = id(client)
             if key not in forks:
-                forks[key] = (client, client.fork(pacer=pacer_for(client, self.size)))
+                forks[key] = (client, client.fork(pacer=pacer_for(client)))
             return forks[key][1]
 
         try:
