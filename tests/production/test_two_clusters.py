@@ -321,7 +321,7 @@ def test_a_bulk_action_and_a_policy_run_during_a_sync_leave_a_consistent_mirror(
     rerun = policy_run(policy=InactivityPolicy.objects.get(pk=policy.pk))
 
     assert results["sync"].ok, results["sync"].error
-    assert results["bulk"].counts["done"] == 15, results["bulk"].results
+    assert results["bulk"].counts["done"] == 15, [r for r in results["bulk"].results if r.outcome != "done"]
     assert results["policy"].status == RunStatus.SUCCEEDED
     assert rerun.status == RunStatus.SUCCEEDED
     suspended = _acted_on_at_most_once()

@@ -471,6 +471,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's listen backlog is 5: with ATLASSIAN_CONCURRENCY workers (16) opening their
+    # connections at once, next to a sync's, the kernel refused some ("Connection failed") where
+    # Atlassian's front door would not. Room for every client a test or a demo runs.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: Simulator):
         self.app = app
