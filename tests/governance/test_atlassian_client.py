@@ -199,6 +199,28 @@ def test_writes_are_not_retried_when_the_connection_drops(server, client, clock)
     assert caught.value.retryable  # the caller's idempotent service checks and decides
 
 
+class _NoServer:
+    url = "http://127.0.0.1:9"  # replaced by the test's own options
+
+
+def test_a_write_that_could_not_connect_is_retried_since_nothing_was_sent(clock):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on: every connect is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = f"http://127.0.0.1:{port}"
+    options = {"api_base": closed, "site_url": closed, "max_attempts": 3}
+
+    with client_for(_NoServer(), clock, **options) as client, pytest.raises(AtlassianError) as caught:
+        client.user_suspend("acc-1", directory_id="dir-1")
+
+    assert len(clock.slept) == 2  # three attempts, two backoffs
+    assert client.stats.requests == 3
+    assert (caught.value.status, caught.value.retryable) == (None, True)
+    assert "Connection failed" in str(caught.value)
+
+
 def test_writes_are_not_retried_when_the_response_times_out(server, clock):
     server.script(Reply(delay=2.0, status=204))
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
+from urllib3.exceptions import NewConnectionError
 
 from governance.atlassian.errors import RETRYABLE_STATUSES, AtlassianError
 from governance.atlassian.records import CallStats
@@ -37,6 +38,18 @@ log = logging.getLogger("governance.atlassian")
 
 # No (complete) response came back. ChunkedEncodingError is a connection cut mid-body.
 NETWORK_ERRORS = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+
+
+def never_sent(exc: Exception) -> bool:
+    """Whether the request certainly never left: no connection could be made (refused, or the
+    connect itself timed out). A write is then as safe to retry as a read; a connection lost or a
+    response timed out after sending is not (the write may have landed)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        return isinstance(getattr(exc.args[0], "reason", None), NewConnectionError)
+    return False
+
 
 # Statuses on which a non-idempotent write may be retried: Atlassian refused before acting.
 WRITE_RETRY_STATUSES = frozenset({429, 503})
@@ -211,7 +224,7 @@ class Transport:
             response = self._paced_request(call)
         except NETWORK_ERRORS as exc:
             failure = self._network_error(call, exc)
-            if not call.idempotent:
+            if not call.idempotent and not never_sent(exc):
                 # The write may or may not have reached Atlassian: the caller's idempotent service decides.
                 raise failure from exc
             return _Retry(failure, self.policy.backoff(attempt, self.rng))
