@@ -13,7 +13,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from accounts.end_dates import parse_end_date
+from accounts.end_dates import kept_end_reason, parse_end_date
 from accounts.models import (
     AccessEndStatus,
     Account,
@@ -172,19 +172,12 @@ def _members_until(accounts, options) -> dict[int, datetime | None]:
 
 
 def _in_group_skip(account, options, members):
-    """Already a member: an "Add to group" never shortens access. Given an end date, a member whose
-    access ends earlier keeps it until the new date (see :func:`_add_to_group`); an open-ended
-    membership, or one ending later, is left as it is."""
+    """Already a member: an "Add to group" never shortens access (:func:`kept_end_reason`). Given an
+    end date, a member whose access ends earlier keeps it until the new date (see
+    :func:`_add_to_group`); an open-ended membership, or one ending later, is left as it is."""
     if account.pk not in members:
         return None
-    group, until = options.group, members[account.pk]
-    if options.expires_at is None:
-        return f"already a member of {group}"
-    if until is None:
-        return f"already a member of {group} with no end date: left open-ended (an add never shortens access)"
-    if until >= options.expires_at:
-        return f"already a member of {group} until {until:%Y-%m-%d %H:%M} UTC: left as it is"
-    return None
+    return kept_end_reason(group=options.group, ends_at=members[account.pk], wanted=options.expires_at)
 
 
 def _add_to_group(account, options, *, actor, reason, correlation_id="", **kw):

@@ -27,3 +27,18 @@ def parse_end_date(value: object, *, now: datetime | None = None) -> datetime:
     if parsed <= (now or timezone.now()):
         raise ValueError("The end date (expires_at) must be in the future.")
     return parsed
+
+
+def kept_end_reason(*, group: object, ends_at: datetime | None, wanted: datetime | None) -> str | None:
+    """Why giving access to ``group`` until ``wanted`` leaves someone already in it as they are, or
+    None when their access should now last until ``wanted``. An add never shortens access: a
+    membership with no end (``ends_at`` None) or ending at ``wanted`` or later stays as it is; one
+    ending earlier moves to ``wanted``. The one decision of the bulk "Add to group" and the import's
+    ``expires_at``, for the people already in the group."""
+    if wanted is None:
+        return f"already a member of {group}"
+    if ends_at is None:
+        return f"already a member of {group} with no end date: left open-ended (an add never shortens access)"
+    if ends_at >= wanted:
+        return f"already a member of {group} until {ends_at:%Y-%m-%d %H:%M} UTC: left as it is"
+    return None

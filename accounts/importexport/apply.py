@@ -6,7 +6,11 @@ account should be in (names separated by ``;``, as the export writes them) and/o
 leaves the memberships as they are: a row that only changes a status must not take every group
 away. To take an account out of all its groups, the cell says so: ``(none)`` (:data:`NO_GROUPS`).
 An ``expires_at`` cell (a date, ``YYYY-MM-DD``, or an ISO date-time; UTC) gives the groups that row
-adds until then: ``expire_access`` warns ahead and removes them on the day.
+adds until then: ``expire_access`` warns ahead and removes them on the day. For the groups the row
+lists that the account is already in, it follows the bulk "Add to group": an import never shortens
+access (:func:`accounts.end_dates.kept_end_reason`). A membership ending earlier is given until the
+new date (``membership_end_set``, a local change); one with no end date or a later one is left as it
+is, and the preview says why (:attr:`ChangePlan.warnings`).
 A ``return_on`` cell (``YYYY-MM-DD``, today or later) sets the account's return date: that day the
 portal gives back what its policies took (accounts.services.returns). Empty leaves it as it is;
 ``(none)`` clears it. The export writes the column, so a round trip keeps the date.
@@ -39,11 +43,12 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from accounts.end_dates import parse_end_date
+from accounts.end_dates import kept_end_reason, parse_end_date
 from accounts.importexport.formats import RowError, Table
 from accounts.importexport.variants import check_email, normalise
-from accounts.models import Account, AccountStatus, Group, Membership
+from accounts.models import AccessEndStatus, Account, AccountStatus, Group, Membership, MembershipEnd
 from accounts.pool import ForkOf, run_paced
+from accounts.services.access_ends import membership_end_set
 from accounts.services.errors import ServiceRefused
 from accounts.services.lifecycle import account_activate, account_deactivate, account_suspend
 from accounts.services.memberships import membership_add, membership_remove
@@ -89,14 +94,20 @@ class RowPlan:
     remove: list[tuple[int, str]] = field(default_factory=list)
     status_from: str = ""
     status_to: str = ""
-    expires_at: datetime | None = None  # of the memberships this row adds
+    expires_at: datetime | None = None  # of the memberships this row adds, or extends
+    # Groups the row lists that the account is already in, whose access ends before ``expires_at``:
+    # (Group pk, name, the end they have now). An import never shortens access (kept_end_reason).
+    extend: list[tuple[int, str, datetime]] = field(default_factory=list)
+    # Groups the row lists that the account is already in: (Group pk, name, its end or None).
+    listed_current: list[tuple[Group, datetime | None]] = field(default_factory=list, repr=False)
+    kept: list[RowError] = field(default_factory=list)  # those listed groups left as they are, and why
     set_return: bool = False  # the return date changes (to ``return_on``; None clears it)
     return_on: date | None = None
     return_from: date | None = None
 
     @property
     def changes(self) -> bool:
-        return bool(self.add or self.remove or self.status_to or self.set_return)
+        return bool(self.add or self.remove or self.extend or self.status_to or self.set_return)
 
     def describe(self) -> list[str]:
         lines = []
@@ -104,12 +115,16 @@ class RowPlan:
             lines.append(f"status {self.status_from} → {self.status_to}")
         until = f" until {self.expires_at:%Y-%m-%d %H:%M} UTC" if self.expires_at else ""
         lines += [f"add to {name}{until}" for _, name in self.add]
+        lines += [self.extend_change(name, was) for _, name, was in self.extend]
         lines += [f"remove from {name}" for _, name in self.remove]
         if self.status_to and self.status_to != AccountStatus.ACTIVE:
             lines.append(f"status {self.status_from} → {self.status_to}")
         if self.set_return:
             lines.append(self.return_change)
         return lines
+
+    def extend_change(self, name: str, was: datetime) -> str:
+        return f"access to {name} until {self.expires_at:%Y-%m-%d %H:%M} UTC (ended earlier: {was:%Y-%m-%d %H:%M} UTC)"
 
     @property
     def return_change(self) -> str:
@@ -128,6 +143,9 @@ class ChangePlan:
     columns: list[str]
     ignored: list[str]
     errors: list[RowError]
+    # What the file asks that the import leaves as it is, row by row, and why (e.g. an end date for
+    # a membership with none): shown in the preview, the import may go ahead.
+    warnings: list[RowError] = field(default_factory=list)
 
     def counts(self) -> dict:
         return {
@@ -136,6 +154,7 @@ class ChangePlan:
             "rows_unchanged": self.unchanged,
             "memberships_added": sum(len(p.add) for p in self.plans),
             "memberships_removed": sum(len(p.remove) for p in self.plans),
+            "end_dates_moved_later": sum(len(p.extend) for p in self.plans),
             "status_changes": sum(1 for p in self.plans if p.status_to),
             "return_dates": sum(1 for p in self.plans if p.set_return),
         }
@@ -145,7 +164,8 @@ class ChangePlan:
         for p in self.plans:
             until = p.expires_at.isoformat() if p.expires_at else None
             back = [p.set_return, p.return_on.isoformat() if p.return_on else None]
-            digest.update(json.dumps([p.row, p.account_pk, p.add, p.remove, p.status_to, until, back]).encode())
+            extend = [pk for pk, _, _ in p.extend]
+            digest.update(json.dumps([p.row, p.account_pk, p.add, p.remove, extend, p.status_to, until, back]).encode())
         return digest.hexdigest()
 
 
@@ -210,6 +230,7 @@ def plan_changes(*, organization, table: Table, user=None, file_name: str = "") 
             plan.errors += row_errors
             if row_errors or row_plan is None:
                 continue
+            plan.warnings += row_plan.kept
             if row_plan.changes:
                 plan.plans.append(row_plan)
             else:
@@ -257,14 +278,21 @@ def _accounts_for(organization, chunk, index) -> dict[tuple[str, str], Account |
     return found
 
 
-def _memberships(account_pks) -> dict[int, set[int]]:
-    members: dict[int, set[int]] = defaultdict(set)
+def _memberships(account_pks) -> dict[int, dict[int, datetime | None]]:
+    """Account pk -> {group pk: the membership's scheduled end, None when open-ended}; two queries."""
+    members: dict[int, dict[int, datetime | None]] = defaultdict(dict)
     pks = list(account_pks)
     rows = Membership.objects.filter(account_id__in=pks, group__removed_at__isnull=True).values_list(
         "account_id", "group_id"
     )
     for account_pk, group_pk in rows:
-        members[account_pk].add(group_pk)
+        members[account_pk][group_pk] = None
+    ends = MembershipEnd.objects.filter(account_id__in=pks, status=AccessEndStatus.SCHEDULED).values_list(
+        "account_id", "group_id", "expires_at"
+    )
+    for account_pk, group_pk, expires_at in ends:
+        if group_pk in members.get(account_pk, {}):
+            members[account_pk][group_pk] = expires_at
     return members
 
 
@@ -278,17 +306,18 @@ def _plan_row(number, cells, index, accounts, members, groups: _Groups, user, er
     seen[account.pk] = number
     plan = RowPlan(number, account.pk, account.account_id, str(account), status_from=account.status)
     if "groups" in index:
-        _plan_groups(plan, account, cells[index["groups"]], members.get(account.pk, set()), groups, errors)
+        _plan_groups(plan, account, cells[index["groups"]], members.get(account.pk, {}), groups, errors)
     if "status" in index:
         _plan_status(plan, account, cells[index["status"]], user, errors)
     if "expires_at" in index:
         _plan_end(plan, unescape(cells[index["expires_at"]]).strip(), errors)
+        _plan_extensions(plan)
     if "return_on" in index:
         _plan_return(plan, account, cells[index["return_on"]].strip(), user, errors)
     if plan.changes and account.status == AccountStatus.REMOVED and not errors:
         errors.append(RowError(number, f"{account} was removed from the organization; nothing can change it"))
     may_change_groups = user is None or user.has_perm("accounts.change_membership")
-    if (plan.add or plan.remove) and not may_change_groups:
+    if (plan.add or plan.remove or plan.extend) and not may_change_groups:
         errors.append(RowError(number, "you may not change group memberships", "groups"))
     return plan
 
@@ -301,8 +330,28 @@ def _plan_end(plan: RowPlan, cell: str, errors) -> None:
     except ValueError as exc:
         errors.append(RowError(plan.row, str(exc), "expires_at"))
         return
-    if not plan.add:
-        errors.append(RowError(plan.row, "an end date needs a group this row adds (in “groups”)", "expires_at"))
+    if not plan.add and not plan.listed_current:
+        errors.append(RowError(plan.row, "an end date needs a group this row lists (in “groups”)", "expires_at"))
+
+
+def _plan_extensions(plan: RowPlan) -> None:
+    """With an end date, the groups the row lists that the account is already in: those whose
+    access ends earlier move to it (``plan.extend``); the others are left as they are, each with
+    the reason (``plan.kept``, for the preview). The same decision as the bulk "Add to group"."""
+    if plan.expires_at is None:
+        return
+    for group, ends_at in plan.listed_current:
+        reason: str | None
+        if group.external_synced:
+            reason = f"“{group}” is synced from an identity provider: its end date is not set here"
+        else:
+            reason = kept_end_reason(group=group, ends_at=ends_at, wanted=plan.expires_at)
+        if reason:
+            plan.kept.append(RowError(plan.row, f"{plan.label}: {reason}", "expires_at"))
+        else:
+            assert ends_at is not None  # an open-ended membership is never shortened
+            plan.extend.append((group.pk, group.name, ends_at))
+    plan.extend.sort(key=lambda g: g[1])
 
 
 def _plan_return(plan: RowPlan, account: Account, cell: str, user, errors) -> None:
@@ -361,7 +410,9 @@ def _find_account(number, cells, index, accounts, errors) -> Account | None:
     return accounts.get(key)
 
 
-def _plan_groups(plan: RowPlan, account: Account, cell: str, current: set[int], groups: _Groups, errors) -> None:
+def _plan_groups(
+    plan: RowPlan, account: Account, cell: str, current: dict[int, datetime | None], groups: _Groups, errors
+) -> None:
     names = list(dict.fromkeys(n.strip() for n in cell.split(GROUP_SEPARATOR) if n.strip()))
     if not names:
         return  # an empty cell: the memberships stay as they are
@@ -379,6 +430,7 @@ def _plan_groups(plan: RowPlan, account: Account, cell: str, current: set[int], 
     _check_group_changes(plan.row, account, add, remove, errors)
     plan.add = sorted(((g.pk, g.name) for g in add), key=lambda g: g[1])
     plan.remove = sorted(((g.pk, g.name) for g in remove), key=lambda g: g[1])
+    plan.listed_current = [(g, current[pk]) for pk, g in wanted.items() if pk in current]
 
 
 def _named_groups(row: int, names: list[str], groups: _Groups, errors) -> dict[int, Group]:
@@ -501,7 +553,8 @@ def apply_changes(
         raise ValueError("a plan with errors cannot be applied")
     report = ApplyReport(correlation_id=correlation_id or new_correlation_id(), outcomes=[])
     accounts = _load_accounts([p.account_pk for p in plan.plans])
-    groups = {g.pk: g for g in Group.objects.filter(pk__in={pk for p in plan.plans for pk, _ in p.add + p.remove})}
+    wanted = {pk for p in plan.plans for pk, _ in p.add + p.remove} | {pk for p in plan.plans for pk, _, _ in p.extend}
+    groups = {g.pk: g for g in Group.objects.filter(pk__in=wanted)}
     report.outcomes = [RowOutcome(p.row, p.label, "not_attempted", planned=p.describe()) for p in plan.plans]
     failed = threading.Event()
     handled = 0
@@ -515,8 +568,8 @@ def apply_changes(
         )
         try:
             for description, step in steps:
-                step()
-                outcome.done.append(description)
+                said = step()  # a step that left something as it is says so instead
+                outcome.done.append(said if isinstance(said, str) else description)
             outcome.state = "applied"
         except (AtlassianError, ServiceRefused) as exc:
             outcome.state, outcome.error = "failed", str(exc)
@@ -562,6 +615,17 @@ def _steps(
     for pk, name in row_plan.add:
         add = partial(membership_add, group=groups[pk], expires_at=row_plan.expires_at, **common)
         steps.append((f"added to {name}", add))
+    for pk, name, was in row_plan.extend:
+        extend = partial(
+            _end_later,
+            account=account,
+            group=groups[pk],
+            expires_at=row_plan.expires_at,
+            actor=actor,
+            reason=reason,
+            correlation_id=correlation_id,
+        )
+        steps.append((row_plan.extend_change(name, was), extend))
     for pk, name in row_plan.remove:
         steps.append((f"removed from {name}", partial(membership_remove, group=groups[pk], **common)))
     if row_plan.status_to == AccountStatus.SUSPENDED:
@@ -579,6 +643,24 @@ def _steps(
         )
         steps.append((row_plan.return_change, back))
     return steps
+
+
+def _end_later(*, account: Account, group: Group, expires_at: datetime | None, **audit) -> str | None:
+    """Give a member's access until ``expires_at`` (``membership_end_set``: a local change, one
+    audit event), deciding again as the preview did: if the membership lost its end or got a later
+    one since, it is left as it is and the reason is returned. A person who left the group
+    meanwhile is refused by the service (the row fails, like any stale row)."""
+    if Membership.objects.filter(account=account, group=group).exists():
+        ends_at = (
+            MembershipEnd.objects.filter(account=account, group=group, status=AccessEndStatus.SCHEDULED)
+            .values_list("expires_at", flat=True)
+            .first()
+        )
+        kept = kept_end_reason(group=group, ends_at=ends_at, wanted=expires_at)
+        if kept:
+            return kept
+    membership_end_set(account=account, group=group, expires_at=expires_at, **audit)
+    return None
 
 
 def _record_summary(plan: ChangePlan, report: ApplyReport, actor: Actor) -> None:

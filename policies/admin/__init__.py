@@ -5,7 +5,16 @@ the index panel, the account list's "exempted" filter and the account page's sec
 
 from accounts.models import Account
 from governance.admin_site import portal_site
-from policies.admin import access_requests, enforcements, exemptions, onboarding, policies, reviews, runs  # noqa: F401
+from policies.admin import (  # noqa: F401
+    access_requests,
+    enforcements,
+    exemptions,
+    onboarding,
+    policies,
+    review_items,
+    reviews,
+    runs,
+)
 from policies.admin.account_page import ACCOUNT_PAGE_SECTIONS, ExemptedListFilter
 from policies.admin.dashboard import PANEL, REVIEWS_PANEL, WAITING_PANEL
 from policies.models import AccessRequest

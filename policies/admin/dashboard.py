@@ -6,7 +6,7 @@ from django.core.cache import cache
 from governance.admin_site import IndexPanel
 from policies.selectors.dashboard import policy_seat_savings, savings_totals, waiting_for_a_decision
 from policies.selectors.reviews import dashboard_progress
-from policies.services.reviews import items_of
+from policies.services.review_items import items_of
 
 CACHE_KEY = "policies:dashboard:seat-savings:v2"  # v2: with prices and totals
 CACHE_SECONDS = 600  # one evaluation per enabled policy: too costly for every page view

@@ -1,7 +1,8 @@
 """The access reviews API (``/api/reviews/``): campaigns over a scope (portal admins start, close and
 raise the cap; auditors read and download the evidence) and their items (reviewers see and decide
 only their own, ``items_of``; Portal admins and the help desk give back what a closed review
-removed), each write through ``policies.services.reviews`` like the admin's."""
+removed), each write through ``policies.services.reviews`` (campaigns) and ``review_items`` (items)
+like the admin's."""
 
 import json
 
@@ -35,6 +36,7 @@ from policies.models import (
 )
 from policies.models.reviews import CAMPAIGN_START_FIELDS
 from policies.selectors.reviews import EVIDENCE_HEADER, evidence_rows, reviewer_candidates, with_progress
+from policies.services.review_items import item_restore, items_decide, items_of
 from policies.services.reviews import (
     ReviewRefused,
     campaign_check,
@@ -42,9 +44,6 @@ from policies.services.reviews import (
     campaign_raise_cap,
     campaign_start,
     evidence_exported,
-    item_restore,
-    items_decide,
-    items_of,
 )
 
 _CONFLICT = OpenApiResponse(description="The service refused: the message says why.")

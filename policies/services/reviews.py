@@ -1,4 +1,5 @@
-"""Access review campaigns: start one, decide items, close it (taking revoked access away).
+"""Access review campaigns: start one, close it (taking revoked access away), and who reviews what
+(group review owners). Deciding items and giving back what a review took: review_items.py.
 
 Every write is one transaction with its audit events. Revocations go through the accounts services
 (the per-account lock, the read-back, their own audit event), never around them; what each scope's
@@ -18,11 +19,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Group, Organization, Product
-from accounts.services.errors import ServiceRefused
 from governance.atlassian.client import AtlassianClient
-from governance.atlassian.errors import AtlassianError
 from governance.audit.models import AuditAction
-from governance.audit.record import Actor, record_event, record_events
+from governance.audit.record import Actor, record_event
 from policies.models import (
     CampaignStatus,
     GroupReviewOwner,
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 
 
 DECIDE_PERMISSION = "policies.decide_reviewitem"
-RESTORE_PERMISSION = "policies.restore_reviewitem"
 
 
 class ReviewRefused(Exception):
@@ -215,63 +213,6 @@ def notify_reviewers(campaign: ReviewCampaign, *, why: str) -> int:
     return sent
 
 
-def items_of(user: Any) -> QuerySet[ReviewItem]:
-    """The items ``user`` may see: all of them with ``view_reviewcampaign`` (admins, help desk,
-    auditors), else only those assigned to them (the Reviewers role)."""
-    items = ReviewItem.objects.all()
-    if user.has_perm("policies.view_reviewcampaign"):
-        return items
-    if not user.has_perm("policies.view_reviewitem"):
-        return items.none()
-    return items.filter(reviewer=user)
-
-
-def items_decide(*, items: Iterable[ReviewItem], decision: str, reason: str, user: Any, actor: Actor) -> int:
-    """Record ``decision`` (keep or revoke) with ``reason`` on ``items``, all of which must be the
-    user's own and in an open campaign: otherwise nothing changes. One audit event per item.
-    Returns how many were decided. A decision may be changed until the campaign closes."""
-    if decision not in ReviewDecision.values:
-        raise ReviewRefused("Decide keep or revoke.")
-    if not reason.strip():
-        raise ReviewRefused("Give a reason.")
-    if not user.has_perm(DECIDE_PERMISSION):
-        raise ReviewRefused("You may not decide review items.")
-    pks = [item.pk for item in items]
-    if not pks:
-        return 0
-    now = timezone.now()
-    with transaction.atomic():
-        rows = list(
-            # The items and their campaign (a close waits for the decision, and the reverse), not the
-            # group or product: outer joins (null for other scopes), which PostgreSQL refuses to lock.
-            ReviewItem.objects.select_for_update(of=("self", "campaign"))
-            .filter(pk__in=pks)
-            .select_related("campaign__organization", "account", "group", "product")
-        )
-        if len(rows) != len(set(pks)) or any(row.reviewer_id != user.pk for row in rows):
-            raise ReviewRefused("You can only decide items assigned to you.")
-        if any(row.campaign.status != CampaignStatus.OPEN for row in rows):
-            raise ReviewRefused("That campaign is no longer open.")
-        events = []
-        for row in rows:
-            before = {"decision": row.decision, "reason": row.reason}
-            row.decision, row.reason, row.decided_at = decision, reason.strip(), now
-            events.append(
-                dict(
-                    actor=actor,
-                    action=AuditAction.REVIEW_DECIDED,
-                    target=row,
-                    organization=row.campaign.organization.org_id,
-                    reason=row.reason,
-                    before=before,
-                    after={"decision": decision, "campaign": row.campaign.name, "access": row.access},
-                )
-            )
-        ReviewItem.objects.bulk_update(rows, ["decision", "reason", "decided_at"])
-        record_events(events)
-    return len(rows)
-
-
 def _to_revoke(campaign: ReviewCampaign) -> QuerySet[ReviewItem]:
     revoke = Q(decision=ReviewDecision.REVOKE)
     if campaign.undecided == UndecidedOutcome.REVOKE:
@@ -361,37 +302,6 @@ def _revoke(item: ReviewItem, *, client: AtlassianClient, actor: Actor, reason: 
     ReviewItem.objects.filter(pk=item.pk).update(
         outcome=outcome, outcome_detail=detail, removed=removed, acted_at=timezone.now()
     )
-
-
-def item_restore(*, item: ReviewItem, client: AtlassianClient, actor: Actor, reason: str) -> None:
-    """Give back what closing took for one item, exactly (review_scopes.give_back: the group, the
-    product's groups and roles, or the suspension lifted), through the accounts services (their own
-    audit events), then ``review.item_restored``. Only an item whose access was removed qualifies."""
-    if not reason.strip():
-        raise ReviewRefused("Give a reason.")
-    # The claim: two people pressing "Give back" at once send it once.
-    if not ReviewItem.objects.filter(pk=item.pk, outcome=ItemOutcome.REVOKED).update(outcome=ItemOutcome.ACTING):
-        raise ReviewRefused("Only an item whose access was removed can be given back.")
-    item = ReviewItem.objects.select_related("campaign__organization", "account", "group", "product").get(pk=item.pk)
-    try:
-        review_scopes.give_back(item, client=client, actor=actor, reason=reason)
-    except (ServiceRefused, AtlassianError) as exc:
-        ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.REVOKED)
-        raise ReviewRefused(f"Not given back: {exc}") from exc
-    now = timezone.now()
-    with transaction.atomic():
-        ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.RESTORED, acted_at=now)
-        record_event(
-            actor=actor,
-            action=AuditAction.REVIEW_ITEM_RESTORED,
-            target=item,
-            organization=item.campaign.organization.org_id,
-            reason=reason.strip(),
-            correlation_id=f"review-{item.campaign_id}",
-            before={"outcome": ItemOutcome.REVOKED},
-            after={"outcome": ItemOutcome.RESTORED, "campaign": item.campaign.name, "given_back": item.removed},
-        )
-    item.outcome, item.acted_at = ItemOutcome.RESTORED, now
 
 
 def group_owner_set(*, group: Group, user: Any, actor: Actor) -> GroupReviewOwner:

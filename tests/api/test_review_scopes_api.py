@@ -13,7 +13,8 @@ from accounts.models import ProductAccess
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import ItemOutcome, ReviewCampaign, ReviewScope
-from policies.services.reviews import campaign_close, items_decide
+from policies.services.review_items import items_decide
+from policies.services.reviews import campaign_close
 from tests.policies.reviews_world import product_to_take, remote_access, reviewer
 
 CAMPAIGNS = reverse("api:reviewcampaign-list")

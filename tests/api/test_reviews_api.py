@@ -13,7 +13,8 @@ from accounts.models import Membership
 from governance.audit.models import ActorKind, AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import CampaignStatus, GroupReviewOwner, ReviewCampaign, ReviewDecision
-from policies.services.reviews import campaign_close, items_decide
+from policies.services.review_items import items_decide
+from policies.services.reviews import campaign_close
 from tests.policies.reviews_world import reviewable_groups, reviewer, start
 
 ITEMS = reverse("api:reviewitem-list")

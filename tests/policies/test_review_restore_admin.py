@@ -11,7 +11,8 @@ from accounts.models import Membership
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import ItemOutcome, ReviewCampaign, ReviewScope
-from policies.services.reviews import campaign_close, items_decide
+from policies.services.review_items import items_decide
+from policies.services.reviews import campaign_close
 from tests.policies.reviews_world import product_to_take, remote_access, reviewable_groups, reviewer, start
 from tests.policies.test_reviews_admin import CAMPAIGNS, ITEMS, action, login
 

@@ -10,7 +10,8 @@ from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import CampaignStatus, ItemOutcome, ReviewDecision, ReviewScope
 from policies.selectors.reviews import evidence_rows
-from policies.services.reviews import ReviewRefused, campaign_close, item_restore, items_decide
+from policies.services.review_items import item_restore, items_decide
+from policies.services.reviews import ReviewRefused, campaign_close
 from tests.policies.reviews_world import product_to_take, remote_access, reviewable_groups, reviewer, start
 
 

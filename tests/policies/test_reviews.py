@@ -10,15 +10,9 @@ from accounts.models import Membership
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import CampaignStatus, GroupReviewOwner, ItemOutcome, ReviewDecision, UndecidedOutcome
+from policies.services.review_items import item_restore, items_decide, items_of
 from policies.services.review_schedule import campaigns_daily
-from policies.services.reviews import (
-    ReviewRefused,
-    campaign_close,
-    campaign_raise_cap,
-    item_restore,
-    items_decide,
-    items_of,
-)
+from policies.services.reviews import ReviewRefused, campaign_close, campaign_raise_cap
 from tests.policies.reviews_world import reviewable_groups, reviewer, start
 
 

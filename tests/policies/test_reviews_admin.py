@@ -14,7 +14,8 @@ from accounts.models import Membership
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
 from policies.models import CampaignStatus, GroupReviewOwner, ItemOutcome, ReviewCampaign, ReviewDecision
-from policies.services.reviews import campaign_close, items_decide, review_link
+from policies.services.review_items import items_decide
+from policies.services.reviews import campaign_close, review_link
 from tests.policies.reviews_world import reviewable_groups, reviewer, start
 
 CAMPAIGNS = "/admin/policies/reviewcampaign/"
