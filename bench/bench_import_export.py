@@ -61,7 +61,6 @@ DJANGO_ENV = {
     "IMPORT_MAX_BYTES": str(256 * 2**20),
     "IMPORT_MAX_ROWS": "1000000",
 }
-TARGET_EXPORT_ROWS_PER_S = 50_000
 TARGET_EXPORT_PEAK_RSS_MB = 200.0
 TARGET_IMPORT_PEAK_RSS_MB = 300.0
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -133,6 +132,7 @@ def export_child(result_file: Path, fmt: str) -> None:
     client = Client(HTTP_HOST="localhost")
     client.force_login(User.objects.get(username=ADMIN_USERNAME))
     url = reverse("admin:accounts_account_export")
+    floor = export_floor() if fmt == "csv" else None
     startup_peak, rss_before, peak_reset = _child_start()
     nbytes = lines = 0
     head = tail = b""
@@ -173,9 +173,37 @@ def export_child(result_file: Path, fmt: str) -> None:
         "rss_before_mb": rss_before,
         "peak_reset": peak_reset,
         "work_peak_mb": common.peak_rss_mb(),
+        "floor": _faster(floor, export_floor()) if floor else None,
         **sample,
     }
     result_file.write_text(json.dumps(result))
+
+
+def _faster(first: dict, second: dict) -> dict:
+    """The floor is measured before and after the download, in the same process: the faster
+    run is the floor (the first may pay for a cold cache the download then finds warm)."""
+    best = min(first, second, key=lambda f: f["seconds"])
+    return {**best, "runs_seconds": [first["seconds"], second["seconds"]]}
+
+
+def export_floor() -> dict:
+    """The export's floor, in the same process just before it: the three queries the export runs
+    (the accounts' columns in pk order, their memberships, their product access with the last
+    activity as text), each over the whole table in one statement, fetched and written with
+    ``csv.writer`` to a null sink (bench/common.py ``csv_floor``): no group names, no assembling of
+    rows, no escaping. Rows/s counts the accounts, as the export's does."""
+    from accounts.importexport.resources import _VALUES, _timestamp
+    from accounts.models import Account, Membership, ProductAccess
+
+    accounts = Account.objects.order_by("pk").values_list(
+        *_VALUES, _timestamp("added_to_org", True), _timestamp("last_active", True)
+    )
+    memberships = Membership.objects.values_list("account_id", "group_id")
+    access = ProductAccess.objects.values_list("account_id", "product_id", _timestamp("last_active", True))
+    floor = common.csv_floor([accounts, memberships, access])
+    floor["accounts"] = accounts.count()
+    floor["rows_per_s"] = floor["accounts"] / floor["seconds"] if floor["seconds"] else 0.0
+    return floor
 
 
 def _xlsx_rows(content: bytes) -> tuple[int, dict]:
@@ -659,8 +687,9 @@ def main(argv=None) -> int:
             )
 
     load_after = os.getloadavg()
+    export["ratio_to_floor"] = export["rows_per_s"] / export["floor"]["rows_per_s"]
     targets = [
-        common.check_target("export rows/s (CSV)", export["rows_per_s"], at_least=TARGET_EXPORT_ROWS_PER_S),
+        common.check_target("export / floor (same queries, csv.writer)", export["ratio_to_floor"], at_least=0.8),
         common.check_target("export peak RSS (MB)", export["peak_rss_mb"], below=TARGET_EXPORT_PEAK_RSS_MB),
     ]
     if floor:
@@ -686,6 +715,13 @@ def main(argv=None) -> int:
         ("export CSV: RSS before POST", f"{export['rss_before_mb']:.1f} MB"),
         ("export CSV: peak RSS during export", f"{export['work_peak_mb']:.1f} MB"),
         ("export CSV: peak RSS of the process", f"{export['peak_rss_mb']:.1f} MB"),
+        ("export CSV: CPU/wall", _share(export)),
+        ("floor: same queries, csv.writer, null sink: accounts/s", f"{export['floor']['rows_per_s']:,.0f}"),
+        (
+            "floor: rows fetched (accounts + memberships + access), wall / CPU",
+            f"{export['floor']['rows']:,}, {export['floor']['seconds']:.2f} / {export['floor']['cpu_seconds']:.2f} s",
+        ),
+        ("export / floor", f"{export['ratio_to_floor']:.2f}"),
     ]
     if xlsx:
         rows += [
