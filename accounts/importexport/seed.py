@@ -97,7 +97,7 @@ _DEFAULTS: dict[str, Any] = {  # a new account's row; values of several types
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class AccountChange:
     """What seeding does to one account (a new one when ``pk`` is None)."""
 
