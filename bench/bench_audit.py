@@ -549,7 +549,7 @@ def main(argv=None) -> int:
         if name != "all":
             print(f"check {name:<20} {'ok' if ok else 'FAILED'}")
     for t in targets:
-        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']} {t['rule']}  (measured {t['value']:,.1f})")
+        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']} {t['rule']}  (measured {t['value']:,.2f})")
     if profile:
         print("\ncProfile of the download, top 15 by own time:")
         print(profile["top15_tottime"])

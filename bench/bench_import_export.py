@@ -789,7 +789,7 @@ def main(argv=None) -> int:
         if name != "all":
             print(f"check {name:<28} {'ok' if ok else 'FAILED'}")
     for t in targets:
-        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']} {t['rule']}  (measured {t['value']:,.1f})")
+        print(f"{'PASS' if t['pass'] else 'FAIL'}  {t['target']} {t['rule']}  (measured {t['value']:,.2f})")
 
     path = common.write_results(
         "import_export",
