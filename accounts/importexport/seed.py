@@ -73,7 +73,7 @@ from accounts.models import (
     ProductGrant,
 )
 from governance.audit.models import AuditAction
-from governance.audit.record import Actor, new_correlation_id, record_events
+from governance.audit.record import Actor, append_events, new_correlation_id
 from governance.db.datetimes import datetime_adapter, db_datetime
 from governance.db.upsert import upsert
 from governance.gc_pause import collector_paused
@@ -97,7 +97,7 @@ _DEFAULTS: dict[str, Any] = {  # a new account's row; values of several types
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class AccountChange:
     """What seeding does to one account (a new one when ``pk`` is None)."""
 
@@ -693,8 +693,8 @@ def apply_seed(*, plan: SeedPlan, actor: Actor, correlation_id: str = "") -> See
         mirror_done = time.perf_counter()
         written = 0
         events = _events(plan, account_pks, actor, correlation_id)
-        while batch := list(itertools.islice(events, EVENT_BATCH)):  # record_events holds every row it is given
-            written += len(record_events(batch))
+        while batch := list(itertools.islice(events, EVENT_BATCH)):  # append_events holds every row it is given
+            written += append_events(batch)
     timings = {"mirror_s": mirror_done - started, "audit_s": time.perf_counter() - mirror_done}
     return SeedOutcome(correlation_id=correlation_id, counts=plan.counts(), events=written, timings=timings)
 

@@ -337,7 +337,7 @@ def _column(index: int, header: str, name: str, variant: Variant, plain: dict) -
 # --- Records for seeding the mirror --------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class ProductCell:
     """What the file says about one person and one product (on one site)."""
 
@@ -346,7 +346,7 @@ class ProductCell:
     last_active: datetime | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class SeedRecord:
     """One person of an Atlassian export, merged over the rows that mention them."""
 

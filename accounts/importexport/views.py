@@ -127,6 +127,9 @@ def build_preview(
         preview.ignored = preview.plan.ignored
     else:
         parsed = seed_records(table, preview.variant)
+        # The records hold what planning needs; the file's rows and cells go before the plan is
+        # built, so both never share the peak (about 120 MB at 100,000 rows).
+        del table
         preview.plan = plan_seed(organization=organization, parsed=parsed, file_name=file_name, exported_at=exported_at)
         preview.mapping = [(c.header, c.describe()) for c in parsed.columns]
         preview.ignored = parsed.ignored

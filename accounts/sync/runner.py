@@ -15,6 +15,7 @@ from accounts.leases import sync_lease
 from accounts.models import Account, AccountType, Organization
 from accounts.snapshots import activity_snapshot_record
 from accounts.sync.context import SyncContext, SyncDataError
+from accounts.sync.directories import account_directories, directories_in_background, list_directories
 from accounts.sync.finish import SyncHalted, apply_removals_and_blanks, check_limits, missing_accounts, update_seats
 from accounts.sync.groups import fetch_group_roles, load_products, sync_groups
 from accounts.sync.prefetch import user_batches
@@ -153,16 +154,20 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
             # records again and again: about 3.5 of the process's 23 s of CPU, holding the GIL.
             collector_paused(),
             user_batches(client, expand=USER_EXPAND, size=USER_BATCH) as batches,
+            # Who is in which directory (writes name it), listed in the background meanwhile.
+            directories_in_background(ctx, client) as listing,
             sqlite_bulk_writes(),
         ):
             roles = fetch_group_roles(client, groups)
             sync_groups(ctx, groups, roles)
-            # Who is in which directory, before the first batch is written: writes name it.
-            ctx.account_directories = _account_directories(ctx, client)
+            if listing is None:  # a client that cannot fork: the whole listing before the first batch
+                ctx.account_directories = _account_directories(ctx, client)
             report("users", count_before)
             reported = 0
             for batch in batches:
                 lease.keep()  # a sync that outlives TASK_TIMEOUT (a manual one) renews its lease here
+                if listing is not None:
+                    listing.wait_for(user.account_id for user in batch)  # their directories are final
                 apply_user_page(ctx, batch)
                 if progress:
                     progress(len(ctx.seen_accounts))
@@ -238,26 +243,12 @@ def _check_listing_complete(ctx: SyncContext, expected: int) -> None:
 
 
 def _account_directories(ctx: SyncContext, client) -> dict[str, str]:
-    """``{account id: directory id}`` from one listing per directory, ids only (no expansion).
-
-    The user records carry no directory, while every write (suspend, restore, remove, group
-    membership) must name the account's real one: the documents offer ``-`` to reads only
-    (DESIGN.md 5.12). So the sync lists each directory the directories endpoint names, a light
-    page of ids at a time, while the full user listing over ``-`` is fetched in the background.
-    An account listed in several directories keeps the first (counted, and said in the run's log).
-    """
-    directories = client.directories()
-    names = {d["id"]: d["name"] for d in directories}
-    if names != ctx.organization.directories:
-        Organization.objects.filter(pk=ctx.organization.pk).update(directories=names)
-        ctx.organization.directories = names
-    found: dict[str, str] = {}
-    for directory in directories:
-        for page in client.iter_directory_account_ids(directory["id"]):
-            for account_id in page:
-                if found.setdefault(account_id, directory["id"]) != directory["id"]:
-                    ctx.counts["accounts_in_several_directories"] += 1
-    ctx.counts["directories_listed"] = len(directories)
+    """``{account id: directory id}`` from one listing per directory, ids only (no expansion), for
+    a client that cannot fork (see :mod:`accounts.sync.directories`)."""
+    directory_ids = list_directories(ctx, client)
+    found, several = account_directories(client, directory_ids)
+    ctx.counts["accounts_in_several_directories"] += several
+    ctx.counts["directories_listed"] = len(directory_ids)
     return found
 
 

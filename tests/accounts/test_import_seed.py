@@ -212,7 +212,7 @@ class TestAllOrNothing:
         def broken(events):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr("accounts.importexport.seed.record_events", broken)
+        monkeypatch.setattr("accounts.importexport.seed.append_events", broken)
         with pytest.raises(RuntimeError):
             apply_seed(plan=plan, actor=ACTOR)
         assert not Account.objects.exists()

@@ -362,3 +362,89 @@ def test_the_stored_row_and_its_hash_are_byte_for_byte_those_of_earlier_releases
                 ('"plain"', "[]", "10.0.0.1", "", ""),
             ]
     assert verify_chain().ok
+
+
+def _imported(i: int) -> dict:
+    """An event as a seed import appends it: plain JSON values, nested lists and dicts included."""
+    return dict(
+        actor=Actor.system("import"),
+        action=AuditAction.ACCOUNT_IMPORTED,
+        target_type="accounts.account",
+        target_id=str(i),
+        target_repr=f"Person {i}",
+        before={"status": "active", "name": f"Old {i}"} if i % 3 == 0 else None,
+        after={
+            "name": f"Person {i}",
+            "email": None if i % 5 == 0 else f"p{i}@example.com",
+            "billable": i % 2 == 0,
+            "licence_group_count": i,
+            "groups_added": ["jira-users", f"team-{i}"],
+            "product_access": {"Jira": "2025-01-02T03:04:05+00:00", "Confluence": None},
+        },
+        reason=f"created from a file, row {i + 2}",
+        correlation_id="c" * 32,
+        organization="acme",
+    )
+
+
+def _stored_rows() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT seq, "before", "after", prev_hash, hash FROM {TABLE} ORDER BY seq')
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_append_events_stores_and_hashes_byte_for_byte_what_record_events_does(settings):
+    """The bulk path (no instances, plain JSON used as given) against the reference recorder, on
+    plain values and on the golden test's awkward ones (floats, datetimes, tuples, int keys)."""
+    import datetime
+    import decimal
+    from unittest import mock
+
+    from governance.audit.record import append_events
+
+    settings.AUDIT_HMAC_KEY = "golden-key"
+    at = datetime.datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=datetime.UTC)
+    awkward = dict(
+        actor=Actor(kind="admin", name="Zoë", client_ip="2001:DB8::4F"),
+        action=AuditAction.ACCOUNT_SUSPENDED,
+        before={"b": [1, 2.5, None, True], "a": {"z": "ß"}, 3: "int key"},
+        after={"when": at, "d": decimal.Decimal("1.10"), "t": (1, "x"), "s": AuditAction.ACCOUNT_SUSPENDED},
+    )
+    specs = [_imported(i) for i in range(7)] + [awkward, _imported(7)]
+    with mock.patch("django.utils.timezone.now", return_value=at):
+        with transaction.atomic():
+            record_events(specs)
+            reference = _stored_rows()
+            transaction.set_rollback(True)
+        assert AuditEvent.objects.count() == 0
+        assert append_events(specs) == len(specs)
+    assert _stored_rows() == reference
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db
+def test_a_bulk_written_stretch_verifies_and_an_edited_row_in_it_is_caught():
+    from governance.audit.record import append_events
+
+    _write(2)
+    append_events([_imported(i) for i in range(50)])
+    _write(2)
+    report = verify_chain()
+    assert report.ok
+    assert report.checked == 54
+    with triggers_dropped():
+        raw(f"""UPDATE {TABLE} SET "after" = '{{"name": "Someone else"}}' WHERE seq = 30""")
+    report = verify_chain()
+    assert not report.ok
+    assert report.first_bad_seq == 30
+
+
+@pytest.mark.django_db
+def test_a_row_deleted_from_a_bulk_written_stretch_is_caught():
+    from governance.audit.record import append_events
+
+    append_events([_imported(i) for i in range(20)])
+    with triggers_dropped():
+        raw(f"DELETE FROM {TABLE} WHERE seq = 11")
+    assert verify_chain().first_bad_seq == 11
