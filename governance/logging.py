@@ -77,12 +77,13 @@ import copy  # noqa: E402  (kept with the code that uses it)
 from django.http import HttpRequest  # noqa: E402
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter  # noqa: E402
 
-_ACCESS_TOKEN_PATH = re.compile(r"(/access/(?:restore|extend)/)[^/\s?#\"'<>]+")
+_ACCESS_TOKEN_PATH = re.compile(r"(/access/(?:restore|extend|review)/)[^/\s?#\"'<>]+")
 _MASKED_META = ("PATH_INFO", "REQUEST_URI", "RAW_URI", "SCRIPT_URL", "HTTP_REFERER")
 
 
 def mask_access_tokens(text: str) -> str:
-    """``/access/restore/<token>/`` becomes ``/access/restore/[token]/`` (and ``/access/extend/`` alike)."""
+    """``/access/restore/<token>/`` becomes ``/access/restore/[token]/`` (``/access/extend/`` and
+    ``/access/review/`` alike)."""
     return _ACCESS_TOKEN_PATH.sub(r"\1[token]", text) if "/access/" in text else text
 
 
@@ -92,7 +93,7 @@ def _access_token_of(request) -> str:
     if token:
         return token
     match = getattr(request, "resolver_match", None)
-    if match is not None and match.url_name in ("restore", "extend") and "token" in match.kwargs:
+    if match is not None and match.url_name in ("restore", "extend", "review") and "token" in match.kwargs:
         return str(match.kwargs["token"])
     found = _ACCESS_TOKEN_PATH.search(getattr(request, "path", "") or "")
     return found.group(0).rsplit("/", 1)[-1] if found else ""
@@ -130,7 +131,7 @@ class MaskAccessTokensFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = mask_access_tokens(logging.Formatter().formatException(record.exc_info))
         request = getattr(record, "request", None)
-        if request is not None and "/access/restore/" in (getattr(request, "path", "") or ""):
+        if request is not None and _ACCESS_TOKEN_PATH.search(getattr(request, "path", "") or ""):
             record.request = _masked_request(request)
         return True
 

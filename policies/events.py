@@ -41,7 +41,12 @@ def register_events() -> None:
     register_event(
         ACCESS_REQUEST_WAITING,
         "An access request waits for a decision",
-        lambda p: f"Access request #{p.get('request')} ({p.get('organization')}) waits for a decision: {p.get('url')}",
+        lambda p: (
+            f"Request to give back access review item #{p.get('review_item')} ({p.get('organization')}) "
+            f"waits for a decision: {p.get('url')}"
+            if p.get("review_item")
+            else f"Access request #{p.get('request')} ({p.get('organization')}) waits for a decision: {p.get('url')}"
+        ),
     )
     register_event(
         REVIEW_CAMPAIGN_DUE,
@@ -101,6 +106,15 @@ def access_request_waiting(*, request_id: int, organization: str, kind: str, rea
             "reason": reason,
             "url": f"{settings.PORTAL_BASE_URL}/admin/policies/accessrequest/{request_id}/change/",
         },
+    )
+
+
+def review_give_back_waiting(*, item_id: int, organization: str, url: str) -> None:
+    """Someone asks for what an access review removed back: a waiting request like any other
+    (``review_item`` instead of ``request``)."""
+    notify_event(
+        ACCESS_REQUEST_WAITING,
+        {"review_item": item_id, "organization": organization, "kind": "review_give_back", "url": url},
     )
 
 

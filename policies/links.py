@@ -44,3 +44,22 @@ def read_extension_token(token: str, *, max_age: timedelta | None = None) -> dic
 
 def extension_link(end) -> str:
     return f"{settings.PORTAL_BASE_URL}/access/extend/{make_extension_token(end)}/"
+
+
+_GIVE_BACK_SALT = "policies.review-give-back-link"
+
+
+def make_give_back_token(item) -> str:
+    """The link in the email telling someone an access review removed their access: bound to the
+    item's give-back nonce, which rotates once a request is made, so a link asks once."""
+    return signing.dumps({"r": item.pk, "n": item.give_back_nonce}, salt=_GIVE_BACK_SALT, compress=True)
+
+
+def read_give_back_token(token: str, *, max_age: timedelta | None = None) -> dict:
+    """Raises signing.SignatureExpired or signing.BadSignature."""
+    age = max_age or timedelta(days=settings.ACCESS_LINK_MAX_AGE_DAYS)
+    return signing.loads(token, salt=_GIVE_BACK_SALT, max_age=age)
+
+
+def give_back_link(item) -> str:
+    return f"{settings.PORTAL_BASE_URL}/access/review/{make_give_back_token(item)}/"

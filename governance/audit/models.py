@@ -94,6 +94,8 @@ class AuditAction(models.TextChoices):
     REVIEW_OWNER_SET = "review.owner_set", "Group review owner set"
     REVIEW_OWNER_REMOVED = "review.owner_removed", "Group review owner removed"
     REVIEW_ITEM_RESTORED = "review.item_restored", "Access review item given back"
+    REVIEW_GIVE_BACK_REQUESTED = "review.give_back_requested", "Access review removal: asked back by the person"
+    REVIEW_GIVE_BACK_REFUSED = "review.give_back_refused", "Access review removal: request to give it back refused"
     REVIEW_HANDED_OFF = "review.handed_off", "Access review revocation handed to a person (by hand in Atlassian)"
     AUDIT_EXPORTED = "audit.exported", "Audit log downloaded"
     AUDIT_ARCHIVED = "audit.archived", "Audit log archived and pruned"

@@ -11,7 +11,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from governance.logging import mask_access_tokens, redact
-from policies.links import extension_link, restore_link
+from policies.links import extension_link, give_back_link, restore_link
 from policies.models import AccessRequest, Enforcement
 from policies.models.access_requests import AccessRequestKind
 
@@ -50,6 +50,43 @@ def send_access_ending(end, *, days: int) -> int:
         granter_subject = f"Access you granted ends on {end.expires_at:%d %B %Y}: {account} in {group.name}"
         sent += _send("access_ending_granter", to=granter, subject=granter_subject, context=context)
     return sent
+
+
+def send_review_removed(item) -> bool:
+    """Tell the person an access review took ``item``'s access away: what, by which review, the
+    reviewer's reason if any, and the personal link to ask for it back (expiring, one use)."""
+    account = item.account
+    if not account.email:  # nobody to tell: the help desk can still give it back
+        return False
+    context = {
+        "name": account.name or account.email,
+        "organization": account.organization.name or account.organization.org_id,
+        "access": item.access,
+        "scope": item.campaign.scope,
+        "campaign": item.campaign.name,
+        "reason": item.reason if item.decision else "",
+        "undecided": not item.decision,
+        "give_back_link": give_back_link(item),
+        "max_age_days": settings.ACCESS_LINK_MAX_AGE_DAYS,
+    }
+    subject = f"An access review removed your Atlassian access: {item.access}"
+    return _send("review_removed", to=account.email, subject=subject, context=context)
+
+
+def send_give_back_outcome(item, outcome: str) -> bool:
+    """``fulfilled`` or ``refused``: the answer to a request made from the removal email."""
+    account = item.account
+    if not account.email:
+        return False
+    context = {
+        "name": account.name or account.email,
+        "access": item.access,
+        "campaign": item.campaign.name,
+        "reason": item.give_back_refusal,
+    }
+    if outcome == "fulfilled":
+        return _send("review_given_back", to=account.email, subject=_SUBJECTS["fulfilled"], context=context)
+    return _send("review_give_back_refused", to=account.email, subject=_SUBJECTS["rejected"], context=context)
 
 
 def _send(name: str, *, to: str, context: dict, html: bool = False, subject: str = "") -> bool:

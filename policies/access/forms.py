@@ -34,3 +34,12 @@ class ExtendForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
         error_messages={"required": "Tell us briefly why you need this access for longer."},
     )
+
+
+class GiveBackForm(forms.Form):
+    justification = forms.CharField(
+        label="Why do you still need this access?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        error_messages={"required": "Tell us briefly why you still need this access."},
+    )

@@ -1,5 +1,7 @@
-"""The public access pages: ``/access/`` (ask for a link by email) and ``/access/restore/<token>/``
-(the link from a warning or action email: see what was removed, ask for it back).
+"""The public access pages: ``/access/`` (ask for a link by email), ``/access/restore/<token>/``
+(the link from a warning or action email: see what was removed, ask for it back),
+``/access/extend/<token>/`` (keep access with an end date longer) and ``/access/review/<token>/``
+(ask for what an access review removed back).
 
 No login. CSRF on both forms (policies/access/csrf.py: the ``Origin: null`` that no-referrer
 makes browsers send is accepted), rate limits per client IP, email and token, no redirects at
@@ -19,10 +21,12 @@ from governance.middleware import client_ip
 from policies.access import throttle
 from policies.access.csrf import public_form_csrf_protect
 from policies.access.expiry import extension_request_create, resolve_extension_link
-from policies.access.forms import EmailForm, ExtendForm, RestoreForm
+from policies.access.forms import EmailForm, ExtendForm, GiveBackForm, RestoreForm
+from policies.access.review_give_back import give_back_request_create, resolve_give_back_link
 from policies.access.rules import describe, resolve_link, too_late
 from policies.access.services import LinkUsed, TooLate, access_request_create
 from policies.models.access_requests import OPEN_REQUEST_STATUSES
+from policies.services.reviews import ReviewRefused
 
 # What the pages answer. Any other method is a 405 with an Allow header, decided before the CSRF
 # check (which would otherwise refuse a PUT or DELETE with a 403 that reads like a token problem).
@@ -137,3 +141,42 @@ def extend(request, token: str):
         return _page(request, "access/extend_status.html", {"end": end})
     context = {"form": form, "end": end, "account": account, "organization": account.organization.name}
     return _page(request, "access/extend_form.html", context)
+
+
+@sensitive_variables()
+@csrf_exempt  # checked by public_form_csrf_protect instead (policies/access/csrf.py)
+@sensitive_post_parameters()
+@require_http_methods(PAGE_METHODS)
+@public_form_csrf_protect
+def review(request, token: str):
+    """The personal link from the email of an access review that removed access: ask for it back."""
+    refused = throttle.limited(request, "restore", token=token)
+    if refused is not None:
+        return refused
+    item = resolve_give_back_link(token)
+    if item is None:
+        return _bad_link(request)
+    account = item.account
+    form = GiveBackForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        refused = throttle.limited(request, "restore-submit", email=account.email or f"account:{account.pk}")
+        if refused is not None:
+            return refused
+        if form.is_valid():
+            try:
+                item = give_back_request_create(
+                    item=item,
+                    nonce=item.give_back_nonce,
+                    justification=form.cleaned_data["justification"],
+                    client_ip=getattr(request, "client_ip", None) or client_ip(request),
+                )
+            except ReviewRefused:
+                return _bad_link(request)
+            return _page(request, "access/review_give_back_sent.html", {"item": item})
+    context = {
+        "form": form,
+        "item": item,
+        "account": account,
+        "organization": account.organization.name or account.organization.org_id,
+    }
+    return _page(request, "access/review_give_back_form.html", context)

@@ -11,7 +11,8 @@ from accounts.clients import MissingCredentials, client_for
 from governance.admin_tools import ReadOnlyAdminMixin
 from governance.audit.record import Actor
 from policies.admin.forms import GuardedActionsMixin, confirm_with_reason, field_names, names
-from policies.models import CampaignStatus, ItemOutcome, ReviewCampaign, ReviewDecision, ReviewItem
+from policies.models import CampaignStatus, GiveBackStatus, ItemOutcome, ReviewCampaign, ReviewDecision, ReviewItem
+from policies.services.review_give_back import item_give_back_refuse
 from policies.services.review_items import RESTORE_PERMISSION, item_restore, items_decide, items_of
 from policies.services.reviews import DECIDE_PERMISSION, ReviewRefused
 
@@ -52,18 +53,30 @@ class DecisionFilter(admin.SimpleListFilter):
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin):
     list_display = ("account", "access", "campaign", "reviewer", "decision", "reason", "decided_at", "outcome")
-    list_filter = (CampaignFilter, DecisionFilter, "outcome")
+    list_filter = (CampaignFilter, DecisionFilter, "outcome", "give_back_status")
     list_select_related = ("account", "group", "product", "campaign", "reviewer")
     search_fields = ("account__email", "account__name", "group__name", "product__name")
     search_help_text = "Email or name of the account, or the group's or product's name."
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = ["keep_selected", "revoke_selected", "restore_selected"]
+    actions = ["keep_selected", "revoke_selected", "restore_selected", "refuse_give_back_selected"]
     change_form_template = "admin/policies/reviewitem/change_form.html"
     fieldsets = (
         (None, {"fields": ("campaign", "account", "access", "reviewer")}),
         ("Decision", {"fields": ("decision", "reason", "decided_at")}),
         ("At close", {"fields": ("outcome", "outcome_detail", "acted_at", "removed")}),
+        (
+            "Asked back by the person",
+            {
+                "fields": (
+                    "give_back_status",
+                    "give_back_justification",
+                    "give_back_requested_at",
+                    "give_back_decided_at",
+                    "give_back_refusal",
+                )
+            },
+        ),
     )
     readonly_fields = field_names(fieldsets)
 
@@ -96,6 +109,7 @@ class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin)
                 and obj.campaign.status == CampaignStatus.OPEN
             )
             context["can_restore"] = self.has_restore_permission(request) and obj.outcome == ItemOutcome.REVOKED
+            context["can_refuse"] = context["can_restore"] and obj.give_back_status == GiveBackStatus.REQUESTED
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Keep selected (access stays)…", permissions=["decide"])
@@ -167,4 +181,32 @@ class ReviewItemAdmin(ReadOnlyAdminMixin, GuardedActionsMixin, admin.ModelAdmin)
             messages.error(request, f"Not given back: {names(failed)}")
         if skipped:
             messages.warning(request, f"Left alone: {skipped} (their access was not removed by the review).")
+        return None
+
+    @admin.action(description="Refuse the person's request to give it back…", permissions=["restore"])
+    def refuse_give_back_selected(self, request, queryset):
+        reason, response = confirm_with_reason(
+            self,
+            request,
+            queryset,
+            title="Refuse the request to give access back",
+            button="Refuse the request",
+            intro="The access stays removed. The reason is recorded and emailed to the person. Items nobody asked "
+            "back are left alone.",
+        )
+        if response is not None:
+            return response
+        actor = Actor.from_request(request)
+        done, skipped = [], []
+        for item in queryset.select_related("account", "group", "product", "campaign").order_by("pk"):
+            try:
+                item_give_back_refuse(item=item, actor=actor, reason=reason)
+            except ReviewRefused:
+                skipped.append(str(item))
+                continue
+            done.append(str(item))
+        if done:
+            messages.success(request, f"Refused: {len(done)} — {names(done)}.")
+        if skipped:
+            messages.warning(request, f"Left alone (nobody waiting for an answer): {names(skipped)}.")
         return None

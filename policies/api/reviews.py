@@ -167,6 +167,11 @@ class ItemSerializer(serializers.ModelSerializer):
             "outcome_detail",
             "acted_at",
             "removed",
+            "give_back_status",
+            "give_back_justification",
+            "give_back_requested_at",
+            "give_back_decided_at",
+            "give_back_refusal",
         )
         read_only_fields: tuple[str, ...] = fields
 

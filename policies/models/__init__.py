@@ -7,6 +7,7 @@ from policies.models.onboarding import OnboardingItem, OnboardingItemStatus, Onb
 from policies.models.policies import ClaimScope, InactivityPolicy, PolicyAction, PolicyMode, PolicyRun, Trigger
 from policies.models.reviews import (
     CampaignStatus,
+    GiveBackStatus,
     GroupReviewOwner,
     ItemOutcome,
     ReviewCampaign,
@@ -25,6 +26,7 @@ __all__ = [
     "EnforcementStatus",
     "Exemption",
     "ExemptionKind",
+    "GiveBackStatus",
     "GroupReviewOwner",
     "InactivityPolicy",
     "ItemOutcome",

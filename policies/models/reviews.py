@@ -50,6 +50,15 @@ class ItemOutcome(models.TextChoices):
     HANDED_OFF = "handed_off", "To be done by hand in Atlassian"
 
 
+class GiveBackStatus(models.TextChoices):
+    """The person's request, from the link in the removal email, to have a revoked item back."""
+
+    NONE = "", "Not asked"
+    REQUESTED = "requested", "Asked for: waiting for the help desk"
+    FULFILLED = "fulfilled", "Given back"
+    REFUSED = "refused", "Refused"
+
+
 class ReviewCampaign(models.Model):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="review_campaigns")
     name = models.CharField(max_length=200)
@@ -127,6 +136,17 @@ class ReviewItem(models.Model):
     # What a product revocation took (the product-access plan: groups and roles), which is what
     # giving it back restores.
     removed = models.JSONField(default=dict, blank=True)
+    # The person's request to have it back (policies/services/review_give_back.py). The nonce is
+    # bound into the link of the removal email, set when the access is removed and rotated once the
+    # link is used, so a link asks once.
+    give_back_nonce = models.CharField(max_length=32, blank=True)
+    give_back_status = models.CharField(
+        max_length=10, choices=GiveBackStatus.choices, blank=True, default=GiveBackStatus.NONE, db_index=True
+    )
+    give_back_justification = models.TextField(blank=True)
+    give_back_requested_at = models.DateTimeField(null=True, blank=True)
+    give_back_decided_at = models.DateTimeField(null=True, blank=True)
+    give_back_refusal = models.TextField(blank=True, help_text="Why the help desk refused the request.")
 
     class Meta:
         ordering = ["campaign", "group__name", "account__email", "id"]

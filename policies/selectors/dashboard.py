@@ -11,7 +11,16 @@ from django.utils import timezone
 from accounts.models import Organization, Product, ProductAccess
 from accounts.selectors.prices import MONTHS_PER_YEAR, Savings, saving_lines, seat_prices
 from policies.engine import Verdict
-from policies.models import AccessRequest, Enforcement, EnforcementStatus, InactivityPolicy, PolicyAction, PolicyMode
+from policies.models import (
+    AccessRequest,
+    Enforcement,
+    EnforcementStatus,
+    GiveBackStatus,
+    InactivityPolicy,
+    PolicyAction,
+    PolicyMode,
+    ReviewItem,
+)
 from policies.models.access_requests import AccessRequestStatus
 from policies.selectors.snapshots import AccountData, shared_account_data
 from policies.services.runs import blocked_removals, evaluate
@@ -125,12 +134,16 @@ def pending_access_requests(request: HttpRequest) -> int | None:
 
 
 def waiting_for_a_decision(request: HttpRequest) -> dict[str, int] | None:
-    """The dashboard's "waiting for you": pending access requests and the enforcement review queue,
-    each for those who may see it; None when the user may see neither."""
+    """The dashboard's "waiting for you": pending access requests, the enforcement review queue and
+    requests to give back what an access review removed, each for those who may see it; None when
+    the user may see none of them."""
     waiting: dict[str, int] = {}
     requests = pending_access_requests(request)
     if requests is not None:
         waiting["access_requests"] = requests
     if request.user.has_perm("policies.view_enforcement"):
         waiting["review_queue"] = Enforcement.objects.filter(status=EnforcementStatus.AWAITING_REVIEW).count()
+    if request.user.has_perm("policies.restore_reviewitem"):
+        # People asking for what an access review removed (the removal email's link).
+        waiting["review_give_backs"] = ReviewItem.objects.filter(give_back_status=GiveBackStatus.REQUESTED).count()
     return waiting or None

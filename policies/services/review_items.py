@@ -19,6 +19,7 @@ from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event, record_events
 from policies.models import CampaignStatus, ItemOutcome, ReviewDecision, ReviewItem
 from policies.services import review_scopes
+from policies.services.review_give_back import item_give_back_fulfilled
 from policies.services.reviews import DECIDE_PERMISSION, ReviewRefused
 
 RESTORE_PERMISSION = "policies.restore_reviewitem"
@@ -99,6 +100,8 @@ def item_restore(*, item: ReviewItem, client: AtlassianClient, actor: Actor, rea
     now = timezone.now()
     with transaction.atomic():
         ReviewItem.objects.filter(pk=item.pk).update(outcome=ItemOutcome.RESTORED, acted_at=now)
+        # The person may have asked for it from the removal email: that request is now fulfilled.
+        requested = item_give_back_fulfilled(item=item, now=now)
         record_event(
             actor=actor,
             action=AuditAction.REVIEW_ITEM_RESTORED,
@@ -107,6 +110,11 @@ def item_restore(*, item: ReviewItem, client: AtlassianClient, actor: Actor, rea
             reason=reason.strip(),
             correlation_id=f"review-{item.campaign_id}",
             before={"outcome": ItemOutcome.REVOKED},
-            after={"outcome": ItemOutcome.RESTORED, "campaign": item.campaign.name, "given_back": item.removed},
+            after={
+                "outcome": ItemOutcome.RESTORED,
+                "campaign": item.campaign.name,
+                "given_back": item.removed,
+                **({"request": "fulfilled"} if requested else {}),
+            },
         )
     item.outcome, item.acted_at = ItemOutcome.RESTORED, now

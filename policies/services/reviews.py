@@ -22,6 +22,7 @@ from accounts.models import Group, Organization, Product
 from governance.atlassian.client import AtlassianClient
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, record_event
+from policies.access.emails import send_review_removed
 from policies.models import (
     CampaignStatus,
     GroupReviewOwner,
@@ -32,6 +33,7 @@ from policies.models import (
     ReviewScope,
     UndecidedOutcome,
 )
+from policies.models.enforcement import new_nonce
 from policies.services import review_scopes
 
 log = logging.getLogger(__name__)
@@ -299,9 +301,14 @@ def _revoke(item: ReviewItem, *, client: AtlassianClient, actor: Actor, reason: 
     if not ReviewItem.objects.filter(pk=item.pk, outcome=ItemOutcome.PENDING).update(outcome=ItemOutcome.ACTING):
         return
     outcome, detail, removed = review_scopes.revoke(item, client=client, actor=actor, reason=reason)
+    # What was removed can be asked back: the nonce binds the link of the email telling the person.
+    nonce = new_nonce() if outcome == ItemOutcome.REVOKED else ""
     ReviewItem.objects.filter(pk=item.pk).update(
-        outcome=outcome, outcome_detail=detail, removed=removed, acted_at=timezone.now()
+        outcome=outcome, outcome_detail=detail, removed=removed, acted_at=timezone.now(), give_back_nonce=nonce
     )
+    if outcome == ItemOutcome.REVOKED:
+        item.outcome, item.give_back_nonce = outcome, nonce
+        send_review_removed(item)  # never raises: a failed email is logged, the close goes on
 
 
 def group_owner_set(*, group: Group, user: Any, actor: Actor) -> GroupReviewOwner:
