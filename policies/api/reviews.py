@@ -36,6 +36,7 @@ from policies.models import (
 )
 from policies.models.reviews import CAMPAIGN_START_FIELDS
 from policies.selectors.reviews import EVIDENCE_HEADER, evidence_rows, reviewer_candidates, with_progress
+from policies.services.review_give_back import item_give_back_refuse
 from policies.services.review_items import item_restore, items_decide, items_of
 from policies.services.reviews import (
     ReviewRefused,
@@ -328,6 +329,7 @@ class ReviewItemViewSet(ReadViewSet):
         "decide": ["policies.decide_reviewitem"],
         "decide_many": ["policies.decide_reviewitem"],
         "restore": ["policies.restore_reviewitem"],
+        "refuse_request": ["policies.restore_reviewitem"],
     }
 
     def get_queryset(self) -> QuerySet[ReviewItem]:
@@ -401,5 +403,24 @@ class ReviewItemViewSet(ReadViewSet):
             with client_for(item.campaign.organization) as client:
                 item_restore(item=item, client=client, actor=api_actor(request), reason=body.validated_data["reason"])
         except (ReviewRefused, MissingCredentials) as exc:
+            raise Conflict(str(exc)) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=item.pk)).data)
+
+    @extend_schema(
+        summary="Refuse the person's request to have this item's access back (audited, person emailed)",
+        description="For an item whose `give_back_status` is `requested` (asked through the link in the email "
+        "closing the review sent); the access stays removed and the reason is sent to the person. 409 when "
+        "nobody is waiting for an answer.",
+        request=ReasonSerializer,
+        responses={200: ItemSerializer, 400: _BAD_INPUT, 403: None, 404: None, 409: _CONFLICT},
+    )
+    @action(detail=True, methods=["post"], url_path="refuse-request", pagination_class=None, filter_backends=[])
+    def refuse_request(self, request, pk=None):
+        item = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            item_give_back_refuse(item=item, actor=api_actor(request), reason=body.validated_data["reason"])
+        except ReviewRefused as exc:
             raise Conflict(str(exc)) from None
         return Response(self.get_serializer(self.get_queryset().get(pk=item.pk)).data)

@@ -185,6 +185,27 @@ def test_the_api_shows_the_request_on_the_item(closed, client, hank):
     assert body["give_back_requested_at"]
 
 
+def test_the_help_desk_refuses_a_request_through_the_api(
+    closed, client, hank, audrey, django_capture_on_commit_callbacks
+):
+    item, _ = closed
+    client.post(_link(item), {"justification": "please"})
+    url = f"/api/reviews/items/{item.pk}/refuse-request/"
+    assert login(audrey).post(url, {"reason": "no"}, content_type="application/json").status_code == 403
+    desk = login(hank)
+    assert desk.post(url, {}, content_type="application/json").status_code == 400
+
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = desk.post(url, {"reason": "not on the project"}, content_type="application/json")
+    assert refused.status_code == 200
+    assert refused.json()["give_back_status"] == "refused"
+    assert AuditEvent.objects.get(action=AuditAction.REVIEW_GIVE_BACK_REFUSED).reason == "not on the project"
+    assert any("not on the project" in m.body for m in mail.outbox if item.account.email in m.to)
+    again = desk.post(url, {"reason": "still no"}, content_type="application/json")
+    assert again.status_code == 409
+    assert AuditEvent.objects.filter(action=AuditAction.REVIEW_GIVE_BACK_REFUSED).count() == 1
+
+
 def test_the_waiting_count_counts_requests_for_the_help_desk_only(closed, client, rf, hank, audrey):
     item, _ = closed
     client.post(_link(item), {"justification": "please"})
