@@ -28,7 +28,15 @@ from governance.runs import locks
 from policies import events
 from policies.access import emails
 from policies.access.rules import KEEPABLE, action_of, auto_decision, describe, kind_of, too_late
-from policies.models import AccessRequest, Enforcement, EnforcementStatus, PolicyAction
+from policies.models import (
+    AccessRequest,
+    Enforcement,
+    EnforcementStatus,
+    GiveBackStatus,
+    ItemOutcome,
+    PolicyAction,
+    ReviewItem,
+)
 from policies.models.access_requests import APPROVED_STATUSES, AccessRequestStatus
 from policies.models.enforcement import new_nonce
 from policies.services import notifications
@@ -471,18 +479,27 @@ def access_requests_expire(*, now=None) -> int:
 # --- the email path ----------------------------------------------------------------------------
 def restore_links_send(*, email: str) -> int:
     """Send a fresh restore link to each mirrored account with this address that a policy acted on
-    (its most recent done enforcement). Only ever to the mirror's own address; none if no match."""
+    (its most recent done enforcement), and the removal email again, with a fresh link, for each
+    access an access review removed that the person has not asked back yet (the link in the first
+    one may have expired). Only ever to the mirror's own address; none if no match."""
     email = (email or "").strip()
     if not email or "@" not in email:
         return 0
     sent = 0
     for account in Account.objects.filter(email__iexact=email).select_related("organization").order_by("pk"):
+        if not account.email:
+            continue
         enforcement = (
             Enforcement.objects.filter(account=account, status=EnforcementStatus.DONE)
             .select_related("policy", "account__organization")
             .order_by("-executed_at", "-pk")
             .first()
         )
-        if enforcement is not None and account.email and emails.send_link(enforcement):
+        if enforcement is not None and emails.send_link(enforcement):
             sent += 1
+        removed_by_reviews = ReviewItem.objects.filter(
+            account=account, outcome=ItemOutcome.REVOKED, give_back_status=GiveBackStatus.NONE
+        ).exclude(give_back_nonce="")
+        for item in removed_by_reviews.select_related("campaign", "account__organization").order_by("pk"):
+            sent += emails.send_review_removed(item)
     return sent

@@ -206,6 +206,21 @@ def test_the_help_desk_refuses_a_request_through_the_api(
     assert AuditEvent.objects.filter(action=AuditAction.REVIEW_GIVE_BACK_REFUSED).count() == 1
 
 
+def test_asking_for_a_link_by_email_sends_the_removal_email_again_until_the_person_has_asked(closed, client):
+    from policies.access.services import restore_links_send
+
+    item, _ = closed
+    mail.outbox.clear()
+    assert restore_links_send(email=item.account.email.upper()) == 1
+    fresh = _link(item)
+    assert client.get(fresh).status_code == 200
+
+    client.post(fresh, {"justification": "please"})
+    mail.outbox.clear()
+    assert restore_links_send(email=item.account.email) == 0  # asked already: nothing to resend
+    assert not [m for m in mail.outbox if "review removed" in m.subject]
+
+
 def test_the_waiting_count_counts_requests_for_the_help_desk_only(closed, client, rf, hank, audrey):
     item, _ = closed
     client.post(_link(item), {"justification": "please"})
