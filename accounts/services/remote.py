@@ -3,8 +3,8 @@
 1. The remote call runs outside any transaction: holding SQLite's write lock (or PostgreSQL
    row locks) across an HTTP call would stall every other writer for its duration.
 2. On success, the mirror update and its audit event commit together in one transaction, under
-   the account's row lock, and the account is stamped ``portal_changed_at``: a sync holding
-   pages fetched before then leaves the account alone (accounts/sync/users.py).
+   the account's row lock, and the account is stamped ``portal_changed_at`` (before the call too):
+   a sync holding pages fetched before then leaves the account alone (accounts/sync/users.py).
 3. Right after a successful call, given the ``client``, the account is read back from Atlassian
    (one search for its id, still outside the transaction) and written into the mirror in that same
    transaction (accounts/services/readback.py): the mirror then equals Atlassian for the account,
@@ -63,6 +63,13 @@ def perform(
         common["target"] = account
     elif target is not None:
         common["target"] = target
+    # Stamped before the call as well as in the mirror update after it: a sync batch whose pages
+    # were fetched once the call had landed, written before this change's mirror update commits,
+    # would otherwise take the change for news of its own ("account.suspended" by the sync) and
+    # the audit trail would tell it twice. This UPDATE waits for a batch holding the account's
+    # row (or SQLite's write lock), so a batch either finished before the call or sees the stamp
+    # and leaves the account to this change (accounts/sync/users.py _without_newer_changes).
+    Account.objects.filter(pk=account.pk).update(portal_changed_at=timezone.now())
     try:
         remote()
     except AtlassianError as exc:

@@ -275,3 +275,29 @@ def test_a_batch_keeps_the_time_its_first_page_was_asked_for():
     assert all(isinstance(b, Batch) for b in out)
     # The clock is read just before each page is asked for: readings 0 and 2 start the batches.
     assert [b.requested_at for b in out] == [0, 2]
+
+
+def test_a_sync_written_between_a_change_landing_and_its_mirror_update_tells_nothing_of_its_own(
+    mirrored, atlassian, monkeypatch
+):
+    """The other order: the sync fetches its pages once the suspension has landed in Atlassian and
+    writes them before the service's mirror update commits. The pages are right, but the change is
+    the service's: one ``account.suspended`` event, by the service, and nothing from the sync."""
+    account = _candidates(mirrored).first()
+    suspend = atlassian.user_suspend
+
+    def suspend_then_sync(*args, **kwargs):
+        answer = suspend(*args, **kwargs)
+        with client_for(mirrored) as other:
+            assert organization_sync(organization=mirrored, client=other).ok
+        return answer
+
+    monkeypatch.setattr(atlassian, "user_suspend", suspend_then_sync)
+    account_suspend(account=account, client=atlassian, actor=ADMIN, reason="in the window")
+
+    events = AuditEvent.objects.filter(action=AuditAction.ACCOUNT_SUSPENDED, target_id=str(account.pk))
+    assert [event.actor_name for event in events] == [ADMIN.name]
+    assert Account.objects.get(pk=account.pk).status == AccountStatus.SUSPENDED
+    with client_for(mirrored) as client:
+        assert organization_sync(organization=mirrored, client=client).ok
+    assert AuditEvent.objects.filter(target_id=str(account.pk), actor_name="sync").count() == 0
