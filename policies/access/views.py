@@ -58,16 +58,20 @@ def request_link(request):
     return _page(request, "access/link_sent.html")
 
 
+def personal_link_page(view):
+    """What every page behind a personal link wears: the token and the form's fields kept out of
+    error reports, the methods checked before CSRF (PUT/PATCH/DELETE are a 405, not a 403), and
+    the public pages' own CSRF check (policies/access/csrf.py) instead of Django's."""
+    view = require_http_methods(PAGE_METHODS)(public_form_csrf_protect(view))
+    return sensitive_variables()(csrf_exempt(sensitive_post_parameters()(view)))
+
+
 def _bad_link(request):
     # One page, one status for a tampered, expired or used link: nothing says which.
     return _page(request, "access/bad_link.html", status=410)
 
 
-@sensitive_variables()
-@csrf_exempt  # checked by public_form_csrf_protect instead (policies/access/csrf.py)
-@sensitive_post_parameters()
-@require_http_methods(PAGE_METHODS)  # before the CSRF check: PUT/PATCH/DELETE are a 405, not a 403
-@public_form_csrf_protect
+@personal_link_page
 def restore(request, token: str):
     """The personal link from a policy email: what was removed, and a form to ask for it back."""
     refused = throttle.limited(request, "restore", token=token)
@@ -113,11 +117,7 @@ def restore(request, token: str):
     return _page(request, "access/restore_form.html", context)
 
 
-@sensitive_variables()
-@csrf_exempt  # checked by public_form_csrf_protect instead (policies/access/csrf.py)
-@sensitive_post_parameters()
-@require_http_methods(PAGE_METHODS)
-@public_form_csrf_protect
+@personal_link_page
 def extend(request, token: str):
     """The personal link from an access-ending warning: ask to keep the access longer."""
     refused = throttle.limited(request, "restore", token=token)
@@ -143,11 +143,7 @@ def extend(request, token: str):
     return _page(request, "access/extend_form.html", context)
 
 
-@sensitive_variables()
-@csrf_exempt  # checked by public_form_csrf_protect instead (policies/access/csrf.py)
-@sensitive_post_parameters()
-@require_http_methods(PAGE_METHODS)
-@public_form_csrf_protect
+@personal_link_page
 def review(request, token: str):
     """The personal link from the email of an access review that removed access: ask for it back."""
     refused = throttle.limited(request, "restore", token=token)
