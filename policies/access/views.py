@@ -128,17 +128,21 @@ def extend(request, token: str):
         return _bad_link(request)
     account = end.account
     form = ExtendForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            end = extension_request_create(
-                end=end,
-                nonce=end.nonce,
-                justification=form.cleaned_data["justification"],
-                client_ip=getattr(request, "client_ip", None) or client_ip(request),
-            )
-        except EndRefused:
-            return _bad_link(request)
-        return _page(request, "access/extend_status.html", {"end": end})
+    if request.method == "POST":
+        refused = throttle.limited(request, "restore-submit", email=account.email or f"account:{account.pk}")
+        if refused is not None:
+            return refused
+        if form.is_valid():
+            try:
+                end = extension_request_create(
+                    end=end,
+                    nonce=end.nonce,
+                    justification=form.cleaned_data["justification"],
+                    client_ip=getattr(request, "client_ip", None) or client_ip(request),
+                )
+            except EndRefused:
+                return _bad_link(request)
+            return _page(request, "access/extend_status.html", {"end": end})
     context = {"form": form, "end": end, "account": account, "organization": account.organization.name}
     return _page(request, "access/extend_form.html", context)
 

@@ -230,3 +230,23 @@ def test_an_account_whose_status_changed_since_the_sync_is_left_for_the_next_run
     assert account.account_id not in _members(simulator, group)
     end.refresh_from_db()
     assert end.status == AccessEndStatus.REMOVED
+
+
+def test_extension_requests_are_rate_limited_per_person_like_the_restore_form(granted, client, settings):
+    """The form counts submissions per person (the restore and review forms do too): a link
+    cannot be used to post without end, whichever address the posts come from."""
+    settings.ACCESS_RATE_LIMIT_PER_EMAIL = 2
+    settings.ACCESS_RATE_LIMIT_PER_TOKEN = 100
+    settings.ACCESS_RATE_LIMIT_PER_IP = 100
+    end = granted
+    with time_machine.travel(end.expires_at - timedelta(days=5), tick=False):
+        _expire()
+        body = next(m.body for m in mail.outbox if end.account.email in m.to)
+        path = re.search(r"(/access/extend/[^/\s]+/)", body).group(1)
+        statuses = [
+            client.post(path, {"justification": ""}, REMOTE_ADDR=f"203.0.113.{60 + i}").status_code for i in range(3)
+        ]
+    assert statuses == [200, 200, 429]
+    end.refresh_from_db()
+    assert end.status == AccessEndStatus.SCHEDULED
+    assert end.extension_requested_at is None
