@@ -32,7 +32,15 @@ def actor_from_spec(spec: dict) -> Actor:
     return Actor(kind=spec["kind"], name=spec.get("name", ""), user=user, client_ip=spec.get("client_ip"))
 
 
-def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: dict, actor: dict, part: int = 1) -> dict:
+def run_bulk_action(
+    run_id: int,
+    action: str,
+    account_ids: list[int],
+    params: dict,
+    actor: dict,
+    part: int = 1,
+    holder: str | None = None,
+) -> dict:
     """Apply a confirmed bulk action; progress and results go to TaskRun ``run_id``.
 
     The broker may deliver a task twice (a worker killed mid-run, DJANGO-NOTES 1.1): a lease per
@@ -40,14 +48,20 @@ def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: di
     A task stops starting accounts at ``ACTION_TIME_BUDGET`` (well before the cluster's timeout
     could kill it in the middle of one) and queues ``part + 1`` with the accounts it never
     started; only the part the run's progress names may run, so a re-delivered earlier part
-    does nothing and no account is acted on twice.
+    does nothing and no account is acted on twice. The run's lease is handed from part to part
+    (``holder``) rather than let go in between: a run older than ``TASK_TIMEOUT`` with a free
+    lease is closed as abandoned by the next bulk action of its kind, and a follow-up waiting in
+    the queue is not abandoned.
     """
     # Counted from the start of the task, as a policy run's is.
     deadline = time.monotonic() + settings.ACTION_TIME_BUDGET
-    lease = locks.hold(bulk_action_lease(run_id), ttl=timedelta(seconds=settings.TASK_TIMEOUT))
+    ttl = timedelta(seconds=settings.TASK_TIMEOUT)
+    name = bulk_action_lease(run_id)
+    lease = locks.take_over(name, holder, ttl=ttl) if holder else locks.hold(name, ttl=ttl)
     if lease is None:
         return {"skipped": "another worker is running this bulk action"}
     outcome = None
+    handed_over = False
     try:
         run = TaskRun.objects.get(pk=run_id)
         if run.status != RunStatus.RUNNING or run.finished_at is not None:
@@ -64,16 +78,24 @@ def run_bulk_action(run_id: int, action: str, account_ids: list[int], params: di
             lease=lease,
             deadline=deadline,
         )
+        if outcome.not_started and not lease.lost:
+            # The follow-up takes the lease over from this holder (renewed for a whole TTL first:
+            # the queue may keep it waiting); if it never runs, the lease expires and the next
+            # bulk action closes the run as abandoned.
+            lease.keep_now()
+            _continue_later(run, action, outcome.not_started, params, actor, part + 1, lease.holder)
+            handed_over = True
     finally:
-        lease.release()
-    if outcome.not_started:
-        # Queued once the lease is free, or the follow-up would find this task still holding it.
-        _continue_later(run, action, outcome.not_started, params, actor, part + 1)
+        if not handed_over:
+            lease.release()
+    if outcome.not_started and handed_over:
         return {**outcome.count_dict(), "not_started": len(outcome.not_started), "continues_as_part": part + 1}
     return outcome.count_dict()
 
 
-def _continue_later(run: TaskRun, action: str, account_ids: list[int], params: dict, actor: dict, part: int) -> None:
+def _continue_later(
+    run: TaskRun, action: str, account_ids: list[int], params: dict, actor: dict, part: int, holder: str
+) -> None:
     from django_q.tasks import async_task
 
     try:
@@ -85,6 +107,7 @@ def _continue_later(run: TaskRun, action: str, account_ids: list[int], params: d
             params,
             actor,
             part,
+            holder,
             task_name=f"bulk_action:{run.pk}:{part}",
             group="bulk_action",
         )

@@ -130,8 +130,22 @@ class Lease:
             raise LeaseLost(self.name)
         self._renewed_at = checked
 
+    def keep_now(self) -> None:
+        """Renew for a whole TTL from now, due or not; raise :class:`LeaseLost` if it is not ours."""
+        self._renewed_at = time.monotonic() - self.renew_every.total_seconds()
+        self.keep()
+
     def release(self) -> None:
         release(self.name, self.holder)
+
+
+def take_over(name: str, holder: str, *, ttl: timedelta) -> Lease | None:
+    """The lease ``holder`` left to whoever goes on with its work (a task that queued its own
+    follow-up without letting go, so no sweep takes the run for abandoned in between), under a
+    new holder id: of two deliveries of that follow-up, only one can win it."""
+    taken = _holder_id()
+    won = RunLock.objects.filter(name=name, holder=holder).update(holder=taken, expires_at=_expiry(ttl)) == 1
+    return Lease(name, taken, ttl=ttl) if won else None
 
 
 def hold(name: str, *, ttl: timedelta) -> Lease | None:

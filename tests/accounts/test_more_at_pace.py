@@ -5,10 +5,13 @@ committed data (transactional_db)."""
 
 import csv
 import io
+import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import bulk_tasks, clients
 from accounts.bulk_tasks import actor_spec, run_bulk_action
@@ -155,7 +158,7 @@ def test_a_bulk_task_out_of_time_stops_between_accounts_and_its_follow_up_does_t
     first = run_bulk_action(run.pk, "suspend", ids, {"reason": "leavers"}, actor)
     assert 1 <= first["done"] < 10
     assert first["continues_as_part"] == 2
-    ((action, left, params, _, part),) = queued
+    ((action, left, params, _, part, holder),) = queued
     assert (action, part) == ("suspend", 2)
     assert left == ids[first["done"] :]  # the accounts never started, in order
     assert first["not_started"] == len(left)
@@ -164,17 +167,26 @@ def test_a_bulk_task_out_of_time_stops_between_accounts_and_its_follow_up_does_t
     assert (paused.progress["done"], paused.progress["total"], paused.progress["part"]) == (first["done"], 10, 2)
     page = client_for(alice).get(reverse("admin:accounts_account_bulk_run", args=[run.pk]))
     assert "Continuing in task 2" in page.content.decode()
-    # The first part delivered again by the broker does nothing: only part 2 may go on.
-    assert "not 1" in run_bulk_action(run.pk, "suspend", ids, {"reason": "leavers"}, actor)["skipped"]
+    # The first part delivered again by the broker does nothing: the lease waits for part 2 (and
+    # were it free, the run's progress names part 2).
+    redelivered = run_bulk_action(run.pk, "suspend", ids, {"reason": "leavers"}, actor)
+    assert redelivered == {"skipped": "another worker is running this bulk action"}
+
+    # While part 2 waits in the queue the run keeps its lease: a bulk action started long after
+    # (past TASK_TIMEOUT) does not close it as abandoned.
+    task_run_start(name="bulk_action", now=timezone.now() + timedelta(seconds=settings.TASK_TIMEOUT + 60))
+    assert TaskRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
 
     settings.ACTION_TIME_BUDGET = 600
-    second = run_bulk_action(run.pk, action, left, params, actor, part)
+    second = run_bulk_action(run.pk, action, left, params, actor, part, holder)
     assert second == {"done": 10, "skipped": 0, "refused": 0, "failed": 0}  # the run's counts, both parts
     finished = TaskRun.objects.get(pk=run.pk)
     assert finished.status == RunStatus.SUCCEEDED
     assert (finished.progress["done"], finished.progress["total"]) == (10, 10)
     assert finished.counts["done"] == 10
     assert len(queued) == 1
+    # Part 2 delivered again by the broker finds the lease taken over: it does nothing.
+    assert "another worker" in run_bulk_action(run.pk, action, left, params, actor, part, holder)["skipped"]
     assert set(_writes(simulator, accounts, "/suspend").values()) == {1}  # none twice, none lost
     events = AuditEvent.objects.filter(action=AuditAction.ACCOUNT_SUSPENDED, correlation_id="bulk-budget")
     assert sorted(events.values_list("target_id", flat=True)) == sorted(str(pk) for pk in ids)
@@ -220,3 +232,25 @@ def test_approved_access_requests_are_given_back_several_at_once_and_each_once(m
             target_id=str(request.account_id),
         ).exists()
     assert verify_chain().ok
+
+
+def test_a_follow_up_that_never_runs_leaves_the_run_to_be_closed_as_abandoned_once_its_lease_expires(
+    mirrored, simulator, settings, monkeypatch, alice
+):
+    settings.ATLASSIAN_CONCURRENCY = 2
+    settings.ACTION_TIME_BUDGET = 0.3
+    settings.TASK_TIMEOUT = 2  # the lease handed to the follow-up lasts this long
+    ids = [a.pk for a in _active(mirrored, 8)]
+    simulator.faults.latency_ms = 100
+    monkeypatch.setattr(bulk_tasks, "_continue_later", lambda run, *args: None)  # the queue loses it
+    run = task_run_start(name="bulk_action", correlation_id="bulk-lost-follow-up")
+    task_run_progress(run=run, done=0, total=len(ids))
+    first = run_bulk_action(run.pk, "suspend", ids, {"reason": "leavers"}, actor_spec(Actor.for_user(alice)))
+    assert first["continues_as_part"] == 2
+    task_run_start(name="bulk_action", now=timezone.now() + timedelta(seconds=60))
+    assert TaskRun.objects.get(pk=run.pk).status == RunStatus.RUNNING  # the lease is still live
+    time.sleep(2.5)  # the lease's TTL (by the database's clock) goes by
+    task_run_start(name="bulk_action", now=timezone.now() + timedelta(seconds=60))
+    abandoned = TaskRun.objects.get(pk=run.pk)
+    assert abandoned.status == RunStatus.FAILED
+    assert abandoned.error.startswith("Abandoned")

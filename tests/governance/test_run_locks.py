@@ -82,6 +82,23 @@ class TestRenewal:
         assert not locks.renew("sync:demo", holder, ttl=timedelta(hours=1))
         assert locks.acquire("sync:demo", ttl=timedelta(minutes=5))
 
+    def test_a_lease_left_to_a_follow_up_is_taken_over_by_one_taker_only(self):
+        left = locks.hold("bulk_action:7", ttl=timedelta(minutes=5))
+        taken = locks.take_over("bulk_action:7", left.holder, ttl=timedelta(minutes=30))
+        assert taken is not None
+        assert taken.holder != left.holder
+        assert locks.take_over("bulk_action:7", left.holder, ttl=timedelta(minutes=30)) is None  # delivered twice
+        assert _expires_in("bulk_action:7") > timedelta(minutes=29)
+        assert not locks.renew("bulk_action:7", left.holder, ttl=timedelta(hours=1))  # the first holder's is gone
+        assert locks.acquire("bulk_action:7", ttl=timedelta(minutes=5)) is None
+
+    def test_keep_now_renews_before_it_is_due(self, django_assert_num_queries):
+        lease = locks.hold("sync:demo", ttl=timedelta(minutes=30))
+        RunLock.objects.filter(name="sync:demo").update(expires_at=timezone.now() + timedelta(minutes=1))
+        with django_assert_num_queries(1):
+            lease.keep_now()
+        assert _expires_in("sync:demo") > timedelta(minutes=29)
+
     def test_keep_goes_to_the_database_only_once_renewal_is_due(self, django_assert_num_queries):
         lease = locks.hold("sync:demo", ttl=timedelta(minutes=30))
         with django_assert_num_queries(0):
