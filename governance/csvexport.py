@@ -1,6 +1,7 @@
 """Streaming, formula-safe CSV for every download the portal offers."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from django.http import StreamingHttpResponse
 
@@ -10,6 +11,7 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 # Every prefix is one character, so "starts with a prefix" is "first character in this set",
 # which is cheaper than str.startswith(tuple) on the hot path (16 cells per audit row).
 _FORMULA_FIRST_CHARS = frozenset(_FORMULA_PREFIXES)
+FORMULA_FIRST_CHARS = _FORMULA_FIRST_CHARS  # for a download's own fast path (accounts' export)
 
 
 def safe_cell(value) -> str:
@@ -68,11 +70,22 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
         yield safe_record(row)
 
 
-def csv_batched_lines(header: Iterable[str], rows: Iterable[Iterable], *, batch: int = 500) -> Iterator[str]:
-    """Like :func:`csv_lines` but joins ``batch`` lines per chunk: far fewer writes to the socket."""
+def csv_batched_lines(
+    header: Iterable[str],
+    rows: Iterable[Iterable],
+    *,
+    batch: int = 500,
+    record: Callable[[Any], str] = safe_record,
+) -> Iterator[str]:
+    """Like :func:`csv_lines` but joins ``batch`` lines per chunk: far fewer writes to the socket.
+
+    ``record`` writes one row's line; a download that knows its rows may pass a faster function
+    that returns exactly what :func:`safe_record` returns (the header always goes through
+    :func:`safe_record`).
+    """
     pending = [safe_record(header)]
     for row in rows:
-        pending.append(safe_record(row))
+        pending.append(record(row))
         if len(pending) >= batch:
             yield "".join(pending)
             pending.clear()
@@ -80,8 +93,16 @@ def csv_batched_lines(header: Iterable[str], rows: Iterable[Iterable], *, batch:
         yield "".join(pending)
 
 
-def streaming_csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(csv_batched_lines(header, rows), content_type="text/csv; charset=utf-8")
+def streaming_csv_response(
+    filename: str,
+    header: Iterable[str],
+    rows: Iterable[Iterable],
+    *,
+    record: Callable[[Any], str] = safe_record,
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        csv_batched_lines(header, rows, record=record), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"

@@ -56,7 +56,12 @@ from accounts.importexport.apply import ChangePlan, apply_changes
 from accounts.importexport.background import import_start_in_background
 from accounts.importexport.formats import xlsx_bytes
 from accounts.importexport.forms import AccountConfirmImportForm, AccountImportForm
-from accounts.importexport.resources import AccountChangesImport, AccountExportResource, AtlassianExportSeed
+from accounts.importexport.resources import (
+    AccountChangesImport,
+    AccountExportResource,
+    AtlassianExportSeed,
+    account_record,
+)
 from accounts.importexport.seed import SeedPlan, apply_seed
 from accounts.importexport.views import CHANGES, build_preview
 from governance.audit.models import AuditAction
@@ -162,7 +167,7 @@ class AccountImportExportMixin(ImportExportMixin):
             response["Content-Disposition"] = f'attachment; filename="{filename}"'
             response["Cache-Control"] = "no-store"
         else:
-            response = streaming_csv_response(filename, header, rows)
+            response = streaming_csv_response(filename, header, rows, record=account_record)
         post_export.send(sender=None, model=self.model)
         return response
 

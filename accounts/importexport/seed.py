@@ -41,7 +41,7 @@ import itertools
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -80,6 +80,7 @@ from governance.gc_pause import collector_paused
 
 CHUNK = 2000
 EVENT_BATCH = 5000
+APPLY_BLOCK = 16_384  # changes whose rows are built and written together (see _blocks)
 SEED_FIELDS = ("name", "email", "status", "added_to_org", "last_active", "managed", "billable", "is_org_admin")
 _KEPT = ("status_changed_at", "licence_group_count", "account_type")
 _DEFAULTS: dict[str, Any] = {  # a new account's row; values of several types
@@ -97,23 +98,45 @@ _DEFAULTS: dict[str, Any] = {  # a new account's row; values of several types
 }
 
 
+# The account fields a change writes, in the order of AccountChange.row_values.
+VALUE_FIELDS = (*SEED_FIELDS, *_KEPT)
+_VALUE_INDEX = {name: index for index, name in enumerate(VALUE_FIELDS)}
+_CHANGED_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one shared tuple per combination of names
+
+
 @dataclass(slots=True)
 class AccountChange:
-    """What seeding does to one account (a new one when ``pk`` is None)."""
+    """What seeding does to one account (a new one when ``pk`` is None).
+
+    Compact, because a plan holds one per row of the file (100,000 and more, three times over in the
+    admin's flow): the row to write is a tuple, ``after`` is read from it through the names of the
+    changed fields (one shared tuple per combination), and nothing removed is an empty tuple.
+    """
 
     row: int
     account_id: str
     pk: int | None
     label: str
     before: dict
-    after: dict
-    values: dict  # the complete row to write, when ``write_account``
+    changed: tuple[str, ...]  # the compared fields written with a new value (or given, for a new account)
+    row_values: tuple  # the complete row to write, when ``write_account``, in VALUE_FIELDS order
     write_account: bool
     groups_added: list[str] = field(default_factory=list)  # Atlassian group ids
-    memberships_removed: list[tuple[int, int, str]] = field(default_factory=list)  # (Membership pk, Group pk, name)
+    memberships_removed: Sequence[tuple[int, int, str]] = ()  # (Membership pk, Group pk, name)
     access_upserts: dict[str, datetime | None] = field(default_factory=dict)  # product resource id -> last active
-    access_deleted: list[tuple[int, str]] = field(default_factory=list)  # (ProductAccess pk, resource id)
+    access_deleted: Sequence[tuple[int, str]] = ()  # (ProductAccess pk, resource id)
     imported_as_of: datetime | None = None  # the mark written with the change: the date of the data it brings
+
+    @property
+    def values(self) -> dict:
+        """The row to write, by field name."""
+        return dict(zip(VALUE_FIELDS, self.row_values, strict=True))
+
+    @property
+    def after(self) -> dict:
+        """The compared fields as they will be."""
+        row_values = self.row_values
+        return {name: row_values[_VALUE_INDEX[name]] for name in self.changed}
 
 
 @dataclass
@@ -262,11 +285,19 @@ def show_day(value: datetime) -> str:
 
 @collector_paused()
 def plan_seed(
-    *, organization, parsed: Parsed, file_name: str = "", exported_at: datetime | None = None, now=None
+    *,
+    organization,
+    parsed: Parsed,
+    file_name: str = "",
+    exported_at: datetime | None = None,
+    now=None,
+    consume: bool = False,
 ) -> SeedPlan:
     """Compare the file with the mirror of ``organization``; nothing is written.
 
     ``exported_at``: when Atlassian produced the file, if the admin says (see :func:`file_date`).
+    ``consume``: each chunk's records are dropped once planned (``parsed.records`` is left empty),
+    for a caller that no longer needs them: the records and the plan then never share the peak.
     """
     now = now or timezone.now()
     plan = SeedPlan(
@@ -308,11 +339,24 @@ def plan_seed(
     )
     mirrored = Account.objects.filter(organization=organization).exists()  # a first seed has nothing to compare
     org_synced = organization.last_complete_sync_at
-    for start in range(0, len(records), CHUNK):
-        _plan_chunk(organization, records[start : start + CHUNK], lookups, plan, now, mirrored, org_synced)
+    for chunk in _record_chunks(records, consume):
+        _plan_chunk(organization, chunk, lookups, plan, now, mirrored, org_synced)
     _drop_unused(plan)
     plan.notes.sort(key=lambda note: note.row or 0)
     return plan
+
+
+def _record_chunks(records: list[SeedRecord], consume: bool) -> Iterator[list[SeedRecord]]:
+    """``records`` CHUNK at a time; when ``consume``, each chunk leaves the list as it is taken."""
+    if not consume:
+        for start in range(0, len(records), CHUNK):
+            yield records[start : start + CHUNK]
+        return
+    while records:
+        chunk = records[:CHUNK]
+        del records[:CHUNK]
+        yield chunk
+        del chunk  # planned: its records go now, not when the next chunk replaces it
 
 
 def _drop_unused(plan: SeedPlan) -> None:
@@ -533,8 +577,8 @@ def _plan_account(
     pk = current["pk"] if current else None
     mirror = mirror_date(current, org_synced) if current else MirrorDate(None, "")
     rules = _Rules(record.row, mirror.older_than(plan.as_of), mirror, plan.notes)
-    values = {name: (current or _DEFAULTS)[name] for name in (*SEED_FIELDS, *_KEPT)}
-    change = AccountChange(record.row, record.account_id, pk, "", {}, {}, values, False)
+    values = {name: (current or _DEFAULTS)[name] for name in VALUE_FIELDS}
+    change = AccountChange(record.row, record.account_id, pk, "", {}, (), (), False)
     if _plan_groups(record, change, memberships.get(pk, {}), lookups, rules, plan):
         wanted_groups = _wanted_groups(record, lookups)
         values["licence_group_count"] = sum(1 for gid in wanted_groups if gid in lookups.licence_groups)
@@ -545,11 +589,12 @@ def _plan_account(
         values["billable"] = values["status"] == AccountStatus.ACTIVE and products_after > 0
     if values["status"] != (current or {}).get("status"):
         values["status_changed_at"] = now
-    change.before, change.after = _before_after(record, values, current)
+    change.before, change.changed = _before_after(record, values, current)
     change.label = values["name"] or values["email"] or record.account_id
     touched = change.groups_added or change.memberships_removed or change.access_upserts or change.access_deleted
-    if current is not None and not change.after and not touched:
+    if current is not None and not change.changed and not touched:
         return None
+    change.row_values = tuple(values[name] for name in VALUE_FIELDS)
     # Whatever the import writes waits for a sync to confirm it (policies/selectors/snapshots.py): the
     # account is marked with the date of the newest import data it holds.
     change.write_account = True
@@ -588,13 +633,15 @@ def _plan_last_active(record: SeedRecord, values: dict, current: dict | None, pr
         rules.kept("Last active", held, last, empty="never")
 
 
-def _before_after(record: SeedRecord, values: dict, current: dict | None) -> tuple[dict, dict]:
-    """The compared fields as they were and as they will be: for a new account, what differs from the defaults."""
+def _before_after(record: SeedRecord, values: dict, current: dict | None) -> tuple[dict, tuple[str, ...]]:
+    """The compared fields as they were, and the names of those the change writes (``after``): for a
+    new account, what differs from the defaults or the file gives."""
     compared = (*SEED_FIELDS, "licence_group_count")
     if current is None:
-        return {}, {name: values[name] for name in compared if values[name] != _DEFAULTS[name] or name in record.fields}
-    changed = [name for name in compared if values[name] != current[name]]
-    return {name: current[name] for name in changed}, {name: values[name] for name in changed}
+        names = tuple(name for name in compared if values[name] != _DEFAULTS[name] or name in record.fields)
+        return {}, _CHANGED_NAMES.setdefault(names, names)
+    names = tuple(name for name in compared if values[name] != current[name])
+    return {name: current[name] for name in names}, _CHANGED_NAMES.setdefault(names, names)
 
 
 def _wanted_groups(record: SeedRecord, lookups: _Lookups) -> list[str]:
@@ -610,7 +657,7 @@ def _plan_groups(record: SeedRecord, change: AccountChange, current: dict, looku
     keep = set(wanted)
     removed = [member for gid, member in current.items() if gid not in keep]
     if rules.newer:
-        change.groups_added, change.memberships_removed = added, removed
+        change.groups_added, change.memberships_removed = added, removed or ()
         return True
     if added or removed:
         what = sorted(f"add to {plan.group_names.get(gid, gid)}" for gid in added)
@@ -638,7 +685,7 @@ def _plan_access(record: SeedRecord, change: AccountChange, current: dict, looku
             dates = [*(dates or ()), cell.last_active]
         if cell.access is False:
             if existing and rules.newer:
-                change.access_deleted.append((existing[0], rid))
+                change.access_deleted = [*change.access_deleted, (existing[0], rid)]
                 held.discard(rid)
             elif existing:
                 rules.not_applied(label, "no access")
@@ -743,46 +790,72 @@ _ACCOUNT_COLUMNS = (
 def _write_accounts(plan: SeedPlan, now: datetime) -> dict[str, int]:
     db_time = datetime_adapter()
     org, written = plan.organization_id, db_time(now)
-    rows = [  # in the order of _ACCOUNT_COLUMNS
-        (
-            org,
-            c.account_id,
-            v["name"],
-            v["email"],
-            v["status"],
-            db_time(v["added_to_org"]),
-            db_time(v["last_active"]),
-            v["managed"],
-            v["billable"],
-            v["is_org_admin"],
-            db_time(v["status_changed_at"]),
-            v["licence_group_count"],
-            v["account_type"],
-            "",
-            written,
-            db_time(c.imported_as_of),
-        )
-        for c in plan.changes
-        if c.write_account
-        for v in (c.values,)
-    ]
     # Not last_synced_at: an import is not a sync. The mark says what no sync has confirmed yet.
     updated = [*SEED_FIELDS, "status_changed_at", "licence_group_count", "imported_as_of"]
-    upsert(Account, _ACCOUNT_COLUMNS, rows, conflict=("organization", "account_id"), update=updated)
+    for block in _blocks(plan.changes):
+        rows = _account_rows(block, org, written, db_time)
+        upsert(Account, _ACCOUNT_COLUMNS, rows, conflict=("organization", "account_id"), update=updated)
     wanted = {c.account_id for c in plan.changes}
     existing = Account.objects.filter(organization_id=plan.organization_id).values_list("account_id", "pk")
     return {account_id: pk for account_id, pk in existing.iterator(chunk_size=CHUNK) if account_id in wanted}
 
 
+def _blocks(changes: list[AccountChange]) -> Iterator[list[AccountChange]]:
+    """The plan's changes a block at a time: the rows written for them are built and dropped per block,
+    not all at once (tens of MB at 100,000 accounts). A power of two, so that each block's
+    statements are full ones (governance.db.upsert)."""
+    for start in range(0, len(changes), APPLY_BLOCK):
+        yield changes[start : start + APPLY_BLOCK]
+
+
+def _account_rows(changes: list[AccountChange], org: int, written, db_time) -> list[tuple]:
+    return [  # in the order of _ACCOUNT_COLUMNS
+        (
+            org,
+            c.account_id,
+            name,
+            email,
+            status,
+            db_time(added_to_org),
+            db_time(last_active),
+            managed,
+            billable,
+            is_org_admin,
+            db_time(status_changed_at),
+            licence_group_count,
+            account_type,
+            "",
+            written,
+            db_time(c.imported_as_of),
+        )
+        for c in changes
+        if c.write_account
+        for (
+            name,
+            email,
+            status,
+            added_to_org,
+            last_active,
+            managed,
+            billable,
+            is_org_admin,
+            status_changed_at,
+            licence_group_count,
+            account_type,
+        ) in (c.row_values,)
+    ]
+
+
 def _write_memberships(plan: SeedPlan, account_pks: dict[str, int], group_pks: dict[str, int]) -> None:
     now = db_datetime(timezone.now())
-    added = [(account_pks[c.account_id], group_pks[gid], now) for c in plan.changes for gid in c.groups_added]
     removed = [pk for c in plan.changes for pk, _, _ in c.memberships_removed]
     touched = {group_pks[gid] for c in plan.changes for gid in c.groups_added}
     touched |= {group_pk for c in plan.changes for _, group_pk, _ in c.memberships_removed}
     for start in range(0, len(removed), CHUNK):
         Membership.objects.filter(pk__in=removed[start : start + CHUNK]).delete()
-    upsert(Membership, ("account", "group", "first_seen_at"), added, conflict=("account", "group"))
+    for block in _blocks(plan.changes):
+        added = [(account_pks[c.account_id], group_pks[gid], now) for c in block for gid in c.groups_added]
+        upsert(Membership, ("account", "group", "first_seen_at"), added, conflict=("account", "group"))
     if touched:
         counts = dict(
             Membership.objects.filter(group_id__in=touched).values_list("group_id").annotate(n=Count("pk")).order_by()
@@ -796,13 +869,14 @@ def _write_memberships(plan: SeedPlan, account_pks: dict[str, int], group_pks: d
 def _write_access(plan: SeedPlan, account_pks: dict[str, int], product_pks: dict[str, int]) -> None:
     db_time = datetime_adapter()
     unknown = ProductGrant.UNKNOWN.value
-    rows = [
-        (account_pks[c.account_id], product_pks[rid], db_time(last), unknown)
-        for c in plan.changes
-        for rid, last in c.access_upserts.items()
-    ]
     columns = ("account", "product", "last_active", "granted")
-    upsert(ProductAccess, columns, rows, conflict=("account", "product"), update=("last_active",))
+    for block in _blocks(plan.changes):
+        rows = [
+            (account_pks[c.account_id], product_pks[rid], db_time(last), unknown)
+            for c in block
+            for rid, last in c.access_upserts.items()
+        ]
+        upsert(ProductAccess, columns, rows, conflict=("account", "product"), update=("last_active",))
     deleted = [pk for c in plan.changes for pk, _ in c.access_deleted]
     for start in range(0, len(deleted), CHUNK):
         ProductAccess.objects.filter(pk__in=deleted[start : start + CHUNK]).delete()

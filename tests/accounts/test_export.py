@@ -13,9 +13,10 @@ from django.contrib import admin
 from django.urls import path, reverse
 
 from accounts.importexport.admin import AccountImportExportMixin
-from accounts.importexport.resources import AccountExportResource
+from accounts.importexport.resources import AccountExportResource, account_record
 from accounts.models import Account, AccountStatus
 from governance.audit.models import AuditAction, AuditEvent
+from governance.csvexport import csv_batched_lines, safe_record
 from tests.factories import (
     AccountFactory,
     GroupFactory,
@@ -167,6 +168,61 @@ class TestCsv:
         assert AuditEvent.objects.filter(action=AuditAction.EXPORT_DOWNLOADED).count() == 2
 
 
+# Text a spreadsheet would run, or that needs quoting, in every position a cell can hold it.
+HOSTILE = [
+    *(prefix + "1+1" for prefix in ("=", "+", "-", "@", "\t", "\r", "\0")),
+    'say "hi"',
+    "a,b",
+    "two\nlines",
+    "cr\rhere",
+    "crlf\r\n",
+    "'=already quoted",
+    "x=1",
+    "",
+    " =space first",
+]
+
+
+class TestFastCsvLine:
+    """``account_record`` escapes only the cells that hold stored text; it must write what
+    ``safe_record`` writes (which escapes and quotes every cell) for any row the export makes."""
+
+    PLAIN = ["acc-1", "a@example.com", "Ann", "active", "atlassian", "true", "false", "true",
+             "2024-05-06T07:08:09Z", "", "team; x", "2027-01-31", "never", "", "2026-03-01T12:30:00Z"]  # fmt: skip
+    TEXT_POSITIONS = (0, 1, 2, 3, 4, 10, 11)
+
+    def test_a_plain_row_is_joined_as_it_is(self):
+        assert account_record(self.PLAIN) == safe_record(self.PLAIN) == ",".join(self.PLAIN) + "\r\n"
+
+    @pytest.mark.parametrize("position", TEXT_POSITIONS)
+    @pytest.mark.parametrize("value", HOSTILE)
+    def test_hostile_text_in_any_text_cell_is_written_as_safe_record_writes_it(self, position, value):
+        row = [*self.PLAIN]
+        row[position] = value
+        assert account_record(row) == safe_record(row)
+
+    def test_the_download_is_byte_for_byte_safe_record_of_every_row(self, client_for, alice, org, people):
+        team = GroupFactory(organization=org, name="=SUM(A1)")
+        for i, value in enumerate(HOSTILE):
+            account = AccountFactory(
+                organization=org,
+                account_id=f"{value}-{i}",
+                email=value or None,
+                name=value,
+                status=value,
+                account_type=value,
+                return_on=datetime(2027, 1, i + 1, tzinfo=UTC).date() if i % 2 else None,
+            )
+            MembershipFactory(account=account, group=GroupFactory(organization=org, name=value or "plain"))
+            MembershipFactory(account=account, group=team)
+        response = _export(client_for(alice))
+        body = b"".join(response.streaming_content).decode()
+        header, rows = AccountExportResource().rows(Account.objects.all())
+        assert body == "".join(csv_batched_lines(header, rows)), "the fast path writes what safe_record writes"
+        assert len(list(csv.reader(io.StringIO(body)))) == 1 + 3 + len(HOSTILE)
+        assert not [start for start in ("\n=", ",=", ',"=') if start in body], "no cell starts with a formula"
+
+
 class TestXlsx:
     def _sheet(self, response) -> list[list]:
         from openpyxl import load_workbook
@@ -207,6 +263,24 @@ class TestResource:
             "last_active:jira-software@a",
             "last_active:jira-software@b",
         ]
+
+    def test_two_products_in_one_column_keep_the_latest_activity(self, org, people):
+        # Two sites whose resource ids end alike get the same label: one column for both.
+        other = ProductFactory(organization=org, key="confluence", resource_id="ari:cloud:confluence:eu:site/a")
+        twin = ProductFactory(organization=org, key="confluence", resource_id="ari:cloud:confluence:us:site/a")
+        ProductAccessFactory(account=people["bob"], product=other, last_active=datetime(2026, 4, 1, tzinfo=UTC))
+        ProductAccessFactory(account=people["bob"], product=twin, last_active=None)
+        ProductAccessFactory(account=people["mallory"], product=other, last_active=datetime(2026, 1, 1, tzinfo=UTC))
+        ProductAccessFactory(account=people["mallory"], product=twin, last_active=datetime(2026, 5, 1, tzinfo=UTC))
+        header, rows = AccountExportResource().rows(Account.objects.all())
+        column = header.index("last_active:confluence@a")
+        by_id = {row[0]: row[column] for row in rows}
+        # Ann's Confluence (site/a too) shares the column; Bob's dated use beats "never".
+        assert by_id == {
+            "acc-ann": "2026-02-01T00:00:00Z",
+            "acc-bob": "2026-04-01T00:00:00Z",
+            "acc-mal": "2026-05-01T00:00:00Z",
+        }
 
     def test_single_object_rendering_matches(self, people):
         resource = AccountExportResource()

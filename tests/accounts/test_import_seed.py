@@ -219,6 +219,52 @@ class TestAllOrNothing:
         assert not Group.objects.exists()
 
 
+class TestLowMemoryPlanning:
+    """The admin's preview drops the file's rows as records are made, and the records as the plan is
+    made (``consume``); the plan must be the one planning without dropping gives."""
+
+    FILES = ("atlassian_users_export.csv", "atlassian_users_export_rows_per_group.csv",
+             "atlassian_managed_accounts_export.csv", "atlassian_legacy_site_export.csv")  # fmt: skip
+
+    @pytest.mark.parametrize("name", FILES)
+    def test_consuming_rows_and_records_plans_the_same_changes(self, org, name, monkeypatch):
+        monkeypatch.setattr("accounts.importexport.seed.CHUNK", 2)  # several chunks, each dropped
+        now = day(2026, 12, 1)
+        data = (FIXTURES / name).read_bytes()
+        table = read_csv(data)
+        kept = plan_seed(organization=org, parsed=seed_records(table, detect(table.headers)), now=now)
+        assert table.rows, "without consume the table is left as it was"
+        table = read_csv(data)
+        parsed = seed_records(table, detect(table.headers), consume=True)
+        assert table.rows == []
+        consumed = plan_seed(organization=org, parsed=parsed, now=now, consume=True)
+        assert parsed.records == []
+        assert consumed.fingerprint() == kept.fingerprint()
+        assert consumed.counts() == kept.counts()
+        assert [(c.row, c.label, c.before, c.after, c.values) for c in consumed.changes] == [
+            (c.row, c.label, c.before, c.after, c.values) for c in kept.changes
+        ]
+        assert [str(n) for n in consumed.notes] == [str(n) for n in kept.notes]
+
+    def test_row_errors_keep_their_row_numbers_when_consumed(self, org):
+        text = (FIXTURES / "atlassian_users_export.csv").read_text().replace("3 Jan 2022", "yesterday")
+        table = read_csv(text.encode())
+        parsed = seed_records(table, detect(table.headers), consume=True)
+        plan = plan_seed(organization=org, parsed=parsed, consume=True)
+        assert [str(e) for e in plan.errors] == [
+            "Row 3, Added to org: “yesterday” is not a date (expected e.g. “14 Dec 2025” or “2025-12-14”)"
+        ]
+
+    def test_writing_in_blocks_writes_what_one_block_writes(self, org, monkeypatch):
+        monkeypatch.setattr("accounts.importexport.seed.APPLY_BLOCK", 1)
+        _, outcome = _seed(org, "atlassian_users_export.csv")
+        assert outcome.counts["created"] == Account.objects.count() == 4
+        assert Membership.objects.count() == outcome.counts["memberships_added"] > 1
+        assert ProductAccess.objects.count() == outcome.counts["product_access_written"] > 1
+        ann = Account.objects.get(account_id=ANN)
+        assert (ann.name, ann.email) == ("Ann Smith", "ann.smith@acme.example")
+
+
 def test_a_group_name_shared_by_two_mirror_groups_is_an_error_of_the_file(org):
     GroupFactory(organization=org, name="confluence-users")
     GroupFactory(organization=org, name="confluence-users")
