@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.contrib import admin
+from django.db import connection
 from django.urls import path, reverse
 
 from accounts.importexport.admin import AccountImportExportMixin
@@ -203,7 +204,9 @@ class TestFastCsvLine:
 
     def test_the_download_is_byte_for_byte_safe_record_of_every_row(self, client_for, alice, org, people):
         team = GroupFactory(organization=org, name="=SUM(A1)")
-        for i, value in enumerate(HOSTILE):
+        # PostgreSQL's text cannot hold NUL at all (the unit cases above cover it).
+        stored = [v for v in HOSTILE if "\0" not in v] if connection.vendor == "postgresql" else HOSTILE
+        for i, value in enumerate(stored):
             account = AccountFactory(
                 organization=org,
                 account_id=f"{value}-{i}",
@@ -219,7 +222,7 @@ class TestFastCsvLine:
         body = b"".join(response.streaming_content).decode()
         header, rows = AccountExportResource().rows(Account.objects.all())
         assert body == "".join(csv_batched_lines(header, rows)), "the fast path writes what safe_record writes"
-        assert len(list(csv.reader(io.StringIO(body)))) == 1 + 3 + len(HOSTILE)
+        assert len(list(csv.reader(io.StringIO(body)))) == 1 + 3 + len(stored)
         assert not [start for start in ("\n=", ",=", ',"=') if start in body], "no cell starts with a formula"
 
 
