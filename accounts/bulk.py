@@ -83,6 +83,8 @@ class BulkOutcome:
     before: int = 0
     # The accounts never started because the time budget was spent: a follow-up task does them.
     not_started: list[int] = field(default_factory=list)
+    # An action run in a web request that ran out of time: the background run doing the rest.
+    continued_in: TaskRun | None = None
 
     def add(self, result: BulkResult) -> None:
         self.results.append(result)

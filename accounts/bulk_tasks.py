@@ -7,13 +7,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from accounts.bulk import accounts_bulk_apply
+from accounts.bulk import BULK_ACTIONS, BulkOutcome, accounts_bulk_apply
 from accounts.clients import client_for
 from accounts.leases import bulk_action_lease
-from governance.audit.record import Actor
+from governance.audit.record import Actor, new_correlation_id
 from governance.runs import locks
 from governance.runs.models import RunStatus, TaskRun
-from governance.runs.services import task_run_finish
+from governance.runs.services import task_run_finish, task_run_progress, task_run_start
 
 
 def actor_spec(actor: Actor) -> dict:
@@ -30,6 +30,78 @@ def actor_from_spec(spec: dict) -> Actor:
     user_id = spec.get("user_id")
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     return Actor(kind=spec["kind"], name=spec.get("name", ""), user=user, client_ip=spec.get("client_ip"))
+
+
+def bulk_action_queue(
+    *,
+    action: str,
+    account_ids: list[int],
+    params: dict,
+    actor: Actor,
+    trigger: str,
+    correlation_id: str = "",
+    subject: str = "",
+) -> TaskRun:
+    """Hand a confirmed bulk action to a task worker: its run row (progress 0 of N), then the task.
+
+    ``correlation_id``: an action started in a web request that ran out of time goes on under its
+    own correlation id, so its audit events read as one action. A run whose task cannot be queued
+    is closed as failed (never left "running") and the error raised.
+    """
+    from django_q.tasks import async_task
+
+    spec = BULK_ACTIONS[action]
+    run = task_run_start(
+        name="bulk_action",
+        trigger=trigger,
+        subject=subject or f"{spec.label}: {len(account_ids):,} accounts",
+        correlation_id=correlation_id or new_correlation_id(),
+        started_by=actor.name,
+    )
+    task_run_progress(run=run, done=0, total=len(account_ids))
+    try:
+        async_task(
+            "accounts.bulk_tasks.run_bulk_action",
+            run.pk,
+            action,
+            account_ids,
+            params,
+            actor_spec(actor),
+            task_name=f"bulk_action:{run.pk}",
+            group="bulk_action",
+        )
+    except Exception as exc:
+        task_run_finish(run=run, status=RunStatus.FAILED, error=f"Could not queue the task: {exc}")
+        raise
+    return run
+
+
+def bulk_action_now(*, action: str, account_ids: list[int], params: dict, actor: Actor, trigger: str) -> BulkOutcome:
+    """Apply a confirmed bulk action during the web request, for at most
+    ``BULK_ACTION_INLINE_BUDGET`` seconds: a rate-limited Atlassian can make even a small
+    selection slow, and a request must answer. Accounts not started by then go on in the
+    background under the same correlation id (``outcome.continued_in``); none is started twice.
+    Raises :class:`~accounts.bulk.BulkActionError` before any change when the request is wrong."""
+    outcome = accounts_bulk_apply(
+        action=action,
+        account_ids=account_ids,
+        params=params,
+        actor=actor,
+        client_factory=client_for,
+        deadline=time.monotonic() + settings.BULK_ACTION_INLINE_BUDGET,
+    )
+    if outcome.not_started:
+        outcome.continued_in = bulk_action_queue(
+            action=action,
+            account_ids=outcome.not_started,
+            params=params,
+            actor=actor,
+            trigger=trigger,
+            correlation_id=outcome.correlation_id,
+            subject=f"{BULK_ACTIONS[action].label}: the last {len(outcome.not_started):,} of "
+            f"{outcome.total:,} accounts (out of time in the page)",
+        )
+    return outcome
 
 
 def run_bulk_action(

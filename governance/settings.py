@@ -358,6 +358,8 @@ SYNC_MAX_REMOVED_SHARE = env_float("SYNC_MAX_REMOVED_SHARE", 0.10, minimum=0.0)
 SYNC_MAX_BLANKED_SHARE = env_float("SYNC_MAX_BLANKED_SHARE", 0.10, minimum=0.0)
 ACCESS_LINK_MAX_AGE_DAYS = env_int("ACCESS_LINK_MAX_AGE_DAYS", 30, minimum=1)
 BULK_ACTION_INLINE_LIMIT = env_int("BULK_ACTION_INLINE_LIMIT", 200, minimum=0)  # more accounts: a background task
+# Seconds an action run in the page may take: accounts not started by then go on in the background.
+BULK_ACTION_INLINE_BUDGET = env_int("BULK_ACTION_INLINE_BUDGET", 60, minimum=1)
 # Upper layers contribute scheduled jobs by dotted path (governance.schedules).
 PORTAL_SCHEDULE_PROVIDERS = [
     "policies.schedules.fixed_jobs",

@@ -15,17 +15,14 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django_q.tasks import async_task
 
 from accounts.admin.filters import group_autocomplete_url
-from accounts.bulk import BULK_ACTIONS, BulkActionError, accounts_bulk_apply, bulk_options
-from accounts.bulk_tasks import actor_spec
-from accounts.clients import client_for
+from accounts.bulk import BULK_ACTIONS, BulkActionError, bulk_options
+from accounts.bulk_tasks import bulk_action_now, bulk_action_queue
 from accounts.models import Account, Group, Product
 from accounts.removal import removal_summaries
-from governance.audit.record import Actor, new_correlation_id
+from governance.audit.record import Actor
 from governance.runs.models import RunStatus, RunTrigger, TaskRun
-from governance.runs.services import task_run_finish, task_run_progress, task_run_start
 
 SAMPLE_SIZE = 10
 REMOVAL_SUMMARY_LIMIT = 2000  # accounts: planning each one's removal costs a few queries per 500
@@ -94,9 +91,17 @@ def run_bulk_action(modeladmin, request, queryset, action_name: str):
             return None
         actor = Actor.from_request(request)
         if len(account_ids) > settings.BULK_ACTION_INLINE_LIMIT:
-            return _start_in_background(request, spec, action_name, account_ids, form.params(), actor)
-        outcome = accounts_bulk_apply(
-            action=action_name, account_ids=account_ids, params=form.params(), actor=actor, client_factory=client_for
+            run = bulk_action_queue(
+                action=action_name,
+                account_ids=account_ids,
+                params=form.params(),
+                actor=actor,
+                trigger=RunTrigger.MANUAL,
+            )
+            messages.info(request, f"{spec.label} for {len(account_ids):,} accounts runs in the background.")
+            return HttpResponseRedirect(reverse("admin:accounts_account_bulk_run", args=[run.pk]))
+        outcome = bulk_action_now(
+            action=action_name, account_ids=account_ids, params=form.params(), actor=actor, trigger=RunTrigger.MANUAL
         )
         # POST, redirect, GET: reloading the result page shows it again, never runs the action again.
         _keep_result(request, spec.label, outcome)
@@ -149,34 +154,6 @@ def _removals(queryset, count: int):
     ]
 
 
-def _start_in_background(request, spec, action_name, account_ids, params, actor):
-    run = task_run_start(
-        name="bulk_action",
-        trigger=RunTrigger.MANUAL,
-        subject=f"{spec.label}: {len(account_ids):,} accounts",
-        correlation_id=new_correlation_id(),
-        started_by=actor.name,
-    )
-    task_run_progress(run=run, done=0, total=len(account_ids))
-    try:
-        async_task(
-            "accounts.bulk_tasks.run_bulk_action",
-            run.pk,
-            action_name,
-            account_ids,
-            params,
-            actor_spec(actor),
-            task_name=f"bulk_action:{run.pk}",
-            group="bulk_action",
-        )
-    except Exception as exc:
-        # A run row that never gets a worker must not show "running" forever.
-        task_run_finish(run=run, status=RunStatus.FAILED, error=f"Could not queue the task: {exc}")
-        raise
-    messages.info(request, f"{spec.label} for {len(account_ids):,} accounts runs in the background.")
-    return HttpResponseRedirect(reverse("admin:accounts_account_bulk_run", args=[run.pk]))
-
-
 # The session keeps the last few inline results, for their result pages (reload, back button).
 _RESULTS_KEY, _RESULTS_KEPT = "portal_bulk_results", 5
 
@@ -191,6 +168,8 @@ def _keep_result(request, label: str, outcome) -> None:
             "label": label,
             "total": outcome.total,
             "counts": dict(outcome.counts),
+            "not_started": len(outcome.not_started),
+            "continued_in": outcome.continued_in.pk if outcome.continued_in else None,
             "results": [
                 {"account_pk": r.account_pk, "account": r.account, "outcome": str(r.outcome), "message": r.message}
                 for r in outcome.results

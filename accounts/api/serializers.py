@@ -285,16 +285,6 @@ class BulkResultSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class BulkOutcomeSerializer(serializers.Serializer):
-    """A bulk action carried out during the request: one result per account."""
-
-    action = serializers.CharField()
-    total = serializers.IntegerField()
-    correlation_id = serializers.CharField(help_text="Find its audit events with ?correlation_id=.")
-    counts = serializers.DictField(child=serializers.IntegerField(), source="count_dict")
-    results = BulkResultSerializer(many=True)
-
-
 class BulkRunSerializer(serializers.ModelSerializer):
     """A bulk action running (or run) in the background: poll until ``status`` is not running."""
 
@@ -321,3 +311,23 @@ class BulkRunSerializer(serializers.ModelSerializer):
 
     def get_url(self, obj) -> str:
         return reverse("api:account-bulk-detail", args=[obj.pk], request=self.context.get("request"))
+
+
+class BulkOutcomeSerializer(serializers.Serializer):
+    """A bulk action carried out during the request: one result per account it started."""
+
+    action = serializers.CharField()
+    total = serializers.IntegerField()
+    correlation_id = serializers.CharField(help_text="Find its audit events with ?correlation_id=.")
+    counts = serializers.DictField(child=serializers.IntegerField(), source="count_dict")
+    results = BulkResultSerializer(many=True)
+    not_started = serializers.SerializerMethodField(
+        help_text="Accounts not started within `BULK_ACTION_INLINE_BUDGET` seconds (a slow or rate-limited "
+        "Atlassian): they go on in the background, in `continued_in`."
+    )
+    continued_in = BulkRunSerializer(
+        allow_null=True, help_text="The background run doing the accounts not started; null when all were."
+    )
+
+    def get_not_started(self, outcome) -> int:
+        return len(outcome.not_started)

@@ -3,7 +3,6 @@ products, organizations, and bulk account actions through the admin's bulk servi
 
 from django.conf import settings
 from django.db.models import Prefetch
-from django_q.tasks import async_task
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -22,9 +21,8 @@ from accounts.api.serializers import (
     ProductSerializer,
     ReturnDateSerializer,
 )
-from accounts.bulk import BULK_ACTIONS, accounts_bulk_apply
-from accounts.bulk_tasks import actor_spec
-from accounts.clients import client_for
+from accounts.bulk import BULK_ACTIONS
+from accounts.bulk_tasks import bulk_action_now, bulk_action_queue
 from accounts.filtersets import AccountFilterSet
 from accounts.models import (
     AccessEndStatus,
@@ -42,9 +40,7 @@ from accounts.services.returns import account_return_date_set
 from governance.api.actors import api_actor
 from governance.api.permissions import AnyOf, ModelPermissions
 from governance.api.views import ID_PATTERN, ReadViewSet, request_now
-from governance.audit.record import new_correlation_id
 from governance.runs.models import RunTrigger, TaskRun
-from governance.runs.services import task_run_progress, task_run_start
 
 
 class AccountViewSet(ReadViewSet):
@@ -183,40 +179,18 @@ class BulkActionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         account_ids = serializer.selected_account_ids()
         actor = api_actor(request)
         if len(account_ids) > settings.BULK_ACTION_INLINE_LIMIT:
-            run = _start_in_background(action, account_ids, params, actor)
+            run = bulk_action_queue(
+                action=action, account_ids=account_ids, params=params, actor=actor, trigger=RunTrigger.API
+            )
             body = BulkRunSerializer(run, context={"request": request}).data
             return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
-        outcome = accounts_bulk_apply(
-            action=action, account_ids=account_ids, params=params, actor=actor, client_factory=client_for
+        outcome = bulk_action_now(
+            action=action, account_ids=account_ids, params=params, actor=actor, trigger=RunTrigger.API
         )
-        return Response(BulkOutcomeSerializer(outcome).data)
+        return Response(BulkOutcomeSerializer(outcome, context={"request": request}).data)
 
     @staticmethod
     def _check_permission(request, action: str) -> None:
         permission = BULK_ACTIONS[action].permission
         if not request.user.has_perm(permission):
             raise PermissionDenied(f"{action} needs the {permission} permission.")
-
-
-def _start_in_background(action: str, account_ids: list[int], params: dict, actor) -> TaskRun:
-    """The admin's background path (accounts.admin.bulk_views): a TaskRun, then the django-q2 task."""
-    spec = BULK_ACTIONS[action]
-    run = task_run_start(
-        name="bulk_action",
-        trigger=RunTrigger.API,
-        subject=f"{spec.label}: {len(account_ids):,} accounts",
-        correlation_id=new_correlation_id(),
-        started_by=actor.name,
-    )
-    task_run_progress(run=run, done=0, total=len(account_ids))
-    async_task(
-        "accounts.bulk_tasks.run_bulk_action",
-        run.pk,
-        action,
-        account_ids,
-        params,
-        actor_spec(actor),
-        task_name=f"bulk_action:{run.pk}",
-        group="bulk_action",
-    )
-    return run
