@@ -80,3 +80,31 @@ def test_help_desk_is_offered_activate_but_not_suspend(logged_in_page, hank, mir
     assert "bulk_activate" in offered
     assert "bulk_suspend" not in offered
     assert "bulk_deactivate" not in offered
+
+
+def test_a_suspension_slower_than_the_page_may_take_says_where_the_rest_goes_on(
+    logged_in_page, alice, simulator, mirrored, settings, monkeypatch
+):
+    from django_q.conf import Conf
+
+    from tests.browser.screenshots import save_screenshots
+
+    settings.ATLASSIAN_CONCURRENCY = 1
+    settings.BULK_ACTION_INLINE_BUDGET = 0.2  # spent during the first account: 3 calls of 100 ms
+    simulator.faults.latency_ms = 100
+    monkeypatch.setattr(Conf, "SYNC", True)  # the background part runs at once, as a cluster would
+    targets = _dormant_plain_accounts()[:4]
+    page = logged_in_page(alice)
+    page.goto("/admin/accounts/account/?inactivity=gt180")
+    for account in targets:
+        page.check(f"input.action-select[value='{account.pk}']")
+    page.select_option("select[name=action]", "bulk_suspend")
+    page.get_by_role("button", name="Go").first.click()
+    page.fill("textarea[name=reason]", "Dormant for more than 180 days")
+    page.get_by_role("button", name="Yes, suspend").click()
+
+    expect(page.locator("#bulk-continued")).to_contain_text("could not be started")
+    save_screenshots(page, "bulk-result-continued", fits=True)
+    page.locator("#bulk-continued").get_by_role("link", name="Follow their progress").click()
+    expect(page.locator("#content")).to_contain_text("Succeeded")
+    assert {simulator.state.user(a.account_id).status for a in targets} == {"suspended"}
