@@ -211,6 +211,9 @@ class AccountData:
         # loaded (the engine looks only at a policy's own) and the groups of them all (it only
         # intersects them).
         self._all: list[AccountSnapshot] | None = None
+        # One snapshot of each scope class (engine.scope_key), by class number: each policy asks
+        # in_scope once per class (decide_and_count's ``classes``) instead of once per account.
+        self.scope_classes: list[AccountSnapshot] = []
         self.loads = 0  # how many times the data was read (tests, benchmarks)
 
     def spec_for(self, policy: InactivityPolicy, now: datetime) -> PolicySpec | None:
@@ -222,6 +225,7 @@ class AccountData:
     def discard(self) -> None:
         """Forget what was read: the next evaluation reads the accounts again."""
         self._all = None
+        self.scope_classes = []
 
     def snapshots(self, spec: PolicySpec) -> list[AccountSnapshot]:
         """:func:`load_snapshots` of the policy ``spec`` describes (every candidate, in the same order)."""
@@ -294,8 +298,18 @@ class AccountData:
         activity, members, changed = self._activity, self._members, self._changed
         no_groups: frozenset[int] = frozenset()
         no_products: dict[int, datetime | None] = {}
-        return [
-            AccountSnapshot(
+        numbers: dict[tuple[Any, ...], int] = {}  # scope_key -> class number
+        classes: list[AccountSnapshot] = []
+        snapshots: list[AccountSnapshot] = []
+        append = snapshots.append
+        for pk, name, email, status, account_type, managed, admin, added, last, restored in rows:
+            products = activity.get(pk, no_products)
+            groups = members.get(pk, no_groups)
+            key = (account_type, managed, status, groups, frozenset(products))  # engine.scope_key
+            number = numbers.get(key)
+            if number is None:
+                number = numbers[key] = len(classes)
+            snapshot = AccountSnapshot(
                 pk,
                 name,
                 email,
@@ -307,11 +321,15 @@ class AccountData:
                 last,
                 restored,
                 changed.get(pk),
-                product_activity=activity.get(pk, no_products),
-                group_pks=members.get(pk, no_groups),
+                products,
+                groups,
+                number,
             )
-            for pk, name, email, status, account_type, managed, admin, added, last, restored in rows
-        ]
+            if number == len(classes):
+                classes.append(snapshot)
+            append(snapshot)
+        self.scope_classes = classes
+        return snapshots
 
 
 def shared_account_data(policies: Iterable[InactivityPolicy], now: datetime) -> dict[int, AccountData]:
