@@ -273,12 +273,15 @@ class AccountData:
             in_states = accounts.filter(status__in=self._states).values_list("pk", "status_changed_at")
             changed = {pk: aware(when) for pk, when in driver_rows(in_states)}
         self._changed = changed
+        # Product access and memberships: every row of the policies' products and groups (all of
+        # this organization), not only those of the accounts read above, as load_snapshots narrows
+        # them. Rows of accounts left out (removed, imported) are never looked up; the narrowing
+        # would re-read the accounts for each of the two queries (at 100,000 accounts, 0.06 s for
+        # product access and 0.1 s for memberships, which are otherwise read in 0.006 s).
         activity: dict[int, dict[int, datetime | None]] = defaultdict(dict)
         if self._products:
             # load_snapshots' order, so that each account's products come in the same order.
-            access = ProductAccess.objects.filter(account__in=accounts, product_id__in=self._products).order_by(
-                "account_id", "product_id"
-            )
+            access = ProductAccess.objects.filter(product_id__in=self._products).order_by("account_id", "product_id")
             for account_pk, product_pk, last in driver_rows(
                 access.values_list("account_id", "product_id", "last_active")
             ):
@@ -287,7 +290,7 @@ class AccountData:
         members: dict[int, frozenset[int]] = {}
         if self._groups:
             found: dict[int, set[int]] = defaultdict(set)
-            memberships = Membership.objects.filter(group_id__in=self._groups, account__in=accounts)
+            memberships = Membership.objects.filter(group_id__in=self._groups)
             for account_pk, group_pk in memberships.values_list("account_id", "group_id"):
                 found[account_pk].add(group_pk)
             members = {pk: frozenset(groups) for pk, groups in found.items()}
