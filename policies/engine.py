@@ -189,6 +189,7 @@ _APP, _CUSTOMER = AccountType.APP, AccountType.CUSTOMER
 _MANAGED, _EXTERNAL = ClaimScope.MANAGED, ClaimScope.EXTERNAL
 _IN_STATE, _NEVER_ACTIVE = Trigger.IN_STATE, Trigger.NEVER_ACTIVE
 _REMOVE_PRODUCT_ACCESS = PolicyAction.REMOVE_PRODUCT_ACCESS
+_NONE, _WARN, _ACT, _CANCEL = Verdict.NONE, Verdict.WARN, Verdict.ACT, Verdict.CANCEL
 
 
 def _day(value: datetime) -> str:
@@ -311,7 +312,7 @@ def _anchor(
     """The moment inactivity is counted from, what it is, and the product it concerns.
 
     Runs for every account in scope, so it builds no list and composes no label: None stands for
-    "last active in {product} on" (IN_STATE: "{status} since"), composed by ``_label`` for the
+    "last active in {product} on" (IN_STATE: "{status} since"), composed by ``_decide`` for the
     few accounts past the threshold. ``only_product``: ``_Rules.only_product``.
     Of equal moments the first listed wins: last activity (or the state), then joining, then restoring.
     """
@@ -329,13 +330,6 @@ def _anchor(
     if when is None:
         return None, "", product
     return when, label, product
-
-
-def _label(policy: PolicySpec, account: AccountSnapshot, label: str | None, product: str) -> str:
-    """An anchor's label as ``_anchor`` gave it, None composed."""
-    if label is not None:
-        return label
-    return f"{account.status} since" if policy.trigger == _IN_STATE else f"last active in {product} on"
 
 
 def _state_anchor(account: AccountSnapshot) -> tuple[datetime | None, str | None, str]:
@@ -427,7 +421,6 @@ def decide_and_count(
     checks = _checks(exemptions, policy.id, now)
     rules = _rules(policy)
     only_product = rules.only_product
-    none = Verdict.NONE
     get_case = open_cases.get
     # For an account with nothing open every check but the last answers NONE, so their order does
     # not matter: the cheap threshold comes before the exemptions, which most accounts never reach.
@@ -450,13 +443,13 @@ def decide_and_count(
             if anchor is None or now < anchor + span:
                 continue  # NONE: never judged, or within the threshold
         decision = _decide(policy, account, checks, now, open_case, rules, quiet=True, scoped=scoped, anchored=anchored)
-        if decision is not None and decision.verdict != none:
+        if decision is not None and decision.verdict != _NONE:
             decisions.append(decision)
     return decisions, scope
 
 
 def _none_or_cancel(account: AccountSnapshot, open_case: OpenCase | None, reason: str) -> Decision:
-    return Decision(account.pk, Verdict.CANCEL if open_case else Verdict.NONE, reason)
+    return Decision(account.pk, _CANCEL if open_case else _NONE, reason)
 
 
 def _decide(
@@ -486,7 +479,8 @@ def _decide(
         if policy.trigger == _NEVER_ACTIVE:
             return _none_or_cancel(account, open_case, f"has used {product}")
         return _none_or_cancel(account, open_case, "no activity, join or restore date known: not judged")
-    label = _label(policy, account, label, product)
+    if label is None:  # composed only now: see _anchor
+        label = f"{account.status} since" if policy.trigger == _IN_STATE else f"last active in {product} on"
     due = anchor + rules.threshold
     days = days_inactive(anchor, now)
     lead = rules.lead
@@ -503,7 +497,7 @@ def _decide(
     what = f"{words} {product}" if policy.action == _REMOVE_PRODUCT_ACCESS else words
     base = f"{label} {_day(anchor)} ({days} days; threshold {policy.trigger_days} days)"
     if now < due:
-        verdict, reason = Verdict.WARN, f"{base}; will be {what} on {_day(due)}"
+        verdict, reason = _WARN, f"{base}; will be {what} on {_day(due)}"
     else:
-        verdict, reason = Verdict.ACT, f"{base}; {what} on {_day(now)}"
+        verdict, reason = _ACT, f"{base}; {what} on {_day(now)}"
     return Decision(account.pk, verdict, reason, due, anchor, days, product)  # due_at, inactive_since, days_inactive
