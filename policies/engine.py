@@ -426,6 +426,8 @@ def decide_and_count(
     # not matter: the cheap threshold comes before the exemptions, which most accounts never reach.
     span = rules.threshold - rules.lead  # anchor + threshold - lead is anchor + span: timedelta sums are exact
     scoped_by_class = [in_scope(policy, c) for c in classes] if classes is not None else None
+    # Never active in any product: whoever has a last activity is not judged (_anchor's answer, early).
+    used_any_means_none = policy.trigger == _NEVER_ACTIVE and not policy.product_pks
     for account in accounts:
         if scoped_by_class is not None and (number := account.scope_class) >= 0:
             scoped = scoped_by_class[number]
@@ -438,6 +440,8 @@ def decide_and_count(
             continue  # out of scope, nothing open: NONE
         anchored = None
         if open_case is None:
+            if used_any_means_none and account.last_active is not None:
+                continue
             anchored = _anchor(policy, account, only_product)
             anchor = anchored[0]
             if anchor is None or now < anchor + span:
