@@ -229,12 +229,13 @@ def in_scope(policy: PolicySpec, account: AccountSnapshot) -> bool:
 
 def scope_key(account: AccountSnapshot) -> tuple[str, bool, str, frozenset[int], frozenset[int]]:
     """Everything of an account that ``in_scope`` reads: accounts with equal keys are in or out of
-    any policy's scope together. Keep the two in step (tests/policies/test_engine_batch.py checks it).
+    any policy's scope together. Keep the two in step, and ``AccountData._build``, which makes the
+    same key from its rows (tests/policies/test_engine_batch.py and test_shared_loading.py check it).
 
     Policies evaluated together on shared data (``policies.selectors.snapshots.AccountData``)
     number the distinct keys (``AccountSnapshot.scope_class``), so that each policy asks
-    ``in_scope`` once per class instead of once per account: a few hundred classes for
-    100,000 accounts, where the per-account check was a fifth of each policy's decisions.
+    ``in_scope`` once per class instead of once per account: 88 classes for the benchmark's
+    100,000 accounts, where the per-account check was a quarter of a large policy's decisions.
     """
     return (
         account.account_type,
