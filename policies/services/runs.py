@@ -91,18 +91,22 @@ def _evaluate(
     shared: AccountData | None = None,
 ) -> Evaluation:
     spec = shared.spec_for(policy, now) if shared is not None and account_pks is None else None
+    classes = None
     if shared is not None and spec is not None:
         exemptions = shared.exemptions
         snapshots = shared.snapshots(spec)
+        classes = shared.scope_classes
     else:
         spec = policy_spec(policy)
         exemptions = active_exemptions(policy.organization, now)
         snapshots = load_snapshots(policy, spec, exemptions, account_pks=account_pks)
     cases = open_cases(policy)
-    decisions, scope = decide_and_count(spec, snapshots, exemptions, now, {pk: case for pk, (_, case) in cases.items()})
+    decisions, scope = decide_and_count(
+        spec, snapshots, exemptions, now, {pk: case for pk, (_, case) in cases.items()}, classes=classes
+    )
     # Open cases for accounts that left the candidate set entirely (removed, say) are cancelled too.
-    seen = {s.pk for s in snapshots}
-    if account_pks is None:
+    if account_pks is None and cases:
+        seen = {s.pk for s in snapshots}
         decisions += [Decision(pk, Verdict.CANCEL, "no longer in the policy's scope") for pk in cases if pk not in seen]
     return Evaluation(decisions=decisions, scope_size=scope, open=cases)
 

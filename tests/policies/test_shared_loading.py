@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Account, Group, Membership, Organization, Product, ProductAccess
 from accounts.models.accounts import MANAGED_BY_IDP
 from governance.audit.record import Actor
+from policies.engine import AccountSnapshot, scope_key
 from policies.models import Enforcement, Exemption, InactivityPolicy, PolicyMode
-from policies.selectors.snapshots import shared_account_data
+from policies.selectors.snapshots import load_snapshots, shared_account_data
 from policies.services.runs import evaluate, idp_provisioned, policy_run
 
 NOW = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
@@ -177,3 +178,25 @@ def test_the_idp_provisioned_among_many_accounts_are_found_in_one_query(django_a
     assert len(expected) == len([pk for pk in asked if (pk - pks[0]) % 3])  # not vacuous
     with django_assert_num_queries(1):
         assert idp_provisioned(asked, org) == expected
+
+
+@pytest.mark.django_db
+def test_shared_snapshots_are_numbered_by_scope_class_as_the_engine_defines_it():
+    policies = _organization(300)
+    data = shared_account_data(policies, NOW)[policies[0].organization_id]
+    snapshots = data.snapshots(data.spec_for(policies[0], NOW))
+    keys = [scope_key(c) for c in data.scope_classes]
+
+    assert 1 < len(keys) == len(set(keys)) < len(snapshots)  # one class per key; accounts share them
+    for snapshot in snapshots:
+        assert keys[snapshot.scope_class] == scope_key(snapshot)
+
+
+@pytest.mark.django_db
+def test_both_loaders_build_snapshots_with_every_field():
+    policies = _organization(60)
+    data = shared_account_data(policies, NOW)[policies[0].organization_id]
+    for policy in policies:
+        spec = data.spec_for(policy, NOW)
+        for snapshot in [*data.snapshots(spec), *load_snapshots(policy, spec, data.exemptions)]:
+            assert AccountSnapshot._make(snapshot) == snapshot  # _make refuses a tuple of another length
