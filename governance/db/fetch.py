@@ -30,9 +30,14 @@ def pks_by(model: type[Model], field: str, values: Sequence, **equal) -> dict:
     return dict(fetch_rows(model, (field, model._meta.pk.name), field, values, **equal))
 
 
-def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Sequence, **equal) -> list[Any]:
+def fetch_rows(
+    model: type[Model], fields: Sequence[str], field: str, values: Sequence, *, lock: bool = False, **equal
+) -> list[Any]:
     """``fields`` of the rows of ``model`` whose ``field`` is one of ``values`` and whose other
     fields equal ``equal``, as database values (a datetime is its stored text on SQLite).
+
+    ``lock``: the rows are locked until the transaction ends, as ``select_for_update(no_key=True)``
+    locks them (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's write lock covers the whole database).
 
     ``filter(field__in=values, **equal).values_list(*fields)`` without the ORM's work on every
     value, IN_CHUNK values a query. On SQLite each query answers one row, the JSON array of the
@@ -48,10 +53,15 @@ def fetch_rows(model: type[Model], fields: Sequence[str], field: str, values: Se
     as_json = connection.vendor == "sqlite"
     selected = f"json_group_array(json_array({columns}))" if as_json else columns
     head = f"SELECT {selected} FROM {table} WHERE 1 = 1{where}"  # noqa: S608
+    tail = ""
+    if lock and connection.features.has_select_for_update:
+        tail = " " + ops.for_update_sql(no_key=connection.features.has_select_for_no_key_update)
     rows: list[Sequence] = []
     with connection.cursor() as cursor:
         for chunk in in_chunks(values):
-            cursor.execute(f"{head} AND {column} IN ({', '.join(['%s'] * len(chunk))})", [*equal.values(), *chunk])
+            cursor.execute(
+                f"{head} AND {column} IN ({', '.join(['%s'] * len(chunk))}){tail}", [*equal.values(), *chunk]
+            )
             if as_json:
                 rows.extend(json.loads(cursor.fetchone()[0]))  # lists, not tuples: unpacked alike
             else:
