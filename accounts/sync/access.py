@@ -22,7 +22,7 @@ from accounts.sync.context import SyncContext
 from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
 from governance.db.datetimes import datetime_adapter, db_datetime
-from governance.db.fetch import fetch_rows, in_chunks
+from governance.db.fetch import fetch_grouped, fetch_rows, in_chunks
 from governance.db.upsert import upsert
 
 if TYPE_CHECKING:
@@ -34,11 +34,15 @@ _MEMBERSHIP_FIELDS = ("account", "group", "first_seen_at")
 
 
 def write_product_access(
-    ctx: SyncContext, users: list[DirectoryUser], pks: dict[str, int], existing: "dict[str, KnownAccount]"
+    ctx: SyncContext,
+    users: list[DirectoryUser],
+    pks: dict[str, int],
+    existing: "dict[str, KnownAccount]",
+    groups_of: dict[str, set[int]],
 ) -> None:
-    """Each user's product access: last activity per product, and whether a group grants it."""
-    # Products each licence group grants, by Atlassian group id (most groups grant nothing).
-    grants = {gid: ctx.grants_by_group[pk] for gid, pk in ctx.group_pks.items() if pk in ctx.grants_by_group}
+    """Each user's product access: last activity per product, and whether a group grants it.
+    ``groups_of``: each user's groups, as group pks."""
+    grants = ctx.grants_by_group  # products each licence group grants, by group pk (most grant nothing)
     product_pks = ctx.product_pks
     adapt = datetime_adapter()
     rows: list[tuple] = []  # new accounts' rows, ready to insert
@@ -47,7 +51,7 @@ def write_product_access(
         if not user.product_access:
             continue
         account_pk = pks[user.account_id]
-        from_groups = [grants[g.id] for g in user.groups if g.id in grants]
+        from_groups = [grants[pk] for pk in groups_of[user.account_id] if pk in grants]
         granted_by_groups = from_groups[0] if len(from_groups) == 1 else set().union(*from_groups)
         held = {}  # a product listed twice: the last one counts
         for product in user.product_access:
@@ -104,18 +108,23 @@ def _access_changes(
 
 
 def write_memberships(
-    ctx: SyncContext, users: list[DirectoryUser], pks: dict[str, int], existing: "dict[str, KnownAccount]", events: list
+    ctx: SyncContext,
+    users: list[DirectoryUser],
+    pks: dict[str, int],
+    existing: "dict[str, KnownAccount]",
+    events: list,
+    groups_of: dict[str, set[int]],
 ) -> None:
-    """Each user's groups; joining and leaving are audited for accounts the mirror already knew.
+    """Each user's groups (``groups_of``: as group pks); joining and leaving are audited for
+    accounts the mirror already knew.
 
     A first sighting is summarised in ``sync.completed`` instead of a million "joined" events.
     """
-    group_pks = ctx.group_pks
     to_add: defaultdict[int, list[int]] = defaultdict(list)  # group pk -> account pks
     wanted: dict[int, set[int]] = {}  # known accounts: account -> group pks
     for user in users:
         account_pk = pks[user.account_id]
-        held = {group_pks[g.id] for g in user.groups}
+        held = groups_of[user.account_id]
         if user.account_id in existing:
             wanted[account_pk] = held
         else:
@@ -124,15 +133,9 @@ def write_memberships(
     added: set[tuple[int, int]] = set()
     removed: set[tuple[int, int]] = set()
     if existing:
-        fetched = fetch_rows(Membership, ("id", "account", "group"), "account", [a.pk for a in existing.values()])
         # Each account's groups compared as one set: in an hourly re-sync nearly all are equal.
-        stored: dict[int, set[int]] = {}
-        for _, a, g in fetched:
-            groups = stored.get(a)
-            if groups is None:
-                stored[a] = {g}
-            else:
-                groups.add(g)
+        known_pks = [a.pk for a in existing.values()]
+        stored = {a: set(groups) for a, groups in fetch_grouped(Membership, "account", known_pks, "group").items()}
         empty: set[int] = set()
         for account_pk in {*wanted, *stored}:
             held, current = wanted.get(account_pk, empty), stored.get(account_pk, empty)
@@ -141,8 +144,13 @@ def write_memberships(
                 removed.update((account_pk, g) for g in current - held)
         for account_pk, group_pk in added:
             to_add[group_pk].append(account_pk)
-        if removed:
-            gone = [pk for pk, a, g in fetched if (a, g) in removed]
+        if removed:  # the rows' pks, read for the accounts that left a group only
+            leaving = sorted({a for a, _ in removed})
+            gone = [
+                pk
+                for pk, a, g in fetch_rows(Membership, ("id", "account", "group"), "account", leaving)
+                if (a, g) in removed
+            ]
             for chunk in in_chunks(gone):
                 Membership.objects.filter(pk__in=chunk).delete()
         events.extend(_membership_events(ctx, existing, added, removed))

@@ -195,9 +195,13 @@ def write_users(ctx: SyncContext, users: list[DirectoryUser], existing: dict[str
     instance): one mapping for both.
     """
     events: list[dict] = []
-    pks = _write_accounts(ctx, users, existing, events)
-    write_product_access(ctx, users, pks, existing)
-    write_memberships(ctx, users, pks, existing, events)
+    # Each user's groups as mirror pks, worked out once for the three tables (licence groups
+    # counted, products granted, memberships): ten or so groups a user, a hundred thousand users.
+    group_pks = ctx.group_pks
+    groups_of = {user.account_id: {group_pks[g.id] for g in user.groups} for user in users}
+    pks = _write_accounts(ctx, users, existing, events, groups_of)
+    write_product_access(ctx, users, pks, existing, groups_of)
+    write_memberships(ctx, users, pks, existing, events, groups_of)
     return events
 
 
@@ -261,7 +265,7 @@ def _directory_of(ctx: SyncContext, user: DirectoryUser, current: KnownAccount |
 
 
 def _account_values(
-    user: DirectoryUser, current_type: str | None, licence_ids: frozenset[str], directory: str | None, adapt
+    user: DirectoryUser, current_type: str | None, licence_groups: int, directory: str | None, adapt
 ) -> tuple:
     """What the mirror should hold for ``user``, in the order of ACCOUNT_FIELDS, datetimes in their
     database form (``adapt``): as a row is written, and as :class:`KnownAccount` holds the stored one."""
@@ -282,13 +286,14 @@ def _account_values(
         adapt(user.added_to_org),
         adapt(max(activity)) if activity else None,
         status == _ACTIVE and bool(access) and account_type == _ATLASSIAN,
-        # Group ids and rows are one to one: distinct licence group ids = distinct licence groups.
-        len({g.id for g in user.groups if g.id in licence_ids}) if licence_ids else 0,
+        licence_groups,
         directory,
     )
 
 
-def _write_accounts(ctx: SyncContext, users, existing: dict[str, KnownAccount], events: list) -> dict[str, int]:
+def _write_accounts(
+    ctx: SyncContext, users, existing: dict[str, KnownAccount], events: list, groups_of: dict[str, set[int]]
+) -> dict[str, int]:
     """Insert new accounts, upsert changed ones; ``{account id: pk}`` for every user of the batch.
 
     A known account is compared as one tuple of database values (:class:`KnownAccount`): booleans
@@ -300,14 +305,18 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, KnownAccount], 
     adapt = datetime_adapter()
     org_pk, now = ctx.organization.pk, adapt(ctx.now)
     first_seen = adapt(timezone.now())  # first_seen_at is auto_now_add: kept on conflict
-    licence_ids = frozenset(gid for gid, pk in ctx.group_pks.items() if pk in ctx.licence_group_pks)
+    licence_pks = ctx.licence_group_pks
     # The columns of _ACCOUNT_INSERT after status_changed_at; imported_as_of empty: seen by this sync.
     tail = (now, None, None, first_seen, None, None, None, None)
 
     for user in users:
         current = existing.get(user.account_id)
         values = _account_values(
-            user, current.values[_TYPE] if current else None, licence_ids, _directory_of(ctx, user, current), adapt
+            user,
+            current.values[_TYPE] if current else None,
+            len(groups_of[user.account_id] & licence_pks),  # distinct licence groups
+            _directory_of(ctx, user, current),
+            adapt,
         )
         if user.status not in STATUS_FROM_REMOTE:
             ctx.unknown_statuses[user.status] += 1

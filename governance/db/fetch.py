@@ -67,3 +67,31 @@ def fetch_rows(
             else:
                 rows.extend(cursor.fetchall())
     return rows
+
+
+def fetch_grouped(model: type[Model], field: str, values: Sequence, collected: str) -> dict[Any, list]:
+    """``{value: [the collected field of each of its rows]}`` for the rows of ``model`` whose
+    ``field`` is one of ``values`` (those with no row are left out), IN_CHUNK values a query.
+
+    The database groups the rows (``GROUP BY``, along an index leading with ``field``): Python
+    gets one entry per value instead of one tuple per row, which for the sync's memberships is
+    ten times fewer objects. On SQLite the lists come as JSON, all of a query's in one text (see
+    :func:`fetch_rows`); on PostgreSQL as arrays, which the driver turns into lists.
+    """
+    ops, meta = connection.ops, model._meta
+    # Only quoted identifiers from the model's metadata go into the text; values are parameters.
+    table, key = ops.quote_name(meta.db_table), ops.quote_name(column_of(model, field))
+    item = ops.quote_name(column_of(model, collected))
+    as_json = connection.vendor == "sqlite"
+    select = (
+        f"SELECT json_group_array(json_array(k, json(v))) FROM (SELECT {key} AS k, json_group_array({item}) AS v"  # noqa: S608
+        if as_json
+        else f"SELECT {key}, array_agg({item})"
+    )
+    grouped: dict[Any, list] = {}
+    with connection.cursor() as cursor:
+        for chunk in in_chunks(values):
+            sql = f"{select} FROM {table} WHERE {key} IN ({', '.join(['%s'] * len(chunk))}) GROUP BY {key}"
+            cursor.execute(f"{sql})" if as_json else sql, list(chunk))
+            grouped.update(json.loads(cursor.fetchone()[0]) if as_json else cursor.fetchall())
+    return grouped
