@@ -38,7 +38,7 @@ def write_product_access(
     users: list[DirectoryUser],
     pks: dict[str, int],
     existing: "dict[str, KnownAccount]",
-    groups_of: dict[str, set[int]],
+    groups_of: dict[str, tuple[int, ...]],
 ) -> None:
     """Each user's product access: last activity per product, and whether a group grants it.
     ``groups_of``: each user's groups, as group pks."""
@@ -113,7 +113,7 @@ def write_memberships(
     pks: dict[str, int],
     existing: "dict[str, KnownAccount]",
     events: list,
-    groups_of: dict[str, set[int]],
+    groups_of: dict[str, tuple[int, ...]],
 ) -> None:
     """Each user's groups (``groups_of``: as group pks); joining and leaving are audited for
     accounts the mirror already knew.
@@ -126,7 +126,7 @@ def write_memberships(
         account_pk = pks[user.account_id]
         held = groups_of[user.account_id]
         if user.account_id in existing:
-            wanted[account_pk] = held
+            wanted[account_pk] = set(held)
         else:
             for group_pk in held:
                 to_add[group_pk].append(account_pk)
@@ -138,10 +138,10 @@ def write_memberships(
         stored = {a: set(groups) for a, groups in fetch_grouped(Membership, "account", known_pks, "group").items()}
         empty: set[int] = set()
         for account_pk in {*wanted, *stored}:
-            held, current = wanted.get(account_pk, empty), stored.get(account_pk, empty)
-            if held != current:
-                added.update((account_pk, g) for g in held - current)
-                removed.update((account_pk, g) for g in current - held)
+            sent, current = wanted.get(account_pk, empty), stored.get(account_pk, empty)
+            if sent != current:
+                added.update((account_pk, g) for g in sent - current)
+                removed.update((account_pk, g) for g in current - sent)
         for account_pk, group_pk in added:
             to_add[group_pk].append(account_pk)
         if removed:  # the rows' pks, read for the accounts that left a group only
