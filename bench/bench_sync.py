@@ -460,6 +460,8 @@ def main(argv=None) -> int:
     # two, so on a busy machine the wall-clock ratio tends towards this one. Reported, not a target.
     client_cpu = client["cpu_seconds"] + client["simulator_cpu_seconds"]
     cpu_ratio = (full["cpu_seconds"] + full["simulator_cpu_seconds"]) / client_cpu if client_cpu else float("inf")
+    resync_cpu = resync["cpu_seconds"] + resync["simulator_cpu_seconds"]
+    resync_cpu_ratio = resync_cpu / client_cpu if client_cpu else float("inf")
     checks = {
         "full_sync_succeeded": full["status"] == "succeeded",
         "resync_succeeded": resync["status"] == "succeeded",
@@ -578,6 +580,7 @@ def main(argv=None) -> int:
         ("re-sync: CPU/wall", f"{resync['cpu_seconds'] / resync['seconds']:.0%}"),
         ("re-sync: peak RSS", f"{resync['peak_rss_mb']:.0f} MB"),
         ("re-sync / client alone", f"{resync_ratio:.2f}"),
+        ("re-sync / client alone, CPU incl. simulator", f"{resync_cpu_ratio:.2f}"),
         (
             "load average, 1 min (client / sync / re-sync)",
             " / ".join(f"{r['load_average_1min'][0]:.1f}" for r in (client, full, resync)),
@@ -604,6 +607,8 @@ def main(argv=None) -> int:
         print(full["profile"]["tottime"])
         print("full sync, top by cumulative time")
         print(full["profile"]["cumulative"])
+        print("re-sync, top by own time")
+        print(resync["profile"]["tottime"])
 
     def strip(result: dict) -> dict:
         return {k: v for k, v in result.items() if k != "profile"}
@@ -633,6 +638,7 @@ def main(argv=None) -> int:
             "cursor_floor": cursor,
             "ratio_full_sync_to_measured_floor": measured_floor_ratio,
             "cpu_ratio_full_sync_to_client": cpu_ratio,
+            "cpu_ratio_resync_to_client": resync_cpu_ratio,
             "mirror_after_full_sync": after_full,
             "mirror_after_resync": after_resync,
             "checks": checks,

@@ -10,7 +10,7 @@ from accounts.models import Account, Group, GroupProductGrant, Membership, Produ
 from accounts.sync.context import SyncContext
 from accounts.sync.groups import load_products
 from accounts.sync.runner import USER_EXPAND
-from accounts.sync.users import ACCOUNT_FIELDS, ensure_page_references, write_users
+from accounts.sync.users import ACCOUNT_FIELDS, ensure_page_references, known_account, write_users
 from governance.atlassian.client import AtlassianClient
 from governance.atlassian.errors import AtlassianError
 from governance.atlassian.records import DirectoryUser
@@ -64,7 +64,7 @@ def mirror_remote_user(
         ctx.grants_by_group.setdefault(group_pk, set()).add(product_pk)
     ensure_page_references(ctx, [user])
     before = set(Membership.objects.filter(account=locked).values_list("group_id", flat=True))
-    events = write_users(ctx, [user], {locked.account_id: locked})
+    events = write_users(ctx, [user], {locked.account_id: known_account(locked)})
     after = set(Membership.objects.filter(account=locked).values_list("group_id", flat=True))
     # The sync takes group sizes from the group listing; here the account's own joins and leaves
     # keep them right, as membership_add and membership_remove do.

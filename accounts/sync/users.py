@@ -18,8 +18,9 @@ change, brings them up to date.
 """
 
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account, AccountStatus, AccountType, Group
@@ -29,8 +30,8 @@ from accounts.sync.groups import ensure_products
 from governance.atlassian.records import DirectoryUser
 from governance.audit.models import AuditAction
 from governance.audit.record import record_events
-from governance.db.datetimes import datetime_adapter
-from governance.db.fetch import in_chunks, pks_by
+from governance.db.datetimes import datetime_adapter, stored_datetimes
+from governance.db.fetch import fetch_rows, pks_by
 from governance.db.upsert import upsert
 
 STATUS_FROM_REMOTE = {
@@ -85,11 +86,75 @@ _ACCOUNT_INSERT = (
     "return_claimed_at",
 )
 _ADDED, _LAST_ACTIVE = ACCOUNT_FIELDS.index("added_to_org"), ACCOUNT_FIELDS.index("last_active")
+_NAME, _EMAIL = ACCOUNT_FIELDS.index("name"), ACCOUNT_FIELDS.index("email")
+_TYPE, _STATUS = ACCOUNT_FIELDS.index("account_type"), ACCOUNT_FIELDS.index("status")
+_DIRECTORY = ACCOUNT_FIELDS.index("directory_id")
+# What a batch reads of the accounts the mirror already has: the columns it compares and keeps.
+_KNOWN_COLUMNS = ("id", "account_id", *ACCOUNT_FIELDS, "status_changed_at", "imported_as_of", "portal_changed_at")
+_ACCOUNT_LABEL = Account._meta.label_lower
 # How long before a batch's first request a service's change still counts as possibly newer than
 # the batch. The stamp and the request time come from the clocks of different hosts (a worker, the
 # sync's), and Atlassian's search may answer from an index a little behind its writes. Erring
 # late is harmless: the account waits for the next sync.
 CHANGE_MARGIN = timedelta(minutes=2)
+
+
+class KnownAccount(NamedTuple):
+    """An account the mirror already holds, as a batch compares it: plain database values.
+
+    The hourly re-sync compares every account and changes next to none, so it reads them as the
+    driver's values (no model instance, no per-value converter) and compares the whole row at once
+    with what Atlassian sent, put in the same form (:func:`_account_values`).
+    """
+
+    pk: int
+    account_id: str
+    values: tuple  # in the order of ACCOUNT_FIELDS; datetimes in their database form
+    status_changed_at: Any  # database form: written back as it is when the status stays
+    imported: bool  # ``imported_as_of`` is set: written to clear it, whatever else changed
+    portal_changed_at: datetime | None  # aware
+
+    @property
+    def status(self) -> str:
+        return self.values[_STATUS]
+
+    def __str__(self) -> str:  # as ``Account.__str__``: the audit events' target text
+        values = self.values
+        return values[_NAME] or values[_EMAIL] or self.account_id
+
+
+def known_account(account: Account) -> KnownAccount:
+    """``account``, an instance (the read-back's locked row), as a batch compares it."""
+    adapt = datetime_adapter()
+    values = [getattr(account, name) for name in ACCOUNT_FIELDS]
+    values[_ADDED], values[_LAST_ACTIVE] = adapt(values[_ADDED]), adapt(values[_LAST_ACTIVE])
+    return KnownAccount(
+        account.pk,
+        account.account_id,
+        tuple(values),
+        adapt(account.status_changed_at),
+        account.imported_as_of is not None,
+        account.portal_changed_at,
+    )
+
+
+def _known_accounts(ctx: SyncContext, users: list[DirectoryUser]) -> dict[str, KnownAccount]:
+    """The mirror's accounts among ``users``, by account id, their rows locked (see apply_user_page)."""
+    read = stored_datetimes(connection.alias)
+    ids = [u.account_id for u in users]
+    rows = fetch_rows(Account, _KNOWN_COLUMNS, "account_id", ids, lock=True, organization=ctx.organization.pk)
+    last = len(ACCOUNT_FIELDS) + 2
+    return {
+        row[1]: KnownAccount(
+            row[0],
+            row[1],
+            tuple(row[2:last]),
+            row[last],
+            row[last + 1] is not None,
+            None if row[last + 2] is None else read(row[last + 2]),
+        )
+        for row in rows
+    }
 
 
 def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
@@ -104,18 +169,13 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
         return
     ensure_page_references(ctx, users)
     with transaction.atomic():
-        # Which accounts the mirror has (a cheap probe: on a first sync none), then those rows,
+        # The mirror's rows of these accounts (on a first sync none, found as cheaply as a probe),
         # locked on PostgreSQL until the batch commits: a service changes an account's rows only
         # holding its row lock (services/remote.py lock_for_change), so it either committed before
         # this read (and its stamp is seen here) or waits and writes after this batch. On SQLite
         # the IMMEDIATE transaction holds the database's write lock from its start, to the same
         # effect. FOR NO KEY UPDATE: rows elsewhere may still reference these accounts meanwhile.
-        found = pks_by(Account, "account_id", [u.account_id for u in users], organization=ctx.organization.pk)
-        existing = {
-            a.account_id: a
-            for pks in in_chunks(list(found.values()))
-            for a in Account.objects.filter(pk__in=pks).order_by().select_for_update(no_key=True)
-        }
+        existing = _known_accounts(ctx, users)
         users, existing = _without_newer_changes(ctx, users, existing, fetched_since - CHANGE_MARGIN)
         if not users:
             return
@@ -125,18 +185,24 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
             ctx.counts["audit_events"] += len(events)
 
 
-def write_users(ctx: SyncContext, users: list[DirectoryUser], existing: dict[str, Account]) -> list[dict]:
+def write_users(ctx: SyncContext, users: list[DirectoryUser], existing: dict[str, KnownAccount]) -> list[dict]:
     """Make the mirror rows of ``users`` (accounts, product access, memberships) what Atlassian
     sent; ``existing`` are the mirror's accounts among them, by account id. Returns the audit
     events of what it saw changed, for the caller to record in its transaction.
 
     The sync writes its batches with it, and so does the read-back of the one account a service
-    has just changed (accounts/services/readback.py): one mapping for both.
+    has just changed (accounts/services/readback.py, with :func:`known_account` of its locked
+    instance): one mapping for both.
     """
     events: list[dict] = []
-    pks = _write_accounts(ctx, users, existing, events)
-    write_product_access(ctx, users, pks, existing)
-    write_memberships(ctx, users, pks, existing, events)
+    # Each user's groups as mirror pks, worked out once for the three tables (licence groups
+    # counted, products granted, memberships): ten or so groups a user, a hundred thousand users.
+    # Tuples (of distinct pks) weigh a fifth of sets: a first sync holds a batch of them at its peak.
+    group_pks = ctx.group_pks
+    groups_of = {user.account_id: tuple({group_pks[g.id] for g in user.groups}) for user in users}
+    pks = _write_accounts(ctx, users, existing, events, groups_of)
+    write_product_access(ctx, users, pks, existing, groups_of)
+    write_memberships(ctx, users, pks, existing, events, groups_of)
     return events
 
 
@@ -155,8 +221,8 @@ def _first_sightings(ctx: SyncContext, users: list[DirectoryUser]) -> list[Direc
 
 
 def _without_newer_changes(
-    ctx: SyncContext, users: list[DirectoryUser], existing: dict[str, Account], since: datetime
-) -> tuple[list[DirectoryUser], dict[str, Account]]:
+    ctx: SyncContext, users: list[DirectoryUser], existing: dict[str, KnownAccount], since: datetime
+) -> tuple[list[DirectoryUser], dict[str, KnownAccount]]:
     """``users`` and ``existing`` without the accounts a service changed at or after ``since``."""
     deferred = {
         account_id
@@ -188,7 +254,7 @@ def ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None
         ctx.counts["groups_written"] += len(unknown)
 
 
-def _directory_of(ctx: SyncContext, user: DirectoryUser, current: Account | None) -> str | None:
+def _directory_of(ctx: SyncContext, user: DirectoryUser, current: KnownAccount | None) -> str | None:
     """The directory the account belongs to: the sync's per-directory listings say (none: a managed
     account in no directory); a single account's read-back keeps what the mirror knew unless the
     account left every directory (DESIGN.md 5.12)."""
@@ -196,19 +262,20 @@ def _directory_of(ctx: SyncContext, user: DirectoryUser, current: Account | None
         return ctx.account_directories.get(user.account_id)
     if user.membership_status == "no_membership" or user.status == "not_invited":
         return None
-    return current.directory_id if current else None
+    return current.values[_DIRECTORY] if current else None
 
 
 def _account_values(
-    user: DirectoryUser, current: Account | None, licence_ids: frozenset[str], directory: str | None = None
+    user: DirectoryUser, current_type: str | None, licence_groups: int, directory: str | None, adapt
 ) -> tuple:
-    """What the mirror should hold for ``user``, in the order of ACCOUNT_FIELDS (datetimes as is)."""
+    """What the mirror should hold for ``user``, in the order of ACCOUNT_FIELDS, datetimes in their
+    database form (``adapt``): as a row is written, and as :class:`KnownAccount` holds the stored one."""
     status = STATUS_FROM_REMOTE.get(user.status, _UNKNOWN_STATUS)
     access = user.product_access
     activity = [p.last_active for p in access if p.last_active]
     account_type = user.account_type if user.account_type in _ACCOUNT_TYPES else _UNKNOWN
-    if current and account_type == _ATLASSIAN and current.account_type in _JIRA_ONLY_TYPES:
-        account_type = current.account_type  # v2 only knows "atlassian"; Jira told us more
+    if account_type == _ATLASSIAN and current_type in _JIRA_ONLY_TYPES:
+        account_type = current_type  # v2 only knows "atlassian"; Jira told us more
     return (
         user.email or None,
         user.name or "",
@@ -217,70 +284,66 @@ def _account_values(
         user.claim_status == "managed",
         user.is_org_admin,
         user.management_source or "",
-        user.added_to_org,
-        max(activity) if activity else None,
+        adapt(user.added_to_org),
+        adapt(max(activity)) if activity else None,
         status == _ACTIVE and bool(access) and account_type == _ATLASSIAN,
-        # Group ids and rows are one to one: distinct licence group ids = distinct licence groups.
-        len({g.id for g in user.groups if g.id in licence_ids}) if licence_ids else 0,
+        licence_groups,
         directory,
     )
 
 
-def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], events: list) -> dict[str, int]:
-    """Insert new accounts, upsert changed ones; ``{account id: pk}`` for every user of the batch."""
+def _write_accounts(
+    ctx: SyncContext, users, existing: dict[str, KnownAccount], events: list, groups_of: dict[str, tuple[int, ...]]
+) -> dict[str, int]:
+    """Insert new accounts, upsert changed ones; ``{account id: pk}`` for every user of the batch.
+
+    A known account is compared as one tuple of database values (:class:`KnownAccount`): booleans
+    read from SQLite as 0/1 equal True/False, and timestamps compare as the text SQLite stores
+    (PostgreSQL's as aware datetimes), so nothing stored is converted back to Python.
+    """
     rows: list[tuple] = []
     created: list[str] = []
     adapt = datetime_adapter()
     org_pk, now = ctx.organization.pk, adapt(ctx.now)
     first_seen = adapt(timezone.now())  # first_seen_at is auto_now_add: kept on conflict
-    licence_ids = frozenset(gid for gid, pk in ctx.group_pks.items() if pk in ctx.licence_group_pks)
-
-    def row(account_id: str, values: tuple, status_changed_at) -> tuple:
-        # ACCOUNT_FIELDS with both datetimes in their database form, then the other columns.
-        return (
-            org_pk,
-            account_id,
-            *values[:_ADDED],
-            adapt(values[_ADDED]),
-            adapt(values[_LAST_ACTIVE]),
-            *values[_LAST_ACTIVE + 1 :],
-            status_changed_at,
-            now,
-            None,  # imported_as_of: seen by this sync
-            None,
-            first_seen,
-            None,
-            None,
-            None,
-            None,
-        )
+    licence_pks = ctx.licence_group_pks
+    # The columns of _ACCOUNT_INSERT after status_changed_at; imported_as_of empty: seen by this sync.
+    tail = (now, None, None, first_seen, None, None, None, None)
 
     for user in users:
         current = existing.get(user.account_id)
-        values = _account_values(user, current, licence_ids, _directory_of(ctx, user, current))
+        values = _account_values(
+            user,
+            current.values[_TYPE] if current else None,
+            len(licence_pks.intersection(groups_of[user.account_id])),  # distinct licence groups
+            _directory_of(ctx, user, current),
+            adapt,
+        )
         if user.status not in STATUS_FROM_REMOTE:
             ctx.unknown_statuses[user.status] += 1
             ctx.counts["accounts_unknown_status"] += 1
         if current is None:
-            rows.append(row(user.account_id, values, now))
+            rows.append((org_pk, user.account_id, *values, now, *tail))
             created.append(user.account_id)
             continue
-        fields = dict(zip(ACCOUNT_FIELDS, values, strict=True))
-        if current.last_active and fields["last_active"] is None:
-            fields["last_active"] = current.last_active  # blanking waits for the end-of-sync check
+        stored = current.values
+        if values[_LAST_ACTIVE] is None and stored[_LAST_ACTIVE] is not None:
+            # Blanking waits for the end-of-sync check (DESIGN.md 5.2): the stored activity stays.
+            values = (*values[:_LAST_ACTIVE], stored[_LAST_ACTIVE], *values[_LAST_ACTIVE + 1 :])
             ctx.blanked_accounts.append(current.pk)
-        unchanged = all(getattr(current, f) == v for f, v in fields.items())
-        if unchanged and current.imported_as_of is None:
+        unchanged = values == stored
+        if unchanged and not current.imported:
             continue
-        changed_at = ctx.now if current.status != fields["status"] else current.status_changed_at
-        rows.append(row(user.account_id, tuple(fields.values()), adapt(changed_at)))
-        if current.imported_as_of is not None:  # written to clear the mark, whether or not anything else changed
+        new_status = values[_STATUS]
+        status_changed = new_status != stored[_STATUS]
+        rows.append((org_pk, user.account_id, *values, now if status_changed else current.status_changed_at, *tail))
+        if current.imported:  # written to clear the mark, whether or not anything else changed
             ctx.counts["imports_confirmed"] += 1
         if not unchanged:
             ctx.counts["accounts_updated"] += 1
-        if current.status != fields["status"]:
-            events.append(_status_event(ctx, current, fields["status"]))
-            if fields["status"] == _ACTIVE:
+        if status_changed:
+            events.append(_status_event(ctx, current, new_status))
+            if new_status == _ACTIVE:
                 ctx.reactivated.add(current.pk)
     if created:
         ctx.counts["accounts_created"] += len(created)
@@ -293,7 +356,7 @@ def _write_accounts(ctx: SyncContext, users, existing: dict[str, Account], event
     return pks
 
 
-def _status_event(ctx: SyncContext, current: Account, new_status: str) -> dict:
+def _status_event(ctx: SyncContext, current: KnownAccount, new_status: str) -> dict:
     if current.status == AccountStatus.REMOVED:
         action = AuditAction.ACCOUNT_REAPPEARED
     elif new_status == AccountStatus.ACTIVE and current.status == AccountStatus.SUSPENDED:
@@ -308,7 +371,10 @@ def _status_event(ctx: SyncContext, current: Account, new_status: str) -> dict:
     return dict(
         actor=ctx.actor,
         action=action,
-        target=current,
+        # What record_events makes of an Account target, without loading the instance.
+        target_type=_ACCOUNT_LABEL,
+        target_id=str(current.pk),
+        target_repr=str(current),
         before={"status": current.status},
         after={"status": new_status},
         reason=ctx.seen_reason,

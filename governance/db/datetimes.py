@@ -64,3 +64,17 @@ def aware_datetimes(using: str) -> Callable[[datetime | None], datetime | None]:
         )
 
     return aware
+
+
+def stored_datetimes(using: str) -> Callable[[Any], datetime | None]:
+    """``database value -> aware datetime`` for timestamps read as :func:`governance.db.fetch.fetch_rows`
+    reads them: SQLite's stored text (``str()`` of the naive value in the connection's time zone, see
+    :func:`datetime_adapter`) parsed and made aware; PostgreSQL's aware datetimes as they are."""
+    aware = aware_datetimes(using)
+
+    def read(value: Any) -> datetime | None:
+        if isinstance(value, str):
+            return aware(datetime.fromisoformat(value))
+        return aware(value)
+
+    return read

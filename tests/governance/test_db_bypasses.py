@@ -13,8 +13,8 @@ from django.db.models import Count
 from accounts.models import Account, Group, Membership, Organization
 from governance.db import upsert as upsert_module
 from governance.db.compiled import driver_rows, fetch_driver_rows, unconverted_rows
-from governance.db.datetimes import aware_datetimes, datetime_adapter, db_datetime
-from governance.db.fetch import fetch_rows, in_chunks, pks_by
+from governance.db.datetimes import aware_datetimes, datetime_adapter, db_datetime, stored_datetimes
+from governance.db.fetch import fetch_grouped, fetch_rows, in_chunks, pks_by
 from governance.db.sqlite import sqlite_bulk_writes
 from governance.db.upsert import insert_returning, rows_per_statement, upsert
 from tests.clock import SUITE_NOW
@@ -178,6 +178,41 @@ def test_fetch_rows_and_pks_by_answer_as_the_orm_does(org):
     fetched = fetch_rows(Account, ("id", "name"), "account_id", wanted, organization=org.pk)
     assert sorted(map(tuple, fetched)) == sorted(orm.values_list("pk", "name"))
     assert [list(chunk) for chunk in in_chunks(list(range(5)), size=2)] == [[0, 1], [2, 3], [4]]
+
+
+def test_fetch_grouped_gives_each_value_the_list_of_its_rows_and_leaves_out_values_without_rows(org):
+    accounts = [Account.objects.create(organization=org, account_id=f"acc-{i}") for i in range(3)]
+    groups = [Group.objects.create(organization=org, group_id=f"g{i}", name=f"g{i}") for i in range(3)]
+    for account, held in zip(accounts, ([0, 1, 2], [2], []), strict=True):
+        Membership.objects.bulk_create([Membership(account=account, group=groups[i]) for i in held])
+    asked = [a.pk for a in accounts] + [10**9]
+    grouped = fetch_grouped(Membership, "account", asked, "group")
+    assert {a: sorted(g) for a, g in grouped.items()} == {
+        accounts[0].pk: sorted(g.pk for g in groups),
+        accounts[1].pk: [groups[2].pk],
+    }
+    assert fetch_grouped(Membership, "account", [], "group") == {}
+
+
+def test_fetch_rows_locks_the_rows_where_the_database_can(org):
+    Account.objects.create(organization=org, account_id="acc-1")
+    sqls: list[str] = []
+    with connection.execute_wrapper(lambda execute, sql, *args: (sqls.append(sql), execute(sql, *args))[1]):
+        fetch_rows(Account, ("id",), "account_id", ["acc-1"], lock=True, organization=org.pk)
+        fetch_rows(Account, ("id",), "account_id", ["acc-1"], organization=org.pk)
+    locked, plain = sqls
+    if connection.features.has_select_for_update:
+        assert locked.endswith("FOR NO KEY UPDATE")
+    else:
+        assert locked == plain
+    assert "FOR" not in plain
+
+
+def test_stored_datetimes_read_back_what_the_adapter_wrote():
+    read, adapt = stored_datetimes(connection.alias), datetime_adapter()
+    for when in (WHEN, WHEN.replace(microsecond=0), WHEN.astimezone(timezone(timedelta(hours=5)))):
+        assert read(adapt(when)) == when  # aware: a naive value never equals an aware one
+    assert read(None) is None
 
 
 def test_sqlite_bulk_writes_enlarge_the_cache_for_the_block_and_leave_other_databases_alone(org):
