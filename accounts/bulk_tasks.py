@@ -48,8 +48,6 @@ def bulk_action_queue(
     own correlation id, so its audit events read as one action. A run whose task cannot be queued
     is closed as failed (never left "running") and the error raised.
     """
-    from django_q.tasks import async_task
-
     spec = BULK_ACTIONS[action]
     run = task_run_start(
         name="bulk_action",
@@ -60,16 +58,7 @@ def bulk_action_queue(
     )
     task_run_progress(run=run, done=0, total=len(account_ids))
     try:
-        async_task(
-            "accounts.bulk_tasks.run_bulk_action",
-            run.pk,
-            action,
-            account_ids,
-            params,
-            actor_spec(actor),
-            task_name=f"bulk_action:{run.pk}",
-            group="bulk_action",
-        )
+        _enqueue(run, action, account_ids, params, actor_spec(actor))
     except Exception as exc:
         task_run_finish(run=run, status=RunStatus.FAILED, error=f"Could not queue the task: {exc}")
         raise
@@ -168,21 +157,8 @@ def run_bulk_action(
 def _continue_later(
     run: TaskRun, action: str, account_ids: list[int], params: dict, actor: dict, part: int, holder: str
 ) -> None:
-    from django_q.tasks import async_task
-
     try:
-        async_task(
-            "accounts.bulk_tasks.run_bulk_action",
-            run.pk,
-            action,
-            account_ids,
-            params,
-            actor,
-            part,
-            holder,
-            task_name=f"bulk_action:{run.pk}:{part}",
-            group="bulk_action",
-        )
+        _enqueue(run, action, account_ids, params, actor, part, holder)
     except Exception as exc:
         # A run whose follow-up never gets a worker must not show "running" forever.
         task_run_finish(
@@ -193,3 +169,23 @@ def _continue_later(
             f"could not be queued: {exc}. Those accounts were not touched.",
         )
         raise
+
+
+def _enqueue(
+    run: TaskRun, action: str, account_ids: list[int], params: dict, actor: dict, part: int = 1, holder: str = ""
+) -> None:
+    """Queue :func:`run_bulk_action` for ``run`` (a later part with the lease ``holder`` left it)."""
+    from django_q.tasks import async_task
+
+    async_task(
+        "accounts.bulk_tasks.run_bulk_action",
+        run.pk,
+        action,
+        account_ids,
+        params,
+        actor,
+        part,
+        holder or None,
+        task_name=f"bulk_action:{run.pk}" + (f":{part}" if part > 1 else ""),
+        group="bulk_action",
+    )

@@ -120,63 +120,64 @@ def restore(request, token: str):
 @personal_link_page
 def extend(request, token: str):
     """The personal link from an access-ending warning: ask to keep the access longer."""
-    refused = throttle.limited(request, "restore", token=token)
-    if refused is not None:
-        return refused
-    end = resolve_extension_link(token)
-    if end is None:
-        return _bad_link(request)
-    account = end.account
-    form = ExtendForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        refused = throttle.limited(request, "restore-submit", email=account.email or f"account:{account.pk}")
-        if refused is not None:
-            return refused
-        if form.is_valid():
-            try:
-                end = extension_request_create(
-                    end=end,
-                    nonce=end.nonce,
-                    justification=form.cleaned_data["justification"],
-                    client_ip=getattr(request, "client_ip", None) or client_ip(request),
-                )
-            except EndRefused:
-                return _bad_link(request)
-            return _page(request, "access/extend_status.html", {"end": end})
-    context = {"form": form, "end": end, "account": account, "organization": account.organization.name}
-    return _page(request, "access/extend_form.html", context)
+    return _ask_through_link(
+        request,
+        token,
+        name="end",
+        resolve=resolve_extension_link,
+        form_class=ExtendForm,
+        create=lambda end, **asked: extension_request_create(end=end, nonce=end.nonce, **asked),
+        refused=EndRefused,
+        templates=("access/extend_form.html", "access/extend_status.html"),
+    )
 
 
 @personal_link_page
 def review(request, token: str):
     """The personal link from the email of an access review that removed access: ask for it back."""
-    refused = throttle.limited(request, "restore", token=token)
-    if refused is not None:
-        return refused
-    item = resolve_give_back_link(token)
-    if item is None:
+    return _ask_through_link(
+        request,
+        token,
+        name="item",
+        resolve=resolve_give_back_link,
+        form_class=GiveBackForm,
+        create=lambda item, **asked: give_back_request_create(item=item, nonce=item.give_back_nonce, **asked),
+        refused=ReviewRefused,
+        templates=("access/review_give_back_form.html", "access/review_give_back_sent.html"),
+    )
+
+
+def _ask_through_link(request, token: str, *, name, resolve, form_class, create, refused, templates):
+    """A page behind a personal link where the person asks for something with a justification:
+    the link's own rate limit, one generic page for a bad link, the form, the per-person limit on
+    submissions, then ``create`` (the service, which checks the link's one-use nonce) and the
+    page saying it was sent. ``name``: what ``resolve(token)`` returns, as the templates call it."""
+    limited = throttle.limited(request, "restore", token=token)
+    if limited is not None:
+        return limited
+    subject = resolve(token)
+    if subject is None:
         return _bad_link(request)
-    account = item.account
-    form = GiveBackForm(request.POST if request.method == "POST" else None)
+    account = subject.account
+    form = form_class(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        refused = throttle.limited(request, "restore-submit", email=account.email or f"account:{account.pk}")
-        if refused is not None:
-            return refused
+        limited = throttle.limited(request, "restore-submit", email=account.email or f"account:{account.pk}")
+        if limited is not None:
+            return limited
         if form.is_valid():
             try:
-                item = give_back_request_create(
-                    item=item,
-                    nonce=item.give_back_nonce,
+                subject = create(
+                    subject,
                     justification=form.cleaned_data["justification"],
                     client_ip=getattr(request, "client_ip", None) or client_ip(request),
                 )
-            except ReviewRefused:
+            except refused:
                 return _bad_link(request)
-            return _page(request, "access/review_give_back_sent.html", {"item": item})
+            return _page(request, templates[1], {name: subject})
     context = {
         "form": form,
-        "item": item,
+        name: subject,
         "account": account,
         "organization": account.organization.name or account.organization.org_id,
     }
-    return _page(request, "access/review_give_back_form.html", context)
+    return _page(request, templates[0], context)
