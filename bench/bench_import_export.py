@@ -252,12 +252,19 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
     admin = site._registry[Account]
     user = User.objects.get(username=ADMIN_USERNAME)
     actor = Actor.for_user(user)
-    data = seed_file.read_bytes()
     queued: list[tuple] = []
     background.async_task = lambda func, *args, **kwargs: queued.append((func, args))
     applied: list[tuple] = []
 
+    step_peaks: dict[str, float] = {}  # VmHWM of each step, restarted at its start (the process's peak is their max)
+
+    def step_peak(name: str) -> None:
+        """Close the running step's peak as ``name`` and restart the high-water mark for the next one."""
+        step_peaks[name] = common.peak_rss_mb()
+        common.reset_peak_rss()
+
     def timed_apply(**kwargs):
+        step_peak("worker_plan" if queued else "confirm_plan")
         with common.stopwatch() as t:
             outcome = apply_seed(**kwargs)
         applied.append((outcome, t.seconds))
@@ -269,6 +276,7 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
     start_cpu = time.process_time()
     with common.stopwatch() as total:
         with common.stopwatch() as t:  # upload: import_action
+            data = seed_file.read_bytes()  # the upload's bytes, as the request receives them
             storage = admin._tmp_storage()
             storage.save(data)
             preview = build_preview(data=data, file_name=seed_file.name, kind=SEED, organization=org, user=user)
@@ -276,12 +284,14 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
                 raise SystemExit(f"the preview refused the file: {preview.refused or preview.shown_errors()[:5]}")
             shown = (preview.rows(), preview.counts(), preview.shown_warnings(), preview.shown_notes())
             digest = preview.fingerprint()
-            # The upload's request ends here: its plan is not kept (only the digest, in the form).
-            del preview, shown
+            # The upload's request ends here: its plan and bytes are not kept (only the digest, in the form).
+            del preview, shown, data
         phases["upload_s"] = t.seconds
+        step_peak("upload")
         with common.stopwatch() as t:  # confirm: process_import
             again = admin._tmp_storage(name=storage.name).read()
             preview = build_preview(data=again, file_name=seed_file.name, kind=SEED, organization=org, user=user)
+            del again  # as process_import drops it once planned
             if not preview.ok or preview.fingerprint() != digest:
                 raise SystemExit("the plan changed between upload and confirm")
             background_run = preview.changes > settings.IMPORT_BACKGROUND_ROWS
@@ -302,12 +312,14 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
             rows = len(preview.plan.changes)
             del preview  # the confirm request ends; the worker plans again in its own process
         phases["confirm_s"] = t.seconds
+        step_peak("confirm" if background_run else "apply")
         if background_run:
             with common.stopwatch() as t:  # the worker: tasks.run_import
                 ((func, task_args),) = queued
                 assert func == "accounts.importexport.tasks.run_import"
                 counts = run_import(*task_args)
             phases["worker_s"] = t.seconds
+            step_peak("apply")
             if "created" not in counts:
                 raise SystemExit(f"the background import did not apply: {counts}")
     cpu_seconds = time.process_time() - start_cpu
@@ -337,7 +349,8 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
         "startup_peak_mb": startup_peak,
         "rss_before_mb": rss_before,
         "peak_reset": peak_reset,
-        "work_peak_mb": common.peak_rss_mb(),
+        "step_peaks_mb": step_peaks,
+        "work_peak_mb": max(step_peaks.values()),
     }
     result_file.write_text(json.dumps(result))
 
@@ -762,6 +775,10 @@ def main(argv=None) -> int:
         ("import: memberships / product access", f"{seed['memberships_in_org']:,} / {seed['product_access_in_org']:,}"),
         ("import: audit events", f"{seed['events']:,}"),
         ("import: peak RSS of the process (VmHWM)", f"{seed['peak_rss_mb']:.1f} MB"),
+        (
+            "import: peak RSS by step (" + " / ".join(seed["step_peaks_mb"]) + ")",
+            " / ".join(f"{v:.0f}" for v in seed["step_peaks_mb"].values()) + " MB",
+        ),
     ]
     if floor:
         ft = floor["timed"]

@@ -200,6 +200,7 @@ class AccountImportExportMixin(ImportExportMixin):
             storage = self._tmp_storage()
             storage.save(data)
             confirm_form = self._confirm_form(request, form.cleaned_data, storage.name, upload.name, preview)
+        del data  # stored: the page is drawn from the plan
         return self._import_page(request, form=form, preview=preview, confirm_form=confirm_form)
 
     @method_decorator(require_POST)
@@ -230,6 +231,7 @@ class AccountImportExportMixin(ImportExportMixin):
             user=request.user,
             exported_at=confirm.cleaned_data.get("exported_at"),
         )
+        del data  # planned: the upload's bytes are not kept through the apply
         if not preview.ok or preview.fingerprint() != confirm.cleaned_data["plan_digest"]:
             again = None
             if preview.ok and preview.changes:
