@@ -384,7 +384,9 @@ def shared_pairs(items: Iterable[tuple]) -> tuple:
         shared = _PAIRS.get(pair)
         if shared is None:
             shared = pair
-            if len(_PAIRS) < 200_000:
+            # Kept for the process's life (a web worker previews many files): bounded to a few MB; past
+            # the bound a pair is simply not shared.
+            if len(_PAIRS) < 50_000:
                 _PAIRS[pair] = pair
         pairs.append(shared)
     return tuple(pairs)
