@@ -252,12 +252,19 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
     admin = site._registry[Account]
     user = User.objects.get(username=ADMIN_USERNAME)
     actor = Actor.for_user(user)
-    data = seed_file.read_bytes()
     queued: list[tuple] = []
     background.async_task = lambda func, *args, **kwargs: queued.append((func, args))
     applied: list[tuple] = []
 
+    step_peaks: dict[str, float] = {}  # VmHWM of each step, restarted at its start (the process's peak is their max)
+
+    def step_peak(name: str) -> None:
+        """Close the running step's peak as ``name`` and restart the high-water mark for the next one."""
+        step_peaks[name] = common.peak_rss_mb()
+        common.reset_peak_rss()
+
     def timed_apply(**kwargs):
+        step_peak("worker_plan" if queued else "confirm_plan")
         with common.stopwatch() as t:
             outcome = apply_seed(**kwargs)
         applied.append((outcome, t.seconds))
@@ -269,6 +276,7 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
     start_cpu = time.process_time()
     with common.stopwatch() as total:
         with common.stopwatch() as t:  # upload: import_action
+            data = seed_file.read_bytes()  # the upload's bytes, as the request receives them
             storage = admin._tmp_storage()
             storage.save(data)
             preview = build_preview(data=data, file_name=seed_file.name, kind=SEED, organization=org, user=user)
@@ -276,12 +284,14 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
                 raise SystemExit(f"the preview refused the file: {preview.refused or preview.shown_errors()[:5]}")
             shown = (preview.rows(), preview.counts(), preview.shown_warnings(), preview.shown_notes())
             digest = preview.fingerprint()
-            # The upload's request ends here: its plan is not kept (only the digest, in the form).
-            del preview, shown
+            # The upload's request ends here: its plan and bytes are not kept (only the digest, in the form).
+            del preview, shown, data
         phases["upload_s"] = t.seconds
+        step_peak("upload")
         with common.stopwatch() as t:  # confirm: process_import
             again = admin._tmp_storage(name=storage.name).read()
             preview = build_preview(data=again, file_name=seed_file.name, kind=SEED, organization=org, user=user)
+            del again  # as process_import drops it once planned
             if not preview.ok or preview.fingerprint() != digest:
                 raise SystemExit("the plan changed between upload and confirm")
             background_run = preview.changes > settings.IMPORT_BACKGROUND_ROWS
@@ -302,12 +312,14 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
             rows = len(preview.plan.changes)
             del preview  # the confirm request ends; the worker plans again in its own process
         phases["confirm_s"] = t.seconds
+        step_peak("confirm" if background_run else "apply")
         if background_run:
             with common.stopwatch() as t:  # the worker: tasks.run_import
                 ((func, task_args),) = queued
                 assert func == "accounts.importexport.tasks.run_import"
                 counts = run_import(*task_args)
             phases["worker_s"] = t.seconds
+            step_peak("apply")
             if "created" not in counts:
                 raise SystemExit(f"the background import did not apply: {counts}")
     cpu_seconds = time.process_time() - start_cpu
@@ -337,9 +349,108 @@ def seed_child(result_file: Path, seed_file: Path) -> None:
         "startup_peak_mb": startup_peak,
         "rss_before_mb": rss_before,
         "peak_reset": peak_reset,
-        "work_peak_mb": common.peak_rss_mb(),
+        "step_peaks_mb": step_peaks,
+        "work_peak_mb": max(step_peaks.values()),
     }
     result_file.write_text(json.dumps(result))
+
+
+SEED_STEPS = ("upload", "confirm", "worker")
+
+
+def seed_step_child(result_file: Path, seed_file: Path, step: str, state_file: Path) -> None:
+    """One step of the admin's import in a process of its own, as production runs it: the upload and
+    the confirm in web workers (started as ``governance.wsgi`` starts one), the apply in a task worker.
+
+    What a step hands the next (the stored upload's name, the digest, the queued task) goes through
+    ``state_file``, as the form and the queue carry it. Each step's peak RSS is its process's.
+    """
+    common.setup_django()
+    if step != "worker":
+        importlib.import_module("governance.wsgi")
+    from django.conf import settings
+    from django.contrib.admin import site
+    from django.contrib.auth.models import User
+
+    from accounts.importexport import background
+    from accounts.importexport.tasks import run_import
+    from accounts.importexport.views import SEED, build_preview
+    from accounts.models import Account, Organization
+    from governance.audit.record import Actor
+
+    admin = site._registry[Account]
+    user = User.objects.get(username=ADMIN_USERNAME)
+    state = json.loads(state_file.read_text()) if step != "upload" else {}
+    queued: list[tuple] = []
+    background.async_task = lambda func, *args, **kwargs: queued.append((func, args))
+    startup_peak, rss_before, peak_reset = _child_start()
+    start_cpu = time.process_time()
+    with common.stopwatch() as t:
+        if (
+            step == "upload"
+        ):  # import_action: the request's bytes planned, then stored when there is something to confirm
+            org = Organization.objects.create(
+                org_id="seed-org-steps", name="Seeded step by step", api_base="http://127.0.0.1:9"
+            )
+            data = seed_file.read_bytes()
+            storage = admin._tmp_storage()
+            storage.save(data)
+            preview = build_preview(data=data, file_name=seed_file.name, kind=SEED, organization=org, user=user)
+            del data
+            if not preview.ok:
+                raise SystemExit(f"the preview refused the file: {preview.refused or preview.shown_errors()[:5]}")
+            preview.rows(), preview.counts(), preview.shown_warnings(), preview.shown_notes()
+            state = {"org": org.pk, "storage": storage.name, "digest": preview.fingerprint()}
+        elif step == "confirm":  # process_import: read back, planned again, compared, queued
+            org = Organization.objects.get(pk=state["org"])
+            data = admin._tmp_storage(name=state["storage"]).read()
+            preview = build_preview(data=data, file_name=seed_file.name, kind=SEED, organization=org, user=user)
+            del data
+            if not preview.ok or preview.fingerprint() != state["digest"]:
+                raise SystemExit("the plan changed between upload and confirm")
+            if preview.changes <= settings.IMPORT_BACKGROUND_ROWS:
+                raise SystemExit("too few rows for the background: run the steps with more accounts")
+            background.import_start_in_background(
+                kind=SEED,
+                storage_name=state["storage"],
+                file_name=seed_file.name,
+                organization=org,
+                exported_at=None,
+                plan_digest=state["digest"],
+                changes=preview.changes,
+                actor=Actor.for_user(user),
+            )
+            ((_, task_args),) = queued
+            state["task_args"] = task_args
+        else:  # the django-q task
+            counts = run_import(*state["task_args"])
+            if "created" not in counts:
+                raise SystemExit(f"the background import did not apply: {counts}")
+            state["created"] = counts["created"]
+    result = {
+        "step": step,
+        "seconds": t.seconds,
+        "cpu_seconds": time.process_time() - start_cpu,
+        "startup_peak_mb": startup_peak,
+        "rss_before_mb": rss_before,
+        "peak_reset": peak_reset,
+        "work_peak_mb": common.peak_rss_mb(),
+    }
+    state_file.write_text(json.dumps(state))
+    result_file.write_text(json.dumps(result))
+
+
+def run_seed_steps(seed_file: Path) -> dict:
+    """The three steps of the admin's import, each in its own process (see :func:`seed_step_child`)."""
+    steps = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        state_file = Path(tmp) / "state.json"
+        for step in SEED_STEPS:
+            steps[step] = run_child(
+                "seed-step", "--seed-file", str(seed_file), "--step", step, "--state-file", str(state_file)
+            )
+        steps["created"] = json.loads(state_file.read_text()).get("created")
+    return steps
 
 
 @contextmanager
@@ -612,8 +723,15 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-floor", action="store_true", help="skip the bulk_create floor of the import")
     parser.add_argument(
-        "--child", choices=["export-csv", "export-xlsx", "seed", "floor", "baseline"], help=argparse.SUPPRESS
+        "--child",
+        choices=["export-csv", "export-xlsx", "seed", "seed-step", "floor", "baseline"],
+        help=argparse.SUPPRESS,
     )
+    parser.add_argument(
+        "--no-seed-steps", action="store_true", help="skip the import's steps each in its own process (peaks only)"
+    )
+    parser.add_argument("--step", choices=SEED_STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--state-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--peer-mode", choices=list(PEERS), help=argparse.SUPPRESS)
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seed-file", type=Path, help=argparse.SUPPRESS)
@@ -625,6 +743,8 @@ def main(argv=None) -> int:
             export_child(args.result_file, args.child.split("-")[1])
         elif args.child == "seed":
             seed_child(args.result_file, args.seed_file)
+        elif args.child == "seed-step":
+            seed_step_child(args.result_file, args.seed_file, args.step, args.state_file)
         elif args.child == "floor":
             floor_child(args.result_file, args.seed_file)
         else:
@@ -678,6 +798,13 @@ def main(argv=None) -> int:
     checks["seed_created_every_account"] = seed["accounts_in_org"] == seed_info["rows"] == seed["imported_events"]
     if seed["background"]:
         checks["seed_run_succeeded"] = seed["run_status"] == "succeeded"
+    steps = None
+    if not args.no_seed_steps and seed["background"]:
+        print(
+            "the same import again, each step in its own process (upload, confirm: web; apply: task worker)", flush=True
+        )
+        steps = run_seed_steps(seed_file)
+        checks["seed_steps_created_every_account"] = steps.pop("created") == seed_info["rows"]
     floor = None
     if not args.no_floor:
         print("the floor: bulk_create of the same rows into another empty organization (separate process)", flush=True)
@@ -762,7 +889,18 @@ def main(argv=None) -> int:
         ("import: memberships / product access", f"{seed['memberships_in_org']:,} / {seed['product_access_in_org']:,}"),
         ("import: audit events", f"{seed['events']:,}"),
         ("import: peak RSS of the process (VmHWM)", f"{seed['peak_rss_mb']:.1f} MB"),
+        (
+            "import: peak RSS by step (" + " / ".join(seed["step_peaks_mb"]) + ")",
+            " / ".join(f"{v:.0f}" for v in seed["step_peaks_mb"].values()) + " MB",
+        ),
     ]
+    if steps:
+        rows.append(
+            (
+                "import: peak RSS, each step in its own process (upload / confirm / worker)",
+                " / ".join(f"{steps[step]['peak_rss_mb']:.0f}" for step in SEED_STEPS) + " MB",
+            )
+        )
     if floor:
         ft = floor["timed"]
         rows += [
@@ -811,6 +949,7 @@ def main(argv=None) -> int:
             "export_xlsx": xlsx,
             "seed_file": seed_info,
             "seed": seed,
+            "seed_steps": steps,
             "floor": floor,
             "peers": peers,
             "checks": checks,

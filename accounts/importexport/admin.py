@@ -187,6 +187,10 @@ class AccountImportExportMixin(ImportExportMixin):
         data = b"".join(upload.chunks())
         resource = self.choose_import_resource_class(form, request)
         organization = form.cleaned_data["organization"]
+        # Stored before it is planned, not after: storing copies the file several times over (the cache
+        # pickles and encodes it), which would otherwise come on top of the plan (~100 MB at 100,000 rows).
+        storage = self._tmp_storage()
+        storage.save(data)
         preview = build_preview(
             data=data,
             file_name=upload.name,
@@ -195,11 +199,12 @@ class AccountImportExportMixin(ImportExportMixin):
             user=request.user,
             exported_at=form.cleaned_data.get("exported_at"),
         )
+        del data  # planned: the page is drawn from the plan
         confirm_form = None
         if preview.ok and preview.changes:
-            storage = self._tmp_storage()
-            storage.save(data)
             confirm_form = self._confirm_form(request, form.cleaned_data, storage.name, upload.name, preview)
+        else:
+            storage.remove()  # nothing to confirm: nothing kept
         return self._import_page(request, form=form, preview=preview, confirm_form=confirm_form)
 
     @method_decorator(require_POST)
@@ -230,6 +235,7 @@ class AccountImportExportMixin(ImportExportMixin):
             user=request.user,
             exported_at=confirm.cleaned_data.get("exported_at"),
         )
+        del data  # planned: the upload's bytes are not kept through the apply
         if not preview.ok or preview.fingerprint() != confirm.cleaned_data["plan_digest"]:
             again = None
             if preview.ok and preview.changes:

@@ -10,7 +10,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -142,6 +142,21 @@ def _delimiter(first_line: str) -> str:
 @collector_paused()
 def read_csv(data: bytes, *, limit_bytes: int | None = None, limit_rows: int | None = None) -> Table:
     """Parse an uploaded CSV. Raises :class:`UploadRefused`; per-row problems go to ``Table.errors``."""
+    table, rows = stream_csv(data, limit_bytes=limit_bytes, limit_rows=limit_rows)
+    table.rows = list(rows)
+    return table
+
+
+def stream_csv(
+    data: bytes, *, limit_bytes: int | None = None, limit_rows: int | None = None
+) -> tuple[Table, Iterator[tuple[int, list[str]]]]:
+    """The file's header now (``table.rows`` stays empty), and its data rows as they are iterated.
+
+    What :func:`read_csv` reads, without holding every row's cells at once (about 1 KB a row):
+    the whole file is checked (size, encoding, header) before this returns, while the refusals
+    that need the rows (too many, not valid CSV, a header but no rows) are raised by the
+    iteration, and the rows' width errors go to ``table.errors`` as they are met.
+    """
     check_size(len(data), limit=limit_bytes)
     limit_rows = max_rows() if limit_rows is None else limit_rows
     text = decode(data)
@@ -155,11 +170,19 @@ def read_csv(data: bytes, *, limit_bytes: int | None = None, limit_rows: int | N
     reader = csv.reader(stream, delimiter=delimiter)
     try:
         table = Table(headers=_headers(next(reader, None)))
-        width = len(table.headers)
+    except csv.Error as exc:
+        raise UploadRefused(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
+    return table, _data_rows(reader, table, limit_rows)
+
+
+def _data_rows(reader, table: Table, limit_rows: int) -> Iterator[tuple[int, list[str]]]:
+    width = len(table.headers)
+    count = 0
+    try:
         for number, cells in enumerate(reader, start=2):
             if not cells or not any(cells):
                 continue
-            if len(table.rows) >= limit_rows:
+            if count >= limit_rows:
                 raise UploadRefused(
                     f"The file has more than {limit_rows:,} rows (IMPORT_MAX_ROWS). Split it into smaller files."
                 )
@@ -167,12 +190,12 @@ def read_csv(data: bytes, *, limit_bytes: int | None = None, limit_rows: int | N
             if fitted is None:
                 table.errors.append(RowError(number, f"it has {len(cells)} cells but the header names {width} columns"))
             else:
-                table.rows.append((number, fitted))
+                count += 1
+                yield number, fitted
     except csv.Error as exc:
         raise UploadRefused(f"The file is not valid CSV near line {reader.line_num}: {exc}.") from None
-    if not table.rows and not table.errors:
+    if not count and not table.errors:
         raise UploadRefused("The file has a header but no rows.")
-    return table
 
 
 def _headers(header: list[str] | None) -> list[str]:

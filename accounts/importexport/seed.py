@@ -41,9 +41,10 @@ import itertools
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from django.db import transaction
@@ -117,7 +118,7 @@ class AccountChange:
     account_id: str
     pk: int | None
     label: str
-    before: dict
+    before: Mapping  # the compared fields as they were; one shared empty mapping for every new account
     changed: tuple[str, ...]  # the compared fields written with a new value (or given, for a new account)
     row_values: tuple  # the complete row to write, when ``write_account``, in VALUE_FIELDS order
     write_account: bool
@@ -231,7 +232,7 @@ def file_date(records: list[SeedRecord], *, exported_at: datetime | None, now: d
         for value in (record.fields.get("last_active"), record.fields.get("added_to_org")):
             if value is not None and (latest is None or value > latest):
                 latest = value
-        for cell in record.products.values():
+        for _, cell in record.products:
             if cell.last_active is not None and (latest is None or cell.last_active > latest):
                 latest = cell.last_active
     if latest is None:
@@ -390,7 +391,7 @@ def _match_legacy_by_email(organization, records: list[SeedRecord]) -> None:
 
 def _resolve_groups(organization, records: list[SeedRecord], plan: SeedPlan) -> dict[str, str]:
     """Group name in the file -> Atlassian group id in the mirror (new groups get a ``csv:`` id)."""
-    wanted = {name: gid for r in records if r.groups for name, gid in r.groups.items()}
+    wanted = {name: gid for r in records if r.groups for name, gid in r.groups}
     if not wanted:
         return {}
     groups = list(Group.objects.filter(organization=organization).values_list("group_id", "name", "removed_at"))
@@ -412,7 +413,7 @@ def _resolve_groups(organization, records: list[SeedRecord], plan: SeedPlan) -> 
         if gid not in by_id:
             problem = too_long(gid, max_length(Group, "group_id"))
             if problem:  # a name near the limit leaves no room for the "csv:" of a made-up id
-                row = next(r.row for r in records if r.groups and name in r.groups)
+                row = next(r.row for r in records if r.groups and any(name == named for named, _ in r.groups))
                 plan.errors.append(RowError(row, f"the new group “{clip(name)}” needs an id of {problem}"))
                 continue
             plan.new_groups[gid] = name
@@ -430,7 +431,7 @@ def _resolve_products(organization, records: list[SeedRecord], plan: SeedPlan) -
     and one's activity is never credited to the other (:func:`_synced_product` says when a site is the
     synced product's).
     """
-    refs = {ref for r in records for ref in r.products}
+    refs = {ref for r in records for ref, _ in r.products}
     products = list(Product.objects.filter(organization=organization).values_list("resource_id", "key", "name"))
     home = normalise_site(organization.site_url) if organization.site_url else ""
     file_sites: dict[str, set[str]] = defaultdict(set)  # primary product key -> the file's sites of it
@@ -578,7 +579,7 @@ def _plan_account(
     mirror = mirror_date(current, org_synced) if current else MirrorDate(None, "")
     rules = _Rules(record.row, mirror.older_than(plan.as_of), mirror, plan.notes)
     values = {name: (current or _DEFAULTS)[name] for name in VALUE_FIELDS}
-    change = AccountChange(record.row, record.account_id, pk, "", {}, (), (), False)
+    change = AccountChange(record.row, record.account_id, pk, "", _NOTHING_BEFORE, (), (), False)
     if _plan_groups(record, change, memberships.get(pk, {}), lookups, rules, plan):
         wanted_groups = _wanted_groups(record, lookups)
         values["licence_group_count"] = sum(1 for gid in wanted_groups if gid in lookups.licence_groups)
@@ -633,19 +634,22 @@ def _plan_last_active(record: SeedRecord, values: dict, current: dict | None, pr
         rules.kept("Last active", held, last, empty="never")
 
 
-def _before_after(record: SeedRecord, values: dict, current: dict | None) -> tuple[dict, tuple[str, ...]]:
+_NOTHING_BEFORE: Mapping = MappingProxyType({})  # read-only: shared by every new account's change
+
+
+def _before_after(record: SeedRecord, values: dict, current: dict | None) -> tuple[Mapping, tuple[str, ...]]:
     """The compared fields as they were, and the names of those the change writes (``after``): for a
     new account, what differs from the defaults or the file gives."""
     compared = (*SEED_FIELDS, "licence_group_count")
     if current is None:
         names = tuple(name for name in compared if values[name] != _DEFAULTS[name] or name in record.fields)
-        return {}, _CHANGED_NAMES.setdefault(names, names)
+        return _NOTHING_BEFORE, _CHANGED_NAMES.setdefault(names, names)
     names = tuple(name for name in compared if values[name] != current[name])
     return {name: current[name] for name in names}, _CHANGED_NAMES.setdefault(names, names)
 
 
 def _wanted_groups(record: SeedRecord, lookups: _Lookups) -> list[str]:
-    return [lookups.group_by_name[name] for name in record.groups or {} if name in lookups.group_by_name]
+    return [lookups.group_by_name[name] for name, _ in record.groups or () if name in lookups.group_by_name]
 
 
 def _plan_groups(record: SeedRecord, change: AccountChange, current: dict, lookups, rules: _Rules, plan) -> bool:
@@ -672,7 +676,7 @@ def _plan_access(record: SeedRecord, change: AccountChange, current: dict, looku
     Access given or taken follows the newer source; a product's last activity only moves forward.
     """
     merged: dict[str, ProductCell] = {}
-    for ref, cell in record.products.items():
+    for ref, cell in record.products:
         rid = lookups.product_by_ref[ref]
         other = merged.get(rid)  # the same site under two of the file's product names: merge them
         merged[rid] = cell if other is None else _merged_cell(other, cell)
@@ -948,5 +952,5 @@ def _said(value, empty: str) -> str:
     return show_day(value) if isinstance(value, datetime) else _shown(value, empty)
 
 
-def _jsonable(values: dict) -> dict:
+def _jsonable(values: Mapping) -> dict:
     return {k: _iso(v) for k, v in values.items()}

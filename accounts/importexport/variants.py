@@ -20,7 +20,7 @@ are not documented and have changed over time:
 import functools
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -216,6 +216,11 @@ class Column:
     product: str = ""  # a key of PRODUCTS
     site: str = ""
 
+    @functools.cached_property
+    def key(self) -> tuple[str, str]:
+        """(product, site): a record's key for this column's product, one tuple shared by every row."""
+        return (self.product, self.site)
+
     def describe(self) -> str:
         what = _ROLE_TEXT[self.role]
         if self.product:
@@ -338,25 +343,70 @@ def _column(index: int, header: str, name: str, variant: Variant, plain: dict) -
 # --- Records for seeding the mirror --------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ProductCell:
-    """What the file says about one person and one product (on one site)."""
+    """What the file says about one person and one product (on one site).
+
+    Immutable, and made by :func:`product_cell`, which shares one instance per distinct value: a
+    file of 100,000 people holds a few hundred different cells, not 300,000.
+    """
 
     access: bool | None = None  # None: the file does not say
     has_last_seen: bool = False
     last_active: datetime | None = None
 
 
+_CELLS: dict[tuple, ProductCell] = {}
+
+
+def product_cell(access: bool | None, has_last_seen: bool, last_active: datetime | None) -> ProductCell:
+    key = (access, has_last_seen, last_active)
+    cell = _CELLS.get(key)
+    if cell is None:
+        cell = ProductCell(access, has_last_seen, last_active)
+        if len(_CELLS) < 50_000:  # days of activity over a few decades, times six: never reached by real files
+            _CELLS[key] = cell
+    return cell
+
+
+_NO_CELL = product_cell(None, False, None)
+_KEYS: dict[tuple[str, str], tuple[str, str]] = {}
+_PAIRS: dict[tuple, tuple] = {}
+
+ProductKey = tuple[str, str]  # (a key of PRODUCTS, site)
+
+
+def shared_pairs(items: Iterable[tuple]) -> tuple:
+    """``items`` as a tuple of pairs, each pair one shared object: a record's groups, (name, id), and
+    products, (key, cell), take a few hundred distinct values over a whole file."""
+    pairs = []
+    for pair in items:
+        shared = _PAIRS.get(pair)
+        if shared is None:
+            shared = pair
+            # Kept for the process's life (a web worker previews many files): bounded to a few MB; past
+            # the bound a pair is simply not shared.
+            if len(_PAIRS) < 50_000:
+                _PAIRS[pair] = pair
+        pairs.append(shared)
+    return tuple(pairs)
+
+
 @dataclass(slots=True)
 class SeedRecord:
-    """One person of an Atlassian export, merged over the rows that mention them."""
+    """One person of an Atlassian export, merged over the rows that mention them.
+
+    A preview holds one per person until planning (100,000 and more), so nothing is stored per
+    record that many records can share: product keys, cells, group names and parsed dates are
+    shared objects.
+    """
 
     row: int
     account_id: str
     fields: dict = field(default_factory=dict)  # Account field -> value, only what the file gives
-    groups: dict[str, str] | None = None  # name -> Atlassian group id ('' if not given); None: no group data
-    products: dict[tuple[str, str], ProductCell] = field(default_factory=dict)
-    rows: list[int] = field(default_factory=list)
+    # (name, Atlassian group id or ''), names unique, in the file's order; None: the file has no group data
+    groups: tuple[tuple[str, str], ...] | None = None
+    products: tuple[tuple[ProductKey, ProductCell], ...] = ()  # keys unique, in the file's order
 
 
 @dataclass
@@ -370,18 +420,27 @@ class Parsed:
 
 
 @collector_paused()
-def seed_records(table: Table, variant: Variant, *, consume: bool = False) -> Parsed:
+def seed_records(
+    table: Table, variant: Variant, *, consume: bool = False, rows: Iterable[tuple[int, list[str]]] | None = None
+) -> Parsed:
     """Turn an Atlassian export into one :class:`SeedRecord` per person, with row-numbered errors.
 
     ``consume``: the table's rows are dropped as they are read (``table.rows`` is left empty), for
     a caller that no longer needs them: the file's cells and the records then never share the
     peak (about 100 MB at 100,000 rows).
+    ``rows``: the data rows, read as they are needed (:func:`formats.stream_csv`), instead of
+    ``table.rows``; the table's errors are then those found while reading them, and reading may
+    raise :class:`UploadRefused`.
     """
-    columns, ignored, errors = classify(table.headers, variant)
-    errors = [*table.errors, *errors]
-    sites = _listed_sites(table, columns)
+    columns, ignored, header_errors = classify(table.headers, variant)
+    if rows is None:
+        rows = _consumed(table.rows) if consume else table.rows
+    if any(c.role == "access_sites" for c in columns):  # two passes: every listed site, then the records
+        rows = list(rows)
+    sites = _listed_sites(rows, columns)
     by_id: dict[str, SeedRecord] = {}
-    rows = _consumed(table.rows) if consume else table.rows
+    row_errors: list[RowError] = []
+    errors = row_errors
     for number, cells in rows:
         try:
             record = _record(number, cells, columns, variant, sites)
@@ -398,6 +457,8 @@ def seed_records(table: Table, variant: Variant, *, consume: bool = False) -> Pa
             problem = _merge(known, record)
             if problem:
                 errors.append(RowError(number, problem))
+    del rows
+    errors = [*table.errors, *header_errors, *row_errors]  # the table's are complete once its rows are read
     errors.sort(key=lambda e: e.row or 0)
     records = list(by_id.values())
     warnings = _shared_emails(records, _header(columns, "email"))
@@ -450,14 +511,14 @@ def _header(columns: list[Column], role: str) -> str:
     return next((c.header for c in columns if c.role == role), role)
 
 
-def _listed_sites(table: Table, columns: list[Column]) -> dict[int, list[str]]:
-    """For managed-accounts product columns: every site any row lists (a person not listed has no access)."""
+def _listed_sites(rows: Iterable[tuple[int, list[str]]], columns: list[Column]) -> dict[int, list[str]]:
+    """For managed-accounts product columns: every site any row lists (a person not listed has no access).
+
+    ``rows`` is a list when there is such a column (read twice); otherwise it is not read."""
     sites: dict[int, list[str]] = {}
     for column in columns:
         if column.role == "access_sites":
-            found = {
-                normalise_site(s) for _, cells in table.rows for s in split_list(cells[column.index]) if has_access(s)
-            }
+            found = {normalise_site(s) for _, cells in rows for s in split_list(cells[column.index]) if has_access(s)}
             sites[column.index] = sorted(found)
     return sites
 
@@ -470,10 +531,11 @@ class _Gathered:
     group_ids: list[str] = field(default_factory=list)
     has_groups: bool = False
     last_active: list[datetime | None] = field(default_factory=list)
+    products: dict[ProductKey, ProductCell] = field(default_factory=dict)
 
 
 def _record(number: int, cells: list[str], columns: list[Column], variant: Variant, sites) -> SeedRecord:
-    record = SeedRecord(row=number, account_id="", rows=[number])
+    record = SeedRecord(row=number, account_id="")
     gathered = _Gathered()
     limits = _limits()
     for column in columns:
@@ -492,7 +554,7 @@ def _read_cell(record: SeedRecord, gathered: _Gathered, column: Column, text: st
     """One cell into ``record`` (a field, a product's cell) or ``gathered`` (a group, a date); ValueError if invalid."""
     role = column.role
     if column.product:
-        _product_cell(record, column, text, sites)
+        _product_cell(gathered.products, column, text, sites)
     elif role in _FIELD_ROLES:
         name, parse = _FIELD_ROLES[role]
         record.fields[name] = parse(text)
@@ -522,7 +584,8 @@ def _finish_record(record: SeedRecord, gathered: _Gathered) -> None:
         names, ids = gathered.group_names, gathered.group_ids
         if ids and len(ids) != len(names):
             raise _CellError("", f"{len(ids)} group ids for {len(names)} group names")
-        record.groups = dict(zip(names, ids or [""] * len(names), strict=True))
+        record.groups = shared_pairs(dict(zip(names, ids or [""] * len(names), strict=True)).items())
+    record.products = shared_pairs(gathered.products.items())
 
 
 # Columns whose text the seed stores in a length-limited database column: role -> (model, field).
@@ -581,26 +644,31 @@ _FIELD_ROLES: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 
 
-def _product_cell(record: SeedRecord, column: Column, text: str, sites: dict[int, list[str]]) -> None:
+def _product_cell(
+    products: dict[ProductKey, ProductCell], column: Column, text: str, sites: dict[int, list[str]]
+) -> None:
     if column.role == "access_sites":
         listed = {normalise_site(s) for s in split_list(text) if has_access(s)}
         for site in sites[column.index]:
-            record.products.setdefault((column.product, site), ProductCell()).access = site in listed
+            key = _KEYS.setdefault((column.product, site), (column.product, site))
+            cell = products.get(key, _NO_CELL)
+            products[key] = product_cell(site in listed, cell.has_last_seen, cell.last_active)
         return
-    key = (column.product, column.site)
-    cell = record.products.get(key)
-    if cell is None:
-        cell = record.products[key] = ProductCell()
+    key = column.key
+    cell = products.get(key, _NO_CELL)
     if column.role == "last_seen":
         if " ".join(text.split()).casefold() == "no access":  # where a date was expected: no access, no date
-            if cell.access is None:
-                cell.access = False
+            products[key] = (
+                cell if cell.access is not None else product_cell(False, cell.has_last_seen, cell.last_active)
+            )
             return
-        cell.has_last_seen, cell.last_active = True, parse_day(text)
+        products[key] = product_cell(cell.access, True, parse_day(text))
     elif column.role == "access_role":
-        cell.access = has_access(text)
+        products[key] = product_cell(has_access(text), cell.has_last_seen, cell.last_active)
     elif column.role == "access_yesno":
-        cell.access = parse_bool(text)
+        products[key] = product_cell(parse_bool(text), cell.has_last_seen, cell.last_active)
+    else:
+        products[key] = cell
 
 
 def _merge(known: SeedRecord, other: SeedRecord) -> str | None:
@@ -613,15 +681,18 @@ def _merge(known: SeedRecord, other: SeedRecord) -> str | None:
             )
         known.fields[name] = value
     if other.groups is not None:
-        known.groups = {**(known.groups or {}), **other.groups}
-    for ref, cell in other.products.items():
-        mine = known.products.setdefault(ref, ProductCell())
+        known.groups = shared_pairs({**dict(known.groups or ()), **dict(other.groups)}.items())
+    products = dict(known.products)
+    for ref, cell in other.products:
+        mine = products.get(ref, _NO_CELL)
+        access, has_last_seen, last_active = mine.access, mine.has_last_seen, mine.last_active
         if cell.access is not None:
-            mine.access = cell.access if mine.access is None else (mine.access or cell.access)
+            access = cell.access if access is None else (access or cell.access)
         if cell.has_last_seen:
-            mine.has_last_seen = True
-            mine.last_active = max(filter(None, (mine.last_active, cell.last_active)), default=None)
-    known.rows.append(other.row)
+            has_last_seen = True
+            last_active = max(filter(None, (last_active, cell.last_active)), default=None)
+        products[ref] = product_cell(access, has_last_seen, last_active)
+    known.products = shared_pairs(products.items())
     return None
 
 

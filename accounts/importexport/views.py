@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 
 from accounts.importexport.apply import ChangePlan, plan_changes
-from accounts.importexport.formats import RowError, UploadRefused, read_csv
+from accounts.importexport.formats import RowError, UploadRefused, read_csv, stream_csv
 from accounts.importexport.seed import AccountChange, SeedPlan, plan_seed, show_day
 from accounts.importexport.variants import Variant, detect, seed_records
+from governance.heap import release_free_memory
 
 CHANGES = "changes"
 SEED = "seed"
@@ -109,8 +110,14 @@ def build_preview(
     ``exported_at``: when Atlassian produced an export, if the uploader said (seed only).
     """
     preview = Preview(kind=kind, file_name=file_name)
+    if kind == SEED:
+        # The upload's copies (the request's, the temporary storage's round trip) were just freed: their
+        # pages go back to the system before the plan's objects are laid over them (governance/heap.py).
+        release_free_memory()
     try:
-        table = read_csv(data)
+        # A seed reads the file's rows as it makes its records (never all of their cells at once);
+        # the changes file is read whole.
+        table, rows = stream_csv(data) if kind == SEED else (read_csv(data), None)
         preview.variant = detect(table.headers)
         _check_kind(kind, preview.variant)
         if kind == CHANGES and not organization.api_key():
@@ -126,11 +133,14 @@ def build_preview(
         preview.mapping = [(h, "applied in Atlassian") for h in preview.plan.columns]
         preview.ignored = preview.plan.ignored
     else:
-        # The records hold what planning needs: the file's rows are dropped as the records are
-        # made, and the records as the plan is made, so that no two of them share the peak (each
-        # is about 100-130 MB at 100,000 rows).
-        parsed = seed_records(table, preview.variant, consume=True)
-        del table
+        # The records hold what planning needs: the file's rows are read as the records are made,
+        # and the records dropped as the plan is made, so that no two of them share the peak.
+        try:
+            parsed = seed_records(table, preview.variant, rows=rows)
+        except UploadRefused as exc:  # too many rows, or not valid CSV past the header
+            preview.refused = str(exc)
+            return preview
+        del table, rows
         preview.plan = plan_seed(
             organization=organization, parsed=parsed, file_name=file_name, exported_at=exported_at, consume=True
         )

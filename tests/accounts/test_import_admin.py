@@ -114,6 +114,22 @@ class TestSeedThroughTheAdmin:
         _confirm(client_for(alice), response)
         assert cache.get(key) is None
 
+    def test_an_upload_with_nothing_to_confirm_is_not_kept_in_the_cache(self, client_for, alice, org, monkeypatch):
+        from import_export.tmp_storages import CacheStorage
+
+        saved, save = [], CacheStorage.save
+
+        def spied(storage, data):
+            save(storage, data)
+            saved.append(storage.name)
+
+        monkeypatch.setattr(CacheStorage, "save", spied)
+        response = _upload(client_for(alice), org, b"User id,User name,Added to org\n,Ann,1 Dec 2025\n")
+        assert response.context["preview"].errors, "the account id is empty: nothing to confirm"
+        assert response.context["confirm_form"] is None
+        assert len(saved) == 1, "stored before it was planned"
+        assert cache.get("django-import-export-" + saved[0]) is None
+
     def test_confirm_seeds_the_mirror_and_reports(self, client_for, alice, org):
         client = client_for(alice)
         result = _confirm(client, _upload(client, org, _fixture("atlassian_users_export.csv")))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from accounts.importexport.formats import UploadRefused, read_csv, xlsx_bytes
+from accounts.importexport.formats import UploadRefused, read_csv, stream_csv, xlsx_bytes
 from accounts.importexport.variants import Variant, classify, detect, parse_day
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -169,3 +169,46 @@ class TestDates:
     def test_anything_else_is_an_error(self, text):
         with pytest.raises(ValueError, match="is not a date"):
             parse_day(text)
+
+
+class TestStreaming:
+    """A seed's preview reads the file's rows as it makes its records (``stream_csv``): the same rows,
+    errors and refusals as reading it whole, the refusals that need the rows raised while reading."""
+
+    USERS_HEADER = b"User id,User name,email,User status,Added to org\n"
+
+    def test_streamed_rows_and_errors_are_those_read_whole(self):
+        data = b'account_id,groups,status\r\na\nb,g,active,extra\n\nc,"x\ry",active,\n'
+        whole = read_csv(data)
+        table, rows = stream_csv(data)
+        assert table.headers == whole.headers
+        assert table.rows == []
+        assert table.errors == []
+        assert list(rows) == whole.rows
+        assert table.errors == whole.errors
+
+    @pytest.mark.django_db
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"a1,Ann,ann@example.com,Active,1 Dec 2025\n" * 4,  # over IMPORT_MAX_ROWS (3)
+            b"a1,Ann,ann@example.com,Active,1 Dec 2025\n" + b'b1,"' + b"x" * 200_000 + b'",,Active,\n',  # not CSV
+            b"",  # a header but no rows
+        ],
+        ids=["too-many-rows", "invalid-csv", "no-rows"],
+    )
+    def test_a_refusal_met_while_streaming_is_the_preview_s_refusal_reading_whole_gives(self, body, settings):
+        from accounts.importexport.views import SEED, build_preview
+        from tests.factories import OrganizationFactory
+
+        settings.IMPORT_MAX_ROWS = 3
+        data = self.USERS_HEADER + body
+        with pytest.raises(UploadRefused) as whole:
+            read_csv(data)
+        _, rows = stream_csv(data)  # the header is fine: refused only while the rows are read
+        with pytest.raises(UploadRefused):
+            list(rows)
+        preview = build_preview(data=data, file_name="f.csv", kind=SEED, organization=OrganizationFactory(), user=None)
+        assert preview.refused == str(whole.value)
+        assert preview.plan is None
+        assert not preview.ok

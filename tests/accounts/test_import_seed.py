@@ -1,13 +1,16 @@
 """Seeding and refreshing the mirror from the CSVs admin.atlassian.com exports (no API key)."""
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from accounts.importexport.formats import read_csv
-from accounts.importexport.seed import apply_seed, plan_seed
-from accounts.importexport.variants import Variant, detect, seed_records
+from accounts.importexport.seed import SeedPlan, apply_seed, plan_seed
+from accounts.importexport.variants import ProductCell, Variant, detect, seed_records
+from accounts.importexport.views import SEED, build_preview
 from accounts.models import Account, AccountStatus, Group, Membership, Product, ProductAccess
 from governance.audit.models import AuditAction, AuditEvent
 from governance.audit.record import Actor
@@ -245,6 +248,57 @@ class TestLowMemoryPlanning:
             (c.row, c.label, c.before, c.after, c.values) for c in kept.changes
         ]
         assert [str(n) for n in consumed.notes] == [str(n) for n in kept.notes]
+
+    @pytest.mark.parametrize("name", [*FILES, "atlassian_users_export_pivot.csv"])
+    def test_the_preview_streaming_the_file_plans_what_reading_it_whole_plans(self, org, name):
+        data = (FIXTURES / name).read_bytes()
+        with time_machine.travel(day(2026, 12, 1), tick=False):  # new accounts' status_changed_at is now
+            table = read_csv(data)
+            kept = plan_seed(organization=org, parsed=seed_records(table, detect(table.headers)), file_name=name)
+            preview = build_preview(data=data, file_name=name, kind=SEED, organization=org, user=None)
+        streamed = preview.plan
+        assert isinstance(streamed, SeedPlan)
+        assert not preview.refused
+        assert streamed.changes, "the fixture plans something"
+        assert streamed.fingerprint() == kept.fingerprint()
+        assert streamed.counts() == kept.counts()
+        assert [
+            (c.row, c.label, c.before, c.after, c.values, c.groups_added, c.access_upserts) for c in streamed.changes
+        ] == [(c.row, c.label, c.before, c.after, c.values, c.groups_added, c.access_upserts) for c in kept.changes]
+        assert [str(e) for e in (*streamed.errors, *streamed.warnings, *streamed.notes)] == [
+            str(e) for e in (*kept.errors, *kept.warnings, *kept.notes)
+        ]
+
+    def test_streamed_row_errors_are_those_of_the_whole_file_in_row_order(self, org):
+        text = (FIXTURES / "atlassian_users_export.csv").read_text().replace("3 Jan 2022", "yesterday")
+        lines = text.splitlines()
+        lines.insert(2, lines[1] + ",extra,cells")  # a row wider than the header, read as the records are made
+        data = "\n".join(lines).encode()
+        table = read_csv(data)
+        whole = plan_seed(organization=org, parsed=seed_records(table, detect(table.headers)))
+        preview = build_preview(data=data, file_name="f.csv", kind=SEED, organization=org, user=None)
+        assert [str(e) for e in preview.errors] == [str(e) for e in whole.errors]
+        assert [e.row for e in preview.errors] == [3, 4], [str(e) for e in preview.errors]
+
+    def test_equal_product_cells_are_one_object_and_merging_a_repeated_row_leaves_the_others_alone(self):
+        text = (
+            "User id,User name,email,User status,Added to org,Group name,Jira - acme,Last seen in Jira - acme\n"
+            "a1,Ann,ann@example.com,Active,1 Dec 2025,team-a,User,1 Dec 2025\n"
+            "b1,Bob,bob@example.com,Active,1 Dec 2025,team-a,User,1 Dec 2025\n"
+            "c1,Cem,cem@example.com,Active,1 Dec 2025,team-a,User,1 Dec 2025\n"
+            "a1,Ann,ann@example.com,Active,1 Dec 2025,team-b,User,14 Dec 2025\n"
+        )
+        table = read_csv(text.encode())
+        ann, bob, cem = seed_records(table, detect(table.headers)).records
+        assert bob.products[0] is cem.products[0], "one shared (product, cell) pair"
+        assert bob.groups is not None
+        assert cem.groups is not None
+        assert bob.groups[0] is cem.groups[0]
+        assert ann.products == ((("jira", "acme"), ProductCell(True, True, day(2025, 12, 14))),)
+        assert bob.products == ((("jira", "acme"), ProductCell(True, True, day(2025, 12, 1))),), "not merged into"
+        assert ann.groups == (("team-a", ""), ("team-b", ""))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            bob.products[0][1].last_active = None  # type: ignore[misc]
 
     def test_row_errors_keep_their_row_numbers_when_consumed(self, org):
         text = (FIXTURES / "atlassian_users_export.csv").read_text().replace("3 Jan 2022", "yesterday")
