@@ -206,9 +206,9 @@ def client_child(result: dict) -> None:
     The same calls as ``accounts/sync/runner.py``: the groups, the user count, the user pages
     fetched by a background thread on a fork of the client from here on (``prefetching`` of
     ``batched`` pages, as ``user_batches`` does), the directories, each directory's account ids
-    listed by another background thread on another fork (``DirectoryListing``, as
+    listed by background threads on forks, a directory each (``DirectoryListing``, as
     ``directories_in_background`` does), meanwhile every group's role assignments on
-    ``ROLE_THREADS`` forks (``fetch_group_roles`` itself), then the batches consumed, each once
+    ``ATLASSIAN_CONCURRENCY`` paced forks (``fetch_group_roles`` itself), then the batches consumed, each once
     its accounts' directories are listed, and the user count again. The garbage collector is
     paused as the sync pauses it. Only the database writes are left out.
     """

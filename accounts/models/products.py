@@ -29,8 +29,12 @@ class ProductGrant(models.TextChoices):
 class ProductAccess(models.Model):
     """An account's access to a product, with when they last used it (None = never)."""
 
-    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="product_access")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="access")
+    # No single-column indexes (db_index=False), as for Membership: the unique (account, product)
+    # and the (product, last_active) indexes lead with each column and serve its lookups.
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="product_access", db_index=False
+    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="access", db_index=False)
     last_active = models.DateTimeField(null=True, blank=True)
     granted = models.CharField(max_length=8, choices=ProductGrant.choices, default=ProductGrant.UNKNOWN)
 

@@ -1,6 +1,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from accounts.models import Organization
 from governance.audit.record import Actor
@@ -38,6 +39,11 @@ class SyncContext:
     # Account id -> its directory, from one listing per directory (None: not listed, e.g. a
     # single account's read-back, which keeps what the mirror knew).
     account_directories: dict[str, str] | None = None
+    # The listing filling account_directories in the background (accounts/sync/directories.py),
+    # and the accounts written while their directory there was not final, with the directory
+    # the mirror holds for them since: settled at its end.
+    directory_listing: Any = None
+    unsettled_directories: dict[str, str | None] = field(default_factory=dict)
     # Destructive changes wait for the end of a complete sync and the safety check.
     blanked_accounts: list[int] = field(default_factory=list)
     blanked_access: list[int] = field(default_factory=list)

@@ -259,7 +259,16 @@ def _directory_of(ctx: SyncContext, user: DirectoryUser, current: KnownAccount |
     account in no directory); a single account's read-back keeps what the mirror knew unless the
     account left every directory (DESIGN.md 5.12)."""
     if ctx.account_directories is not None:
-        return ctx.account_directories.get(user.account_id)
+        directory = ctx.account_directories.get(user.account_id)
+        listing = ctx.directory_listing
+        if listing is not None and not listing.settled(user.account_id):
+            # Listed in a later directory while an earlier one is still being listed: real, but
+            # maybe not the first. Settled when the listing is complete; meanwhile an account the
+            # mirror knew keeps its directory (no write back and forth in an hourly re-sync).
+            if current is not None:
+                directory = current.values[_DIRECTORY]
+            ctx.unsettled_directories[user.account_id] = directory
+        return directory
     if user.membership_status == "no_membership" or user.status == "not_invited":
         return None
     return current.values[_DIRECTORY] if current else None

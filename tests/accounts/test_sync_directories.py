@@ -7,8 +7,14 @@ import threading
 import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from accounts.sync.directories import DirectoryListing
+from accounts.models import Account
+from accounts.sync.context import SyncContext
+from accounts.sync.directories import DirectoryListing, settle_directories
+from governance.audit.record import Actor
 
 
 class GatedClient:
@@ -110,5 +116,60 @@ def test_stopping_early_ends_the_thread_after_its_current_page():
         time.sleep(0.01)
     client.gate.set()  # the page in flight arrives after the stop: dropped, and nothing more is asked
     stopper.join()
-    assert not listing._thread.is_alive()
+    assert not any(thread.is_alive() for thread in listing._threads)
     assert listing.found == {"a1": "dir-a"}
+
+
+def test_directories_are_listed_at_once_and_a_later_ones_accounts_do_not_wait_for_the_first():
+    client = GatedClient({"dir-a": [["a1"], ["a2"]], "dir-b": [["b1"]]}, gate_before=("dir-a", 1))
+    listing = DirectoryListing(client, ["dir-a", "dir-b"])
+    listing.start()
+    listing.wait_for(["b1", "a1"])  # returns while dir-a's second page is held back
+    assert listing.settled("a1")  # the first directory's accounts are final as soon as seen
+    assert not listing.settled("b1")  # dir-a may still list it
+    client.gate.set()
+    assert listing.complete() == {"a1": "dir-a", "a2": "dir-a", "b1": "dir-b"}
+    assert listing.settled("b1")
+    assert listing.settled("not-listed")
+    listing.stop()
+
+
+def test_an_account_seen_first_in_the_later_directory_ends_in_the_first():
+    client = GatedClient({"dir-a": [["a1"], ["both"]], "dir-b": [["both"]]}, gate_before=("dir-a", 1))
+    listing = DirectoryListing(client, ["dir-a", "dir-b"])
+    listing.start()
+    listing.wait_for(["both"])
+    assert listing.found["both"] == "dir-b"
+    assert not listing.settled("both")
+    client.gate.set()
+    assert listing.complete()["both"] == "dir-a"
+    assert listing.in_several == 1
+    listing.stop()
+
+
+class _Listed:
+    """A complete listing, as settle_directories reads it."""
+
+    def __init__(self, found):
+        self.found = found
+
+
+@pytest.mark.django_db
+def test_settling_corrects_only_the_accounts_written_with_another_directory_than_their_first(organization):
+    now = timezone.now()
+    for account_id, directory in (("right", "dir-a"), ("wrong", "dir-b"), ("stamped", "dir-b"), ("gone", "dir-b")):
+        Account.objects.create(organization=organization, account_id=account_id, directory_id=directory)
+    Account.objects.filter(account_id="stamped").update(portal_changed_at=now)  # a service's change: left alone
+    ctx = SyncContext(organization=organization, now=now, correlation_id="c", actor=Actor.system("test"))
+    final = {"right": "dir-a", "wrong": "dir-a", "stamped": "dir-a"}  # "gone": in no directory after all
+    ctx.unsettled_directories = {"right": "dir-a", "wrong": "dir-b", "stamped": "dir-b", "gone": "dir-b"}
+    settle_directories(ctx, _Listed(final))
+    held = dict(Account.objects.filter(organization=organization).values_list("account_id", "directory_id"))
+    assert held == {"right": "dir-a", "wrong": "dir-a", "stamped": "dir-b", "gone": None}
+    assert ctx.counts["accounts_updated"] == 2
+    assert ctx.unsettled_directories == {}
+
+    ctx.unsettled_directories = {"right": "dir-a", "wrong": "dir-a"}  # all as written: no statement at all
+    with CaptureQueriesContext(connection) as queries:
+        settle_directories(ctx, _Listed(final))
+    assert len(queries) == 0
