@@ -1,5 +1,7 @@
-"""The django-q2 task behind bulk actions too big to run inside a web request (thin: it calls
-:func:`accounts.bulk.accounts_bulk_apply` with the TaskRun the admin created)."""
+"""How a confirmed bulk action runs, for the admin and the API alike: in the web request within a
+time budget (:func:`bulk_action_now`), or handed to a task worker (:func:`bulk_action_queue`), whose
+django-q2 task :func:`run_bulk_action` calls :func:`accounts.bulk.accounts_bulk_apply` with the run
+row, part after part when a part spends its time budget."""
 
 import time
 from datetime import timedelta
