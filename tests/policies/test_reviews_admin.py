@@ -94,7 +94,10 @@ class TestStartingACampaign:
         assert not ReviewCampaign.objects.exists()
 
     @pytest.mark.parametrize("persona", ["hank", "audrey"])
-    def test_only_portal_admins_start_campaigns(self, request, persona):
+    def test_only_portal_admins_start_campaigns(self, db, request, persona):
+        # ``db`` named here, not only reached through getfixturevalue: pytest-django orders tests by
+        # the database access they declare, and this one, run among the tests without any, left a
+        # connection open that kept PostgreSQL from dropping the test database at the end.
         assert login(request.getfixturevalue(persona)).get(CAMPAIGNS + "add/").status_code == 403
 
     def test_a_started_campaign_is_read_only(self, two_reviewers, alice):
