@@ -73,6 +73,13 @@ def _expire():
     return access_expire(now=timezone.now(), client_factory=_quiet_client)
 
 
+def _extension_link(end: MembershipEnd) -> str:
+    """The day's run, then the path of the extension link in the person's warning email."""
+    _expire()
+    body = next(m.body for m in mail.outbox if end.account.email in m.to)
+    return re.search(r"(/access/extend/[^/\s]+/)", body).group(1)
+
+
 def _events(end: MembershipEnd, action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action, target_id=str(end.pk)))
 
@@ -152,9 +159,7 @@ def test_a_first_extension_request_is_granted_at_once_when_the_rule_allows_it(gr
     settings.ACCESS_EXTENSION_AUTO_DAYS = 30
     end = granted
     with time_machine.travel(end.expires_at - timedelta(days=5), tick=False):
-        _expire()
-        body = next(m.body for m in mail.outbox if end.account.email in m.to)
-        path = re.search(r"(/access/extend/[^/\s]+/)", body).group(1)
+        path = _extension_link(end)
         assert client.post(path, {"justification": "Still on the project"}).status_code == 200
     before = end.expires_at
     end.refresh_from_db()
@@ -240,9 +245,7 @@ def test_extension_requests_are_rate_limited_per_person_like_the_restore_form(gr
     settings.ACCESS_RATE_LIMIT_PER_IP = 100
     end = granted
     with time_machine.travel(end.expires_at - timedelta(days=5), tick=False):
-        _expire()
-        body = next(m.body for m in mail.outbox if end.account.email in m.to)
-        path = re.search(r"(/access/extend/[^/\s]+/)", body).group(1)
+        path = _extension_link(end)
         statuses = [
             client.post(path, {"justification": ""}, REMOTE_ADDR=f"203.0.113.{60 + i}").status_code for i in range(3)
         ]
