@@ -167,7 +167,7 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
     users = _first_sightings(ctx, users)
     if not users:
         return
-    ensure_page_references(ctx, users)
+    groups_of = ensure_page_references(ctx, users)
     with transaction.atomic():
         # The mirror's rows of these accounts (on a first sync none, found as cheaply as a probe),
         # locked on PostgreSQL until the batch commits: a service changes an account's rows only
@@ -179,37 +179,55 @@ def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
         users, existing = _without_newer_changes(ctx, users, existing, fetched_since - CHANGE_MARGIN)
         if not users:
             return
-        events = write_users(ctx, users, existing)
+        events = write_users(ctx, users, existing, groups_of)
         if events:
             record_events(events)
             ctx.counts["audit_events"] += len(events)
 
 
-def write_users(ctx: SyncContext, users: list[DirectoryUser], existing: dict[str, KnownAccount]) -> list[dict]:
+def write_users(
+    ctx: SyncContext,
+    users: list[DirectoryUser],
+    existing: dict[str, KnownAccount],
+    groups_of: dict[str, tuple[int, ...]] | None = None,
+) -> list[dict]:
     """Make the mirror rows of ``users`` (accounts, product access, memberships) what Atlassian
-    sent; ``existing`` are the mirror's accounts among them, by account id. Returns the audit
-    events of what it saw changed, for the caller to record in its transaction.
+    sent; ``existing`` are the mirror's accounts among them, by account id; ``groups_of``, each
+    user's groups as mirror pks, as :func:`ensure_page_references` returned them (worked out here
+    when not given). Returns the audit events of what it saw changed, for the caller to record in
+    its transaction.
 
     The sync writes its batches with it, and so does the read-back of the one account a service
     has just changed (accounts/services/readback.py, with :func:`known_account` of its locked
     instance): one mapping for both.
     """
     events: list[dict] = []
-    # Each user's groups as mirror pks, worked out once for the three tables (licence groups
-    # counted, products granted, memberships): ten or so groups a user, a hundred thousand users.
-    # Tuples (of distinct pks) weigh a fifth of sets: a first sync holds a batch of them at its peak.
-    group_pks = ctx.group_pks
-    groups_of = {user.account_id: tuple({group_pks[g.id] for g in user.groups}) for user in users}
+    if groups_of is None:
+        groups_of = _groups_of(ctx, users)
     pks = _write_accounts(ctx, users, existing, events, groups_of)
     write_product_access(ctx, users, pks, existing, groups_of)
     write_memberships(ctx, users, pks, existing, events, groups_of)
     return events
 
 
+def _groups_of(ctx: SyncContext, users: list[DirectoryUser]) -> dict[str, tuple[int, ...]]:
+    """Each user's groups as mirror pks, worked out once for the three tables (licence groups
+    counted, products granted, memberships): ten or so groups a user, a hundred thousand users.
+    Tuples (of distinct pks) weigh a fifth of sets: a first sync holds a batch of them at its
+    peak. A group the mirror does not have raises KeyError (see ensure_page_references)."""
+    group_pks = ctx.group_pks
+    return {user.account_id: tuple({group_pks[g.id] for g in user.groups}) for user in users}
+
+
 def _first_sightings(ctx: SyncContext, users: list[DirectoryUser]) -> list[DirectoryUser]:
     """Drop users already seen in this run (a cursor that repeats must not double-count)."""
-    fresh = []
     seen = ctx.seen_accounts
+    ids = {user.account_id for user in users}
+    if len(ids) == len(users) and seen.isdisjoint(ids):  # the usual batch: all new, checked in C
+        seen |= ids
+        ctx.counts["users_seen"] += len(users)
+        return users
+    fresh = []
     for user in users:
         if user.account_id in seen:
             ctx.counts["duplicates_skipped"] += 1
@@ -238,9 +256,18 @@ def _without_newer_changes(
     )
 
 
-def ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None:
-    """Products and groups a user mentions that the group phase did not list (created minimal)."""
+def ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> dict[str, tuple[int, ...]]:
+    """Products and groups a user mentions that the group phase did not list (created minimal);
+    returns each user's groups as mirror pks (:func:`_groups_of`), for :func:`write_users`.
+
+    Nearly always the group phase listed every group: the users' groups are then gone through
+    once, to map them, instead of once to look for unknown ones and again to map them.
+    """
     ensure_products(ctx, {p.resource_id: p.key for u in users for p in u.product_access})
+    try:
+        return _groups_of(ctx, users)
+    except KeyError:
+        pass
     known = ctx.group_pks
     unknown = {g.id: g.name for u in users for g in u.groups if g.id not in known}
     if unknown:
@@ -252,6 +279,7 @@ def ensure_page_references(ctx: SyncContext, users: list[DirectoryUser]) -> None
             Group.objects.filter(organization=org, group_id__in=list(unknown)).values_list("group_id", "pk")
         )
         ctx.counts["groups_written"] += len(unknown)
+    return _groups_of(ctx, users)
 
 
 def _directory_of(ctx: SyncContext, user: DirectoryUser, current: KnownAccount | None) -> str | None:
