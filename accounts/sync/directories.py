@@ -91,6 +91,12 @@ class DirectoryListing:
     def _done(self) -> bool:
         return self._listing == 0
 
+    @property
+    def finished(self) -> bool:
+        """Every directory's listing has ended: every account's directory is then :meth:`settled`
+        (a listing that failed ended too; :meth:`wait_for` raises its error)."""
+        return self._done
+
     def start(self) -> None:
         for thread in self._threads:
             thread.start()

@@ -346,6 +346,10 @@ def _write_accounts(
     licence_pks = ctx.licence_group_pks
     # The columns of _ACCOUNT_INSERT after status_changed_at; imported_as_of empty: seen by this sync.
     tail = (now, None, None, first_seen, None, None, None, None)
+    # Once every directory is listed (early in a large sync) each account's directory is final:
+    # looked up at once, without asking the listing about each account (_directory_of).
+    directories, listing = ctx.account_directories, ctx.directory_listing
+    final = directories if directories is not None and (listing is None or listing.finished) else None
 
     for user in users:
         current = existing.get(user.account_id)
@@ -353,7 +357,7 @@ def _write_accounts(
             user,
             current.values[_TYPE] if current else None,
             len(licence_pks.intersection(groups_of[user.account_id])),  # distinct licence groups
-            _directory_of(ctx, user, current),
+            final.get(user.account_id) if final is not None else _directory_of(ctx, user, current),
             adapt,
         )
         if user.status not in STATUS_FROM_REMOTE:
