@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # platformRoles tells org admins apart; productAccess and groups carry activity and memberships.
 USER_EXPAND = ("productAccess", "groups", "platformRoles")
-# Users written per transaction (with their audit events): ten API pages. SQLite rewrites every
+# Users written per transaction (with their audit events): fifty API pages. SQLite rewrites every
 # index leaf a transaction touches; with ~1,000 memberships spread over thousands of groups per
 # 100-user page, one transaction per API page wrote most of the group index again and again.
 USER_BATCH = 5000
