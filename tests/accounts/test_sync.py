@@ -128,7 +128,9 @@ class TestRemovals:
         gone.refresh_from_db()
         assert gone.status == AccountStatus.REMOVED
         assert not gone.memberships.exists()
-        assert AuditEvent.objects.filter(action=AuditAction.ACCOUNT_REMOVED, target_id=str(gone.pk)).exists()
+        event = AuditEvent.objects.get(action=AuditAction.ACCOUNT_REMOVED, target_id=str(gone.pk))
+        assert event.target_repr == (gone.name or gone.account_id)
+        assert AuditEvent.objects.filter(action=AuditAction.ACCOUNT_REMOVED).count() == 1
 
     def test_nothing_is_marked_removed_when_the_sync_fails_part_way(self, simulator, organization, atlassian):
         _sync(organization, atlassian)
