@@ -88,14 +88,10 @@ class DirectoryListing:
         ]
 
     @property
-    def _done(self) -> bool:
-        return self._listing == 0
-
-    @property
     def finished(self) -> bool:
         """Every directory's listing has ended: every account's directory is then :meth:`settled`
         (a listing that failed ended too; :meth:`wait_for` raises its error)."""
-        return self._done
+        return self._listing == 0
 
     def start(self) -> None:
         for thread in self._threads:
@@ -139,7 +135,7 @@ class DirectoryListing:
         directory before the one it was seen in is completely listed."""
         directory_id = self.found.get(account_id)
         if directory_id is None:
-            return self._done
+            return self.finished
         return self._rank[directory_id] <= self._first_incomplete
 
     def wait_for(self, account_ids: Iterable[str]) -> None:
@@ -151,14 +147,14 @@ class DirectoryListing:
                 if self._error is not None:
                     raise self._error
                 pending = [account_id for account_id in pending if account_id not in found]
-                if not pending or self._done:
+                if not pending or self.finished:
                     return
                 self._changed.wait()
 
     def complete(self) -> dict[str, str]:
         """Wait for the whole listing; the complete ``{account id: directory id}``."""
         with self._changed:
-            while not self._done:
+            while not self.finished:
                 self._changed.wait()
             if self._error is not None:
                 raise self._error
