@@ -689,7 +689,10 @@ def _same_rows_resource(scoped, org):
 
 
 def baseline_child(result_file: Path, seed_file: Path, rows: int, mode: str) -> None:
-    """The same file through django-import-export (``import_data``): the peer, in one of three modes.
+    """The same file through django-import-export (``import_data``): the peer, in one of four modes.
+
+    ``same``, the fair default: see :func:`_same_rows_resource`; run as its admin runs it, a dry
+    run for the preview and then the import, each reading the file again.
 
     ``unscoped``: a plain ModelResource with its defaults; its lookup by ``account_id`` alone
     cannot use the ``(organization, account_id)`` unique index, so every row scans the account
@@ -972,12 +975,15 @@ def main(argv=None) -> int:
                 "import / fair default (scoped, admin flow, same rows)", seed["ratio_to_fair_default"], at_least=10
             )
         )
-        if peers["same"]["rows"] == seed["accounts_in_org"]:
+        # A row django-import-export refuses is skipped, not written: it must not count as speed.
+        same = peers["same"]
+        checks["fair_default_imported_every_row"] = not same["errors"] and same["accounts_in_org"] == same["rows"]
+        if same["rows"] == seed["accounts_in_org"]:
             checks["fair_default_wrote_the_same_rows"] = (
-                peers["same"]["accounts_in_org"] == seed["accounts_in_org"]
-                and peers["same"]["memberships_in_org"] == seed["memberships_in_org"]
-                and peers["same"]["product_access_in_org"] == seed["product_access_in_org"]
-                and peers["same"]["events"] == seed["events"]
+                same["accounts_in_org"] == seed["accounts_in_org"]
+                and same["memberships_in_org"] == seed["memberships_in_org"]
+                and same["product_access_in_org"] == seed["product_access_in_org"]
+                and same["events"] == seed["events"]
             )
     checks["all"] = all(v for k, v in checks.items() if k != "all")
     if "scoped" in peers:
