@@ -219,11 +219,26 @@ def _product_last_active(item: Mapping[str, Any]) -> ProductActivity:
     )
 
 
+# One GroupRef per group as sent (id and name), shared by every user in it. A user lists about ten
+# groups: at 100,000 users a million references to a few thousand groups, each otherwise a new
+# record made in the thread fetching the pages and freed in the one writing them, both holding
+# the interpreter lock. Records are immutable, so sharing one is safe; the map is emptied when it
+# grows past _GROUP_REFS_MAX (ids and names from many organizations in a long-lived worker).
+_group_refs: dict[str, GroupRef] = {}
+_GROUP_REFS_MAX = 50_000
+
+
 def _group_ref(item: Mapping[str, Any]) -> GroupRef:
     group_id = required_str(item, "id")
-    return GroupRef(
-        id=canonical_group_id(group_id), name=optional_str(item, "name") or "", id_form=group_id_form(group_id)
-    )
+    name = optional_str(item, "name") or ""
+    ref = _group_refs.get(group_id)
+    if ref is not None and ref.name == name:
+        return ref
+    ref = GroupRef(id=canonical_group_id(group_id), name=name, id_form=group_id_form(group_id))
+    if len(_group_refs) >= _GROUP_REFS_MAX:
+        _group_refs.clear()
+    _group_refs[group_id] = ref
+    return ref
 
 
 # -- field helpers --------------------------------------------------------------------------------
