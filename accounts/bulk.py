@@ -36,6 +36,7 @@ from accounts.services.memberships import (
     product_access_plan,
     product_access_remove,
 )
+from accounts.services.read_ahead import ReadAhead
 from accounts.services.recheck import account_recheck
 from accounts.services.refresh import account_refresh
 from governance.atlassian.errors import AtlassianError
@@ -391,13 +392,15 @@ def _apply_chunk(spec, options, chunk, outcome, clients, actor, progress, keep, 
     keep()
     accounts = Account.objects.select_related("organization").in_bulk(chunk)
     members = spec.members_of(list(accounts.values()), options)
+    # The re-checks before a destructive action, read a hundred accounts at a time.
+    ahead = ReadAhead(chunk) if spec.destructive else None
 
     def work(pk: int, fork_of: ForkOf) -> BulkResult:
         account = accounts.get(pk)
         if account is None:
             return BulkResult(pk, f"#{pk}", Outcome.SKIPPED, "no longer in the mirror")
         return _apply_one(
-            spec, options, account, members, lambda org: fork_of(clients.get(org)), actor, outcome.correlation_id
+            spec, options, account, members, lambda org: fork_of(clients.get(org)), actor, outcome.correlation_id, ahead
         )
 
     def add(pk: int, result: BulkResult) -> None:
@@ -413,7 +416,7 @@ class _NoClient(Exception):
     """No Atlassian client could be built for the account's organization (missing credentials ...)."""
 
 
-def _apply_one(spec, options, account, members, client_of, actor, correlation_id) -> BulkResult:
+def _apply_one(spec, options, account, members, client_of, actor, correlation_id, ahead=None) -> BulkResult:
     def result(kind: str, message: str = "") -> BulkResult:
         return BulkResult(account.pk, str(account), kind, message)
 
@@ -434,7 +437,7 @@ def _apply_one(spec, options, account, members, client_of, actor, correlation_id
         with one_change_at_a_time(account.pk):
             if spec.destructive:
                 products = [options.product] if options.product else None
-                account_recheck(account=account, client=client, products=products)
+                account_recheck(account=account, client=client, products=products, ahead=ahead)
             done = spec.apply(
                 account, options, client=client, actor=actor, reason=options.reason, correlation_id=correlation_id
             )

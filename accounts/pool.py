@@ -9,7 +9,9 @@ changes to one account never interleave, whatever runs them.
 - At most ``ATLASSIAN_CONCURRENCY`` workers; each has its own database connection (closed when it
   is done) and its own fork of the organization's client, paced by the organization's shared
   :class:`~governance.atlassian.client.pace.Pacer`: together, as fast as the rate limit allows and
-  never past it.
+  never past it. The forks of one client share a
+  :class:`~governance.atlassian.client.read_batcher.UserReadBatcher`: the re-checks and read-backs
+  workers ask for at the same moment go out as one search (up to ten accounts).
 - The caller's thread decides what starts: ``before_each`` (a lease's ``keep``) runs before each
   item is handed out, and nothing new starts once ``deadline`` (a monotonic time) has passed.
   Items already started always finish, and their results are delivered, before :func:`run_paced`
@@ -32,6 +34,7 @@ from django.conf import settings
 from django.db import connection
 
 from governance.atlassian.client.pace import Pacer, shared_pacer
+from governance.atlassian.client.read_batcher import UserReadBatcher
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,8 @@ class _Pool:
         self._stats_lock = threading.Lock()
         # A client that cannot be forked (built on a caller's session) serves one item at a time.
         self._shared_locks: dict[int, threading.Lock] = {}
+        # The forks of one client send the account reads their workers ask for at once together.
+        self._batchers: dict[int, UserReadBatcher] = {}
 
     def run(self, items: Sequence, *, before_each: Callable, deadline: float | None) -> PoolResult:
         result: PoolResult = PoolResult(workers=self.size)
@@ -169,7 +174,9 @@ class _Pool:
                 return client  # used under its lock (_one)
             key = id(client)
             if key not in forks:
-                forks[key] = (client, client.fork(pacer=pacer_for(client)))
+                with self._stats_lock:
+                    reads = self._batchers.setdefault(key, UserReadBatcher())
+                forks[key] = (client, client.fork(pacer=pacer_for(client), reads=reads))
             return forks[key][1]
 
         try:

@@ -5,9 +5,12 @@
     .venv/bin/python bench/bench_pace.py --n 300 --rate-limit 0            # no binding limit
     .venv/bin/python bench/bench_pace.py --n 600 --rate-limit 1200         # a quicker look
 
-Each suspension is three calls (the re-check right before acting, the suspension, the read-back:
-DESIGN.md 5.10), all counted by the rate limit. The floor is therefore the calls the run sent over
-the limit per minute; the issue's "N / limit" (one call per suspension) is printed beside it.
+Each suspension needs the re-check right before acting, the suspension and the read-back
+(DESIGN.md 5.10), all counted by the rate limit. The re-checks are read ahead a hundred accounts
+at a time (one search by email: accounts/services/read_ahead.py) and the read-backs of the
+workers go out ten to a search (governance/atlassian/client/read_batcher.py), so a suspension
+costs a little more than one call. The floor judged is the issue's: one call per suspension,
+N / limit per minute. The floor of the calls actually sent (calls / limit) is printed beside it.
 Checks, after the run: each account suspended in the mirror with exactly one ``account.suspended``
 event (0 duplicates, 0 lost), and the audit chain verifies. Results: ``bench/results/pace.json``.
 """
@@ -158,14 +161,16 @@ def run(args, base_url: str) -> int:
     if args.rate_limit:
         floor = calls / args.rate_limit * 60
         issue_floor = args.n / args.rate_limit * 60
-        result.update(floor_seconds=round(floor, 1), issue_floor_seconds=round(issue_floor, 1))
-        result["ratio"] = round(wall / floor, 3)
-        result["target"] = common.check_target("wall / floor", result["ratio"], below=TARGET_RATIO)
+        result.update(floor_seconds=round(issue_floor, 1), calls_floor_seconds=round(floor, 1))
+        result["ratio"] = round(wall / issue_floor, 3)
+        result["ratio_to_calls_floor"] = round(wall / floor, 3)
+        result["target"] = common.check_target("wall / (N / limit)", result["ratio"], below=TARGET_RATIO)
         rows += [
-            ("floor (calls / limit)", f"{floor:.1f} s"),
-            ("issue's floor (N / limit)", f"{issue_floor:.1f} s"),
+            ("floor (N / limit: one call a suspension)", f"{issue_floor:.1f} s"),
+            ("floor of the calls sent (calls / limit)", f"{floor:.1f} s"),
             ("figure (wall)", f"{wall:.1f} s"),
-            ("ratio to floor", f"{wall / floor:.3f} (target <= {TARGET_RATIO})"),
+            ("ratio to floor", f"{wall / issue_floor:.3f} (target <= {TARGET_RATIO})"),
+            ("ratio to the calls' floor", f"{wall / floor:.3f}"),
         ]
     else:
         result["target"] = common.check_target("seconds per account", wall / args.n, below=TARGET_UNBOUND_SECONDS)

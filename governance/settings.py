@@ -124,7 +124,7 @@ else:
         # works with ATLASSIAN_CONCURRENCY threads, each holding a connection while it changes an
         # account (its advisory lock lives on it), and a bulk action, a policy run and the sync can
         # overlap in one process: room for two such pools and the sync, opened only when used.
-        pool_max = 2 * env_int("ATLASSIAN_CONCURRENCY", 16, minimum=1) + 4
+        pool_max = 2 * env_int("ATLASSIAN_CONCURRENCY", 32, minimum=1) + 4
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 2,
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", pool_max, minimum=2),
@@ -340,11 +340,13 @@ ATLASSIAN_SITE_URL = (env_str("ATLASSIAN_SITE_URL", "") or "").rstrip("/")
 ATLASSIAN_EMAIL = env_str("ATLASSIAN_EMAIL", "")
 ATLASSIAN_API_TOKEN = env_str("ATLASSIAN_API_TOKEN", "")
 # Remote calls of bulk actions and policy runs: at most this many at once per organization (per
-# process), paced together by Atlassian's rate-limit headers (accounts/pool.py). 1: one at a time.
-# 16: a suspension is three calls (re-check, suspend, read-back); at ~0.3-0.4 s a call that is
-# ~1.1 s an account, so 16 give ~0.07 s an account where 8 gave 0.145 (bench/bench_pace.py, the
-# per-account overhead between calls is ~4 %). The pacer still keeps to the rate limit.
-ATLASSIAN_CONCURRENCY = env_int("ATLASSIAN_CONCURRENCY", 16, minimum=1)
+# process), paced together by Atlassian's rate-limit headers (accounts/pool.py), by as many worker
+# threads. 1: one at a time. 32: a worker spends more time waiting than on the wire: for the reads
+# it shares with the others' (one search for ten read-backs, governance/atlassian/client/
+# read_batcher.py), its account's lock and its transaction. With 16, 600 suspensions at 300 ms a
+# call and 1,200 requests a minute took 1.45 x the rate limit's floor, the workers the bottleneck;
+# with 32, 0.93-0.96 x (bench/bench_pace.py). The pacer still keeps to the rate limit.
+ATLASSIAN_CONCURRENCY = env_int("ATLASSIAN_CONCURRENCY", 32, minimum=1)
 # The share of TASK_TIMEOUT a run spends acting before it stops between accounts and leaves the
 # rest to a follow-up task (policy runs), well before the cluster would kill it mid-account.
 ACTION_TIME_BUDGET = int(TASK_TIMEOUT * 0.8)

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from accounts.models import Account, AccountStatus, Product
 from accounts.services.errors import ChangedSinceSync
+from accounts.services.read_ahead import ReadAhead
 from accounts.sync.runner import USER_EXPAND
 from accounts.sync.users import STATUS_FROM_REMOTE
 from governance.atlassian.client import AtlassianClient
@@ -29,16 +30,21 @@ def account_recheck(
     client: AtlassianClient,
     products: Sequence[Product] | None = None,
     done_status: str | None = None,
+    ahead: ReadAhead | None = None,
 ) -> DirectoryUser:
     """Atlassian's record of ``account`` now; raises :class:`ChangedSinceSync` (with the reason)
     when it changed since the sync in a way that cancels a destructive action.
 
     ``products``: for a product removal, the products to take (lost already: cancelled).
     ``done_status``: the status the action leaves, accepted as it is (a run completing an action
-    that an earlier, interrupted attempt already carried out). Atlassian errors propagate.
+    that an earlier, interrupted attempt already carried out). ``ahead``: the run's read-ahead,
+    whose record of the account is used when it is as good as a read of its own
+    (accounts/services/read_ahead.py). Atlassian errors propagate.
     """
     directory = account.directory_id
-    user = client.user_by_id(account.account_id, expand=USER_EXPAND, directory_id=directory or None)
+    user = ahead.record_for(account, client) if ahead is not None else None
+    if user is None:
+        user = client.user_by_id(account.account_id, expand=USER_EXPAND, directory_id=directory or None)
     if user is None:
         where = account.organization.directory_name(directory) if directory else ""
         raise ChangedSinceSync(

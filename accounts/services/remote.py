@@ -73,6 +73,9 @@ def perform(
     try:
         remote()
     except AtlassianError as exc:
+        # And after it: a call without an answer may still land. A re-check read ahead while it
+        # was on its way (accounts/services/read_ahead.py) then sees the account changed since.
+        Account.objects.filter(pk=account.pk).update(portal_changed_at=timezone.now())
         with transaction.atomic():
             record_event(
                 action=AuditAction.ATLASSIAN_CALL_FAILED,

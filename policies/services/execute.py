@@ -20,6 +20,7 @@ from accounts.services.account_lock import one_change_at_a_time
 from accounts.services.errors import ChangedSinceSync, ServiceRefused, idp_refusal
 from accounts.services.lifecycle import account_deactivate, account_delete, account_suspend
 from accounts.services.memberships import NeedsDecision, product_access_plan, product_access_remove
+from accounts.services.read_ahead import ReadAhead
 from accounts.services.recheck import account_recheck
 from accounts.services.refresh import account_refresh
 from accounts.sync.users import STATUS_FROM_REMOTE
@@ -66,7 +67,13 @@ def claim(enforcement: Enforcement, *, claimant: str, now: datetime) -> bool:
 
 
 def _recheck(
-    enforcement: Enforcement, *, client: AtlassianClient, actor: Actor, correlation_id: str, resumed: bool
+    enforcement: Enforcement,
+    *,
+    client: AtlassianClient,
+    actor: Actor,
+    correlation_id: str,
+    resumed: bool,
+    ahead: ReadAhead | None,
 ) -> DirectoryUser:
     """Read the account from Atlassian right before acting; :class:`ChangedSinceSync` cancels the
     action (DESIGN.md 5.10). What Atlassian said is written into the mirror then, so the next run
@@ -87,7 +94,7 @@ def _recheck(
         # Only a resumed attempt (an earlier one got no answer, or its worker died) may find its
         # own result: an account someone else suspended meanwhile changed since the sync.
         done = _DONE_STATUS.get(policy.action) if resumed else None
-        return account_recheck(account=account, client=client, products=products, done_status=done)
+        return account_recheck(account=account, client=client, products=products, done_status=done, ahead=ahead)
     except ChangedSinceSync as exc:
         if exc.user is not None:
             account_refresh(account=account, client=client, actor=actor, correlation_id=correlation_id, user=exc.user)
@@ -102,6 +109,7 @@ def _take_action(
     reason: str,
     correlation_id: str,
     resumed: bool = False,
+    ahead: ReadAhead | None = None,
 ) -> dict[str, Any]:
     policy, account = enforcement.policy, enforcement.account
     common: dict[str, Any] = dict(
@@ -109,7 +117,9 @@ def _take_action(
     )
     if policy.action == PolicyAction.NOTIFY:
         return {}
-    user = _recheck(enforcement, client=client, actor=actor, correlation_id=correlation_id, resumed=resumed)
+    user = _recheck(
+        enforcement, client=client, actor=actor, correlation_id=correlation_id, resumed=resumed, ahead=ahead
+    )
     done = _DONE_STATUS.get(policy.action)
     if resumed and done is not None and STATUS_FROM_REMOTE.get(user.status) == done:
         # An earlier attempt's call was carried out after its worker died (or got no answer): the
@@ -158,6 +168,7 @@ def execute(
     actor: Actor,
     run: TaskRun | None = None,
     now: datetime | None = None,
+    ahead: ReadAhead | None = None,
 ) -> str:
     """Claim and execute; returns the resulting status (``done``, ``failed``, ``due`` to retry,
     ``awaiting_review`` when a product to remove comes through a group that grants more,
@@ -182,6 +193,7 @@ def execute(
                 reason=enforcement.reason,
                 correlation_id=correlation_id,
                 resumed=resumed,
+                ahead=ahead,
             )
     except NeedsDecision as exc:
         return _to_review(enforcement, str(exc), claimant=claimant, actor=actor, run=run)

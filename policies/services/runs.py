@@ -22,6 +22,7 @@ from accounts.models import Account, AccountStatus, Organization
 from accounts.models.accounts import MANAGED_BY_IDP
 from accounts.pool import ForkOf, run_paced
 from accounts.removal import removal_plans
+from accounts.services.read_ahead import ReadAhead
 from governance.atlassian.client import AtlassianClient
 from governance.audit.models import AuditAction
 from governance.audit.record import Actor, new_correlation_id, record_event, record_events
@@ -475,8 +476,11 @@ def _execute_all(
     owned = client is None
     base = client or client_for(policy.organization)
 
+    # The re-checks before acting, read a hundred accounts at a time in the order they run.
+    ahead = ReadAhead(e.account_id for e in due)
+
     def work(enforcement: Enforcement, fork_of: ForkOf) -> str:
-        return execute(enforcement, client=fork_of(base), actor=actor, run=run, now=now)
+        return execute(enforcement, client=fork_of(base), actor=actor, run=run, now=now, ahead=ahead)
 
     def count(enforcement: Enforcement, status: str) -> None:
         # A product that comes through a group granting more went to the review queue instead;

@@ -75,6 +75,23 @@ def test_a_bulk_suspension_overlaps_its_calls_and_acts_once_on_each_account(mirr
     assert verify_chain().ok
 
 
+def test_the_pool_reads_its_accounts_together(mirrored, simulator, settings):
+    """Re-checks read ahead by email, read-backs sent together: far fewer than the two searches
+    an account would cost alone (accounts/services/read_ahead.py, client/read_batcher.py)."""
+    settings.ATLASSIAN_CONCURRENCY = 6
+    accounts = _active(mirrored, 24)
+    simulator.faults.latency_ms = 100
+    since = len(simulator.requests_log)
+    outcome = _suspend(accounts)
+    assert outcome.counts[Outcome.DONE] == 24
+    searches = [s for s in simulator.requests_log[since:] if s.path.endswith("/users/search")]
+    assert len(searches) <= 24  # alone: 48
+    assert set(_suspensions(simulator, accounts).values()) == {1}
+    suspended = Account.objects.filter(pk__in=[a.pk for a in accounts], status=AccountStatus.SUSPENDED)
+    assert suspended.count() == 24  # every read-back reached its own account
+    assert verify_chain().ok
+
+
 def test_one_at_a_time_when_the_setting_says_one(mirrored, simulator, settings):
     settings.ATLASSIAN_CONCURRENCY = 1
     accounts = _active(mirrored, 5)

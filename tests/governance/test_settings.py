@@ -58,7 +58,7 @@ def test_check_deploy_passes_on_postgresql_and_redis(settings):
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[-1].split() == [
         "django.db.backends.postgresql",
-        "pool_max=36",  # 2 x ATLASSIAN_CONCURRENCY (16) + 4
+        "pool_max=68",  # 2 x ATLASSIAN_CONCURRENCY (32) + 4
         "django_redis.cache.RedisCache",
         "broker=redis",
     ]

@@ -27,7 +27,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -51,6 +51,7 @@ from governance.atlassian.records import (
 from . import mappers, paging
 from .bodies import ShapeError, json_body, shape_guard
 from .pace import Pacer
+from .read_batcher import USER_SEARCH_EMAILS, USER_SEARCH_IDS, UserReadBatcher
 from .transport import BasicAuth, BearerAuth, Call, RetryPolicy, Secret, Transport, secrets_of
 from .urls import checked_base, join_segments, origin, segment
 
@@ -133,6 +134,7 @@ class AtlassianClient:
         self._admin_auth = BearerAuth(Secret(api_key))
         self._jira_auth = BasicAuth(jira_email, Secret(jira_api_token)) if jira_email and jira_api_token else None
         self._owns_session = session is None
+        self._reads: UserReadBatcher | None = None
         self._transport = Transport(
             session=session if session is not None else requests.Session(),
             timeout=timeout,
@@ -162,14 +164,15 @@ class AtlassianClient:
         """Whether :meth:`fork` is available: not for a client built on a caller's ``session``."""
         return self._owns_session
 
-    def fork(self, *, pacer: Pacer | None = None) -> Self:
+    def fork(self, *, pacer: Pacer | None = None, reads: "UserReadBatcher | None" = None) -> Self:
         """The same client, for another thread: its own HTTP session, counters and pacing.
 
         Settings, credentials, retry policy, clock, sleep and user agent are shared; a
         ``requests.Session`` is not meant to be used from several threads at once. Close the fork
         when done and count its calls with ``client.stats.add(fork.stats)``. With ``pacer`` (the
         organization's, :func:`.pace.shared_pacer`), the fork's requests are paced by it, together
-        with those of the other workers sharing it.
+        with those of the other workers sharing it. With ``reads`` (one per pool), the forks'
+        :meth:`user_by_id` calls made at the same moment go out together (:mod:`.read_batcher`).
         """
         if not self._owns_session:
             raise ValueError("a client built on a caller's session cannot be forked")
@@ -183,6 +186,7 @@ class AtlassianClient:
             _not_before={},
             pacer=pacer,
         )
+        twin._reads = reads
         return twin
 
     def close(self) -> None:
@@ -232,17 +236,69 @@ class AtlassianClient:
         """One directory user as the search maps it, or None when the search does not list them
         (v2 ``POST .../users/search`` with ``accountIds=[id]``): the same record a sync reads, so a
         service can make the mirror equal Atlassian for that account right after changing it.
-        With ``directory_id``, only a member of that directory is found."""
-        body: dict[str, Any] = {"accountIds": [account_id], "limit": 1}
+        With ``directory_id``, only a member of that directory is found.
+
+        A client forked for a pool of workers (:meth:`fork` with ``reads``) sends the ids its
+        workers ask for at the same moment together, up to ten in one search."""
+        expand = tuple(expand)
+        if self._reads is not None:
+            return self._reads.user(self, account_id, expand=expand, directory_id=directory_id)
+        return self.users_by_ids([account_id], expand=expand, directory_id=directory_id).get(account_id)
+
+    def users_by_ids(
+        self,
+        account_ids: Sequence[str],
+        *,
+        expand: Iterable[str] = ("productAccess", "groups", "platformRoles"),
+        directory_id: str | None = None,
+    ) -> dict[str, DirectoryUser]:
+        """The directory users with these ids (at most ``USER_SEARCH_IDS``), by id, as one search
+        (``accountIds``) returns them; an id the search does not list is left out."""
+        ids = list(dict.fromkeys(account_ids))
+        if not 1 <= len(ids) <= USER_SEARCH_IDS:
+            raise ValueError(f"between 1 and {USER_SEARCH_IDS} account ids, not {len(ids)}")
+        # One record per id: the first page holds them all (a single id keeps the request it always sent).
+        limit = 1 if len(ids) == 1 else ADMIN_PAGE_LIMIT
+        return self._users_where({"accountIds": ids}, set(ids), expand, directory_id, limit=limit, pages=1)
+
+    def users_by_emails(
+        self,
+        emails: Sequence[str],
+        *,
+        expand: Iterable[str] = ("productAccess", "groups", "platformRoles"),
+        directory_id: str | None = None,
+    ) -> dict[str, DirectoryUser]:
+        """The directory users with these email addresses (at most ``USER_SEARCH_EMAILS``), by
+        account id, as one search (``emails``) returns them. Atlassian matches the addresses, not
+        the caller: which account a record is comes from its id, never from its email."""
+        wanted = list(dict.fromkeys(emails))
+        if not 1 <= len(wanted) <= USER_SEARCH_EMAILS:
+            raise ValueError(f"between 1 and {USER_SEARCH_EMAILS} emails, not {len(wanted)}")
+        return self._users_where({"emails": wanted}, None, expand, directory_id, limit=ADMIN_PAGE_LIMIT)
+
+    def _users_where(
+        self,
+        where: dict[str, Any],
+        ids: set[str] | None,
+        expand: Iterable[str],
+        directory_id: str | None,
+        *,
+        limit: int,
+        pages: int | None = None,
+    ) -> dict[str, DirectoryUser]:
+        body: dict[str, Any] = {**where, "limit": limit}
         if expand := list(expand):
             body["expand"] = expand
         url = self._directory_url(directory_id, "users", "search")
-        for page in self._search_pages(url, body, mappers.directory_user_v2, key=_item_key("accountId")):
+        found: dict[str, DirectoryUser] = {}
+        pages_read = self._search_pages(url, body, mappers.directory_user_v2, key=_item_key("accountId"))
+        for number, page in enumerate(pages_read):
             for user in page:
-                if user.account_id == account_id:
-                    return user
-            break  # one id asked for: the first page holds it or nobody does
-        return None
+                if ids is None or user.account_id in ids:
+                    found[user.account_id] = user
+            if pages is not None and number + 1 >= pages:
+                break
+        return found
 
     def count_users(self) -> int:
         """How many users the default search covers (v2 ``GET .../users/count``).
