@@ -471,7 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    # socketserver's listen backlog is 5: with ATLASSIAN_CONCURRENCY workers (16) opening their
+    # socketserver's listen backlog is 5: with ATLASSIAN_CONCURRENCY workers (32) opening their
     # connections at once, next to a sync's, the kernel refused some ("Connection failed") where
     # Atlassian's front door would not. Room for every client a test or a demo runs.
     request_queue_size = 128
