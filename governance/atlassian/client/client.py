@@ -164,7 +164,7 @@ class AtlassianClient:
         """Whether :meth:`fork` is available: not for a client built on a caller's ``session``."""
         return self._owns_session
 
-    def fork(self, *, pacer: Pacer | None = None, reads: "UserReadBatcher | None" = None) -> Self:
+    def fork(self, *, pacer: Pacer | None = None, reads: UserReadBatcher | None = None) -> Self:
         """The same client, for another thread: its own HTTP session, counters and pacing.
 
         Settings, credentials, retry policy, clock, sleep and user agent are shared; a
