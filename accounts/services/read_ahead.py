@@ -3,27 +3,27 @@
 Right before a destructive action the account is read from Atlassian (DESIGN.md 5.10,
 accounts/services/recheck.py). Alone, that is one search for each account, and with the change
 and its read-back three requests an account against a rate limit that counts every request: a
-policy suspending 10,000 people would spend two thirds of its time re-reading them. The v2 user
-search takes a hundred email addresses at once, so a run that knows which accounts it is about to
-act on (a policy run's due cases, a bulk action's chunk) gives them to a :class:`ReadAhead`, in
-the order it takes them. When a worker re-checks an account, the ahead-reader reads it together
-with the next accounts of the run (a hundred in all: one search by email in each of their
-directories) and keeps their records for their own re-checks. A record kept is used only when it is still as good as a
-read of its own:
+policy suspending 10,000 people would spend two thirds of its time re-reading them.
 
-- it is the account's (a record is matched by account id, never by email);
-- it was read at most ``max_age`` seconds ago (:data:`RECHECK_MAX_AGE`; sent before its
-  re-check was asked for, but no earlier than a read Atlassian's rate limit or a retry holds
-  back for that long);
-- the portal has not changed the account since it was read: every change the portal makes stamps
-  ``portal_changed_at`` before its call and after it, answered or not (accounts/services/remote.py), and the
-  stamp is compared with the one the account had when the read was sent, under the account's
-  change lock.
+The v2 user search takes a hundred email addresses at once. A run that knows which accounts it is
+about to act on (a policy run's due cases, a bulk action's chunk) gives them to a
+:class:`ReadAhead`, in the order it takes them. When a worker re-checks an account, the
+ahead-reader reads it together with the run's next accounts (a hundred in all: one search by email
+in each of their directories) and keeps their records for their own re-checks. A record kept is
+used only when it is still as good as a read of its own:
+
+- it is the account's (a record is matched by account id, never by email), searched for in the
+  account's directory, as its own re-check would search;
+- it was sent at most ``max_age`` seconds ago (:data:`RECHECK_MAX_AGE`): no older than a single
+  re-check that Atlassian's rate limit or a retry holds back;
+- the portal has not changed the account since it was sent: every change the portal makes stamps
+  ``portal_changed_at`` before its call and after it, answered or not (accounts/services/
+  remote.py), and the stamp is compared with the one the account had when the search was sent,
+  under the account's change lock.
 
 Any other case falls back to the account's own search by id, as without a read-ahead: no email or
-no directory in the mirror, not found by its email (it changed since the sync), too old,
-changed by the portal meanwhile, or a search that failed. Each account is searched for in its
-own directory, as its re-check would search.
+no directory in the mirror, not found by its email (it changed, or the account moved), too old,
+changed by the portal meanwhile, or a search that failed.
 """
 
 import threading

@@ -8,8 +8,8 @@ for others (until ten ids wait), and they go out as one search; the reads asked 
 on its way wait for the next one.
 
 Nothing is read earlier than it was asked for: every record a worker gets was fetched after it
-asked, while the worker holds the account's change lock, as its own search would have been. A failed search fails
-each read it carried, as their own searches would have; the next ones go on.
+asked, while the worker holds the account's change lock, as its own search would have been. A
+failed search fails each read it carried, as their own searches would have; the next ones go on.
 """
 
 import copy
@@ -45,7 +45,8 @@ class _Read:
 
 
 class UserReadBatcher:
-    """Thread-safe; see the module docstring. ``stats``: searches sent and reads they carried."""
+    """Thread-safe; see the module docstring. ``searches`` sent and ``reads`` they carried, for
+    benchmarks and tests."""
 
     def __init__(self, *, gather: float = GATHER_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.gather, self.clock = gather, clock
