@@ -30,6 +30,7 @@ USER_SEARCH_EMAILS = 100
 # reads of a pool's workers come about that often, each after its worker's change: a few tenths of
 # a second gather ten of them and save nine requests; without a binding limit they come faster.
 GATHER_SECONDS = 0.3
+GATHER_STEP = 0.01
 # A search's ids share its URL (the directory) and what it expands.
 _Key = tuple[str | None, tuple[str, ...]]
 
@@ -68,14 +69,13 @@ class UserReadBatcher:
         with self._cond:
             waiting = self._waiting.setdefault(key, [])
             waiting.append(mine)
-            self._cond.notify_all()  # a search being gathered may take this read too
             while key in self._in_flight and not mine.done:
                 self._cond.wait()
             if not mine.done:
                 # Gathering counts as in flight: the reads asked for meanwhile join this search.
                 self._in_flight.add(key)
-                self._gather(waiting)
-                batch = self._take(waiting, mine)
+        if not mine.done:
+            batch = self._gather(waiting, mine)
         if mine.done:  # carried by another worker's search
             if mine.error is not None:
                 raise copy.copy(mine.error)  # one exception object is not raised in two threads
@@ -96,15 +96,21 @@ class UserReadBatcher:
             raise error
         return mine.user
 
-    def _gather(self, waiting: list[_Read]) -> None:
-        """Wait (under the lock) until ten ids wait or the oldest read has waited ``gather``
-        seconds (those that waited for the search before are not held back again)."""
-        until = waiting[0].asked_at + self.gather
-        while len({read.account_id for read in waiting}) < USER_SEARCH_IDS:
-            left = until - self.clock()
-            if left <= 0:
-                return
-            self._cond.wait(left)
+    def _gather(self, waiting: list[_Read], mine: _Read) -> list[_Read]:
+        """The reads the next search carries, once ten ids wait or the oldest read has waited
+        ``gather`` seconds (those that waited for the search before are not held back again).
+
+        It looks every ``GATHER_STEP`` seconds rather than waiting on the condition with a
+        timeout: a timed wait takes its deadline from the wall clock, and a clock set apart from
+        the kernel's (faketime, a test suite run at another date) would make it wait for ever."""
+        with self._cond:
+            until = waiting[0].asked_at + self.gather
+        while True:
+            with self._cond:
+                left = until - self.clock()
+                if left <= 0 or len({read.account_id for read in waiting}) >= USER_SEARCH_IDS:
+                    return self._take(waiting, mine)
+            time.sleep(min(GATHER_STEP, left))
 
     @staticmethod
     def _take(waiting: list[_Read], mine: _Read) -> list[_Read]:
