@@ -344,7 +344,7 @@ ATLASSIAN_API_TOKEN = env_str("ATLASSIAN_API_TOKEN", "")
 # threads. 1: one at a time. 32: a worker spends more time waiting than on the wire: for the reads
 # it shares with the others' (one search for ten read-backs, governance/atlassian/client/
 # read_batcher.py), its account's lock and its transaction. With 16, 600 suspensions at 300 ms a
-# call and 1,200 requests a minute took 1.45 x the rate limit's floor, the workers the bottleneck;
+# call and 1,200 requests a minute took 1.46 x the rate limit's floor, the workers the bottleneck;
 # with 32, 0.93-0.96 x (bench/bench_pace.py). The pacer still keeps to the rate limit.
 ATLASSIAN_CONCURRENCY = env_int("ATLASSIAN_CONCURRENCY", 32, minimum=1)
 # The share of TASK_TIMEOUT a run spends acting before it stops between accounts and leaves the

@@ -116,24 +116,23 @@ class ReadAhead:
             rows = Account.objects.filter(pk__in=chunk).values_list(
                 "pk", "account_id", "email", "directory_id", "portal_changed_at"
             )
-            stamps = {row[0]: row[4] for row in rows}
-            by_directory: dict[str, dict[str, str]] = {}  # directory -> email -> account id
-            for _, account_id, email, directory, _ in rows:
+            emails: dict[str, list[str]] = {}  # directory -> the addresses to search for there
+            for _, _, email, directory, _ in rows:
                 if email and directory:
-                    by_directory.setdefault(directory, {})[email] = account_id
+                    emails.setdefault(directory, []).append(email)
             read_at = self.clock()
             found: dict[tuple[str, str], DirectoryUser] = {}  # (directory, account id) -> record
-            for directory, emails in by_directory.items():
+            for directory, addresses in emails.items():
                 try:
-                    users = client.users_by_emails(list(emails), expand=self.expand, directory_id=directory)
+                    users = client.users_by_emails(addresses, expand=self.expand, directory_id=directory)
                     searches += 1
                 except AtlassianError:
                     continue  # each account reads its own, and meets the error there if it lasts
                 found.update(((directory, account_id), user) for account_id, user in users.items())
-            where = {row[0]: (row[3] or "", row[1]) for row in rows}  # pk -> (its directory, account id)
-            for p in chunk:
-                directory, account_id = where.get(p, ("", ""))
-                kept[p] = _Kept(found.get((directory, account_id)), directory, stamps.get(p), read_at)
+            for p, account_id, _, directory, stamp in rows:
+                kept[p] = _Kept(found.get((directory or "", account_id)), directory or "", stamp, read_at)
+            for p in chunk:  # no longer in the mirror: read by id, and found gone there
+                kept.setdefault(p, _Kept(None, "", None, read_at))
         finally:
             with self._cond:
                 mine = kept.pop(pk, None)

@@ -46,16 +46,13 @@ class _Read:
 
 
 class UserReadBatcher:
-    """Thread-safe; see the module docstring. ``searches`` sent and ``reads`` they carried, for
-    benchmarks and tests."""
+    """Thread-safe; see the module docstring."""
 
     def __init__(self, *, gather: float = GATHER_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.gather, self.clock = gather, clock
         self._cond = threading.Condition()
         self._waiting: dict[_Key, list[_Read]] = {}
         self._in_flight: set[_Key] = set()
-        self.searches = 0
-        self.reads = 0
 
     def user(
         self, client: "AtlassianClient", account_id: str, *, expand: Iterable[str], directory_id: str | None
@@ -89,8 +86,6 @@ class UserReadBatcher:
             for read in batch:
                 read.user, read.error, read.done = found.get(read.account_id), error, True
             self._in_flight.discard(key)
-            self.searches += 1
-            self.reads += len(batch)
             self._cond.notify_all()
         if error is not None:
             raise error
