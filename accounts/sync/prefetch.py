@@ -14,6 +14,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from governance import foreground
+
 _DONE = object()
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
 
@@ -99,14 +101,17 @@ def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWI
     stop = threading.Event()
 
     def produce():
-        try:
-            for page in pages:
-                if stop.is_set():
-                    return
-                buffer.put(page)
-            buffer.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, re-raised there
-            buffer.put(_Failure(exc))
+        with foreground.running():
+            try:
+                for page in pages:
+                    if stop.is_set():
+                        return
+                    with foreground.waiting():  # a full queue waits for the consumer
+                        buffer.put(page)
+                item = _DONE
+            except BaseException as exc:  # handed to the consumer, re-raised there
+                item = _Failure(exc)
+        buffer.put(item)
 
     def consume() -> Iterator:
         while True:

@@ -33,6 +33,7 @@ from governance.audit.record import record_events
 from governance.db.datetimes import datetime_adapter, stored_datetimes
 from governance.db.fetch import fetch_rows, pks_by
 from governance.db.upsert import upsert
+from governance.foreground import give_way
 
 STATUS_FROM_REMOTE = {
     "active": AccountStatus.ACTIVE,
@@ -86,6 +87,7 @@ _ACCOUNT_INSERT = (
     "return_claimed_at",
 )
 _ADDED, _LAST_ACTIVE = ACCOUNT_FIELDS.index("added_to_org"), ACCOUNT_FIELDS.index("last_active")
+assert _LAST_ACTIVE == _ADDED + 1  # written side by side by _row_values
 _NAME, _EMAIL = ACCOUNT_FIELDS.index("name"), ACCOUNT_FIELDS.index("email")
 _TYPE, _STATUS = ACCOUNT_FIELDS.index("account_type"), ACCOUNT_FIELDS.index("status")
 _DIRECTORY = ACCOUNT_FIELDS.index("directory_id")
@@ -100,16 +102,19 @@ CHANGE_MARGIN = timedelta(minutes=2)
 
 
 class KnownAccount(NamedTuple):
-    """An account the mirror already holds, as a batch compares it: plain database values.
+    """An account the mirror already holds, as a batch compares it: plain values.
 
     The hourly re-sync compares every account and changes next to none, so it reads them as the
     driver's values (no model instance, no per-value converter) and compares the whole row at once
-    with what Atlassian sent, put in the same form (:func:`_account_values`).
+    with what Atlassian sent, put in the same form (:func:`_account_values`). The two timestamps
+    are aware datetimes, as the records carry them: parsing SQLite's stored text costs an eighth of
+    formatting a record's datetime as that text, so the comparison parses the stored side
+    and only a row that changed is formatted (:func:`_row_values`).
     """
 
     pk: int
     account_id: str
-    values: tuple  # in the order of ACCOUNT_FIELDS; datetimes in their database form
+    values: tuple  # in the order of ACCOUNT_FIELDS; datetimes aware
     status_changed_at: Any  # database form: written back as it is when the status stays
     imported: bool  # ``imported_as_of`` is set: written to clear it, whatever else changed
     portal_changed_at: datetime | None  # aware
@@ -125,14 +130,11 @@ class KnownAccount(NamedTuple):
 
 def known_account(account: Account) -> KnownAccount:
     """``account``, an instance (the read-back's locked row), as a batch compares it."""
-    adapt = datetime_adapter()
-    values = [getattr(account, name) for name in ACCOUNT_FIELDS]
-    values[_ADDED], values[_LAST_ACTIVE] = adapt(values[_ADDED]), adapt(values[_LAST_ACTIVE])
     return KnownAccount(
         account.pk,
         account.account_id,
-        tuple(values),
-        adapt(account.status_changed_at),
+        tuple(getattr(account, name) for name in ACCOUNT_FIELDS),
+        datetime_adapter()(account.status_changed_at),
         account.imported_as_of is not None,
         account.portal_changed_at,
     )
@@ -144,17 +146,20 @@ def _known_accounts(ctx: SyncContext, users: list[DirectoryUser]) -> dict[str, K
     ids = [u.account_id for u in users]
     rows = fetch_rows(Account, _KNOWN_COLUMNS, "account_id", ids, lock=True, organization=ctx.organization.pk)
     last = len(ACCOUNT_FIELDS) + 2
-    return {
-        row[1]: KnownAccount(
+    known = {}
+    for row in rows:
+        give_way()
+        values = list(row[2:last])
+        values[_ADDED], values[_LAST_ACTIVE] = read(values[_ADDED]), read(values[_LAST_ACTIVE])
+        known[row[1]] = KnownAccount(
             row[0],
             row[1],
-            tuple(row[2:last]),
+            tuple(values),
             row[last],
             row[last + 1] is not None,
-            None if row[last + 2] is None else read(row[last + 2]),
+            read(row[last + 2]),
         )
-        for row in rows
-    }
+    return known
 
 
 def apply_user_page(ctx: SyncContext, users: list[DirectoryUser]) -> None:
@@ -302,11 +307,9 @@ def _directory_of(ctx: SyncContext, user: DirectoryUser, current: KnownAccount |
     return current.values[_DIRECTORY] if current else None
 
 
-def _account_values(
-    user: DirectoryUser, current_type: str | None, licence_groups: int, directory: str | None, adapt
-) -> tuple:
-    """What the mirror should hold for ``user``, in the order of ACCOUNT_FIELDS, datetimes in their
-    database form (``adapt``): as a row is written, and as :class:`KnownAccount` holds the stored one."""
+def _account_values(user: DirectoryUser, current_type: str | None, licence_groups: int, directory: str | None) -> tuple:
+    """What the mirror should hold for ``user``, in the order of ACCOUNT_FIELDS, as
+    :class:`KnownAccount` holds the stored one (written through :func:`_row_values`)."""
     status = STATUS_FROM_REMOTE.get(user.status, _UNKNOWN_STATUS)
     access = user.product_access
     activity = [p.last_active for p in access if p.last_active]
@@ -321,8 +324,8 @@ def _account_values(
         user.claim_status == "managed",
         user.is_org_admin,
         user.management_source or "",
-        adapt(user.added_to_org),
-        adapt(max(activity)) if activity else None,
+        user.added_to_org,
+        max(activity) if activity else None,
         status == _ACTIVE and bool(access) and account_type == _ATLASSIAN,
         licence_groups,
         directory,
@@ -334,9 +337,8 @@ def _write_accounts(
 ) -> dict[str, int]:
     """Insert new accounts, upsert changed ones; ``{account id: pk}`` for every user of the batch.
 
-    A known account is compared as one tuple of database values (:class:`KnownAccount`): booleans
-    read from SQLite as 0/1 equal True/False, and timestamps compare as the text SQLite stores
-    (PostgreSQL's as aware datetimes), so nothing stored is converted back to Python.
+    A known account is compared as one tuple of plain values (:class:`KnownAccount`): booleans
+    read from SQLite as 0/1 equal True/False, and the two timestamps compare as aware datetimes.
     """
     rows: list[tuple] = []
     created: list[str] = []
@@ -352,19 +354,19 @@ def _write_accounts(
     final = directories if directories is not None and (listing is None or listing.finished) else None
 
     for user in users:
+        give_way()
         current = existing.get(user.account_id)
         values = _account_values(
             user,
             current.values[_TYPE] if current else None,
             len(licence_pks.intersection(groups_of[user.account_id])),  # distinct licence groups
             final.get(user.account_id) if final is not None else _directory_of(ctx, user, current),
-            adapt,
         )
         if user.status not in STATUS_FROM_REMOTE:
             ctx.unknown_statuses[user.status] += 1
             ctx.counts["accounts_unknown_status"] += 1
         if current is None:
-            rows.append((org_pk, user.account_id, *values, now, *tail))
+            rows.append((org_pk, user.account_id, *_row_values(values, adapt), now, *tail))
             created.append(user.account_id)
             continue
         stored = current.values
@@ -377,7 +379,8 @@ def _write_accounts(
             continue
         new_status = values[_STATUS]
         status_changed = new_status != stored[_STATUS]
-        rows.append((org_pk, user.account_id, *values, now if status_changed else current.status_changed_at, *tail))
+        status_at = now if status_changed else current.status_changed_at
+        rows.append((org_pk, user.account_id, *_row_values(values, adapt), status_at, *tail))
         if current.imported:  # written to clear the mark, whether or not anything else changed
             ctx.counts["imports_confirmed"] += 1
         if not unchanged:
@@ -395,6 +398,11 @@ def _write_accounts(
         pks.update(new_pks)
         ctx.first_seen.update(new_pks.values())
     return pks
+
+
+def _row_values(values: tuple, adapt) -> tuple:
+    """:func:`_account_values` as the row is written: the timestamps in their database form."""
+    return (*values[:_ADDED], adapt(values[_ADDED]), adapt(values[_LAST_ACTIVE]), *values[_LAST_ACTIVE + 1 :])
 
 
 def _status_event(ctx: SyncContext, current: KnownAccount, new_status: str) -> dict:

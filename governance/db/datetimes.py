@@ -74,7 +74,26 @@ def stored_datetimes(using: str) -> Callable[[Any], datetime | None]:
 
     def read(value: Any) -> datetime | None:
         if isinstance(value, str):
-            return aware(datetime.fromisoformat(value))
+            value = datetime.fromisoformat(value)
+            if value.utcoffset() is not None:  # text with an offset: as the ORM reads it
+                return value
         return aware(value)
+
+    db = connections[using]
+    if settings.USE_TZ and not db.features.supports_timezones and db.timezone is UTC:
+        parse = datetime.fromisoformat
+
+        def read_utc(value: Any) -> datetime | None:
+            # The text with "+00:00" parses straight to an aware value, its tzinfo UTC itself:
+            # a third of the cost of parsing naive and rebuilding (a re-sync reads ~460,000).
+            if value.__class__ is str:
+                try:
+                    moment = parse(value + "+00:00")
+                except ValueError:  # not the text Django writes (an offset already?): the general way
+                    return read(value)
+                return moment if moment.tzinfo is not None else read(value)  # a date alone
+            return aware(value)
+
+        return read_utc
 
     return read

@@ -4,7 +4,7 @@ These lean on Django internals (the SQL compiler, backend operations): a Django 
 changes one of them fails here, in one place. Run on PostgreSQL with DATABASE_URL set (README).
 """
 
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.db import connection
@@ -212,7 +212,18 @@ def test_stored_datetimes_read_back_what_the_adapter_wrote():
     read, adapt = stored_datetimes(connection.alias), datetime_adapter()
     for when in (WHEN, WHEN.replace(microsecond=0), WHEN.astimezone(timezone(timedelta(hours=5)))):
         assert read(adapt(when)) == when  # aware: a naive value never equals an aware one
+        assert read(adapt(when)).utcoffset() == timedelta(0)
     assert read(None) is None
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite stores timestamps as text")
+def test_stored_datetimes_read_text_the_orm_did_not_write_as_the_orm_would():
+    """The quick path appends "+00:00" to Django's text; text already carrying an offset, or a
+    date alone, still reads as the general parse reads it."""
+    read = stored_datetimes(connection.alias)
+    assert read("2025-06-01 12:00:00+02:00") == datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+    assert read("2025-06-01") == datetime(2025, 6, 1, tzinfo=UTC)
+    assert read("2025-06-01 12:00:00.000001") == datetime(2025, 6, 1, 12, 0, 0, 1, tzinfo=UTC)
 
 
 def test_sqlite_bulk_writes_enlarge_the_cache_for_the_block_and_leave_other_databases_alone(org):

@@ -25,6 +25,7 @@ import requests
 from requests.auth import AuthBase
 from urllib3.exceptions import NewConnectionError
 
+from governance import foreground
 from governance.atlassian.errors import RETRYABLE_STATUSES, AtlassianError
 from governance.atlassian.records import CallStats
 from governance.atlassian.timeparse import parse_http_date, parse_timestamp
@@ -202,7 +203,8 @@ class Transport:
                 attempt,
                 self.policy.max_attempts,
             )
-            self._sleep(outcome.delay)
+            with foreground.waiting():
+                self._sleep(outcome.delay)
             waited += outcome.delay
             self.stats.retries += 1
 
@@ -221,7 +223,9 @@ class Transport:
     def _attempt(self, call: Call, attempt: int) -> requests.Response | _Retry:
         """Send once: the response on success, a _Retry when another attempt is allowed; else raise."""
         try:
-            response = self._paced_request(call)
+            # The network's time (and the pacer's) is the other threads' (governance/foreground.py).
+            with foreground.waiting():
+                response = self._paced_request(call)
         except NETWORK_ERRORS as exc:
             failure = self._network_error(call, exc)
             if not call.idempotent and not never_sent(exc):
