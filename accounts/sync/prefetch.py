@@ -9,7 +9,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from datetime import datetime
 
 from django.utils import timezone
@@ -101,16 +101,24 @@ def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWI
     stop = threading.Event()
 
     def produce():
+        iterator = iter(pages)
         with foreground.running():
-            try:
-                for page in pages:
-                    if stop.is_set():
-                        return
-                    with foreground.waiting():  # a full queue waits for the consumer
-                        buffer.put(page)
-                item = _DONE
-            except BaseException as exc:  # handed to the consumer, re-raised there
-                item = _Failure(exc)
+            while True:
+                # With a page already waiting in the queue, the consumer is the slower side: this
+                # thread is then off the critical path, and the consumer need not give way to it.
+                with foreground.waiting() if buffer.qsize() else nullcontext():
+                    try:
+                        page = next(iterator)
+                    except StopIteration:
+                        item = _DONE
+                        break
+                    except BaseException as exc:  # handed to the consumer, re-raised there
+                        item = _Failure(exc)
+                        break
+                if stop.is_set():
+                    return
+                with foreground.waiting():  # a full queue waits for the consumer
+                    buffer.put(page)
         buffer.put(item)
 
     def consume() -> Iterator:

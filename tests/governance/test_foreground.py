@@ -115,5 +115,27 @@ def test_a_producer_blocked_on_a_full_queue_is_not_waited_for():
             foreground.give_way()
             got.append(item)
     assert got == [[0], [1], [2], [3], [4]]
-    assert all(n >= 1 for n in marked)  # the producer ran marked
+    assert marked[0] == 1  # the queue empty, the consumer waits for this page: the producer runs first
     assert foreground.running_now() == 0
+
+
+def test_a_producer_ahead_of_its_consumer_runs_in_the_background():
+    """A page already waiting in the queue: the consumer is the slower side, and does not give
+    way to the producer making the next one (a first sync, whose writes set the pace)."""
+    marked: list[int] = []
+    recorded = threading.Event()
+
+    def pages():
+        yield [0]
+        yield [1]  # put once the consumer holds page 0: it then waits in the queue ...
+        marked.append(foreground.running_now())  # ... while page 2 is made
+        recorded.set()
+        yield [2]
+
+    with prefetching(pages(), depth=1) as items:
+        iterator = iter(items)
+        assert next(iterator) == [0]
+        recorded.wait()  # page 1 stays in the queue until then
+        rest = list(iterator)
+    assert rest == [[1], [2]]
+    assert marked == [0]
