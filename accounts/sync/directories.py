@@ -26,7 +26,6 @@ from django.db import transaction
 from accounts.models import Account, Organization
 from accounts.sync.context import SyncContext
 from accounts.sync.users import CHANGE_MARGIN
-from governance import foreground
 
 
 def list_directories(ctx: SyncContext, client) -> list[str]:
@@ -106,18 +105,17 @@ class DirectoryListing:
             client = self._client.fork()
         found, rank = self.found, self._rank
         try:
-            with foreground.running():  # the sync's batches wait for this listing
-                for page in client.iter_directory_account_ids(directory_id):
-                    with self._changed:
-                        if self._stop:
-                            return
-                        for account_id in page:
-                            known = found.setdefault(account_id, directory_id)
-                            if known != directory_id:
-                                self.in_several += 1
-                                if rank[known] > n:  # seen in a later directory first: this one wins
-                                    found[account_id] = directory_id
-                        self._changed.notify_all()
+            for page in client.iter_directory_account_ids(directory_id):
+                with self._changed:
+                    if self._stop:
+                        return
+                    for account_id in page:
+                        known = found.setdefault(account_id, directory_id)
+                        if known != directory_id:
+                            self.in_several += 1
+                            if rank[known] > n:  # seen in a later directory first: this one wins
+                                found[account_id] = directory_id
+                    self._changed.notify_all()
         except BaseException as exc:  # re-raised in the sync's thread by wait_for / complete
             with self._changed:
                 self._error = exc
