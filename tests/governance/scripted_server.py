@@ -26,7 +26,8 @@ _NO_JSON = object()
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer. ``json`` wins over ``body``; ``drop`` closes without answering."""
+    """One scripted answer. ``json`` wins over ``body``; ``drop`` closes without answering;
+    ``cut_after`` sends the whole body's length but only that many bytes of it, then closes."""
 
     status: int = 200
     json: Any = _NO_JSON
@@ -34,6 +35,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False
+    cut_after: int | None = None
 
     def payload(self) -> tuple[bytes, str | None]:
         if self.json is not _NO_JSON:
@@ -148,6 +150,10 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
+                if reply.cut_after is not None:
+                    self.wfile.write(raw[: reply.cut_after])
+                    self.close_connection = True
+                    return
                 self.wfile.write(raw)
             except OSError:
                 self.close_connection = True  # the client gave up (read timeout): nothing to do

@@ -5,7 +5,9 @@ tests assert the waits it asked for. Paging is covered in test_atlassian_paginat
 """
 
 import base64
+import json
 import logging
+import socket
 import time
 import traceback
 
@@ -165,6 +167,36 @@ def test_it_retries_a_dropped_connection_on_reads(server, client, clock):
     assert read_users(client) == ["a1"]
     assert len(server.received) == 2
     assert len(clock.slept) == 1
+
+
+def test_a_body_cut_short_is_a_network_error_and_the_read_is_retried(server, client, clock):
+    server.script(Reply(json={"data": [v2_user("a1")], "links": {}}, cut_after=10), PAGE)
+
+    assert read_users(client) == ["a1"]
+    assert len(server.received) == 2
+    assert len(clock.slept) == 1
+
+
+def test_a_large_page_is_read_in_a_few_socket_reads_and_the_connection_kept(server, client, monkeypatch):
+    """requests alone reads 10 KiB at a time: about 17 reads for this page, each giving the
+    interpreter lock up and waiting to take it back (transport.read_whole_body)."""
+    groups = [{"id": f"group-{n}", "name": f"Group {n} " + "x" * 40} for n in range(20)]
+    users = [v2_user(f"a{n}", email=f"user{n}@example.com", groups=groups) for n in range(100)]
+    server.script(Reply(json={"data": users, "links": {"next": "c2"}}), PAGE)
+    reads = []
+    receive = socket.socket.recv_into
+
+    def counted(self, *args, **kwargs):
+        reads.append(1)
+        return receive(self, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "recv_into", counted)
+    assert len(read_users(client)) == 101
+    assert len(json.dumps(users)) > 150_000
+    assert len(reads) <= 10
+    pools = client._transport.session.adapters["http://"].poolmanager.pools
+    (key,) = pools.keys()
+    assert pools[key].num_connections == 1  # the body read whole, the connection went back to the pool
 
 
 def test_a_read_timeout_gives_a_retryable_error_without_status(server, clock):
