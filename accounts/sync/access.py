@@ -25,7 +25,6 @@ from governance.audit.models import AuditAction
 from governance.db.datetimes import datetime_adapter, db_datetime, stored_datetimes
 from governance.db.fetch import fetch_grouped, fetch_rows, in_chunks
 from governance.db.upsert import upsert
-from governance.foreground import give_way
 
 if TYPE_CHECKING:
     from accounts.sync.users import KnownAccount
@@ -49,6 +48,7 @@ def write_product_access(
     adapt = datetime_adapter()
     rows: list[tuple] = []  # rows to write, timestamps in their database form
     wanted: dict[int, dict[int, tuple]] = {}  # known accounts: account -> {product: (last active, grant)}
+    give_way = ctx.foreground.give_way  # the fetching thread first (governance/foreground.py)
     for user in users:
         give_way()
         if not user.product_access:
@@ -85,6 +85,7 @@ def _access_changes(
     read = stored_datetimes(connection.alias)
     fetched = fetch_rows(ProductAccess, ("id", "account", "product", "last_active", "granted"), "account", known_pks)
     stored: dict[int, dict[int, tuple]] = {}
+    give_way = ctx.foreground.give_way  # the fetching thread first (governance/foreground.py)
     for _, a, p, last_active, grant in fetched:
         give_way()
         held = stored.get(a)
@@ -128,6 +129,7 @@ def write_memberships(
     """
     to_add: defaultdict[int, list[int]] = defaultdict(list)  # group pk -> account pks
     wanted: dict[int, set[int]] = {}  # known accounts: account -> group pks
+    give_way = ctx.foreground.give_way  # the fetching thread first (governance/foreground.py)
     for user in users:
         give_way()
         account_pk = pks[user.account_id]

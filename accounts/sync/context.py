@@ -5,6 +5,7 @@ from typing import Any
 
 from accounts.models import Organization
 from governance.audit.record import Actor
+from governance.foreground import Foreground
 
 
 class SyncDataError(Exception):
@@ -51,6 +52,9 @@ class SyncContext:
     # What Atlassian sent that the portal does not know (mirrored anyway), for the run's log.
     unknown_statuses: Counter = field(default_factory=Counter)
     unknown_product_keys: set[str] = field(default_factory=set)
+    # The thread fetching the user pages runs in it; the batches give way to it between accounts
+    # (governance/foreground.py). A read-back's context has no thread in it: never waits.
+    foreground: Foreground = field(default_factory=Foreground)
 
     def log_lines(self) -> list[str]:
         """The run's notes for its record (``TaskRun.log_excerpt``): what was mirrored as unknown."""

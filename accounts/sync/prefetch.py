@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from governance import foreground
+from governance.foreground import Foreground, waiting
 
 _DONE = object()
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
@@ -75,17 +75,21 @@ def batched(pages: Iterable[list], *, size: int, clock: Callable[[], datetime] =
         yield batch
 
 
-def prefetch(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL) -> Generator:
+def prefetch(
+    pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL, foreground: Foreground | None = None
+) -> Generator:
     """Yield from ``pages`` while a background thread keeps up to ``depth`` pages ready.
 
     The thread starts on the first page asked for; see :func:`prefetching`.
     """
-    with prefetching(pages, depth=depth, switch_interval=switch_interval) as items:
+    with prefetching(pages, depth=depth, switch_interval=switch_interval, foreground=foreground) as items:
         yield from items
 
 
 @contextmanager
-def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL) -> Iterator[Iterator]:
+def prefetching(
+    pages: Iterable, *, depth: int = 3, switch_interval: float = SWITCH_INTERVAL, foreground: Foreground | None = None
+) -> Iterator[Iterator]:
     """Start a background thread fetching ``pages`` now; the block iterates what it fetched.
 
     The thread only does HTTP (it never touches the database); an exception it meets is
@@ -96,17 +100,20 @@ def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWI
     go of the GIL in every database call and, to get it back while the thread is parsing, waits
     for the interpreter's switch interval: 5 ms by default, thousands of times in a large sync,
     most of the consumer's time. While the thread runs, the interval is ``switch_interval``.
+
+    With ``foreground``, the thread runs in it (governance/foreground.py) while the consumer is
+    waiting for its next page: the consumer gives way to it then.
     """
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def produce():
         iterator = iter(pages)
-        with foreground.running():
+        with foreground.running() if foreground is not None else nullcontext():
             while True:
                 # With a page already waiting in the queue, the consumer is the slower side: this
                 # thread is then off the critical path, and the consumer need not give way to it.
-                with foreground.waiting() if buffer.qsize() else nullcontext():
+                with waiting() if buffer.qsize() else nullcontext():
                     try:
                         page = next(iterator)
                     except StopIteration:
@@ -117,7 +124,7 @@ def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWI
                         break
                 if stop.is_set():
                     return
-                with foreground.waiting():  # a full queue waits for the consumer
+                with waiting():  # a full queue waits for the consumer
                     buffer.put(page)
         buffer.put(item)
 
@@ -147,8 +154,11 @@ def prefetching(pages: Iterable, *, depth: int = 3, switch_interval: float = SWI
 
 
 @contextmanager
-def user_batches(client, *, expand: Iterable[str], size: int, depth: int = 1) -> Iterator[Iterator[Batch]]:
-    """The directory's users in batches of ``size`` (see :func:`batched`), fetched ahead.
+def user_batches(
+    client, *, expand: Iterable[str], size: int, depth: int = 1, foreground: Foreground | None = None
+) -> Iterator[Iterator[Batch]]:
+    """The directory's users in batches of ``size`` (see :func:`batched`), fetched ahead, by a
+    thread in ``foreground`` (see :func:`prefetching`).
 
     With a client that can fork, a background thread starts fetching at once with a fork (its own
     HTTP session), so the block may go on using ``client`` meanwhile (the group phase); the fork's
@@ -156,12 +166,14 @@ def user_batches(client, *, expand: Iterable[str], size: int, depth: int = 1) ->
     starts on the first batch asked for, as :func:`prefetch` does.
     """
     if not getattr(client, "can_fork", False):
-        with closing(prefetch(batched(client.iter_user_pages(expand=expand), size=size), depth=depth)) as batches:
+        pages = batched(client.iter_user_pages(expand=expand), size=size)
+        with closing(prefetch(pages, depth=depth, foreground=foreground)) as batches:
             yield batches
         return
     fork = client.fork()
     try:
-        with prefetching(batched(fork.iter_user_pages(expand=expand), size=size), depth=depth) as batches:
+        pages = batched(fork.iter_user_pages(expand=expand), size=size)
+        with prefetching(pages, depth=depth, foreground=foreground) as batches:
             yield batches
     finally:
         client.stats.add(fork.stats)

@@ -33,7 +33,6 @@ from governance.audit.record import record_events
 from governance.db.datetimes import datetime_adapter, stored_datetimes
 from governance.db.fetch import fetch_rows, pks_by
 from governance.db.upsert import upsert
-from governance.foreground import give_way
 
 STATUS_FROM_REMOTE = {
     "active": AccountStatus.ACTIVE,
@@ -147,6 +146,7 @@ def _known_accounts(ctx: SyncContext, users: list[DirectoryUser]) -> dict[str, K
     rows = fetch_rows(Account, _KNOWN_COLUMNS, "account_id", ids, lock=True, organization=ctx.organization.pk)
     last = len(ACCOUNT_FIELDS) + 2
     known = {}
+    give_way = ctx.foreground.give_way  # the fetching thread first (governance/foreground.py)
     for row in rows:
         give_way()
         values = list(row[2:last])
@@ -353,6 +353,7 @@ def _write_accounts(
     directories, listing = ctx.account_directories, ctx.directory_listing
     final = directories if directories is not None and (listing is None or listing.finished) else None
 
+    give_way = ctx.foreground.give_way  # the fetching thread first (governance/foreground.py)
     for user in users:
         give_way()
         current = existing.get(user.account_id)
