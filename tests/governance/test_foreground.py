@@ -5,6 +5,8 @@ nobody outside the sync waits at all, and nobody waits long."""
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -58,11 +60,9 @@ def test_the_waiting_work_sleeps_until_the_running_thread_steps_out():
     assert foreground.running_now == 0
 
 
-def test_a_turn_that_lasts_is_not_waited_for(monkeypatch):
-    """A fetching thread stuck while marked running (a test holding it, a page that never ends)
-    must not keep the sync's transaction open: the give-way ends after LONGEST_TURN."""
-    monkeypatch.setattr(foreground_module, "LONGEST_TURN", 0.2)
-    foreground = Foreground()
+@contextmanager
+def _a_thread_running_in(foreground: Foreground) -> Iterator[None]:
+    """A thread marked running in ``foreground`` for the block, never stepping out."""
     started, release = threading.Event(), threading.Event()
 
     def stuck():
@@ -73,33 +73,35 @@ def test_a_turn_that_lasts_is_not_waited_for(monkeypatch):
     thread = threading.Thread(target=stuck, daemon=True)
     thread.start()
     started.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def _seconds_to_give_way(foreground: Foreground) -> float:
     began = time.monotonic()
     foreground.give_way()
-    waited = time.monotonic() - began
-    release.set()
-    thread.join()
-    assert waited < AT_ONCE
+    return time.monotonic() - began
+
+
+def test_a_turn_that_lasts_is_not_waited_for(monkeypatch):
+    """A fetching thread stuck while marked running (a test holding it, a page that never ends)
+    must not keep the sync's transaction open: the give-way ends after LONGEST_TURN."""
+    monkeypatch.setattr(foreground_module, "LONGEST_TURN", 0.2)
+    foreground = Foreground()
+    with _a_thread_running_in(foreground):
+        assert foreground.running_now == 1
+        assert _seconds_to_give_way(foreground) < AT_ONCE
     assert foreground.running_now == 0
 
 
 def test_only_the_work_of_the_same_foreground_gives_way():
     """Another sync, or a policy run's read-back in the same process, never waits for this one."""
-    foreground, other = Foreground(), Foreground()
-    started, release = threading.Event(), threading.Event()
-
-    def fetcher():
-        with foreground.running():
-            started.set()
-            release.wait()
-
-    thread = threading.Thread(target=fetcher, daemon=True)
-    thread.start()
-    started.wait()
-    began = time.monotonic()
-    other.give_way()
-    assert time.monotonic() - began < AT_ONCE
-    release.set()
-    thread.join()
+    foreground = Foreground()
+    with _a_thread_running_in(foreground):
+        assert _seconds_to_give_way(Foreground()) < AT_ONCE
 
 
 def test_a_running_thread_never_waits_for_itself():
