@@ -212,7 +212,8 @@ def test_stored_datetimes_read_back_what_the_adapter_wrote():
     read, adapt = stored_datetimes(connection.alias), datetime_adapter()
     for when in (WHEN, WHEN.replace(microsecond=0), WHEN.astimezone(timezone(timedelta(hours=5)))):
         assert read(adapt(when)) == when  # aware: a naive value never equals an aware one
-        assert read(adapt(when)).utcoffset() == timedelta(0)
+        if connection.vendor == "sqlite":  # read from the stored text: UTC (PostgreSQL's driver keeps the value)
+            assert read(adapt(when)).utcoffset() == timedelta(0)
     assert read(None) is None
 
 
