@@ -17,6 +17,7 @@ service left them, still counted as seen, and the next sync, whose pages are new
 change, brings them up to date.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -401,7 +402,7 @@ def _write_accounts(
     return pks
 
 
-def _row_values(values: tuple, adapt) -> tuple:
+def _row_values(values: tuple, adapt: Callable) -> tuple:
     """:func:`_account_values` as the row is written: the timestamps in their database form."""
     return (*values[:_ADDED], adapt(values[_ADDED]), adapt(values[_LAST_ACTIVE]), *values[_LAST_ACTIVE + 1 :])
 
