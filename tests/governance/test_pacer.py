@@ -96,3 +96,57 @@ def test_no_more_requests_are_in_flight_than_the_slots():
     assert third.wait(5)
     thread.join(5)
     assert pacer.stats.max_in_flight == 2
+
+
+def test_answers_from_the_spent_window_never_hand_out_the_next_windows_budget_twice():
+    """The requests reserved for the next window wait for its turn while the spent window's last
+    answers come in: those answers (their reset before the turn) say nothing about the new budget.
+    Taken for a new window's first answers, each one restarted the count, and more requests than
+    the limit left at the turn: the 429s seen at 10,000 suspensions (issue 20)."""
+    clock = Clock()
+    pacer = Pacer(slots=16, clock=clock)
+    _one(pacer, clock, _headers(remaining=10, limit=20, reset_in=10))
+    for _ in range(10):  # the window's last ten requests, out and not answered yet
+        assert pacer.acquire(clock.sleep) == 0
+    turn = 10 + RESET_MARGIN
+    waits = [pacer.acquire(clock.sleep) for _ in range(5)]  # reserved for the next window
+    assert waits == [pytest.approx(turn)] * 5
+    for _ in range(10):  # the spent window's answers arrive before the turn
+        pacer.release(_headers(remaining=0, limit=20, reset_in=9), status=200, now=NOW)
+    for _ in range(30):
+        waits.append(pacer.acquire(clock.sleep))
+        pacer.release(None, status=None, now=NOW)  # no answer yet from the new window
+    assert sum(1 for wait in waits if wait == pytest.approx(turn)) == 20  # the new window's limit, no more
+    assert min(waits[20:]) > turn
+
+
+def test_requests_out_when_a_window_ends_count_against_the_next_until_answered_in_the_old():
+    """A request sent just before the reset may land after it, in the new window: until its answer
+    says which window counted it, it is counted against the new one."""
+    clock = Clock()
+    pacer = Pacer(slots=16, clock=clock)
+    _one(pacer, clock, _headers(remaining=15, limit=20, reset_in=2))
+    for _ in range(4):  # out near the end of the window
+        pacer.acquire(clock.sleep)
+    clock.t += 2 + RESET_MARGIN  # the window is over: the next request opens the new one
+    waits = []
+    for _ in range(20):
+        waits.append(pacer.acquire(clock.sleep))
+        pacer.release(None, status=None, now=NOW)
+    assert waits[:16] == [0] * 16  # 20 less the 4 that may have landed in it
+    assert waits[16] > 0
+
+
+def test_a_window_opened_by_a_spaced_request_holds_the_others_until_it_begins():
+    """When the budget is nearly spent, requests are spaced out, so the one that opens the next
+    window may be due a while after it is reserved. The new budget only exists from then: a
+    request reserved meanwhile went at once, into the old window, and was answered 429."""
+    clock = Clock()
+    pacer = Pacer(slots=8, clock=clock, max_pace_wait=5)
+    _one(pacer, clock, _headers(remaining=2, limit=100, reset_in=3, near=True))
+    assert pacer.acquire(clock.sleep) == 0
+    clock.t += 3.5  # past the reset, before the margin after it: the old window may still be open
+    pacer.acquire(clock.sleep)  # the last of the old budget
+    opening = pacer.acquire(clock.sleep)  # spaced: due after the reset's margin, it opens the new window
+    assert opening > RESET_MARGIN - 0.5
+    assert pacer.acquire(clock.sleep) == pytest.approx(opening)  # not before the new window's turn

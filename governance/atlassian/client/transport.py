@@ -402,10 +402,11 @@ def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
     return max(seconds, 0.0)
 
 
-def seconds_until_reset(value: str | None, *, now: datetime) -> float | None:
+def seconds_until_reset(value: str | None, *, now: datetime, past: bool = False) -> float | None:
     """Seconds until an ``X-RateLimit-Reset`` instant (ISO-8601, also ``yyyy-MM-ddTHH:mmZ``).
 
-    None when missing, unparseable, or already past (a stale reset says nothing useful).
+    None when missing, unparseable, or already past (a stale reset says nothing useful about
+    the current window); with ``past``, a past one is given as a negative number.
     """
     if not value:
         return None
@@ -413,7 +414,7 @@ def seconds_until_reset(value: str | None, *, now: datetime) -> float | None:
         seconds = (parse_timestamp(value) - now).total_seconds()
     except ValueError:
         return None
-    return seconds if seconds > 0 else None
+    return seconds if seconds > 0 or past else None
 
 
 def pacing_delay(headers: Mapping[str, str], *, now: datetime, max_wait: float) -> float:
