@@ -102,7 +102,8 @@ def test_answers_from_the_spent_window_never_hand_out_the_next_windows_budget_tw
     """The requests reserved for the next window wait for its turn while the spent window's last
     answers come in: those answers (their reset before the turn) say nothing about the new budget.
     Taken for a new window's first answers, each one restarted the count, and more requests than
-    the limit left at the turn: the 429s seen at 10,000 suspensions (issue 20)."""
+    the limit were reserved for the turn (three or four restarts a turn in the log of 10,000
+    suspensions, issue 20)."""
     clock = Clock()
     pacer = Pacer(slots=16, clock=clock)
     _one(pacer, clock, _headers(remaining=10, limit=20, reset_in=10))
