@@ -151,3 +151,18 @@ def test_a_window_opened_by_a_spaced_request_holds_the_others_until_it_begins():
     opening = pacer.acquire(clock.sleep)  # spaced: due after the reset's margin, it opens the new window
     assert opening > RESET_MARGIN - 0.5
     assert pacer.acquire(clock.sleep) == pytest.approx(opening)  # not before the new window's turn
+
+
+def test_an_answer_whose_reset_is_long_past_still_tells_what_is_left():
+    """Only an answer whose reset is just before the new window's turn is the old window's. A
+    reset long past (Jira's is to the minute) says nothing of where the request was counted: what
+    the answer says is left still holds."""
+    clock = Clock()
+    pacer = Pacer(slots=8, clock=clock)
+    _one(pacer, clock, _headers(remaining=15, limit=20, reset_in=2))
+    for _ in range(4):
+        pacer.acquire(clock.sleep)
+    clock.t += 2 + RESET_MARGIN
+    _one(pacer, clock)  # opens the new window
+    pacer.release(_headers(remaining=0, limit=20, reset_in=-30), status=200, now=NOW)
+    assert pacer.acquire(clock.sleep) > 0  # nothing left, as the answer says

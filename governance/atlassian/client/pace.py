@@ -157,9 +157,14 @@ class Pacer:
             self._limit = limit
         until = seconds_until_reset(headers.get("X-RateLimit-Reset"), now=now, past=True)
         reset_at = self.clock() + until if until is not None else None
-        if reset_at is not None and self._window_start is not None and reset_at < self._window_start:
-            # An answer from the window before the budget counted now (its reset before the turn,
-            # or already past): it was counted there.
+        if (
+            reset_at is not None
+            and self._window_start is not None
+            and self._window_start - 2 * RESET_MARGIN <= reset_at < self._window_start
+        ):
+            # An answer from the window just before the budget counted now (its reset just before
+            # the turn, maybe already past): it was counted there. Only just before: a reset far
+            # in the past says nothing of where it was counted (Jira's is to the minute).
             if self._carried > 0:
                 self._carried -= 1
                 if self._remaining is not None:
