@@ -1,6 +1,6 @@
 """One pacer per organization per process: the workers of a run share Atlassian's rate limit.
 
-Several threads acting for one organization at once (accounts/services/pool.py) each hold their own
+Several threads acting for one organization at once (accounts/pool.py) each hold their own
 client and HTTP session, but Atlassian counts their requests together. Left to themselves, each
 would learn about the limit only from its own responses: they would overrun it together and all
 get 429s. The :class:`Pacer` sees every request and every response of the organization's clients
@@ -18,7 +18,7 @@ and decides, before each request, when it may leave:
 
 A window's budget is counted from its turn (the reset, when it was spent), and the requests
 reserved for it wait for that turn while the spent window's last answers still come in. Those
-answers (their reset before the turn) say nothing about the new budget: taken for the new
+answers (their reset just before the turn) say nothing about the new budget: taken for the new
 window's first answers, each one restarted the count. Nobody goes before the turn either when
 the request opening the window was spaced out to after the reset: the others, no longer spaced,
 went at once, into the old window, and were answered 429 (a few in 11,490 calls at 10,000
