@@ -21,7 +21,7 @@ reserved for it wait for that turn while the spent window's last answers still c
 answers (their reset just before the turn) say nothing about the new budget: taken for the new
 window's first answers, each one restarted the count. Nobody goes before the turn either when
 the request opening the window was spaced out to after the reset: the others, no longer spaced,
-went at once, into the old window, and were answered 429 (a few in 11,490 calls at 10,000
+went at once, into the old window, and were answered 429 (nine, in an event log of 10,000
 suspensions, issue 20). Requests still out when a window begins may land in it (sent just before
 the reset, answered after): they are counted against the new budget until an answer from the old
 window shows where they were counted.
