@@ -15,13 +15,17 @@
    b. a full sync into the empty mirror (``organization_sync``);
    c. a re-sync with no remote change, whose writes to ``accounts_*`` tables are counted
       statement by statement (``connection.execute_wrapper``), not taken from the run's counts.
-   Then ``--rounds`` - 1 more rounds of a and c (default 3 rounds in all; 1 with ``--latency-ms``).
+   Then ``--rounds`` - 1 more rounds of a and c (default 5 rounds in all; 1 with ``--latency-ms``),
+   every other one with the re-sync first.
 4. A results table, PASS/FAIL per target, and ``bench/results/sync.json``.
 
 One run of each varies by up to a tenth from one minute to the next on the same machine, as
-much as the margins judged. So the client and the re-sync are measured in rounds, each re-sync
-right after its own client: the re-sync's ratio is the median of the rounds' ratios, and the full
-sync's is its wall over the median client. Every round is printed and kept in the results.
+much as the margins judged, and on a shared machine by a fifth: the simulator's CPU time for the
+same requests has moved from 10.5 to 18.9 s between runs of one session. So the client and the
+re-sync are measured in rounds, each re-sync beside its own client, the order alternating so that
+a machine slowing down (or speeding up) over a run weighs on each side in turn. The re-sync's
+ratio is the median of the rounds' ratios, and the full sync's is its wall over the median
+client. Every round is printed with the simulator's CPU time and kept in the results.
 """
 
 import argparse
@@ -416,8 +420,8 @@ def main(argv=None) -> int:
         "--rounds",
         type=int,
         default=None,
-        help="rounds of the client alone and a re-sync: the ratios are the rounds' medians (default 3; 1 with "
-        "--latency-ms, whose target is the full sync against the cursor's floor)",
+        help="rounds of the client alone and a re-sync, every other one re-sync first: the ratios are the rounds' "
+        "medians (default 5; 1 with --latency-ms, whose target is the full sync against the cursor's floor)",
     )
     parser.add_argument(
         "--profile",
@@ -428,7 +432,7 @@ def main(argv=None) -> int:
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rounds is None:
-        args.rounds = 1 if args.latency_ms else 3
+        args.rounds = 1 if args.latency_ms else 5
 
     if args.child:
         run_child(args.child, args.result_file, profile=args.profile)
@@ -464,10 +468,19 @@ def main(argv=None) -> int:
         connections.close_all()
         clients, resyncs = [client], [resync]
         for n in range(2, max(args.rounds, 1) + 1):
-            print(f"round {n}/{args.rounds}: the client alone, then a re-sync", flush=True)
-            clients.append(measure("client", simulator, profile=False))
-            resyncs.append(measure("sync", simulator, profile=False))
-            print(f"    {clients[-1]['seconds']:.1f} s, then {resyncs[-1]['seconds']:.1f} s", flush=True)
+            # Every other round runs the re-sync first: a machine that slows down (or speeds up)
+            # over a run then weighs on each side in turn instead of always on the second.
+            resync_first = n % 2 == 0
+            first, second = ("re-sync", "client alone") if resync_first else ("client alone", "re-sync")
+            print(f"round {n}/{args.rounds}: the {first}, then the {second}", flush=True)
+            pair = {}
+            for kind in ("sync", "client") if resync_first else ("client", "sync"):
+                pair[kind] = measure(kind, simulator, profile=False)
+                pair[kind]["resync_first"] = resync_first
+            clients.append(pair["client"])
+            resyncs.append(pair["sync"])
+            done = [pair["sync" if resync_first else "client"], pair["client" if resync_first else "sync"]]
+            print(f"    {done[0]['seconds']:.1f} s, then {done[1]['seconds']:.1f} s", flush=True)
             connections.close_all()
         after_rounds = mirror_totals()
         connections.close_all()
@@ -484,6 +497,21 @@ def main(argv=None) -> int:
     ratio = full["seconds"] / client_seconds
     round_ratios = [r["seconds"] / c["seconds"] for c, r in zip(clients, resyncs, strict=True)]
     resync_ratio = statistics.median(round_ratios)
+    # Each round's ratio again with each wall divided by the simulator's CPU time in that run: the
+    # simulator serves the same requests every time, so its CPU time tracks the machine's speed of
+    # the moment. Reported beside the target, not judged (the sync's own load weighs on it a little).
+    paced_ratios = [
+        (r["seconds"] / r["simulator_cpu_seconds"]) / (c["seconds"] / c["simulator_cpu_seconds"])
+        for c, r in zip(clients, resyncs, strict=True)
+        if r["simulator_cpu_seconds"] and c["simulator_cpu_seconds"]
+    ]
+    resync_ratio_per_sim_cpu = statistics.median(paced_ratios) if paced_ratios else None
+    client_paces = [c["seconds"] / c["simulator_cpu_seconds"] for c in clients if c["simulator_cpu_seconds"]]
+    full_ratio_per_sim_cpu = (
+        (full["seconds"] / full["simulator_cpu_seconds"]) / statistics.median(client_paces)
+        if client_paces and full["simulator_cpu_seconds"]
+        else None
+    )
     # The user listing is a cursor: each page names the next, so its pages cannot be fetched
     # faster than one round trip after another, whatever else runs meanwhile.
     floor_s = client["user_pages"] * args.latency_ms / 1000
@@ -590,6 +618,10 @@ def main(argv=None) -> int:
         ("full sync: CPU/wall", f"{full['cpu_seconds'] / full['seconds']:.0%}"),
         ("full sync / client alone (median of the rounds' clients)", f"{ratio:.2f}"),
         ("full sync / client alone, CPU incl. simulator", f"{cpu_ratio:.2f}"),
+        (
+            "full sync / client alone, walls per simulator CPU second (median client)",
+            f"{full_ratio_per_sim_cpu:.2f}" if full_ratio_per_sim_cpu is not None else "n/a",
+        ),
         *(
             [
                 ("floor: user pages x latency (nominal)", f"{floor_s:.1f} s"),
@@ -625,7 +657,20 @@ def main(argv=None) -> int:
                 for c, r, q in zip(clients, resyncs, round_ratios, strict=True)
             ),
         ),
+        (
+            # The simulator serves the same requests in every run: its CPU time shows how the
+            # machine's speed moved from run to run.
+            "rounds: simulator CPU (client alone / re-sync)",
+            ", ".join(
+                f"{c['simulator_cpu_seconds']:.1f}/{r['simulator_cpu_seconds']:.1f}"
+                for c, r in zip(clients, resyncs, strict=True)
+            ),
+        ),
         ("re-sync / client alone (median of the rounds)", f"{resync_ratio:.2f}"),
+        (
+            "re-sync / client alone, walls per simulator CPU second (median)",
+            f"{resync_ratio_per_sim_cpu:.2f}" if resync_ratio_per_sim_cpu is not None else "n/a",
+        ),
         ("re-sync / client alone, CPU incl. simulator", f"{resync_cpu_ratio:.2f}"),
         (
             "load average, 1 min (client / sync / re-sync)",
@@ -683,6 +728,8 @@ def main(argv=None) -> int:
                 for c, r, q in zip(clients[1:], resyncs[1:], round_ratios[1:], strict=True)
             ],
             "round_ratios": round_ratios,
+            "ratio_resync_to_client_per_simulator_cpu": resync_ratio_per_sim_cpu,
+            "ratio_full_sync_to_client_per_simulator_cpu": full_ratio_per_sim_cpu,
             "client_seconds_median": client_seconds,
             "latency_ms": args.latency_ms,
             "latency_floor_seconds": floor_s,
