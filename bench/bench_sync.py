@@ -20,7 +20,7 @@
 4. A results table, PASS/FAIL per target, and ``bench/results/sync.json``.
 
 One run of each varies by up to a tenth from one minute to the next on the same machine, as
-much as the margins judged, and on a shared machine by a fifth: the simulator's CPU time for the
+much as the margins judged, and on a shared machine by a third: the simulator's CPU time for the
 same requests has moved from 10.5 to 18.9 s between runs of one session. So the client and the
 re-sync are measured in rounds, each re-sync beside its own client, the order alternating so that
 a machine slowing down (or speeding up) over a run weighs on each side in turn. The re-sync's
@@ -473,14 +473,11 @@ def main(argv=None) -> int:
             resync_first = n % 2 == 0
             first, second = ("re-sync", "client alone") if resync_first else ("client alone", "re-sync")
             print(f"round {n}/{args.rounds}: the {first}, then the {second}", flush=True)
-            pair = {}
-            for kind in ("sync", "client") if resync_first else ("client", "sync"):
-                pair[kind] = measure(kind, simulator, profile=False)
-                pair[kind]["resync_first"] = resync_first
+            kinds = ("sync", "client") if resync_first else ("client", "sync")
+            pair = {kind: {**measure(kind, simulator, profile=False), "resync_first": resync_first} for kind in kinds}
             clients.append(pair["client"])
             resyncs.append(pair["sync"])
-            done = [pair["sync" if resync_first else "client"], pair["client" if resync_first else "sync"]]
-            print(f"    {done[0]['seconds']:.1f} s, then {done[1]['seconds']:.1f} s", flush=True)
+            print(f"    {pair[kinds[0]]['seconds']:.1f} s, then {pair[kinds[1]]['seconds']:.1f} s", flush=True)
             connections.close_all()
         after_rounds = mirror_totals()
         connections.close_all()
