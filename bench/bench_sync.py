@@ -225,11 +225,12 @@ def client_child(result: dict) -> None:
 
     The same calls as ``accounts/sync/runner.py``: the groups, the user count, the user pages
     fetched by a background thread on a fork of the client from here on (``prefetching`` of
-    ``batched`` pages, as ``user_batches`` does), the directories, each directory's account ids
-    listed by background threads on forks, a directory each (``DirectoryListing``, as
-    ``directories_in_background`` does), meanwhile every group's role assignments on
-    ``ATLASSIAN_CONCURRENCY`` paced forks (``fetch_group_roles`` itself), then the batches consumed, each once
-    its accounts' directories are listed, and the user count again. The garbage collector is
+    ``batched`` pages, smaller ones at the end as the count says, as ``user_batches`` does), the
+    directories, each directory's account ids listed by background threads on forks, a directory
+    each (``DirectoryListing``, as ``directories_in_background`` does), meanwhile every group's
+    role assignments on ``ATLASSIAN_CONCURRENCY`` paced forks (``fetch_group_roles`` itself),
+    then the batches consumed, each once its accounts' directories are listed, and the user count
+    again. The garbage collector is
     paused as the sync pauses it. Only the database writes are left out.
     """
     from accounts.clients import client_for
@@ -244,14 +245,16 @@ def client_child(result: dict) -> None:
     with client_for(organization) as client:
         start = time.perf_counter()
         groups = list(client.iter_groups())
-        client.count_users()
+        expected = client.count_users()
         after_groups = time.perf_counter()
         users = memberships = product_access = 0
         fork, listing_fork = client.fork(), None
         try:
             with (
                 collector_paused(),
-                prefetching(batched(fork.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH), depth=1) as batches,
+                prefetching(
+                    batched(fork.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH, expected=expected), depth=1
+                ) as batches,
             ):
                 directories = client.directories()
                 listing_fork = client.fork()

@@ -154,7 +154,9 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
             # records again and again: about 3.5 of the process's 23 s of CPU, holding the GIL.
             collector_paused(),
             # Its thread runs first: the batches' comparisons give way to it (governance/foreground.py).
-            user_batches(client, expand=USER_EXPAND, size=USER_BATCH, foreground=ctx.foreground) as batches,
+            user_batches(
+                client, expand=USER_EXPAND, size=USER_BATCH, expected=count_before, foreground=ctx.foreground
+            ) as batches,
             # Who is in which directory (writes name it), listed in the background meanwhile.
             directories_in_background(ctx, client) as listing,
             sqlite_bulk_writes(),

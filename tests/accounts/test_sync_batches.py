@@ -39,6 +39,19 @@ class TestBatched:
         with pytest.raises(RuntimeError, match="page 3 failed"):
             next(out)
 
+    def test_the_last_size_items_the_count_expects_come_in_batches_a_tenth_the_size(self):
+        pages = [[n] for n in range(1, 26)]
+        out = [list(batch) for batch in batched(pages, size=10, expected=25)]
+        # 16 is the first item of the last ten: from there a batch ends at one item (a tenth of 10)
+        assert out == [list(range(1, 11)), list(range(11, 17)), *[[n] for n in range(17, 26)]]
+
+    @pytest.mark.parametrize("expected", [0, 5, 12, 40, 1000])
+    def test_a_listing_longer_or_shorter_than_the_count_loses_nothing(self, expected):
+        pages = [[n, n + 100] for n in range(20)]
+        out = list(batched(pages, size=6, expected=expected))
+        assert [item for batch in out for item in batch] == [item for page in pages for item in page]
+        assert all(len(batch) < 6 + 2 for batch in out)  # never more than a page past the size
+
 
 class TestPrefetch:
     def test_the_switch_interval_is_short_while_the_thread_runs_and_restored_after(self):
@@ -71,7 +84,8 @@ def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, org
     with client_for(organization, page_size=10, sleep=lambda s: None) as client:
         with connection.execute_wrapper(inserts):
             assert organization_sync(organization=organization, client=client).ok
-        assert sizes == [30, 30, 30, 30, 1]
+        # Atlassian counts 121: the pages bringing the last 25 come a page a batch (a tenth of 25 is 2)
+        assert sizes == [30, 30, 30, 10, 10, 10, 1]
         # Each batch sends each big table a few multi-row statements, however many rows it has.
         for model in (Account, ProductAccess, Membership):
             columns = len(model._meta.concrete_fields) - 1  # every column but the primary key

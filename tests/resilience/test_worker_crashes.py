@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.clients import client_for
 from accounts.models import Account, AccountStatus, Organization
-from accounts.sync.runner import USER_BATCH, organization_sync
+from accounts.sync.runner import PROGRESS_EVERY, USER_BATCH, organization_sync
 from governance.atlassian.simulator import Simulator, SimulatorConfig
 from governance.audit.models import AuditAction, AuditEvent
 from governance.runs.models import RunLock, RunStatus, TaskRun
@@ -173,15 +173,14 @@ def test_a_sync_killed_mid_way_and_restarted_leaves_the_mirror_exactly_atlassian
     gone = people[20:23] + people[-8:-6]
     for account_id in gone:
         state.remove_user(account_id)
-    # The pages after the first batch crawl, so the worker is killed with one batch written.
+    # The pages after the first fifty crawl, so the worker is killed with the first batches written
+    # (the run reports its progress every PROGRESS_EVERY users) and the last pages not yet read.
     # Only the full listing over "-" crawls: the per-directory searches (ids only) run beside it.
     crash_simulator.faults.delay_next(10, seconds=2.0, path_contains=USERS_SEARCH, after=USER_BATCH // 100)
 
     worker = _start("sync_atlassian", "--org", ORG)
-    killed = _wait_until(
-        lambda: TaskRun.objects.filter(name="sync", status=RunStatus.RUNNING, progress__done__gte=USER_BATCH).first(),
-        worker,
-    )
+    running = TaskRun.objects.filter(name="sync", status=RunStatus.RUNNING)
+    killed = _wait_until(lambda: running.filter(progress__done__gte=PROGRESS_EVERY).first(), worker)
     _kill(worker)
 
     # Half-way for real: the first batch is written, the last is not, and nobody is removed.
