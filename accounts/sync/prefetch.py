@@ -58,9 +58,9 @@ def batched(
     ``expected``: how many items the pages should hold in all (Atlassian's count of the users),
     or None. The batches of the last ``size`` of them are a tenth of ``size``
     (:data:`FINAL_STRETCH_SHARE`). A batch is written after its last page arrives, and the last
-    batch after the listing ends, with nothing left to overlap it: a whole batch there was a
-    third of a second at the end of every hourly re-sync of 100,000 users. The count only sizes
-    batches: a listing longer or shorter than it loses nothing.
+    batch after the listing ends, with nothing left to overlap it: in a re-sync of 100,000 users
+    the last whole batches were still being compared 0.22 s after the last page (0.01 s since).
+    The count only sizes batches: a listing longer or shorter than it loses nothing.
 
     ``clock`` is read before each page is asked for (the request goes out inside ``next()`` of a
     paging generator), and the batch keeps the reading taken for its first page.
@@ -182,8 +182,9 @@ def user_batches(
     depth: int = 1,
     foreground: Foreground | None = None,
 ) -> Iterator[Iterator[Batch]]:
-    """The directory's users in batches of ``size``, smaller for the last ``expected`` ones (see
-    :func:`batched`), fetched ahead, by a thread in ``foreground`` (see :func:`prefetching`).
+    """The directory's users in batches of ``size``, smaller for the last ``size`` of the
+    ``expected`` count (see :func:`batched`), fetched ahead, by a thread in ``foreground`` (see
+    :func:`prefetching`).
 
     With a client that can fork, a background thread starts fetching at once with a fork (its own
     HTTP session), so the block may go on using ``client`` meanwhile (the group phase); the fork's
