@@ -230,8 +230,8 @@ def client_child(result: dict) -> None:
     each (``DirectoryListing``, as ``directories_in_background`` does), meanwhile every group's
     role assignments on ``ATLASSIAN_CONCURRENCY`` paced forks (``fetch_group_roles`` itself),
     then the batches consumed, each once its accounts' directories are listed, and the user count
-    again. The garbage collector is
-    paused as the sync pauses it. Only the database writes are left out.
+    again. The garbage collector is paused as the sync pauses it. Only the database writes are
+    left out.
     """
     from accounts.clients import client_for
     from accounts.models import Organization

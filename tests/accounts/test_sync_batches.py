@@ -84,7 +84,7 @@ def test_pages_are_written_in_batches_and_a_resync_writes_nothing(simulator, org
     with client_for(organization, page_size=10, sleep=lambda s: None) as client:
         with connection.execute_wrapper(inserts):
             assert organization_sync(organization=organization, client=client).ok
-        # Atlassian counts 121: the pages bringing the last 25 come a page a batch (a tenth of 25 is 2)
+        # The pages bringing the last 25 users Atlassian counts come a page a batch (a tenth of 25 is 2)
         assert sizes == [30, 30, 30, 10, 10, 10, 1]
         # Each batch sends each big table a few multi-row statements, however many rows it has.
         for model in (Account, ProductAccess, Membership):
