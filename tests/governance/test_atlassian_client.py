@@ -178,22 +178,32 @@ def test_a_body_cut_short_is_a_network_error_and_the_read_is_retried(server, cli
 
 
 def test_a_large_page_is_read_in_a_few_socket_reads_and_the_connection_kept(server, client, monkeypatch):
-    """requests alone reads 10 KiB at a time: about 17 reads for this page, each giving the
-    interpreter lock up and waiting to take it back (transport.read_whole_body)."""
+    """requests alone reads a body 10 KiB at a time: about 17 reads for this page, each giving the
+    interpreter lock up and waiting to take it back (transport.read_whole_body). Read whole, each
+    socket read asks for the rest of the body.
+
+    How many reads that makes depends on how the kernel hands the bytes over (one run in CI took
+    11 where 8 is usual), so the test counts what the client asks for, which it decides: all
+    of the body but the last buffer's worth arrives through reads asking for more than 10 KiB.
+    """
     groups = [{"id": f"group-{n}", "name": f"Group {n} " + "x" * 40} for n in range(20)]
     users = [v2_user(f"a{n}", email=f"user{n}@example.com", groups=groups) for n in range(100)]
+    body = json.dumps({"data": users, "links": {"next": "c2"}})
     server.script(Reply(json={"data": users, "links": {"next": "c2"}}), PAGE)
     reads = []
     receive = socket.socket.recv_into
 
-    def counted(self, *args, **kwargs):
-        reads.append(1)
-        return receive(self, *args, **kwargs)
+    def counted(self, buffer, *args, **kwargs):
+        received = receive(self, buffer, *args, **kwargs)
+        reads.append((len(buffer), received))
+        return received
 
     monkeypatch.setattr(socket.socket, "recv_into", counted)
     assert len(read_users(client)) == 101
-    assert len(json.dumps(users)) > 150_000
-    assert len(reads) <= 10
+    assert len(body) > 150_000
+    through_large_reads = sum(received for asked, received in reads if asked > 10 * 1024)
+    buffer = 8192  # http.client's buffered reader: the headers' read may hold the body's start
+    assert through_large_reads >= len(body) - 2 * buffer
     pools = client._transport.session.adapters["http://"].poolmanager.pools
     (key,) = pools.keys()
     assert pools[key].num_connections == 1  # the body read whole, the connection went back to the pool
