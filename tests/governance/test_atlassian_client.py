@@ -188,8 +188,9 @@ def test_a_large_page_is_read_in_a_few_socket_reads_and_the_connection_kept(serv
     """
     groups = [{"id": f"group-{n}", "name": f"Group {n} " + "x" * 40} for n in range(20)]
     users = [v2_user(f"a{n}", email=f"user{n}@example.com", groups=groups) for n in range(100)]
-    body = json.dumps({"data": users, "links": {"next": "c2"}})
-    server.script(Reply(json={"data": users, "links": {"next": "c2"}}), PAGE)
+    page = {"data": users, "links": {"next": "c2"}}
+    body = json.dumps(page)  # as the scripted server encodes it
+    server.script(Reply(json=page), PAGE)
     reads = []
     receive = socket.socket.recv_into
 
