@@ -224,8 +224,8 @@ def client_child(result: dict) -> None:
     """The sync's HTTP calls alone, in the sync's order and with its parallelism; records parsed and dropped.
 
     The same calls as ``accounts/sync/runner.py``: the groups, the user count, the user pages
-    fetched by a background thread on a fork of the client from here on (``prefetching`` of
-    ``batched`` pages, smaller ones at the end as the count says, as ``user_batches`` does), the
+    fetched from here on by ``user_batches`` itself, with the sync's arguments (a thread on a fork
+    of the client, or from ``SYNC_LISTING_PROCESS_MIN_USERS`` users on, a process of its own), the
     directories, each directory's account ids listed by background threads on forks, a directory
     each (``DirectoryListing``, as ``directories_in_background`` does), meanwhile every group's
     role assignments on ``ATLASSIAN_CONCURRENCY`` paced forks (``fetch_group_roles`` itself),
@@ -233,11 +233,13 @@ def client_child(result: dict) -> None:
     again. The garbage collector is paused as the sync pauses it. Only the database writes are
     left out.
     """
+    from django.conf import settings
+
     from accounts.clients import client_for
     from accounts.models import Organization
     from accounts.sync.directories import DirectoryListing
     from accounts.sync.groups import fetch_group_roles
-    from accounts.sync.prefetch import batched, prefetching
+    from accounts.sync.prefetch import user_batches
     from accounts.sync.runner import USER_BATCH, USER_EXPAND
     from governance.gc_pause import collector_paused
 
@@ -248,12 +250,16 @@ def client_child(result: dict) -> None:
         expected = client.count_users()
         after_groups = time.perf_counter()
         users = memberships = product_access = 0
-        fork, listing_fork = client.fork(), None
+        listing_fork = None
         try:
             with (
                 collector_paused(),
-                prefetching(
-                    batched(fork.iter_user_pages(expand=USER_EXPAND), size=USER_BATCH, expected=expected), depth=1
+                user_batches(
+                    client,
+                    expand=USER_EXPAND,
+                    size=USER_BATCH,
+                    expected=expected,
+                    in_process_from=settings.SYNC_LISTING_PROCESS_MIN_USERS,
                 ) as batches,
             ):
                 directories = client.directories()
@@ -270,13 +276,14 @@ def client_child(result: dict) -> None:
                 directory_ids = len(listing.complete())
                 listing.stop()
                 after_directories = time.perf_counter()
+                # The roles' forks are counted in client.stats already, the listing's on the way out.
+                before_listing = client.stats.requests - client.stats.retries
             # The user listing's cursor pages, one request each: their sequence is the floor.
-            user_pages = fork.stats.requests - fork.stats.retries
+            user_pages = client.stats.requests - client.stats.retries - before_listing
         finally:
-            for forked in (fork, listing_fork):
-                if forked is not None:
-                    client.stats.add(forked.stats)
-                    forked.close()
+            if listing_fork is not None:
+                client.stats.add(listing_fork.stats)
+                listing_fork.close()
         client.count_users()
         end = time.perf_counter()
         result.update(

@@ -5,16 +5,20 @@
 Each batch says when the first of its pages was asked for (:class:`Batch`).
 """
 
+import logging
 import queue
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import ExitStack, closing, contextmanager, nullcontext
 from datetime import datetime
 
 from django.utils import timezone
 
+from accounts.sync.listing_process import listing_batches
 from governance.foreground import Foreground, waiting
+
+log = logging.getLogger(__name__)
 
 _DONE = object()
 SWITCH_INTERVAL = 0.0005  # seconds; CPython's default is 0.005
@@ -181,16 +185,39 @@ def user_batches(
     expected: int | None = None,
     depth: int = 1,
     foreground: Foreground | None = None,
+    in_process_from: int = 0,
 ) -> Iterator[Iterator[Batch]]:
     """The directory's users in batches of ``size``, smaller for the last ``size`` of the
     ``expected`` count (see :func:`batched`), fetched ahead, by a thread in ``foreground`` (see
-    :func:`prefetching`).
+    :func:`prefetching`) or, for a large directory, by a process of its own.
+
+    ``in_process_from``: when Atlassian counts at least this many users (``expected``; 0: never)
+    and the client can be rebuilt in another process (``process_options``), the listing runs in
+    a child process (:mod:`accounts.sync.listing_process`), started at once, two batches ahead
+    at most as the thread is; its calls are counted in ``client.stats`` on the way out. If the
+    child cannot be started, the thread lists them.
 
     With a client that can fork, a background thread starts fetching at once with a fork (its own
     HTTP session), so the block may go on using ``client`` meanwhile (the group phase); the fork's
     calls are counted in ``client.stats`` on the way out. Otherwise the thread uses ``client`` and
     starts on the first batch asked for, as :func:`prefetch` does.
     """
+    options = getattr(client, "process_options", None)
+    options = options() if options and in_process_from and (expected or 0) >= in_process_from else None
+    if options is not None:
+        with ExitStack() as stack:
+            try:
+                batches, stats = stack.enter_context(
+                    listing_batches(options, expand=expand, size=size, expected=expected)
+                )
+            except OSError:
+                log.warning("The user listing's process could not be started: listing in a thread", exc_info=True)
+            else:
+                try:
+                    yield batches
+                finally:
+                    client.stats.add(stats)
+                return
     if not getattr(client, "can_fork", False):
         pages = batched(client.iter_user_pages(expand=expand), size=size, expected=expected)
         with closing(prefetch(pages, depth=depth, foreground=foreground)) as batches:

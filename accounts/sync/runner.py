@@ -155,7 +155,13 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
             collector_paused(),
             # Its thread runs first: the batches' comparisons give way to it (governance/foreground.py).
             user_batches(
-                client, expand=USER_EXPAND, size=USER_BATCH, expected=count_before, foreground=ctx.foreground
+                client,
+                expand=USER_EXPAND,
+                size=USER_BATCH,
+                expected=count_before,
+                foreground=ctx.foreground,
+                # A large directory's pages are parsed in a process of their own (listing_process.py).
+                in_process_from=settings.SYNC_LISTING_PROCESS_MIN_USERS,
             ) as batches,
             # Who is in which directory (writes name it), listed in the background meanwhile.
             directories_in_background(ctx, client) as listing,

@@ -135,6 +135,25 @@ class AtlassianClient:
         self._jira_auth = BasicAuth(jira_email, Secret(jira_api_token)) if jira_email and jira_api_token else None
         self._owns_session = session is None
         self._reads: UserReadBatcher | None = None
+        # What another process needs to make the same Admin API calls (process_options): only for
+        # a client on its own session whose seams are the real ones, which a test's are not.
+        portable = session is None and rng is None and (sleep, clock, now) == (time.sleep, time.monotonic, _utcnow)
+        self._portable_options: dict[str, Any] | None = (
+            dict(
+                org_id=org_id,
+                api_key=Secret(api_key),
+                api_base=self.api_base,
+                directory_id=directory_id,
+                group_id_form=self.group_id_form,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                max_total_wait=max_total_wait,
+                page_size=page_size,
+                user_agent=user_agent,
+            )
+            if portable
+            else None
+        )
         self._transport = Transport(
             session=session if session is not None else requests.Session(),
             timeout=timeout,
@@ -187,7 +206,21 @@ class AtlassianClient:
             pacer=pacer,
         )
         twin._reads = reads
+        if pacer is not None or reads is not None:  # shared with other threads of this process
+            twin._portable_options = None
         return twin
+
+    def process_options(self) -> dict[str, Any] | None:
+        """Keyword arguments that build this client's Admin API side in another process (a large
+        sync's user listing, accounts/sync/listing_process.py): the org API key (revealed: the
+        caller hands it over a pipe, never a command line or an environment), its settings, no
+        Jira credentials. None for a client on a caller's session or with the caller's ``sleep``,
+        ``clock``, ``now`` or ``rng``: those cannot cross to another process."""
+        if self._portable_options is None:
+            return None
+        options = dict(self._portable_options)
+        options["api_key"] = options["api_key"].reveal()
+        return options
 
     def close(self) -> None:
         """Release pooled connections (only when the client created its own session)."""
