@@ -35,6 +35,7 @@ import json
 import os
 import pstats
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -349,12 +350,23 @@ def sync_child(result: dict) -> None:
     )
 
 
+def _peaks(result: dict) -> str:
+    listing = result.get("listing_peak_rss_mb") or 0
+    return f"{result['peak_rss_mb']:.0f} / {listing:.0f} MB" if listing else f"{result['peak_rss_mb']:.0f} MB / none"
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_child(kind: str, result_file: Path, *, profile: bool) -> None:
     common.setup_django()
     result: dict = {"kind": kind, "pid": os.getpid()}
     result["rss_before_mb"] = common.rss_mb()
     result["startup_peak_mb"] = common.peak_rss_mb()
     cpu_start, main_start = time.process_time(), time.thread_time()
+    children_start = _children_cpu_seconds()
     # Main thread's CPU time: the prefetch thread's HTTP and parsing stay out of the profile.
     profiler = cProfile.Profile(time.thread_time) if profile else None
     if profiler:
@@ -366,6 +378,10 @@ def run_child(kind: str, result_file: Path, *, profile: bool) -> None:
     result["cpu_seconds"] = time.process_time() - cpu_start
     result["main_thread_cpu_seconds"] = time.thread_time() - main_start
     result["peak_rss_mb"] = common.peak_rss_mb()  # VmHWM over the child's whole life
+    # The user listing's own process (accounts/sync/listing_process.py), when the size calls for
+    # one: the only process this one starts and waits for.
+    result["listing_cpu_seconds"] = _children_cpu_seconds() - children_start
+    result["listing_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result["rss_after_mb"] = common.rss_mb()
     result_file.write_text(json.dumps(result, default=str))
 
@@ -526,12 +542,16 @@ def main(argv=None) -> int:
     # The simulator delays each answer by latency x (1 + 0.5 x random): 1.25 x on average, so the
     # listing measured alone is the floor the target is judged against.
     measured_floor_ratio = full["seconds"] / cursor["seconds"] if cursor else None
+
     # The same ratio in CPU seconds (the measured process plus the simulator), for when other
     # processes compete for the cores: the client alone keeps about one core busy, the sync up to
     # two, so on a busy machine the wall-clock ratio tends towards this one. Reported, not a target.
-    client_cpu = client["cpu_seconds"] + client["simulator_cpu_seconds"]
-    cpu_ratio = (full["cpu_seconds"] + full["simulator_cpu_seconds"]) / client_cpu if client_cpu else float("inf")
-    resync_cpu = resync["cpu_seconds"] + resync["simulator_cpu_seconds"]
+    def all_cpu(r: dict) -> float:  # the measured process, its listing process and the simulator
+        return r["cpu_seconds"] + r.get("listing_cpu_seconds", 0.0) + r["simulator_cpu_seconds"]
+
+    client_cpu = all_cpu(client)
+    cpu_ratio = all_cpu(full) / client_cpu if client_cpu else float("inf")
+    resync_cpu = all_cpu(resync)
     resync_cpu_ratio = resync_cpu / client_cpu if client_cpu else float("inf")
     checks = {
         "full_sync_succeeded": full["status"] == "succeeded",
@@ -552,7 +572,12 @@ def main(argv=None) -> int:
     checks["all"] = all(checks.values())
     targets = [
         common.check_target("full sync wall (s)", full["seconds"], below=TARGET_FULL_SYNC_S),
-        common.check_target("full sync peak RSS (MB)", full["peak_rss_mb"], below=TARGET_PEAK_RSS_MB),
+        # The sync's memory: its process and, for a large directory, its listing's (their peaks added).
+        common.check_target(
+            "full sync peak RSS, with its listing process (MB)",
+            full["peak_rss_mb"] + full["listing_peak_rss_mb"],
+            below=TARGET_PEAK_RSS_MB,
+        ),
         {
             "target": "full sync / client alone",
             "value": ratio,
@@ -600,11 +625,11 @@ def main(argv=None) -> int:
         ("client: directories / account ids listed", f"{client['directories']} / {client['directory_account_ids']:,}"),
         ("client: HTTP requests", f"{client['http_requests']:,}"),
         (
-            "client: CPU (client / simulator), CPU/wall",
-            f"{client['cpu_seconds']:.1f} / {client['simulator_cpu_seconds']:.1f} s, "
-            f"{client['cpu_seconds'] / client['seconds']:.0%}",
+            "client: CPU (client / listing process / simulator), CPU/wall",
+            f"{client['cpu_seconds']:.1f} / {client['listing_cpu_seconds']:.1f} / "
+            f"{client['simulator_cpu_seconds']:.1f} s, {client['cpu_seconds'] / client['seconds']:.0%}",
         ),
-        ("client: peak RSS", f"{client['peak_rss_mb']:.0f} MB"),
+        ("client: peak RSS (client / listing process)", _peaks(client)),
         ("full sync: wall", f"{full['seconds']:.1f} s"),
         ("full sync: HTTP requests", f"{full['http_requests']:,}"),
         ("full sync: rows written (run counts)", f"{full['rows_written_by_counts']:,}"),
@@ -616,12 +641,12 @@ def main(argv=None) -> int:
             f"{fc.get('product_access_written', 0):,}",
         ),
         (
-            "full sync: CPU (sync process / main thread / sim)",
+            "full sync: CPU (sync process / main thread / listing process / sim)",
             f"{full['cpu_seconds']:.1f} / {full['main_thread_cpu_seconds']:.1f} / "
-            f"{full['simulator_cpu_seconds']:.1f} s",
+            f"{full['listing_cpu_seconds']:.1f} / {full['simulator_cpu_seconds']:.1f} s",
         ),
         ("full sync: RSS after Django setup", f"{full['rss_before_mb']:.0f} MB"),
-        ("full sync: peak RSS", f"{full['peak_rss_mb']:.0f} MB"),
+        ("full sync: peak RSS (sync process / listing process)", _peaks(full)),
         ("full sync: CPU/wall", f"{full['cpu_seconds'] / full['seconds']:.0%}"),
         ("full sync / client alone (median of the rounds' clients)", f"{ratio:.2f}"),
         ("full sync / client alone, CPU incl. simulator", f"{cpu_ratio:.2f}"),
@@ -651,12 +676,12 @@ def main(argv=None) -> int:
             for kind, n in resync["writes"]["bookkeeping"].items()
         ),
         (
-            "re-sync: CPU (sync process / main thread / sim)",
+            "re-sync: CPU (sync process / main thread / listing process / sim)",
             f"{resync['cpu_seconds']:.1f} / {resync['main_thread_cpu_seconds']:.1f} / "
-            f"{resync['simulator_cpu_seconds']:.1f} s",
+            f"{resync['listing_cpu_seconds']:.1f} / {resync['simulator_cpu_seconds']:.1f} s",
         ),
         ("re-sync: CPU/wall", f"{resync['cpu_seconds'] / resync['seconds']:.0%}"),
-        ("re-sync: peak RSS", f"{resync['peak_rss_mb']:.0f} MB"),
+        ("re-sync: peak RSS (sync process / listing process)", _peaks(resync)),
         (
             "rounds: client alone / re-sync / ratio",
             ", ".join(

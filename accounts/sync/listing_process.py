@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,14 @@ class ListingProcessError(RuntimeError):
     """The listing's process ended without saying how the listing ended (killed, crashed)."""
 
 
-def _write_frame(stream: BinaryIO, value: Any) -> None:
+def _write_frame(stream: IO[bytes], value: Any) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)))
     stream.write(data)
     stream.flush()
 
 
-def _read_frame(stream: BinaryIO) -> bytes | None:
+def _read_frame(stream: IO[bytes]) -> bytes | None:
     """The next frame's bytes, or None at the end of the stream (or a frame cut short)."""
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
@@ -87,6 +87,7 @@ def listing_batches(
         cwd=PROJECT_ROOT,
     )
     stats = CallStats()
+    ended = threading.Event()  # the child said how the listing ended: it exits on its own
     frames: queue.Queue[bytes | None] = queue.Queue()
     slot = threading.Semaphore(1)  # one batch read and waiting: the child holds the next one
     stopping = threading.Event()
@@ -121,13 +122,14 @@ def listing_batches(
             kind, value = pickle.loads(frame)  # noqa: S301 (our own child, see the module docstring)
             if kind == "batch":
                 yield value
-            elif kind == "failed":
+                continue
+            ended.set()
+            if kind == "failed":
                 error, counts = value
                 stats.add(counts)
                 raise error
-            else:  # "done"
-                stats.add(value)
-                return
+            stats.add(value)  # "done"
+            return
 
     reader = threading.Thread(target=read, name="sync-listing-reader", daemon=True)
     try:
@@ -138,8 +140,8 @@ def listing_batches(
         yield batches(), stats
     finally:
         stopping.set()
-        if proc.poll() is None:
-            proc.terminate()  # done already, or the block was left early: nothing of it is needed
+        if not ended.is_set() and proc.poll() is None:
+            proc.terminate()  # the block was left early: nothing more of the listing is needed
         slot.release()  # a reader waiting for its slot sees ``stopping``
         if reader.is_alive():
             reader.join(timeout=_STOP_WAIT)
