@@ -184,8 +184,9 @@ def main() -> int:
     if frame is None:
         return 2
     spec = pickle.loads(frame)  # noqa: S301 (written by the parent that started this process)
-    # The records of a batch are freed by reference counting once sent; the cyclic collector
-    # would walk them again and again for nothing (governance/gc_pause.py).
+    # The records of a batch are freed by reference counting once sent (a collection after each
+    # batch of a 100,000-user listing found nothing); the cyclic collector would walk them again
+    # and again for nothing: 7.5 s of the child's CPU with it, 5.8 s without (governance/gc_pause.py).
     gc.disable()
     client = AtlassianClient(**spec["client"])
     try:
