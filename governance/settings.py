@@ -361,7 +361,7 @@ SYNC_MAX_BLANKED_SHARE = env_float("SYNC_MAX_BLANKED_SHARE", 0.10, minimum=0.0)
 # A sync of an organization Atlassian counts at least this many users in lists them in a child
 # process, which parses the pages beside the sync's writes instead of taking turns with them
 # (accounts/sync/listing_process.py); 0: always in a thread of the sync's process.
-SYNC_LISTING_PROCESS_MIN_USERS = env_int("SYNC_LISTING_PROCESS_MIN_USERS", 20000, minimum=0)
+SYNC_LISTING_PROCESS_MIN_USERS = env_int("SYNC_LISTING_PROCESS_MIN_USERS", 10000, minimum=0)
 ACCESS_LINK_MAX_AGE_DAYS = env_int("ACCESS_LINK_MAX_AGE_DAYS", 30, minimum=1)
 BULK_ACTION_INLINE_LIMIT = env_int("BULK_ACTION_INLINE_LIMIT", 200, minimum=0)  # more accounts: a background task
 # Seconds an action run in the page may take: accounts not started by then go on in the background.
