@@ -3,7 +3,7 @@
 The listing is a cursor: one page after the other, each parsed before the next is asked for
 (JSON, then the records). In a thread of the sync's process that parsing shares the interpreter
 lock with the main thread's comparisons and writes, so each slows the other down: at 100,000
-users the no-change re-sync took 1.14-1.18 x the listing alone, the first sync 1.4 x, however the
+users the no-change re-sync took 1.14-1.18 x the client alone, the first sync 1.4 x, however the
 two threads took turns (governance/foreground.py). In a child process the listing parses on the
 other core, and the sync's main thread only unpickles each batch (about 40 ms for 5,000 users).
 
@@ -186,7 +186,7 @@ def main() -> int:
     spec = pickle.loads(frame)  # noqa: S301 (written by the parent that started this process)
     # The records of a batch are freed by reference counting once sent (a collection after each
     # batch of a 100,000-user listing found nothing); the cyclic collector would walk them again
-    # and again for nothing: 7.5 s of the child's CPU with it, 5.8 s without (governance/gc_pause.py).
+    # and again for nothing: at 100,000 users a quarter more CPU with it (bench/README.md).
     gc.disable()
     client = AtlassianClient(**spec["client"])
     try:
