@@ -153,14 +153,15 @@ def _run(ctx, run, client, progress, max_removed_share, max_blanked_share, lease
             # At 100,000 users the collections walked the few hundred thousand queued and parsed
             # records again and again: about 3.5 of the process's 23 s of CPU, holding the GIL.
             collector_paused(),
-            # Its thread runs first: the batches' comparisons give way to it (governance/foreground.py).
+            # A large directory's pages are listed and parsed by a process of their own
+            # (listing_process.py); a smaller one's by a thread, whose turn comes first: the
+            # batches' comparisons give way to it (governance/foreground.py).
             user_batches(
                 client,
                 expand=USER_EXPAND,
                 size=USER_BATCH,
                 expected=count_before,
                 foreground=ctx.foreground,
-                # A large directory's pages are parsed in a process of their own (listing_process.py).
                 in_process_from=settings.SYNC_LISTING_PROCESS_MIN_USERS,
             ) as batches,
             # Who is in which directory (writes name it), listed in the background meanwhile.
