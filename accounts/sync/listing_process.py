@@ -134,7 +134,10 @@ def listing_batches(
     reader = threading.Thread(target=read, name="sync-listing-reader", daemon=True)
     try:
         assert proc.stdin is not None
-        _write_frame(proc.stdin, dict(client=client_options, expand=tuple(expand), size=size, expected=expected))
+        # The child logs (retries, say) at the level the client's logger has here, to the same stderr.
+        level = logging.getLogger("governance.atlassian").getEffectiveLevel()
+        spec = dict(client=client_options, expand=tuple(expand), size=size, expected=expected, log_level=level)
+        _write_frame(proc.stdin, spec)
         proc.stdin.close()
         reader.start()
         yield batches(), stats
@@ -177,13 +180,13 @@ def main() -> int:
     # Frames go to the parent on the original stdout; anything printed goes to stderr instead.
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s [sync user listing] %(message)s"
-    )
     frame = _read_frame(sys.stdin.buffer)
     if frame is None:
         return 2
     spec = pickle.loads(frame)  # noqa: S301 (written by the parent that started this process)
+    logging.basicConfig(
+        level=spec["log_level"], format="%(asctime)s %(levelname)s %(name)s [sync user listing] %(message)s"
+    )
     # The records of a batch are freed by reference counting once sent (a collection after each
     # batch of a 100,000-user listing found nothing); the cyclic collector would walk them again
     # and again for nothing: at 100,000 users a quarter more CPU with it (bench/README.md).

@@ -14,9 +14,8 @@ def sqlite_bulk_writes(*, cache_mib: int = 16, checkpoint_pages: int = 16384) ->
     read again and, within a transaction, spilled early. 16 MiB writes a first sync's 1.33 million
     rows as fast as more did (replayed from the benchmark's mirror: 5.7-5.9 s, against 5.7-6.6 s
     with 64 MiB and 5.8 s with 256) and keeps 48 MiB off the sync's peak, which its user listing's
-    process now adds to (issue 20). The
-    default checkpoint every 1,000 WAL
-    pages (4 MiB) copies pages back and syncs the file after almost every 1,000-user batch.
+    process now adds to (issue 20). The default checkpoint every 1,000 WAL pages (4 MiB) copies
+    pages back and syncs the file after almost every 1,000-user batch.
     Both are connection settings and are put back afterwards; other databases are left alone.
     """
     if connection.vendor != "sqlite":

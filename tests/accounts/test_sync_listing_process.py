@@ -195,6 +195,21 @@ class TestFailures:
             assert client.stats.requests == 13
         assert "could not be started" in caplog.text
 
+    def test_the_child_logs_its_retries_at_this_process_level_to_the_same_stderr(
+        self, organization, simulator, capfd, caplog
+    ):
+        simulator.faults.fail_next(1, status=503, retry_after=0, path_contains="/users/search", after=1)
+        with (
+            caplog.at_level(logging.INFO, "governance.atlassian"),
+            client_for(organization, page_size=PAGE) as client,
+        ):
+            assert sum(len(b) for b in _batches(client, in_process_from=1)) == 121
+            assert (client.stats.requests, client.stats.retries) == (14, 1)
+        err = capfd.readouterr().err
+        assert "[sync user listing]" in err
+        assert "Retrying POST" in err
+        assert API_KEY not in err
+
     def test_errors_cross_whole_or_as_what_they_were(self):
         error = MalformedResponse("users is not a list", status=200, method="POST", path="/admin/v2/x")
         crossed = pickle.loads(pickle.dumps(_portable_error(error)))  # noqa: S301
