@@ -1,7 +1,8 @@
 """Fetch the next pages over HTTP in a background thread while the current batch is written.
 
 :func:`user_batches` is what the sync uses: API pages of users regrouped into batches
-(:func:`batched`) and fetched ahead (:func:`prefetching`), starting before the group phase.
+(:func:`batched`) and fetched ahead (:func:`prefetching`), starting before the group phase; for
+a large directory, by a process of its own instead (:mod:`accounts.sync.listing_process`).
 Each batch says when the first of its pages was asked for (:class:`Batch`).
 """
 
@@ -202,8 +203,9 @@ def user_batches(
     calls are counted in ``client.stats`` on the way out. Otherwise the thread uses ``client`` and
     starts on the first batch asked for, as :func:`prefetch` does.
     """
-    options = getattr(client, "process_options", None)
-    options = options() if options and in_process_from and (expected or 0) >= in_process_from else None
+    portable = getattr(client, "process_options", None)  # an AtlassianClient's; fakes have none
+    large = in_process_from and (expected or 0) >= in_process_from
+    options = portable() if portable is not None and large else None
     if options is not None:
         with ExitStack() as stack:
             try:
